@@ -1,0 +1,318 @@
+"""The one image decoder: any image input -> RGB ``uint8`` array of shape (H, W, 3).
+
+Uploads, camera shots, sample images and CLI paths all go through :func:`load_image`, which
+applies the EXIF orientation, scales 16-bit and float images to 8 bit, composites alpha on white,
+converts grayscale/CMYK/palette/1-bit images to RGB, takes the first frame of animations and caps
+the longest side. Hostile input raises a subclass of :class:`ImageError` whose message is one
+sentence for the user; it never escapes as a PIL traceback.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+DEFAULT_MAX_SIDE = 2048
+DEFAULT_MAX_PIXELS = 64_000_000  # header-declared pixels we agree to decode (8000 x 8000)
+
+ImageInput = bytes | bytearray | str | Path | BinaryIO | np.ndarray | Image.Image
+
+
+class ImageError(ValueError):
+    """Base class: the input cannot be turned into an image. ``str(exc)`` is for the user."""
+
+
+class EmptyImageError(ImageError):
+    pass
+
+
+class NotAnImageError(ImageError):
+    pass
+
+
+class CorruptImageError(ImageError):
+    pass
+
+
+class ImageTooLargeError(ImageError):
+    pass
+
+
+@dataclass
+class LoadedImage:
+    """A decoded image plus what was done to it, so the UI can say so."""
+
+    array: np.ndarray  # (H, W, 3) uint8 RGB
+    original_size: tuple[int, int]  # (width, height) as stored in the file
+    original_mode: str
+    format: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.array.shape
+
+
+# ----------------------------------------------------------------------------- sample images
+
+
+def _skimage_dir() -> Path:
+    import skimage.data
+
+    return Path(skimage.data.__file__).parent
+
+
+def _sklearn_dir() -> Path:
+    import sklearn.datasets
+
+    return Path(sklearn.datasets.__file__).parent / "images"
+
+
+SAMPLE_IMAGES: dict[str, tuple[str, str]] = {
+    # name -> (package, file name); every one ships inside an installed wheel.
+    "astronaut": ("skimage", "astronaut.png"),
+    "chelsea": ("skimage", "chelsea.png"),
+    "coffee": ("skimage", "coffee.png"),
+    "rocket": ("skimage", "rocket.jpg"),
+    "motorcycle_left": ("skimage", "motorcycle_left.png"),
+    "camera": ("skimage", "camera.png"),
+    "horse": ("skimage", "horse.png"),
+    "china": ("sklearn", "china.jpg"),
+    "flower": ("sklearn", "flower.jpg"),
+}
+
+
+def sample_image_path(name: str) -> Path:
+    try:
+        package, filename = SAMPLE_IMAGES[name]
+    except KeyError:
+        raise NotAnImageError(
+            f"Unknown sample image '{name}'. Choose one of: {', '.join(SAMPLE_IMAGES)}."
+        ) from None
+    base = _skimage_dir() if package == "skimage" else _sklearn_dir()
+    return base / filename
+
+
+def sample_image(name: str, max_side: int = DEFAULT_MAX_SIDE) -> np.ndarray:
+    """A shipped sample image as RGB uint8."""
+    return load_image(sample_image_path(name), max_side=max_side).array
+
+
+# ----------------------------------------------------------------------------- decoding
+
+
+def _open(source: ImageInput) -> tuple[Image.Image, str]:
+    if isinstance(source, Image.Image):
+        return source, "PIL"
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.exists():
+            raise NotAnImageError(f"No image file at '{path}'.")
+        data = path.read_bytes()
+    elif isinstance(source, (bytes, bytearray)):
+        data = bytes(source)
+    elif hasattr(source, "read"):
+        if hasattr(source, "seek"):
+            source.seek(0)
+        data = source.read()
+    else:
+        raise NotAnImageError(f"Cannot read an image from a {type(source).__name__}.")
+    if not data:
+        raise EmptyImageError("The file is empty (0 bytes): choose another image.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLargeError(f"The image declares too many pixels to decode safely ({exc}).") from None
+    except UnidentifiedImageError:
+        raise NotAnImageError(
+            "This file is not an image we can read (PNG, JPEG, WebP, BMP, TIFF or GIF expected)."
+        ) from None
+    except OSError as exc:
+        raise CorruptImageError(f"The image file is damaged and cannot be read ({exc}).") from None
+    return img, img.format or "unknown"
+
+
+def _array_to_rgb(arr: np.ndarray, notes: list[str]) -> np.ndarray:
+    """Numpy input: (H, W), (H, W, 1|3|4); uint8, uint16, bool or float in [0, 1] or [0, 255]."""
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4) or min(arr.shape[:2]) < 1:
+        raise NotAnImageError(f"An image array must be (H, W), (H, W, 3) or (H, W, 4); got {arr.shape}.")
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8) * 255
+    elif arr.dtype == np.uint16:
+        arr = (arr.astype(np.float64) / 257.0).round().astype(np.uint8)
+        notes.append("16-bit values scaled to 8 bit")
+    elif np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)):
+            raise CorruptImageError("The image array contains NaN or infinite values.")
+        scale = 255.0 if arr.max() <= 1.0 else 1.0
+        arr = np.clip(arr * scale, 0, 255).round().astype(np.uint8)
+    elif arr.dtype != np.uint8:
+        arr = np.clip(arr, 0, 255).astype(np.uint8)
+    if arr.shape[2] == 4:
+        alpha = arr[:, :, 3:4].astype(np.float32) / 255.0
+        arr = (arr[:, :, :3] * alpha + 255.0 * (1 - alpha)).round().astype(np.uint8)
+        notes.append("transparency composited on white")
+    elif arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    return np.ascontiguousarray(arr)
+
+
+def _pil_to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        if mode == "I" and arr.max(initial=0) > 65535:
+            lo, hi = arr.min(), arr.max()
+            arr = (arr - lo) / max(hi - lo, 1) * 255.0
+            notes.append("32-bit values rescaled to 8 bit")
+        else:
+            arr = arr / 257.0
+            notes.append("16-bit values scaled to 8 bit")
+        return Image.fromarray(np.clip(arr, 0, 255).round().astype(np.uint8), "L").convert("RGB")
+    if mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        if not np.all(np.isfinite(arr)):
+            raise CorruptImageError("The image contains NaN or infinite values.")
+        lo, hi = float(arr.min()), float(arr.max())
+        arr = arr * 255.0 if (lo >= 0 and hi <= 1) else (arr - lo) / max(hi - lo, 1e-12) * 255.0
+        notes.append("floating-point values scaled to 8 bit")
+        return Image.fromarray(np.clip(arr, 0, 255).round().astype(np.uint8), "L").convert("RGB")
+    if mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        notes.append("transparency composited on white")
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if mode == "CMYK":
+        notes.append("converted from CMYK")
+    elif mode in ("L", "1"):
+        notes.append("grayscale converted to RGB")
+    elif mode == "P":
+        notes.append("palette converted to RGB")
+    return img.convert("RGB") if mode != "RGB" else img
+
+
+def load_image(source: ImageInput, max_side: int = DEFAULT_MAX_SIDE,
+               max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Decode ``source`` into a :class:`LoadedImage` holding an (H, W, 3) uint8 RGB array.
+
+    ``max_side`` caps the longest side (aspect ratio kept, area-averaging downscale);
+    ``max_pixels`` refuses files whose header declares more pixels (decompression bombs)
+    before any pixel is decoded.
+    """
+    notes: list[str] = []
+    if isinstance(source, np.ndarray):
+        arr = _array_to_rgb(source, notes)
+        h, w = arr.shape[:2]
+        loaded = LoadedImage(arr, (w, h), f"array[{source.dtype}]", "array", notes)
+        return _cap(loaded, max_side)
+
+    img, fmt = _open(source)
+    width, height = img.size
+    if width < 1 or height < 1:
+        raise CorruptImageError("The image has no pixels (width or height is 0).")
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"The image is {width:,} x {height:,} pixels; the limit is {max_pixels:,} pixels "
+            "(it may be a decompression bomb). Resize it and try again."
+        )
+    original_mode = img.mode
+    try:
+        if getattr(img, "is_animated", False):
+            img.seek(0)
+            notes.append(f"first frame of {img.n_frames} used")
+        if fmt == "JPEG" and max(width, height) > 2 * max_side:
+            img.draft("RGB", (max_side, max_side))  # decode at reduced scale: faster, less memory
+        img.load()
+        if _has_rotation(img):
+            img = ImageOps.exif_transpose(img)
+            notes.append("EXIF orientation applied")
+        img = _pil_to_rgb(img, notes)
+        arr = np.array(img, dtype=np.uint8)
+    except ImageError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise CorruptImageError(f"The image file is damaged or truncated and cannot be decoded ({exc}).") from None
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise CorruptImageError(f"The decoded image has an unexpected shape {arr.shape}.")
+    return _cap(LoadedImage(arr, (width, height), original_mode, fmt, notes), max_side)
+
+
+def _has_rotation(img: Image.Image) -> bool:
+    try:
+        return img.getexif().get(0x0112, 1) not in (1, None)
+    except Exception:
+        return False
+
+
+def _cap(loaded: LoadedImage, max_side: int) -> LoadedImage:
+    h, w = loaded.array.shape[:2]
+    if max_side and max(h, w) > max_side:
+        loaded.array = fit_longest_side(loaded.array, max_side)
+        nh, nw = loaded.array.shape[:2]
+        loaded.notes.append(f"downscaled from {w} x {h} to {nw} x {nh}")
+    return loaded
+
+
+def decode_image(source: ImageInput, max_side: int = DEFAULT_MAX_SIDE) -> np.ndarray:
+    """Shortcut: just the (H, W, 3) uint8 array of :func:`load_image`."""
+    return load_image(source, max_side=max_side).array
+
+
+# ----------------------------------------------------------------------------- resize helpers
+
+
+def fit_longest_side(image: np.ndarray, side: int) -> np.ndarray:
+    """Resize so that the longest side is ``side`` pixels (area averaging when shrinking)."""
+    h, w = image.shape[:2]
+    scale = side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return resize(image, size[1], size[0])
+
+
+def resize(image: np.ndarray, height: int, width: int, method: str = "auto") -> np.ndarray:
+    """Resize an (H, W[, C]) uint8/float image with OpenCV.
+
+    ``method``: "nearest" (use for label masks), "bilinear", "bicubic", "area", or "auto"
+    (area when shrinking, bicubic when enlarging).
+    """
+    import cv2
+
+    if height < 1 or width < 1:
+        raise ValueError(f"Target size must be at least 1 x 1, got {width} x {height}.")
+    h, w = image.shape[:2]
+    if method == "auto":
+        method = "area" if height * width < h * w else "bicubic"
+    flags = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR,
+             "bicubic": cv2.INTER_CUBIC, "area": cv2.INTER_AREA}
+    out = cv2.resize(image, (width, height), interpolation=flags[method])
+    if image.ndim == 3 and out.ndim == 2:  # OpenCV drops a single channel axis
+        out = out[:, :, None]
+    return out
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) RGB uint8 -> (H, W) uint8 with ITU-R 601 luma weights (as PIL's "L")."""
+    if image.ndim == 2:
+        return image
+    weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return np.clip(image[..., :3].astype(np.float32) @ weights, 0, 255).round().astype(np.uint8)
+
+
+def to_png_bytes(image: np.ndarray) -> bytes:
+    """Encode an (H, W[, 3]) uint8 image as PNG, e.g. for a download button."""
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()

@@ -1,0 +1,1 @@
+"""Streamlit front end: entrypoint, navigation, widgets, figure builders and cached resources."""

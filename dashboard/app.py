@@ -1,0 +1,59 @@
+"""Entrypoint: ``streamlit run dashboard/app.py``.
+
+Sets the page config (lecture mode: wide layout, larger type, collapsed sidebar), builds the
+navigation over ``pages/`` grouped by lecture section, draws the sidebar (compute device, lecture
+mode toggle, loaded models) and runs the selected page.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # streamlit puts dashboard/ on the path, pages import core/ too
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from dashboard import components, navigation, resources  # noqa: E402
+
+
+def sidebar() -> None:
+    with st.sidebar:
+        st.toggle("Lecture mode", key=components.LECTURE_KEY,
+                  help="Larger type, wide layout, control panels collapsed. Kept in the URL as ?lecture=1.")
+        device = resources.device_info()
+        st.caption(f"Compute device: **{device.label}** · TensorFlow {device.tensorflow}")
+        loaded = resources.loaded_resources()
+        if loaded:
+            st.caption("Loaded: " + ", ".join(f"{name} ({where})" for name, where in loaded.items()))
+        else:
+            st.caption("Loaded: no model or embedding yet")
+
+
+def main() -> None:
+    lecture = components.lecture_mode()
+    st.set_page_config(
+        page_title="CNN Visualization & Fully Convolutional Learning",
+        page_icon=":material/visibility:",
+        layout="wide" if lecture else "centered",
+        initial_sidebar_state="collapsed" if lecture else "auto",
+    )
+    if lecture:
+        st.html(components.LECTURE_CSS)
+    pages = {
+        section: [st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path,
+                          default=spec.default) for spec in specs]
+        for section, specs in navigation.pages_by_section().items()
+    }
+    for page_list in pages.values():
+        for page in page_list:
+            navigation.PAGE_OBJECTS[page.url_path] = page
+    current = st.navigation(pages)
+    sidebar()
+    components.sync_lecture_query_param()
+    current.run()
+
+
+main()

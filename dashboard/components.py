@@ -1,0 +1,143 @@
+"""Reusable widgets: lecture mode, control panels, the image picker, progress and downloads."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from collections.abc import Iterator
+
+import numpy as np
+import streamlit as st
+
+from core import images
+from core.progress import Progress
+
+LECTURE_KEY = "lecture_mode"
+
+LECTURE_CSS = """
+<style>
+/* Streamlit sizes text in rem: a larger root scales headings, text and widgets together. */
+html { font-size: 21px; }
+[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.15rem; }
+</style>
+"""
+
+
+# ----------------------------------------------------------------------------- lecture mode
+
+
+def lecture_mode() -> bool:
+    """Whether lecture mode is on (larger type, wide layout, control panels collapsed)."""
+    if LECTURE_KEY not in st.session_state:
+        st.session_state[LECTURE_KEY] = st.query_params.get("lecture") == "1"
+    return bool(st.session_state[LECTURE_KEY])
+
+
+def sync_lecture_query_param() -> None:
+    """Keep ``?lecture=1`` in the URL while lecture mode is on, so a shared link keeps it."""
+    if lecture_mode():
+        if st.query_params.get("lecture") != "1":
+            st.query_params["lecture"] = "1"
+    elif "lecture" in st.query_params:
+        del st.query_params["lecture"]
+
+
+@contextlib.contextmanager
+def controls(label: str = "Controls", expanded: bool | None = None) -> Iterator[None]:
+    """A panel for a page's widgets; collapsed in lecture mode so the pictures get the screen."""
+    with st.expander(label, expanded=(not lecture_mode()) if expanded is None else expanded):
+        yield
+
+
+# ----------------------------------------------------------------------------- progress
+
+
+@contextlib.contextmanager
+def progress_bar(text: str = "Working ...") -> Iterator[Progress]:
+    """An ``st.progress`` driven by the core ``progress(fraction, message)`` protocol."""
+    bar = st.progress(0.0, text=text)
+
+    def update(fraction: float, message: str) -> None:
+        bar.progress(min(1.0, max(0.0, float(fraction))), text=message)
+
+    try:
+        yield update
+    finally:
+        bar.empty()
+
+
+# ----------------------------------------------------------------------------- image picker
+
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"]
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _decode_cached(data: bytes, max_side: int) -> images.LoadedImage:
+    return images.load_image(data, max_side=max_side)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _sample_cached(name: str, max_side: int) -> images.LoadedImage:
+    return images.load_image(images.sample_image_path(name), max_side=max_side)
+
+
+def image_picker(key: str, default: str = "astronaut", max_side: int = images.DEFAULT_MAX_SIDE,
+                 camera: bool = True, label: str = "Image") -> images.LoadedImage | None:
+    """Sample image, upload or camera -> a decoded RGB image, or ``None`` with a message shown.
+
+    The returned array comes from a cache shared by reruns: treat it as read-only (copy first).
+    """
+    sources = ["Sample image", "Upload a file"] + (["Camera"] if camera else [])
+    source = st.radio(f"{label} source", sources, horizontal=True, key=f"{key}_source")
+    try:
+        if source == "Sample image":
+            names = list(images.SAMPLE_IMAGES)
+            name = st.selectbox("Sample", names, index=names.index(default) if default in names else 0,
+                                key=f"{key}_sample")
+            loaded = _sample_cached(name, max_side)
+        elif source == "Upload a file":
+            upload = st.file_uploader(f"{label} file", type=UPLOAD_TYPES, key=f"{key}_upload",
+                                      help="PNG, JPEG, WebP, BMP, TIFF or GIF (first frame).")
+            if upload is None:
+                st.info("Upload an image to continue, or pick a sample image.")
+                return None
+            loaded = _decode_cached(upload.getvalue(), max_side)
+        else:
+            shot = st.camera_input("Take a picture", key=f"{key}_camera")
+            if shot is None:
+                st.info("Take a picture to continue, or pick a sample image.")
+                return None
+            loaded = _decode_cached(shot.getvalue(), max_side)
+    except images.ImageError as exc:
+        st.error(f"{label}: {exc}")
+        return None
+    h, w = loaded.array.shape[:2]
+    notes = "; ".join(loaded.notes)
+    st.caption(f"{w} x {h} RGB" + (f" ({notes})" if notes else ""))
+    return loaded
+
+
+# ----------------------------------------------------------------------------- downloads
+
+
+def download_image(image: np.ndarray, file_name: str, label: str = "Download PNG", key: str | None = None) -> None:
+    st.download_button(label, lambda: images.to_png_bytes(image), file_name=file_name, mime="image/png",
+                       key=key, on_click="ignore")
+
+
+def download_figure(fig, file_name: str, label: str = "Download figure (HTML)", key: str | None = None) -> None:
+    """Self-contained interactive HTML of a plotly figure (works offline; the chart's own camera
+    icon gives a PNG). Built only when clicked, so reruns stay fast."""
+
+    def build() -> bytes:
+        return fig.to_html(include_plotlyjs=True, full_html=True).encode()
+
+    st.download_button(label, build, file_name=file_name, mime="text/html", key=key, on_click="ignore")
+
+
+def download_json(payload, file_name: str, label: str = "Download data (JSON)", key: str | None = None) -> None:
+    buf = io.StringIO()
+    json.dump(payload, buf, indent=2, default=str)
+    st.download_button(label, buf.getvalue().encode(), file_name=file_name, mime="application/json", key=key,
+                       on_click="ignore")

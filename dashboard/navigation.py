@@ -1,0 +1,61 @@
+"""The page registry: one list, read by the entrypoint (st.navigation) and the home page (links).
+
+A page is listed here only once its file exists and works, so the home page never links to a
+page that is not there. Sections follow the order of the two lectures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    section: str
+    file: str  # file name in pages/
+    title: str
+    icon: str
+    url_path: str
+    summary: str = ""
+    default: bool = False
+
+    @property
+    def path(self) -> Path:
+        return PAGES_DIR / self.file
+
+
+PAGES: list[PageSpec] = [
+    PageSpec("Start", "home.py", "Home", ":material/home:", "home",
+             "The two lectures and what each page shows.", default=True),
+    PageSpec("Start", "setup.py", "Setup: assets, device, images", ":material/settings:", "setup",
+             "Offline assets and their checksums, the compute device, and the image input check."),
+]
+
+# Section titles in lecture order; a section with no page yet is not shown in the navigation.
+SECTIONS = [
+    "Start",
+    "Ethics: biased embeddings",
+    "CNN Visualization",
+    "Fully Convolutional Learning",
+]
+
+
+# url_path -> the st.Page built by the entrypoint on this run (for st.page_link).
+PAGE_OBJECTS: dict = {}
+
+
+def page_link_target(spec: PageSpec):
+    """The st.Page object for ``spec`` when the entrypoint built one, else its file path."""
+    return PAGE_OBJECTS.get(spec.url_path, str(spec.path))
+
+
+def pages_by_section() -> dict[str, list[PageSpec]]:
+    grouped: dict[str, list[PageSpec]] = {}
+    for section in SECTIONS:
+        specs = [p for p in PAGES if p.section == section and p.path.exists()]
+        if specs:
+            grouped[section] = specs
+    return grouped

