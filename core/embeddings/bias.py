@@ -1,0 +1,265 @@
+"""Measuring gender bias in a word embedding (Bolukbasi et al. 2016).
+
+All functions expect a unit-normalised :class:`~core.embeddings.io.Embedding` (``.normalized()``),
+so that a dot product is a cosine. Definitional pairs are (female, male); the bias direction is
+signed so that "she" projects positive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.embeddings.io import Embedding
+from core.progress import Progress, ensure
+
+METHODS = ("pca", "sum", "single")
+
+
+class NotEnoughWords(ValueError):
+    """A word list lost too many words to the vocabulary for the method to work."""
+
+
+@dataclass(frozen=True)
+class BiasSubspace:
+    """The bias subspace B: ``components`` is (k, d) with orthonormal rows; row 0 is the direction."""
+
+    components: np.ndarray
+    method: str
+    pairs: tuple[tuple[str, str], ...]  # pairs used (both words known)
+    missing: tuple[str, ...]  # words of the input pairs not in the vocabulary
+    explained_variance_ratio: np.ndarray  # first 10 PCA components of the centred pairs
+
+    @property
+    def direction(self) -> np.ndarray:
+        return self.components[0]
+
+    @property
+    def k(self) -> int:
+        return int(self.components.shape[0])
+
+
+def known_pairs(emb: Embedding, pairs: Iterable[Sequence[str]]) -> tuple[list[tuple[str, str]], list[str]]:
+    """Pairs whose words are all in the vocabulary, and the words that are not."""
+    good, missing = [], []
+    for pair in pairs:
+        absent = [w for w in pair if w not in emb]
+        if absent:
+            missing.extend(absent)
+        else:
+            good.append(tuple(pair))
+    return good, missing
+
+
+def centred_pair_matrix(emb: Embedding, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+    """Rows ``w - mu_i`` for every word w of every defining set D_i (Step 1 of the paper).
+
+    ``C = X.T @ X / 2`` is the paper's covariance sum_i sum_{w in D_i} (w - mu_i)^T (w - mu_i) / |D_i|.
+    """
+    rows = []
+    for pair in pairs:
+        vecs = np.stack([emb.vec(w) for w in pair]).astype(np.float64)
+        rows.append(vecs - vecs.mean(axis=0))
+    return np.concatenate(rows, axis=0)
+
+
+def pca_of_pairs(emb: Embedding, pairs: Sequence[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
+    """(components (r, d), explained-variance ratio of each) from the SVD of the centred pairs."""
+    x = centred_pair_matrix(emb, pairs)
+    _, s, vt = np.linalg.svd(x, full_matrices=False)
+    var = s ** 2
+    return vt, var / var.sum()
+
+
+def _first10(ratios: np.ndarray) -> np.ndarray:
+    out = np.zeros(10)
+    out[: min(10, len(ratios))] = ratios[:10]
+    return out
+
+
+def bias_subspace(emb: Embedding, pairs: Iterable[Sequence[str]], method: str = "pca", k: int = 1,
+                  positive_word: str = "she") -> BiasSubspace:
+    """The gender subspace of Step 1 (``pca``), or a one-dimensional alternative.
+
+    ``pca``: first k right-singular vectors of the centred definitional pairs.
+    ``sum``: the normalised sum of (female - male) over the pairs.
+    ``single``: she - he only (the first pair that contains ``positive_word`` otherwise).
+    """
+    if method not in METHODS:
+        raise ValueError(f"Unknown direction method '{method}'; choose one of {', '.join(METHODS)}.")
+    pairs, missing = known_pairs(emb, pairs)
+    if len(pairs) < 1 or (method == "pca" and len(pairs) < max(2, k)):
+        need = max(2, k) if method == "pca" else 1
+        raise NotEnoughWords(
+            f"Only {len(pairs)} definitional pair(s) are in the vocabulary; the '{method}' method needs "
+            f"at least {need}. Missing words: {', '.join(missing) or 'none'}.")
+    comps, ratios = pca_of_pairs(emb, pairs)
+    if method == "pca":
+        if k > comps.shape[0]:
+            raise NotEnoughWords(f"k={k} but the {len(pairs)} pairs span only {comps.shape[0]} dimensions.")
+        components = comps[:k].copy()
+    elif method == "sum":
+        diff = np.sum([emb.vec(a).astype(np.float64) - emb.vec(b) for a, b in pairs], axis=0)
+        components = (diff / np.linalg.norm(diff))[None, :]
+    else:
+        chosen = next((p for p in pairs if positive_word in p), pairs[0])
+        diff = emb.vec(chosen[0]).astype(np.float64) - emb.vec(chosen[1])
+        components = (diff / np.linalg.norm(diff))[None, :]
+        pairs = [chosen]
+    anchor = emb.vec(positive_word) if positive_word in emb else emb.vec(pairs[0][0])
+    signs = np.sign(components @ anchor)
+    components = components * np.where(signs == 0, 1.0, signs)[:, None]
+    return BiasSubspace(components.astype(np.float32), method, tuple(pairs), tuple(missing), _first10(ratios))
+
+
+def random_pairs_variance(emb: Embedding, n_pairs: int = 10, seed: int = 0, top: int = 50_000) -> np.ndarray:
+    """Explained variance of the first 10 components for random word pairs (the paper's baseline)."""
+    rng = np.random.default_rng(seed)
+    pool = min(top, len(emb))
+    idx = rng.choice(pool, size=2 * n_pairs, replace=False)
+    pairs = [(emb.words[idx[2 * i]], emb.words[idx[2 * i + 1]]) for i in range(n_pairs)]
+    _, ratios = pca_of_pairs(emb, pairs)
+    return _first10(ratios)
+
+
+# ----------------------------------------------------------------------------- projections and direct bias
+
+
+def projections(emb: Embedding, words: Iterable[str], direction: np.ndarray) -> dict[str, float]:
+    """cos(w, g) for each known word (unit vectors: a dot product)."""
+    known = [w for w in words if w in emb]
+    if not known:
+        return {}
+    values = emb.vectors[emb.rows(known)] @ np.asarray(direction, dtype=np.float32)
+    return {w: float(v) for w, v in zip(known, values, strict=True)}
+
+
+def neutral_professions(emb: Embedding, professions: Iterable[str], specific: Iterable[str],
+                        definitional: Iterable[Sequence[str]], equalize: Iterable[Sequence[str]]) -> list[str]:
+    """Professions present in the embedding minus gender-specific, definitional and equalize words."""
+    banned = set(specific) | {w for p in definitional for w in p} | {w for p in equalize for w in p}
+    return [w for w in professions if w in emb and w not in banned]
+
+
+def direct_bias(emb: Embedding, words: Sequence[str], direction: np.ndarray, c: float = 1.0) -> float:
+    """DirectBias_c = mean over the (neutral) words of |cos(w, g)|^c."""
+    if len(words) == 0:
+        raise NotEnoughWords("Direct bias needs at least one neutral word in the vocabulary.")
+    cos = emb.vectors[emb.rows(words)] @ np.asarray(direction, dtype=np.float32)
+    return float(np.mean(np.abs(cos) ** c))
+
+
+def indirect_bias(w: np.ndarray, v: np.ndarray, direction: np.ndarray) -> float:
+    """beta(w, v) = (w.v - w_perp.v_perp / (|w_perp| |v_perp|)) / (w.v): the share of the similarity due to g."""
+    g = np.asarray(direction, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64)
+    wv = float(w @ v)
+    if abs(wv) < 1e-12:
+        raise ValueError("The two words are orthogonal (w.v = 0): indirect bias is undefined.")
+    w_perp = w - (w @ g) * g
+    v_perp = v - (v @ g) * g
+    return (wv - float(w_perp @ v_perp) / (np.linalg.norm(w_perp) * np.linalg.norm(v_perp))) / wv
+
+
+def neighbours_gender_share(emb: Embedding, seed: str, direction: np.ndarray, n: int = 15) -> list[dict]:
+    """The n nearest words to ``seed`` with their similarity, projection and indirect bias beta."""
+    if seed not in emb:
+        raise KeyError(f"'{seed}' is not in the vocabulary.")
+    s = emb.vec(seed)
+    rows = []
+    for word, sim in emb.most_similar(s, n=n, exclude=[seed]):
+        v = emb.vec(word)
+        rows.append({"word": word, "similarity": sim, "projection": float(v @ direction),
+                     "beta": indirect_bias(s, v, direction)})
+    return rows
+
+
+# ----------------------------------------------------------------------------- analogies
+
+
+@dataclass(frozen=True)
+class CandidatePairs:
+    """All pairs (i, j), i < j, among the first ``n_words`` words with |x_i - x_j| <= delta."""
+
+    words: tuple[str, ...]
+    i: np.ndarray
+    j: np.ndarray
+    distance: np.ndarray  # |x_i - x_j|
+
+
+def candidate_pairs(emb: Embedding, max_words: int = 30_000, delta: float = 1.0, skip_case_duplicates: bool = True,
+                    progress: Progress | None = None, chunk: int = 2048) -> CandidatePairs:
+    """Pairs close enough to form analogies (the expensive part; cache it per embedding).
+
+    For unit vectors |x - y| <= delta  <=>  x.y >= 1 - delta^2 / 2, so one chunked matrix product
+    over the most frequent ``max_words`` words finds every pair.
+    """
+    progress = ensure(progress)
+    head = emb.head(max_words)
+    v = head.vectors
+    n = len(head)
+    threshold = 1.0 - delta ** 2 / 2.0
+    ii, jj, dd = [], [], []
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        sims = v[start:stop] @ v[start:].T  # only j >= start: upper triangle
+        r, c = np.nonzero(sims >= threshold)
+        c_abs = c + start
+        r_abs = r + start
+        keep = c_abs > r_abs
+        r_abs, c_abs, s = r_abs[keep], c_abs[keep], sims[r[keep], c[keep]]
+        ii.append(r_abs.astype(np.int32))
+        jj.append(c_abs.astype(np.int32))
+        dd.append(np.sqrt(np.maximum(0.0, 2.0 - 2.0 * s)).astype(np.float32))
+        progress(stop / n, f"close word pairs among {n:,} words: row {stop:,}")
+    i = np.concatenate(ii) if ii else np.zeros(0, np.int32)
+    j = np.concatenate(jj) if jj else np.zeros(0, np.int32)
+    d = np.concatenate(dd) if dd else np.zeros(0, np.float32)
+    if skip_case_duplicates and len(i):
+        lower = np.array([w.lower() for w in head.words], dtype=object)
+        keep = lower[i] != lower[j]
+        i, j, d = i[keep], j[keep], d[keep]
+    return CandidatePairs(head.words, i, j, d)
+
+
+def generate_analogies(emb: Embedding, candidates: CandidatePairs, a: str = "she", b: str = "he",
+                       top_n: int = 30) -> list[dict]:
+    """Bolukbasi's analogy generator: pairs (x, y) scored by cos(a - b, x - y), best first.
+
+    Each pair is oriented so that x is on a's side (positive score).
+    """
+    for w in (a, b):
+        if w not in emb:
+            raise KeyError(f"'{w}' is not in the vocabulary.")
+    seed = (emb.vec(a) - emb.vec(b)).astype(np.float32)
+    seed /= np.linalg.norm(seed)
+    if len(candidates.i) == 0:
+        return []
+    head_vectors = emb.vectors[: len(candidates.words)]
+    proj = head_vectors @ seed
+    score = (proj[candidates.i] - proj[candidates.j]) / np.maximum(candidates.distance, 1e-12)
+    order = np.argsort(-np.abs(score))[:top_n]
+    out = []
+    for k in order:
+        x, y, sc = candidates.i[k], candidates.j[k], float(score[k])
+        if sc < 0:
+            x, y, sc = y, x, -sc
+        out.append({"x": candidates.words[x], "y": candidates.words[y], "score": sc,
+                    "distance": float(candidates.distance[k])})
+    return out
+
+
+def analogy(emb: Embedding, a: str, b: str, c: str, n: int = 5, exclude_inputs: bool = True) -> list[tuple[str, float]]:
+    """3CosAdd: a is to b as c is to ? -> argmax cos(x, b - a + c).
+
+    With ``exclude_inputs=False`` the inputs may be returned (man:doctor :: woman:? then gives
+    'doctor' itself: the famous 'nurse' needs the exclusion).
+    """
+    missing = [w for w in (a, b, c) if w not in emb]
+    if missing:
+        raise KeyError(f"Not in the vocabulary: {', '.join(missing)}.")
+    target = emb.vec(b).astype(np.float32) - emb.vec(a) + emb.vec(c)
+    return emb.most_similar(target, n=n, exclude=(a, b, c) if exclude_inputs else ())

@@ -1,0 +1,120 @@
+"""CLI commands of the embedding-bias demo: ``bias``, ``debias``, ``evaluate``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from core.cli import CommandError, add_common
+from core.progress import stderr_progress
+
+
+def _load(args: argparse.Namespace):
+    from core.embeddings.sources import load_embedding
+    from core.embeddings.wordlists import gender_lists
+
+    emb = load_embedding(args.embedding, progress=None if args.json else stderr_progress)
+    return emb, gender_lists()
+
+
+def _setup(args: argparse.Namespace, emb, lists):
+    from core.embeddings.analysis import gender_setup
+
+    return gender_setup(emb, lists, method=getattr(args, "direction", "pca"), k=getattr(args, "k", 1),
+                        convention=getattr(args, "convention", "equalize+definitional"))
+
+
+def cmd_bias(args: argparse.Namespace) -> tuple[Any, str]:
+    from core.embeddings.analysis import summary_numbers
+
+    emb, lists = _load(args)
+    setup = _setup(args, emb, lists)
+    payload = {"embedding": emb.name, "n_words": len(emb), **summary_numbers(emb, setup)}
+    ranked = sorted(payload["projections"].items(), key=lambda kv: kv[1])
+    text = (f"{emb.name}: {len(emb):,} words; PC1 explains {payload['explained_variance'][0]:.1%} of the "
+            f"definitional pairs' variance.\nDirect bias (c=1) over {payload['n_neutral']} neutral professions: "
+            f"{payload['direct_bias']:.4f}\nmost female: {', '.join(w for w, _ in ranked[-5:][::-1])}\n"
+            f"most male: {', '.join(w for w, _ in ranked[:5])}")
+    return payload, text
+
+
+def cmd_debias(args: argparse.Namespace) -> tuple[Any, str]:
+    from core.embeddings.analysis import direct_bias_of, run_debias
+    from core.embeddings.io import save_word2vec_binary
+
+    if args.method == "soft":
+        raise CommandError("Soft debiasing is not implemented yet (it comes with the soft-debiasing issue).")
+    emb, lists = _load(args)
+    setup = _setup(args, emb, lists)
+    result = run_debias(emb, setup, mode=args.method)
+    if args.out:
+        save_word2vec_binary(result.embedding, args.out)
+    payload = {
+        "method": args.method, "embedding": emb.name, "n_words": len(emb),
+        "direct_bias_before": direct_bias_of(emb, setup), "direct_bias_after": direct_bias_of(result.embedding, setup),
+        "n_neutralized": result.n_neutralized, "n_specific": len(emb) - result.n_neutralized,
+        "n_equalized_sets": len(result.equality_sets), "equalize_convention": setup.convention,
+        "out": str(args.out) if args.out else None,
+    }
+    text = (f"{args.method}: neutralized {result.n_neutralized:,} words, equalized {len(result.equality_sets)} sets; "
+            f"direct bias {payload['direct_bias_before']:.4f} -> {payload['direct_bias_after']:.2e}"
+            + (f"; wrote {args.out}" if args.out else ""))
+    return payload, text
+
+
+def cmd_evaluate(args: argparse.Namespace) -> tuple[Any, str]:
+    from core.embeddings.analysis import benchmark_report, clustering_report, run_debias, weat_report
+
+    emb, lists = _load(args)
+    setup = _setup(args, emb, lists)
+    progress = None if args.json else stderr_progress
+    evaluated = run_debias(emb, setup, mode=args.debiased).embedding if args.debiased else emb
+    payload = {
+        "embedding": emb.name,
+        "evaluated": f"{args.debiased}-debiased" if args.debiased else "original",
+        "benchmarks": benchmark_report(evaluated, progress=progress),
+        "weat": weat_report(evaluated, n_permutations=args.permutations),
+        "clustering": clustering_report(emb, evaluated, setup),
+    }
+    if args.debiased:
+        payload["original"] = {"benchmarks": benchmark_report(emb),
+                               "weat": weat_report(emb, n_permutations=args.permutations),
+                               "clustering": clustering_report(emb, emb, setup)}
+    sim = payload["benchmarks"]["similarity"]
+    ana = payload["benchmarks"]["analogies"]
+    lines = [f"{payload['evaluated']} {emb.name}"]
+    lines += [f"  {n:10s} spearman {r['spearman']:.3f} ({r['n_pairs']} pairs)" for n, r in sim.items() if r["spearman"] is not None]
+    lines += [f"  {n:10s} analogy accuracy {r['accuracy']:.3f} ({r['n_questions']} questions)" for n, r in ana.items()
+              if r["accuracy"] is not None]
+    c = payload["clustering"]
+    lines.append(f"  clustering of the 1000 most biased words: k-means {c['kmeans_accuracy']:.3f}, "
+                 f"SVM {c['svm_accuracy']:.3f}, neighbour correlation {c['neighbour_correlation']:.3f}")
+    return payload, "\n".join(lines)
+
+
+def register_cli(sub: argparse._SubParsersAction) -> None:
+    def embedding_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--embedding", default="w2v-small",
+                       help="registered name (w2v-small, w2v-test-13k, glove-wiki-gigaword-100, ...) or a file path")
+        p.add_argument("--direction", choices=["pca", "sum", "single"], default="pca")
+        p.add_argument("--k", type=int, default=1, help="dimension of the bias subspace (pca)")
+        p.add_argument("--convention", choices=["equalize+definitional", "debiaswe"], default="equalize+definitional",
+                       help="which pairs are equalized")
+
+    p = sub.add_parser("bias", help="gender direction, explained variance, direct bias, profession projections")
+    embedding_args(p)
+    add_common(p)
+    p.set_defaults(func=cmd_bias)
+
+    p = sub.add_parser("debias", help="hard-debias or neutralize an embedding; write word2vec binary")
+    embedding_args(p)
+    p.add_argument("--method", choices=["hard", "neutralize", "soft"], default="hard")
+    add_common(p, out=True)
+    p.set_defaults(func=cmd_debias)
+
+    p = sub.add_parser("evaluate", help="benchmarks, WEAT and the Gonen & Goldberg clustering test")
+    embedding_args(p)
+    p.add_argument("--debiased", choices=["hard", "neutralize"], help="evaluate the debiased embedding too")
+    p.add_argument("--permutations", type=int, default=10_000, help="WEAT permutations")
+    add_common(p)
+    p.set_defaults(func=cmd_evaluate)

@@ -1,0 +1,303 @@
+"""Word embeddings: an immutable container and strict parsers for word2vec binary/text and GloVe text.
+
+Uploads are parsed, never unpickled. Every malformed file gets one sentence naming the line (text)
+or byte offset (binary) where it went wrong: wrong dimension, NaN/inf, duplicate word, empty file,
+a binary header that promises more (or fewer) words than the file holds.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.progress import Progress, ensure
+
+
+class EmbeddingFormatError(ValueError):
+    """The file is not a valid embedding; ``str(exc)`` says where and why."""
+
+
+@dataclass(frozen=True, eq=False)
+class Embedding:
+    """``vectors[i]`` is the vector of ``words[i]``; rows keep the file's (frequency) order.
+
+    The array is read-only: an embedding that came from a cache is shared by every session, so
+    every transformation (normalising, debiasing) returns a new :class:`Embedding`.
+    """
+
+    words: tuple[str, ...]
+    vectors: np.ndarray  # (n, d) float32, read-only
+    name: str = "embedding"
+    index: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        vectors = np.asarray(self.vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[0] != len(self.words):
+            raise EmbeddingFormatError(
+                f"{len(self.words)} words but vectors of shape {vectors.shape}.")
+        if vectors.flags.writeable:
+            vectors = vectors.copy() if vectors.base is not None else vectors
+            vectors.flags.writeable = False
+        object.__setattr__(self, "vectors", vectors)
+        object.__setattr__(self, "words", tuple(self.words))
+        index = {w: i for i, w in enumerate(self.words)}
+        if len(index) != len(self.words):
+            raise EmbeddingFormatError("The embedding lists a word twice.")
+        object.__setattr__(self, "index", index)
+
+    # -- basic access ---------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __contains__(self, word: object) -> bool:
+        return word in self.index
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def vec(self, word: str) -> np.ndarray:
+        try:
+            return self.vectors[self.index[word]]
+        except KeyError:
+            raise KeyError(f"'{word}' is not in the embedding '{self.name}'.") from None
+
+    def rows(self, words: Iterable[str]) -> np.ndarray:
+        return np.asarray([self.index[w] for w in words], dtype=np.int64)
+
+    def split_known(self, words: Iterable[str]) -> tuple[list[str], list[str]]:
+        """(known, unknown), each in input order without repeats."""
+        known, unknown, seen = [], [], set()
+        for w in words:
+            if w in seen:
+                continue
+            seen.add(w)
+            (known if w in self.index else unknown).append(w)
+        return known, unknown
+
+    # -- derived embeddings -----------------------------------------------------------------
+    def with_vectors(self, vectors: np.ndarray, name: str | None = None) -> Embedding:
+        """A new embedding with the same words (the index is shared, it is never mutated)."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.shape[0] != len(self.words):
+            raise EmbeddingFormatError(f"{len(self.words)} words but vectors of shape {vectors.shape}.")
+        if vectors.flags.writeable:
+            vectors = vectors if vectors.base is None else vectors.copy()
+            vectors.flags.writeable = False
+        new = object.__new__(Embedding)
+        object.__setattr__(new, "words", self.words)
+        object.__setattr__(new, "vectors", vectors)
+        object.__setattr__(new, "name", name or self.name)
+        object.__setattr__(new, "index", self.index)
+        return new
+
+    def normalized(self) -> Embedding:
+        """Unit-length rows (all bias work is done on these). Zero rows stay zero."""
+        norms = np.sqrt(np.einsum("ij,ij->i", self.vectors, self.vectors))[:, None]
+        if np.abs(norms - 1.0).max(initial=0.0) <= 1e-5:
+            return self
+        return self.with_vectors(self.vectors / np.maximum(norms, 1e-12))
+
+    def head(self, n: int) -> Embedding:
+        """The ``n`` first (most frequent) words."""
+        if n >= len(self):
+            return self
+        return Embedding(self.words[:n], self.vectors[:n], self.name)
+
+    def most_similar(self, query: np.ndarray, n: int = 10, exclude: Iterable[str] = ()) -> list[tuple[str, float]]:
+        """Nearest words by cosine to a query vector (assumes unit rows)."""
+        q = np.asarray(query, dtype=np.float32)
+        q = q / max(float(np.linalg.norm(q)), 1e-12)
+        sims = self.vectors @ q
+        banned = {self.index[w] for w in exclude if w in self.index}
+        order = np.argsort(-sims)
+        out = []
+        for i in order:
+            if int(i) in banned:
+                continue
+            out.append((self.words[i], float(sims[i])))
+            if len(out) == n:
+                break
+        return out
+
+
+# ----------------------------------------------------------------------------- parsing
+
+
+def _read_bytes(source) -> bytes:
+    if isinstance(source, (bytes, bytearray)):
+        data = bytes(source)
+    elif isinstance(source, (str, Path)):
+        data = Path(source).read_bytes()
+    else:
+        data = source.read()
+    if data[:2] == b"\x1f\x8b":  # gzip (gensim-data ships .gz files)
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise EmbeddingFormatError(f"The gzip file is damaged ({exc}).") from None
+    if not data.strip():
+        raise EmbeddingFormatError("The file is empty.")
+    return data
+
+
+def _header(line: bytes) -> tuple[int, int] | None:
+    parts = line.split()
+    if len(parts) == 2 and all(p.isdigit() for p in parts):
+        return int(parts[0]), int(parts[1])
+    return None
+
+
+def detect_format(data: bytes) -> str:
+    """"word2vec-binary", "word2vec-text" or "glove-text" (header-less)."""
+    first, _, rest = data.partition(b"\n")
+    header = _header(first)
+    if header is None:
+        return "glove-text"
+    n, d = header
+    probe = rest[: 4096]
+    try:
+        line = probe.split(b"\n", 1)[0].decode("utf-8")
+        if len(line.split()) == d + 1:
+            return "word2vec-text"
+    except UnicodeDecodeError:
+        pass
+    return "word2vec-binary"
+
+
+def parse_embedding(source, fmt: str = "auto", name: str = "embedding",
+                    progress: Progress | None = None, max_words: int | None = None) -> Embedding:
+    """Parse word2vec binary, word2vec text (with "n d" header) or GloVe text (no header).
+
+    ``source``: bytes, a path or a binary file object (gzip is detected). ``max_words`` keeps the
+    first (most frequent) words only.
+    """
+    data = _read_bytes(source)
+    fmt = detect_format(data) if fmt == "auto" else fmt
+    progress = ensure(progress)
+    if fmt == "word2vec-binary":
+        words, vectors = _parse_binary(data, progress, max_words)
+    elif fmt in ("word2vec-text", "glove-text"):
+        words, vectors = _parse_text(data, fmt == "word2vec-text", progress, max_words)
+    else:
+        raise EmbeddingFormatError(f"Unknown embedding format '{fmt}'.")
+    progress(1.0, f"{name}: {len(words):,} words x {vectors.shape[1]}")
+    return Embedding(tuple(words), vectors, name)
+
+
+def _check_row(vec: np.ndarray, word: str, where: str) -> None:
+    if not np.all(np.isfinite(vec)):
+        raise EmbeddingFormatError(f"{where}: the vector of '{word}' contains NaN or infinity.")
+
+
+def _parse_binary(data: bytes, progress: Progress, max_words: int | None) -> tuple[list[str], np.ndarray]:
+    first, sep, _ = data.partition(b"\n")
+    header = _header(first)
+    if header is None or not sep:
+        raise EmbeddingFormatError("A word2vec binary file must start with a line 'N_WORDS DIMENSION'.")
+    n, d = header
+    if n < 1 or d < 1:
+        raise EmbeddingFormatError(f"The header announces {n} words of dimension {d}.")
+    keep = min(n, max_words) if max_words else n
+    row_bytes = 4 * d
+    pos = len(first) + 1
+    words: list[str] = []
+    vectors = np.empty((keep, d), dtype=np.float32)
+    seen: dict[str, int] = {}
+    end = len(data)
+    for i in range(keep):
+        while pos < end and data[pos] in (0x0A, 0x0D):  # some writers put a newline after each vector
+            pos += 1
+        space = data.find(b" ", pos, pos + 1000)
+        if space < 0 or pos >= end:
+            raise EmbeddingFormatError(
+                f"The header announces {n:,} words but the file ends at byte offset {pos:,} "
+                f"after {i:,} words.")
+        try:
+            word = data[pos:space].decode("utf-8")
+        except UnicodeDecodeError:
+            word = data[pos:space].decode("latin-1")
+        if space + 1 + row_bytes > end:
+            raise EmbeddingFormatError(
+                f"The vector of word #{i + 1} ('{word}') at byte offset {space + 1:,} is cut short: "
+                f"the header promises {n:,} words of dimension {d}.")
+        vec = np.frombuffer(data, dtype="<f4", count=d, offset=space + 1)
+        where = f"Word #{i + 1} at byte offset {pos:,}"
+        _check_row(vec, word, where)
+        if word in seen:
+            raise EmbeddingFormatError(f"{where}: '{word}' appears twice (first as word #{seen[word] + 1}).")
+        seen[word] = i
+        words.append(word)
+        vectors[i] = vec
+        pos = space + 1 + row_bytes
+        if i % 20000 == 0:
+            progress(i / keep, f"reading word {i:,} of {keep:,}")
+    if keep == n:
+        rest = data[pos:].strip(b"\r\n")
+        if rest:
+            raise EmbeddingFormatError(
+                f"The header announces {n:,} words but {len(rest):,} more bytes follow at offset {pos:,}.")
+    return words, vectors
+
+
+def _parse_text(data: bytes, has_header: bool, progress: Progress,
+                max_words: int | None) -> tuple[list[str], np.ndarray]:
+    text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace", newline=None)
+    lines = iter(text)
+    n_expected = d = None
+    lineno = 0
+    if has_header:
+        lineno = 1
+        header = _header(next(lines).encode())
+        if header is None:
+            raise EmbeddingFormatError("Line 1: expected a header 'N_WORDS DIMENSION'.")
+        n_expected, d = header
+    words: list[str] = []
+    rows: list[np.ndarray] = []
+    seen: dict[str, int] = {}
+    for line in lines:
+        lineno += 1
+        parts = line.rstrip("\n").rstrip().split(" ")
+        if parts == [""]:
+            continue  # blank line
+        word, numbers = parts[0], parts[1:]
+        if d is None:
+            d = len(numbers)
+            if d < 1:
+                raise EmbeddingFormatError(f"Line {lineno}: the word '{word}' has no numbers after it.")
+        if len(numbers) != d:
+            raise EmbeddingFormatError(
+                f"Line {lineno}: expected {d} numbers after the word '{word}', found {len(numbers)}.")
+        try:
+            vec = np.array(numbers, dtype=np.float32)
+        except ValueError:
+            raise EmbeddingFormatError(f"Line {lineno}: the vector of '{word}' has a value that is not a number.") from None
+        _check_row(vec, word, f"Line {lineno}")
+        if word in seen:
+            raise EmbeddingFormatError(f"Line {lineno}: '{word}' appears twice (first on line {seen[word]}).")
+        seen[word] = lineno
+        words.append(word)
+        rows.append(vec)
+        if len(words) % 50000 == 0:
+            progress(min(0.99, len(words) / (n_expected or 400000)), f"read {len(words):,} words")
+        if max_words and len(words) >= max_words:
+            break
+    if not words:
+        raise EmbeddingFormatError("The file has no word vectors.")
+    if n_expected is not None and not max_words and len(words) != n_expected:
+        raise EmbeddingFormatError(f"The header announces {n_expected:,} words but the file has {len(words):,}.")
+    return words, np.vstack(rows)
+
+
+def save_word2vec_binary(emb: Embedding, path: str | Path) -> None:
+    """Write word2vec binary (same words, same order) readable by gensim and by :func:`parse_embedding`."""
+    with open(path, "wb") as fh:
+        fh.write(f"{len(emb)} {emb.dim}\n".encode())
+        vecs = np.ascontiguousarray(emb.vectors, dtype="<f4")
+        for word, vec in zip(emb.words, vecs, strict=True):
+            fh.write(word.encode("utf-8") + b" " + vec.tobytes() + b"\n")

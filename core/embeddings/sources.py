@@ -1,0 +1,56 @@
+"""Named embeddings: offline assets, online gensim-data files, and user files (parsed, never unpickled)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.assets import AssetManager
+from core.embeddings.io import Embedding, parse_embedding
+from core.progress import Progress, scaled
+
+
+@dataclass(frozen=True)
+class EmbeddingSpec:
+    name: str
+    asset: str
+    title: str
+    offline: bool
+    fmt: str = "auto"
+    max_words: int | None = None  # keep the most frequent words of huge online files
+
+
+EMBEDDINGS: dict[str, EmbeddingSpec] = {s.name: s for s in [
+    EmbeddingSpec("w2v-small", "w2v-small", "word2vec GoogleNews, Bolukbasi's 26,423-word subset (offline)", True),
+    EmbeddingSpec("w2v-test-13k", "w2v-test-13k", "word2vec 13k-word test embedding (offline)", True),
+    EmbeddingSpec("glove-wiki-gigaword-100", "glove-wiki-gigaword-100",
+                  "GloVe Wikipedia+Gigaword 100-d, 400k words (online)", False),
+    EmbeddingSpec("word2vec-google-news-300", "word2vec-google-news-300",
+                  "word2vec GoogleNews 300-d, first 500k of 3M words (online)", False, max_words=500_000),
+    EmbeddingSpec("conceptnet-numberbatch-17-06-300", "conceptnet-numberbatch-17-06-300",
+                  "ConceptNet Numberbatch 17.06, first 500k terms (online)", False, max_words=500_000),
+]}
+DEFAULT_EMBEDDING = "w2v-small"
+
+
+def load_named(name: str, manager: AssetManager | None = None, progress: Progress | None = None) -> Embedding:
+    """Load a registered embedding (fetching its asset if needed), unit-normalised."""
+    try:
+        spec = EMBEDDINGS[name]
+    except KeyError:
+        raise ValueError(f"Unknown embedding '{name}'. Known: {', '.join(EMBEDDINGS)}; or give a file path.") from None
+    manager = manager or AssetManager()
+    path = manager.ensure(spec.asset, progress=scaled(progress, 0.0, 0.5))
+    emb = parse_embedding(path, spec.fmt, name=name, progress=scaled(progress, 0.5, 1.0), max_words=spec.max_words)
+    return emb.normalized()
+
+
+def load_embedding(spec: str, manager: AssetManager | None = None, progress: Progress | None = None,
+                   fmt: str = "auto") -> Embedding:
+    """A registered name, or a path to a word2vec binary / word2vec text / GloVe text file."""
+    if spec in EMBEDDINGS:
+        return load_named(spec, manager, progress)
+    path = Path(spec)
+    if not path.exists():
+        raise ValueError(f"'{spec}' is neither a known embedding ({', '.join(EMBEDDINGS)}) nor an existing file.")
+    return parse_embedding(path, fmt, name=path.name, progress=progress).normalized()
