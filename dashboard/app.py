@@ -19,6 +19,22 @@ import streamlit as st  # noqa: E402
 from dashboard import components, navigation, resources  # noqa: E402
 
 
+def keep_keras_session() -> None:
+    """Stop Streamlit from calling keras.backend.clear_session() after every rerun.
+
+    Streamlit does that to free models a script rebuilt on each run; ours are cached resources
+    shared by every session, and the call (a full gc plus graph reset) costs ~200 ms per slider
+    move once TensorFlow is imported. Nothing else that hook does concerns us (matplotlib unused).
+    """
+    from streamlit.runtime.scriptrunner import script_runner
+
+    if getattr(script_runner, "_clean_problem_modules", None) is not None:
+        script_runner._clean_problem_modules = lambda: None
+
+
+keep_keras_session()
+
+
 def sidebar() -> None:
     with st.sidebar:
         st.toggle("Lecture mode", key=components.LECTURE_KEY,

@@ -141,3 +141,42 @@ def download_json(payload, file_name: str, label: str = "Download data (JSON)", 
     json.dump(payload, buf, indent=2, default=str)
     st.download_button(label, buf.getvalue().encode(), file_name=file_name, mime="application/json", key=key,
                        on_click="ignore")
+
+
+# ----------------------------------------------------------------------------- settings kept across pages
+
+
+def remembered(key: str, default):
+    """A setting that survives page switches (widget state does not): read it as a widget default."""
+    return st.session_state.setdefault(f"_keep_{key}", default)
+
+
+def remember(key: str, value) -> None:
+    st.session_state[f"_keep_{key}"] = value
+
+
+def parse_word_list(text: str) -> list[str]:
+    """Words separated by commas, spaces or new lines; multi-word phrases use '_' as in word2vec."""
+    import re
+
+    return [w for w in re.split(r"[,\s]+", text.strip()) if w]
+
+
+def parse_pairs(text: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """'female, male' per line -> (pairs, problems naming the bad lines)."""
+    pairs, problems = [], []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        words = parse_word_list(line)
+        if len(words) != 2:
+            problems.append(f"line {n} ('{line.strip()}') should hold exactly two words")
+        else:
+            pairs.append((words[0], words[1]))
+    return pairs, problems
+
+
+def unknown_words_note(unknown: list[str], what: str) -> None:
+    if unknown:
+        shown = ", ".join(unknown[:30]) + (" ..." if len(unknown) > 30 else "")
+        st.caption(f"Not in the vocabulary, skipped ({len(unknown)}) from {what}: {shown}")

@@ -28,3 +28,81 @@ def channel_histogram(image: np.ndarray, title: str = "Pixel values per channel"
     fig.update_layout(title=title, xaxis_title="value", yaxis_title="pixels", height=280,
                       margin=dict(l=10, r=10, t=40, b=10), font=FONT)
     return fig
+
+
+# ----------------------------------------------------------------------------- embedding bias
+
+FEMALE = "#c2410c"
+MALE = "#1d4ed8"
+
+
+def explained_variance_bars(pairs: np.ndarray, random: np.ndarray) -> go.Figure:
+    """The paper's comparison: variance explained by the first 10 components, pairs vs random pairs."""
+    x = [f"PC{i + 1}" for i in range(len(pairs))]
+    fig = go.Figure([
+        go.Bar(x=x, y=pairs, name="definitional pairs", marker_color=FEMALE,
+               hovertemplate="%{x}: %{y:.1%}<extra>definitional pairs</extra>"),
+        go.Bar(x=x, y=random, name="random word pairs", marker_color="#9ca3af",
+               hovertemplate="%{x}: %{y:.1%}<extra>random pairs</extra>"),
+    ])
+    fig.update_layout(barmode="group", yaxis_tickformat=".0%", yaxis_title="share of variance", height=360,
+                      margin=dict(l=10, r=10, t=30, b=10), font=FONT, legend=dict(orientation="h", y=1.1))
+    return fig
+
+
+def projection_bars(projections: dict[str, float], n: int = 15, highlight: tuple[str, ...] = (),
+                    title: str = "", x_range: tuple[float, float] | None = None,
+                    words: list[str] | None = None) -> go.Figure:
+    """The n most female (top) and n most male (bottom) words by projection, plus highlighted words.
+
+    With ``words`` the bars are exactly those words in that order (for before/after comparisons).
+    """
+    ranked = sorted(projections.items(), key=lambda kv: kv[1])
+    chosen = dict(ranked[:n] + ranked[-n:]) if words is None else {w: projections[w] for w in words if w in projections}
+    for w in highlight:
+        if w in projections:
+            chosen[w] = projections[w]
+    items = sorted(chosen.items(), key=lambda kv: kv[1]) if words is None else list(chosen.items())
+    words = [w for w, _ in items]
+    values = [v for _, v in items]
+    colours = ["#16a34a" if w in highlight else (FEMALE if v > 0 else MALE) for w, v in items]
+    fig = go.Figure(go.Bar(x=values, y=words, orientation="h", marker_color=colours,
+                           hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    fig.update_layout(title=title or None, height=max(360, 26 * len(words) + 80), xaxis_title="projection on g "
+                      "(she +, he -)", margin=dict(l=10, r=10, t=40 if title else 10, b=10), font=FONT)
+    if x_range:
+        fig.update_xaxes(range=list(x_range))
+    return fig
+
+
+def projection_scatter(words: list[str], x: np.ndarray, y: np.ndarray, y_title: str,
+                       highlight: tuple[str, ...] = ()) -> go.Figure:
+    colours = ["#16a34a" if w in highlight else (FEMALE if v > 0 else MALE) for w, v in zip(words, x, strict=True)]
+    fig = go.Figure(go.Scatter(x=x, y=y, mode="markers+text", text=words, textposition="top center",
+                               textfont=dict(size=10), marker=dict(color=colours, size=7),
+                               hovertemplate="%{text}<br>gender: %{x:.3f}<br>second axis: %{y:.3f}<extra></extra>"))
+    fig.update_layout(xaxis_title="gender direction (she +, he -)", yaxis_title=y_title, height=560,
+                      margin=dict(l=10, r=10, t=10, b=10), font=FONT)
+    fig.add_vline(x=0, line_color="#9ca3af")
+    return fig
+
+
+def clustering_scatter(coords: np.ndarray, original_bias: np.ndarray, words: tuple[str, ...], title: str) -> go.Figure:
+    lim = float(np.max(np.abs(original_bias))) or 1.0
+    fig = go.Figure(go.Scatter(
+        x=coords[:, 0], y=coords[:, 1], mode="markers", text=list(words),
+        marker=dict(color=original_bias, colorscale=[[0, MALE], [0.5, "#f3f4f6"], [1, FEMALE]], cmin=-lim, cmax=lim,
+                    size=6, colorbar=dict(title="original<br>bias")),
+        hovertemplate="%{text}<br>original bias %{marker.color:.3f}<extra></extra>"))
+    fig.update_layout(title=title, height=420, margin=dict(l=10, r=10, t=40, b=10), font=FONT,
+                      xaxis_title="PC1", yaxis_title="PC2")
+    return fig
+
+
+def before_after_bars(labels: list[str], before: list[float], after: list[float], title: str,
+                      y_title: str = "") -> go.Figure:
+    fig = go.Figure([go.Bar(x=labels, y=before, name="original", marker_color="#6b7280"),
+                     go.Bar(x=labels, y=after, name="debiased", marker_color="#16a34a")])
+    fig.update_layout(barmode="group", title=title, yaxis_title=y_title, height=360, font=FONT,
+                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=1.12))
+    return fig

@@ -32,6 +32,14 @@ PAGES: list[PageSpec] = [
              "The two lectures and what each page shows.", default=True),
     PageSpec("Start", "setup.py", "Setup: assets, device, images", ":material/settings:", "setup",
              "Offline assets and their checksums, the compute device, and the image input check."),
+    PageSpec("Ethics: biased embeddings", "bias_subspace.py", "Gender subspace & projections", ":material/balance:",
+             "gender-subspace", "Step 1 of Bolukbasi et al.: PCA of definitional pairs; 320 professions on the direction."),
+    PageSpec("Ethics: biased embeddings", "bias_measures.py", "Direct & indirect bias, analogies", ":material/straighten:",
+             "bias-measures", "DirectBias_c, indirect bias beta, the analogy generator and 3CosAdd."),
+    PageSpec("Ethics: biased embeddings", "bias_debias.py", "Hard debiasing", ":material/cleaning_services:",
+             "hard-debiasing", "Neutralize and equalize (Step 2a), before and after side by side."),
+    PageSpec("Ethics: biased embeddings", "bias_evaluation.py", "Did debiasing work?", ":material/fact_check:",
+             "did-it-work", "Benchmarks, WEAT and the Gonen & Goldberg clustering test: lipstick on a pig."),
 ]
 
 # Section titles in lecture order; a section with no page yet is not shown in the navigation.

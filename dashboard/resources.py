@@ -28,10 +28,10 @@ def device_info() -> DeviceInfo:
     return describe_device()
 
 
-def note_loaded(name: str) -> None:
-    """Record that a model/embedding is now resident, for the sidebar."""
+def note_loaded(name: str, where: str | None = None) -> None:
+    """Record that a model/embedding is now resident (and where it computes), for the sidebar."""
     with _LOCK:
-        _LOADED[name] = device_info().label
+        _LOADED[name] = where or device_info().label
 
 
 def loaded_resources() -> dict[str, str]:
@@ -42,3 +42,51 @@ def loaded_resources() -> dict[str, str]:
 def ensure_asset(name: str, progress: Progress | None = None) -> str:
     """Path of a verified asset, fetching it (with progress) the first time it is needed."""
     return str(asset_manager().ensure(name, progress=progress))
+
+
+# ----------------------------------------------------------------------------- shared stores with progress
+
+@st.cache_resource(show_spinner=False)
+def _store() -> dict:
+    """Process-wide store for objects whose loading deserves a progress bar (st.cache_resource
+    cannot draw one). Same sharing rule: values are read-only for every session."""
+    return {"lock": threading.RLock(), "items": {}}
+
+
+def shared(key: tuple, loader, label: str, max_items: int = 8):
+    """Return the cached value for ``key`` or build it with ``loader(progress)`` under a progress bar.
+
+    Entries of the same kind (``key[0]``) beyond ``max_items`` are evicted oldest first.
+    """
+    from dashboard.components import progress_bar
+
+    store = _store()
+    items = store["items"]
+    if key in items:
+        return items[key]
+    with store["lock"]:
+        if key not in items:
+            with progress_bar(label) as progress:
+                value = loader(progress)
+            same_kind = [k for k in items if k[0] == key[0]]
+            for old in same_kind[: max(0, len(same_kind) - max_items + 1)]:
+                del items[old]
+            items[key] = value
+    return items[key]
+
+
+def embedding(name: str):
+    """A registered embedding, unit-normalised, loaded once per process (read-only)."""
+    from core.embeddings.sources import load_named
+
+    emb = shared(("embedding", name), lambda p: load_named(name, asset_manager(), progress=p),
+                 f"Loading embedding {name} ...", max_items=3)
+    note_loaded(f"embedding {name}", "numpy, CPU")
+    return emb
+
+
+@st.cache_resource(show_spinner=False)
+def gender_lists():
+    from core.embeddings.wordlists import gender_lists as load
+
+    return load(asset_manager())

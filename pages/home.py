@@ -20,8 +20,11 @@ LECTURES = {
                  "convolutional networks.",
         "items": [
             ("Ethics demo: how to make a racist AI without really trying (Speer 2017)", None),
-            ("Man is to computer programmer as woman is to homemaker? — gender subspace, "
-             "direct/indirect bias, analogies, hard debiasing (Bolukbasi et al. 2016)", None),
+            ("Man is to computer programmer as woman is to homemaker? — the gender subspace "
+             "(Bolukbasi et al. 2016)", "gender-subspace"),
+            ("Direct and indirect bias; stereotypical analogies", "bias-measures"),
+            ("Hard debiasing: neutralize and equalize", "hard-debiasing"),
+            ("Did it work? Benchmarks, WEAT, and the clustering test", "did-it-work"),
             ("Visualizing intermediate activations: early layers are edge and texture detectors, "
              "deeper activations are increasingly sparse", None),
             ("Visualizing filters by gradient ascent in input space; class neurons; Deep Dream", None),

@@ -98,10 +98,15 @@ class Embedding:
 
     def normalized(self) -> Embedding:
         """Unit-length rows (all bias work is done on these). Zero rows stay zero."""
+        if self.__dict__.get("_unit"):
+            return self
         norms = np.sqrt(np.einsum("ij,ij->i", self.vectors, self.vectors))[:, None]
         if np.abs(norms - 1.0).max(initial=0.0) <= 1e-5:
+            object.__setattr__(self, "_unit", True)  # immutable vectors: the answer never changes
             return self
-        return self.with_vectors(self.vectors / np.maximum(norms, 1e-12))
+        unit = self.with_vectors(self.vectors / np.maximum(norms, 1e-12))
+        object.__setattr__(unit, "_unit", True)
+        return unit
 
     def head(self, n: int) -> Embedding:
         """The ``n`` first (most frequent) words."""

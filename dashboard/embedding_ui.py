@@ -1,0 +1,177 @@
+"""Widgets shared by the "Ethics: biased embeddings" pages: embedding choice and bias direction.
+
+Both keep their settings across pages (the lecture moves from page to page with one embedding and
+one direction), and both return ``None`` after showing a sentence when the input cannot be used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+
+from core.assets import AssetError
+from core.embeddings import bias, debias
+from core.embeddings.analysis import GenderSetup, gender_setup
+from core.embeddings.io import Embedding, EmbeddingFormatError, parse_embedding
+from core.embeddings.sources import DEFAULT_EMBEDDING, EMBEDDINGS
+from dashboard import components, resources
+
+UPLOAD = "upload"
+UNIT_NOTE = ("All vectors are unit-normalised (|w| = 1), so a dot product is a cosine; this is how "
+             "Bolukbasi et al. measure and remove bias.")
+
+
+def _title(name: str) -> str:
+    return "Your own file (word2vec binary/text or GloVe text)" if name == UPLOAD else EMBEDDINGS[name].title
+
+
+def _uploaded_embedding() -> Embedding | None:
+    upload = st.file_uploader("Embedding file", type=["bin", "txt", "vec", "gz", "w2v"], key="emb_upload",
+                              help="word2vec binary, word2vec text (with an 'N D' header) or GloVe text. "
+                                   "Files are parsed, never unpickled.")
+    fmt = st.selectbox("Format", ["auto", "word2vec-binary", "word2vec-text", "glove-text"], key="emb_upload_fmt")
+    if upload is None:
+        st.info("Upload an embedding file, or choose one of the listed embeddings.")
+        return None
+    data = upload.getvalue()
+    key = (hashlib.sha256(data).hexdigest(), fmt)
+    cached = st.session_state.get("_user_embedding")
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    try:
+        with components.progress_bar(f"Reading {upload.name} ...") as progress:
+            emb = parse_embedding(data, fmt, name=upload.name, progress=progress).normalized()
+    except EmbeddingFormatError as exc:
+        st.error(f"{upload.name}: {exc}")
+        return None
+    st.session_state["_user_embedding"] = (key, emb)  # per session: an upload is nobody else's
+    return emb
+
+
+def embedding_picker() -> Embedding | None:
+    """Choose the embedding; offline ones load at once, online ones after a download button."""
+    options = list(EMBEDDINGS) + [UPLOAD]
+    current = components.remembered("embedding", DEFAULT_EMBEDDING)
+    name = st.selectbox("Embedding", options, index=options.index(current) if current in options else 0,
+                        format_func=_title, key="emb_choice")
+    components.remember("embedding", name)
+    if name == UPLOAD:
+        emb = _uploaded_embedding()
+    else:
+        spec = EMBEDDINGS[name]
+        mgr = resources.asset_manager()
+        if not spec.offline and not mgr.is_ready(spec.asset):
+            asset = mgr.asset(spec.asset)
+            st.warning(f"{spec.title} needs a one-time download of {asset.size / 1e6:,.0f} MB "
+                       f"into `{mgr.path(spec.asset).parent}`.")
+            if not st.button("Download now", key=f"emb_fetch_{name}"):
+                return None
+            try:
+                with components.progress_bar(f"Downloading {name} ...") as progress:
+                    mgr.fetch(spec.asset, progress=progress)
+            except AssetError as exc:
+                st.error(str(exc))
+                return None
+        try:
+            emb = resources.embedding(name)
+        except (AssetError, EmbeddingFormatError) as exc:
+            st.error(str(exc))
+            return None
+    if emb is not None:
+        st.caption(f"{emb.name}: {len(emb):,} words x {emb.dim} dimensions. {UNIT_NOTE}")
+    return emb
+
+
+def default_pairs_text() -> str:
+    lists = resources.gender_lists()
+    return "\n".join(f"{a}, {b}" for a, b in lists.definitional_pairs)
+
+
+def direction_controls(emb: Embedding, show: bool = True) -> GenderSetup | None:
+    """Definitional pairs (editable), method and k -> the gender setup; None with a message if unusable."""
+    lists = resources.gender_lists()
+    text = components.remembered("pairs_text", default_pairs_text())
+    method = components.remembered("direction_method", "pca")
+    k = components.remembered("direction_k", 1)
+    convention = components.remembered("equalize_convention", debias.DEFAULT_CONVENTION)
+    if show:
+        with components.controls("Bias direction: definitional pairs, method, k"):
+            text = st.text_area("Definitional pairs (female, male), one pair per line", text, height=230,
+                                key="pairs_text_widget")
+            c1, c2 = st.columns(2)
+            method = c1.radio("Direction", bias.METHODS, index=bias.METHODS.index(method), horizontal=True,
+                              key="direction_method_widget",
+                              help="pca: Step 1 of the paper (SVD of the centred pairs); sum: normalised sum of the "
+                                   "differences; single: she - he only.")
+            k = c2.slider("k (dimensions of the subspace B)", 1, 5, int(k), key="direction_k_widget",
+                          disabled=method != "pca")
+            if st.button("Reset to the paper's 10 pairs", key="pairs_reset"):
+                text = default_pairs_text()
+                components.remember("pairs_text", text)
+                st.session_state.pop("pairs_text_widget", None)
+                st.rerun()
+        components.remember("pairs_text", text)
+        components.remember("direction_method", method)
+        components.remember("direction_k", k)
+    pairs, problems = components.parse_pairs(text)
+    for p in problems:
+        st.warning(f"Definitional pairs: {p}; it is ignored.")
+    try:
+        setup = gender_setup(emb, lists, pairs=pairs, method=method, k=int(k) if method == "pca" else 1,
+                             convention=convention)
+    except bias.NotEnoughWords as exc:
+        st.error(str(exc))
+        return None
+    if setup.subspace.missing:
+        components.unknown_words_note(list(setup.subspace.missing), "the definitional pairs")
+    return setup
+
+
+def settings_key(emb: Embedding, setup: GenderSetup) -> tuple:
+    """A hashable description of (embedding, direction) for caches of derived results."""
+    fingerprint = hashlib.sha1(emb.vectors[:: max(1, len(emb) // 64)].tobytes()).hexdigest()[:16]
+    return (emb.name, len(emb), fingerprint, setup.subspace.method, setup.subspace.k, setup.subspace.pairs,
+            setup.convention)
+
+
+def debias_controls(emb: Embedding, setup: GenderSetup, show: bool = True) -> tuple[GenderSetup, str]:
+    """Specific set S (add/remove words), equalize convention and mode -> (setup, mode)."""
+    import dataclasses
+
+    add_text = components.remembered("specific_add", "")
+    remove_text = components.remembered("specific_remove", "")
+    convention = components.remembered("equalize_convention", debias.DEFAULT_CONVENTION)
+    mode = components.remembered("debias_mode", "hard")
+    modes = {"hard": "Hard debias (neutralize + equalize)", "neutralize": "Neutralize only"}
+    if show:
+        mode = st.segmented_control("Method", list(modes), format_func=modes.get, default=mode, key="debias_mode_widget") \
+            or "hard"
+        with components.controls("Gender-specific words S and equality sets"):
+            st.caption(f"S has {len(setup.specific):,} words by default: the paper's 'specific_full' list plus the "
+                       "definitional and equalize words, each in lower/UPPER/Title form. Words in S keep their "
+                       "gender component; every other word is neutralized.")
+            c1, c2 = st.columns(2)
+            add_text = c1.text_area("Add to S (keep these gendered)", add_text, key="specific_add_widget", height=80)
+            remove_text = c2.text_area("Remove from S (neutralize these too)", remove_text, key="specific_remove_widget",
+                                       height=80)
+            names = list(debias.CONVENTIONS)
+            convention = st.radio("Equality sets", names, index=names.index(convention), format_func=debias.CONVENTIONS.get,
+                                  key="equalize_convention_widget")
+        components.remember("specific_add", add_text)
+        components.remember("specific_remove", remove_text)
+        components.remember("equalize_convention", convention)
+        components.remember("debias_mode", mode)
+    specific = (set(setup.specific) | set(components.parse_word_list(add_text))) - set(
+        components.parse_word_list(remove_text))
+    lists = resources.gender_lists()
+    equality = tuple(debias.default_equality_sets(emb, lists, convention))
+    return dataclasses.replace(setup, specific=frozenset(specific), equality_sets=equality, convention=convention), mode
+
+
+def debiased(emb: Embedding, setup: GenderSetup, mode: str) -> debias.DebiasResult:
+    """The debiased copy for these settings, shared by pages (never the cached original, mutated)."""
+    from core.embeddings.analysis import run_debias
+
+    key = ("debiased", settings_key(emb, setup), mode, hash(setup.specific), setup.equality_sets)
+    return resources.shared(key, lambda p: run_debias(emb, setup, mode), "Debiasing ...", max_items=3)

@@ -1,0 +1,91 @@
+"""Ethics demo 3: hard debiasing (neutralize + equalize), before and after side by side."""
+
+import pandas as pd
+import streamlit as st
+
+from core.embeddings import bias
+from dashboard import components, embedding_ui, figures, resources
+
+st.title("Hard debiasing: neutralize and equalize")
+st.latex(r"\text{neutralize: } \vec w := \frac{\vec w - \vec w_B}{\|\vec w - \vec w_B\|}\quad (w \notin S)")
+st.latex(r"\text{equalize: } \mu := \frac{1}{|E|}\sum_{w\in E} w,\ \ \nu := \mu - \mu_B,\ \ "
+         r"\vec w := \nu + \sqrt{1-\|\nu\|^2}\,\frac{\vec w_B - \mu_B}{\|\vec w_B - \mu_B\|}\quad (w \in E)")
+
+with components.controls("Embedding"):
+    emb = embedding_ui.embedding_picker()
+if emb is None:
+    st.stop()
+setup = embedding_ui.direction_controls(emb)
+if setup is None:
+    st.stop()
+setup, mode = embedding_ui.debias_controls(emb, setup)
+result = embedding_ui.debiased(emb, setup, mode)
+after = result.embedding
+g = setup.subspace.direction
+
+st.caption(f"{'Hard debias' if mode == 'hard' else 'Neutralize only'}: {result.n_neutralized:,} words neutralized, "
+           f"{len(result.equality_sets)} equality sets equalized ({setup.convention} convention). "
+           "The cached embedding is untouched: this is a new copy.")
+if result.skipped_sets:
+    st.caption("Skipped equality sets (degenerate): " + ", ".join("/".join(s) for s in result.skipped_sets))
+
+# ----------------------------------------------------------------------------- direct bias
+db_before = bias.direct_bias(emb, list(setup.neutral), g) if setup.neutral else float("nan")
+db_after = bias.direct_bias(after, list(setup.neutral), g) if setup.neutral else float("nan")
+c1, c2, c3 = st.columns(3)
+c1.metric("Direct bias before", f"{db_before:.4f}")
+c2.metric("Direct bias after", f"{db_after:.1e}", delta=f"{db_after - db_before:.4f}", delta_color="inverse")
+c3.metric("Neutral professions", len(setup.neutral))
+
+# ----------------------------------------------------------------------------- projections side by side
+st.subheader("Professions on the gender direction")
+lists = resources.gender_lists()
+n_show = st.slider("Professions per side", 5, 25, 10, key="deb_n")
+p_before = bias.projections(emb, lists.profession_words, g)
+p_after = bias.projections(after, lists.profession_words, g)
+lim = max(abs(v) for v in p_before.values()) * 1.05 if p_before else 0.4
+ranked = sorted(p_before, key=p_before.get)
+shown = ranked[:n_show] + ranked[-n_show:]  # the same words, in the same order, on both sides
+c1, c2 = st.columns(2)
+c1.plotly_chart(figures.projection_bars(p_before, title="before", x_range=(-lim, lim), words=shown), width="stretch")
+c2.plotly_chart(figures.projection_bars(p_after, title="after", x_range=(-lim, lim), words=shown), width="stretch")
+st.caption("After debiasing, every neutral profession sits at 0; gender-specific words (actress, businessman ...) "
+           "keep their projection because they are in S.")
+
+# ----------------------------------------------------------------------------- analogies before / after
+st.subheader("The same analogy generator, before and after")
+m = min(30_000, len(emb))
+rows_before = bias.generate_analogies(emb, resources.shared(
+    ("analogy_pairs", embedding_ui.settings_key(emb, setup)[:3], m, 1.0),
+    lambda p: bias.candidate_pairs(emb, max_words=m, progress=p), "Finding close word pairs (original) ..."),
+    "she", "he", top_n=3000) if "she" in emb and "he" in emb else []
+rows_after = bias.generate_analogies(after, resources.shared(
+    ("analogy_pairs_debiased", embedding_ui.settings_key(emb, setup), mode, hash(setup.specific), m),
+    lambda p: bias.candidate_pairs(after, max_words=m, progress=p), "Finding close word pairs (debiased) ...", max_items=3),
+    "she", "he", top_n=3000) if "she" in emb and "he" in emb else []
+
+
+def _table(column, rows, label):
+    rows = [r for r in rows if not (r["x"] in setup.specific and r["y"] in setup.specific) and r["score"] > 0.05][:15]
+    column.markdown(f"**{label}**")
+    if not rows:
+        column.info("No pair outside S has a gender component left: every candidate pair's score is below 0.05.")
+        return
+    column.dataframe(pd.DataFrame([{"she : he ::": f"{r['x']} : {r['y']}", "score": round(r["score"], 3)}
+                                   for r in rows]), hide_index=True, width="stretch")
+
+
+c1, c2 = st.columns(2)
+_table(c1, rows_before, "before")
+_table(c2, rows_after, "after")
+st.caption("Pairs where both words are in S are hidden (they are meant to stay gendered).")
+
+# ----------------------------------------------------------------------------- neighbours
+st.subheader("Nearest neighbours of your words")
+words = components.parse_word_list(st.text_input("Words", "nurse, programmer, homemaker, babysitter", key="deb_nn"))
+known, unknown = emb.split_known(words)
+components.unknown_words_note(unknown, "your words")
+for w in known[:6]:
+    before_nn = ", ".join(x for x, _ in emb.most_similar(emb.vec(w), n=8, exclude=[w]))
+    after_nn = ", ".join(x for x, _ in after.most_similar(after.vec(w), n=8, exclude=[w]))
+    st.markdown(f"**{w}** — before: {before_nn}  \nafter: {after_nn}")

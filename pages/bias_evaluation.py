@@ -1,0 +1,103 @@
+"""Ethics demo 4: did debiasing work? Benchmarks, WEAT, and lipstick on a pig (Gonen & Goldberg 2019)."""
+
+import pandas as pd
+import streamlit as st
+
+from core.embeddings import evaluate
+from core.embeddings.analysis import benchmark_report, weat_report
+from dashboard import components, embedding_ui, figures, resources
+
+st.title("Did debiasing work?")
+st.markdown(
+    "Hard debiasing makes every neutral word's projection on the gender direction exactly zero. "
+    "Did it keep the embedding useful, and did it remove the bias, or only hide it? "
+    "Gonen & Goldberg (2019): *Lipstick on a pig* — the bias is still in the geometry."
+)
+
+with components.controls("Embedding"):
+    emb = embedding_ui.embedding_picker()
+if emb is None:
+    st.stop()
+setup = embedding_ui.direction_controls(emb, show=False)
+if setup is None:
+    st.stop()
+setup, mode = embedding_ui.debias_controls(emb, setup, show=False)
+result = embedding_ui.debiased(emb, setup, mode)
+after = result.embedding
+key = embedding_ui.settings_key(emb, setup)
+dkey = (key, mode, hash(setup.specific))
+st.caption(f"Comparing the original with its **{'hard-debiased' if mode == 'hard' else 'neutralized'}** copy "
+           "(change the method and word sets on the *Hard debiasing* page).")
+
+# ----------------------------------------------------------------------------- benchmarks
+st.header("Word similarity and analogy benchmarks")
+mgr = resources.asset_manager()
+bench_before = resources.shared(("bench", key[:3]), lambda p: benchmark_report(emb, mgr, p),
+                                "Scoring the original on 8 benchmarks ...", max_items=3)
+bench_after = resources.shared(("bench_debiased", dkey), lambda p: benchmark_report(after, mgr, p),
+                               "Scoring the debiased copy on 8 benchmarks ...", max_items=3)
+rows = []
+for name, before in bench_before["similarity"].items():
+    aft = bench_after["similarity"][name]
+    for stat in ("pearson", "spearman"):
+        if before[stat] is not None:
+            rows.append({"benchmark": name, "measure": stat, "pairs": before["n_pairs"], "original": before[stat],
+                         "debiased": aft[stat], "change": aft[stat] - before[stat]})
+for name, before in bench_before["analogies"].items():
+    aft = bench_after["analogies"][name]
+    if before["accuracy"] is not None:
+        rows.append({"benchmark": f"{name} analogies", "measure": "accuracy", "pairs": before["n_questions"],
+                     "original": before["accuracy"], "debiased": aft["accuracy"],
+                     "change": aft["accuracy"] - before["accuracy"]})
+bench_df = pd.DataFrame(rows)
+st.dataframe(bench_df, hide_index=True, width="stretch", column_config={
+    "original": st.column_config.NumberColumn(format="%.3f"), "debiased": st.column_config.NumberColumn(format="%.3f"),
+    "change": st.column_config.NumberColumn(format="%+.4f")})
+st.caption("Pairs/questions: how many of the benchmark's items are in this vocabulary (analogies use the 30,000 "
+           "most frequent words, inputs excluded). The scores barely move: debiasing keeps the embedding useful.")
+components.download_json(rows, "benchmarks.json", key="dl_bench")
+
+# ----------------------------------------------------------------------------- WEAT
+st.header("WEAT (Caliskan et al. 2017)")
+n_perm = st.select_slider("Permutations", [1_000, 10_000, 100_000], 10_000, key="weat_perm")
+w_before = resources.shared(("weat", key[:3], n_perm), lambda p: weat_report(emb, mgr, n_perm), "WEAT ...")
+w_after = resources.shared(("weat_debiased", dkey, n_perm), lambda p: weat_report(after, mgr, n_perm), "WEAT ...")
+weat_rows = [{"test": b["test"].split(": ", 1)[1], "paper d": b["original_d"], "d original": b["effect_size"],
+              "p original": b["p_value"], "d debiased": a["effect_size"], "p debiased": a["p_value"],
+              "note": b["error"] or ""} for b, a in zip(w_before, w_after, strict=True)]
+weat_df = pd.DataFrame(weat_rows)
+numeric = ["paper d", "d original", "p original", "d debiased", "p debiased"]
+weat_df[numeric] = weat_df[numeric].astype(float)
+weat_df.index = [f"WEAT {i}" for i in range(1, len(weat_df) + 1)]
+st.dataframe(weat_df, width="stretch", column_config={
+    c: st.column_config.NumberColumn(format="%.4f" if c.startswith("p") else "%.2f") for c in numeric})
+st.caption("Effect size d = (mean s(x) − mean s(y)) / std over X ∪ Y; one-sided permutation p = (#{S_perm ≥ S} + 1) / "
+           "(P + 1), seeded. Only the gender tests (math/science vs arts) are targeted by gender debiasing; the race "
+           "tests are not expected to move.")
+
+# ----------------------------------------------------------------------------- Gonen & Goldberg
+st.header("Lipstick on a pig: is the bias still there?")
+st.markdown("Take the 500 most male and 500 most female **neutral** words by their *original* projection on "
+            "the gender direction. After debiasing their projection is zero — can they still be told apart?")
+clu_before = resources.shared(("cluster", key), lambda p: evaluate.clustering_test(
+    emb, emb, setup.subspace.direction, set(setup.specific)), "Clustering the original ...", max_items=3)
+clu_after = resources.shared(("cluster_debiased", dkey), lambda p: evaluate.clustering_test(
+    emb, after, setup.subspace.direction, set(setup.specific)), "Clustering the debiased copy ...", max_items=3)
+c1, c2, c3 = st.columns(3)
+c1.metric("k-means (k=2) alignment", f"{clu_after.kmeans_accuracy:.1%}",
+          delta=f"{clu_after.kmeans_accuracy - clu_before.kmeans_accuracy:+.1%} vs original", delta_color="off")
+c2.metric("RBF-SVM accuracy (50/50 split)", f"{clu_after.svm_accuracy:.1%}",
+          delta=f"{clu_after.svm_accuracy - clu_before.svm_accuracy:+.1%} vs original", delta_color="off")
+c3.metric("bias vs female neighbours (Pearson)", f"{clu_after.neighbour_correlation:.3f}",
+          delta=f"{clu_after.neighbour_correlation - clu_before.neighbour_correlation:+.3f} vs original",
+          delta_color="off")
+c1, c2 = st.columns(2)
+c1.plotly_chart(figures.clustering_scatter(clu_before.coords_2d, clu_before.original_bias, clu_before.words,
+                                           f"original: k-means {clu_before.kmeans_accuracy:.1%}"), width="stretch")
+fig_after = figures.clustering_scatter(clu_after.coords_2d, clu_after.original_bias, clu_after.words,
+                                       f"debiased: k-means {clu_after.kmeans_accuracy:.1%}")
+c2.plotly_chart(fig_after, width="stretch")
+st.info(f"The projection is gone (direct bias → 0), but a classifier still separates formerly male and female "
+        f"words with {clu_after.svm_accuracy:.0%} accuracy, and neighbours still follow the old bias "
+        f"(r = {clu_after.neighbour_correlation:.2f}). Hard debiasing hides the bias more than it removes it.")
+components.download_figure(fig_after, "clustering_debiased.html", key="dl_clu")

@@ -1,0 +1,90 @@
+"""Ethics demo 1: the gender subspace (Step 1) and where 320 professions fall on it."""
+
+import numpy as np
+import streamlit as st
+
+from core.embeddings import bias
+from dashboard import components, embedding_ui, figures, resources
+
+st.title("Man is to computer programmer as woman is to homemaker?")
+st.markdown(
+    "Bolukbasi et al. (2016) find a **gender direction** in word2vec: take definitional pairs "
+    "(woman–man, she–he, ...), centre each pair on its mean, and run PCA (SVD) on the centred "
+    "vectors. If one component explains most of the variance, gender lives (mostly) on one line."
+)
+
+with components.controls("Embedding"):
+    emb = embedding_ui.embedding_picker()
+if emb is None:
+    st.stop()
+setup = embedding_ui.direction_controls(emb)
+if setup is None:
+    st.stop()
+sub = setup.subspace
+
+# ----------------------------------------------------------------------------- 1. bias direction
+st.header("1. Identify the gender subspace")
+st.latex(r"\mu_i = \frac{1}{|D_i|}\sum_{w\in D_i} \vec w,\qquad "
+         r"C = \sum_{i=1}^{n}\sum_{w\in D_i} \frac{(\vec w-\mu_i)^T(\vec w-\mu_i)}{|D_i|}")
+st.latex(r"B = \text{the first } k \text{ rows of } \mathrm{SVD}(C)")
+random_var = bias.random_pairs_variance(emb, n_pairs=max(2, len(sub.pairs)), seed=0)
+c1, c2, c3 = st.columns(3)
+c1.metric("PC1 share (definitional pairs)", f"{sub.explained_variance_ratio[0]:.1%}")
+c2.metric("PC1 share (random pairs)", f"{random_var[0]:.1%}")
+c3.metric("pairs used", f"{len(sub.pairs)}")
+fig_var = figures.explained_variance_bars(sub.explained_variance_ratio, random_var)
+st.plotly_chart(fig_var, width="stretch")
+st.caption(
+    f"Direction method: **{sub.method}**" + (f", k = {sub.k}" if sub.method == "pca" else "") +
+    ". The sign is fixed so that 'she' projects positive. Random pairs (10 pairs of random frequent words, "
+    "seeded) spread their variance over many components: the gender pairs do not."
+)
+components.download_figure(fig_var, "explained_variance.html", key="dl_var")
+
+# ----------------------------------------------------------------------------- 2. projections
+st.header("2. Professions on the gender direction")
+lists = resources.gender_lists()
+proj = bias.projections(emb, lists.profession_words, sub.direction)
+unknown = [w for w in lists.profession_words if w not in emb]
+components.unknown_words_note(unknown, "the 320 professions")
+with components.controls("Chart options"):
+    n_show = st.slider("Most female / most male professions to show", 5, 40, 15, key="proj_n")
+    search = st.text_input("Find words (any word, comma separated)", "nurse, programmer, homemaker, architect",
+                           key="proj_search")
+searched = components.parse_word_list(search)
+extra = {w: float(emb.vec(w) @ sub.direction) for w in searched if w in emb and w not in proj}
+missing_search = [w for w in searched if w not in emb]
+if missing_search:
+    st.caption(f"Not in the vocabulary: {', '.join(missing_search)}")
+fig_proj = figures.projection_bars({**proj, **extra}, n=n_show, highlight=tuple(searched))
+st.plotly_chart(fig_proj, width="stretch")
+ranked = sorted(proj.items(), key=lambda kv: kv[1])
+st.caption(f"Most female: {', '.join(w for w, _ in ranked[::-1][:5])}. Most male: {', '.join(w for w, _ in ranked[:5])}. "
+           "Hover for values; green bars are the words you searched.")
+components.download_figure(fig_proj, "profession_projections.html", key="dl_proj")
+
+st.subheader("Two-dimensional view")
+with components.controls("Second axis"):
+    axis = st.radio("Second axis", ["a word pair", "first principal component of the professions (gender removed)"],
+                    horizontal=True, key="proj_axis")
+    pair_text = st.text_input("Word pair for the second axis (a, b: axis = a - b)", "expensive, cheap", key="proj_pair")
+words = list(proj)
+vecs = emb.vectors[emb.rows(words)]
+x = vecs @ sub.direction
+if axis == "a word pair":
+    pair = components.parse_word_list(pair_text)
+    if len(pair) != 2 or any(w not in emb for w in pair):
+        st.error("Give two words that are both in the vocabulary, e.g. 'expensive, cheap'.")
+        st.stop()
+    second = emb.vec(pair[0]) - emb.vec(pair[1])
+    second = second - (second @ sub.direction) * sub.direction  # orthogonal to g, so the axes are independent
+    y_title = f"{pair[0]} - {pair[1]} (orthogonalised)"
+else:
+    residual = vecs - np.outer(x, sub.direction)
+    residual -= residual.mean(axis=0)
+    second = np.linalg.svd(residual, full_matrices=False)[2][0]
+    y_title = "PC1 of the professions after removing g"
+y = vecs @ (second / np.linalg.norm(second))
+fig_2d = figures.projection_scatter(words, x, y, y_title, highlight=tuple(searched))
+st.plotly_chart(fig_2d, width="stretch")
+components.download_figure(fig_2d, "professions_2d.html", key="dl_2d")

@@ -1,0 +1,100 @@
+"""AppTest of the ethics pages: defaults, hostile inputs, and no leak of debiasing between sessions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.assets import AssetManager
+from core.embeddings.io import parse_embedding
+from tests.pages.conftest import page_path
+
+
+def open_page(app, file):
+    at = app()
+    at.run()
+    at.switch_page(page_path(file))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metric(at, prefix):
+    return next(m.value for m in at.metric if m.label.startswith(prefix))
+
+
+def test_subspace_defaults_show_the_papers_numbers(app):
+    at = open_page(app, "bias_subspace.py")
+    assert metric(at, "PC1 share (definitional pairs)") == "60.5%"
+    assert metric(at, "pairs used") == "10"
+    assert len(at.get("plotly_chart")) >= 3
+
+
+def test_subspace_hostile_pairs(app):
+    at = open_page(app, "bias_subspace.py")
+    at.text_area(key="pairs_text_widget").set_value("she, he\nthree words here\nzzqq, qqzz\nwoman, man").run()
+    assert not at.exception
+    assert any("line 2" in w.value for w in at.warning)
+    assert any("zzqq" in c.value for c in at.caption)
+    assert metric(at, "pairs used") == "2"
+    at.text_area(key="pairs_text_widget").set_value("zzqq, qqzz").run()
+    assert not at.exception
+    assert any("definitional pair" in e.value for e in at.error)
+    at.text_area(key="pairs_text_widget").set_value("").run()
+    assert not at.exception and at.error
+
+
+def test_subspace_second_axis_and_search(app):
+    at = open_page(app, "bias_subspace.py")
+    at.text_input(key="proj_search").set_value("nurse, notawordzz").run()
+    assert any("notawordzz" in c.value for c in at.caption)
+    at.text_input(key="proj_pair").set_value("onlyone").run()
+    assert not at.exception and any("two words" in e.value for e in at.error)
+    at.radio(key="proj_axis").set_value("first principal component of the professions (gender removed)").run()
+    assert not at.exception
+
+
+def test_measures_defaults_and_hostile_words(app):
+    at = open_page(app, "bias_measures.py")
+    assert metric(at, "DirectBias_1 over 303") == "0.0731"
+    at.text_input(key="ib_w").set_value("qqzzxx").run()
+    assert any("Not in the vocabulary" in w.value for w in at.warning)
+    at.text_input(key="an_a").set_value("zzqqxx").run()
+    assert any("seed words" in w.value for w in at.warning)
+    at.text_input(key="ff_c").set_value("").run()
+    assert not at.exception
+    at.toggle(key="ff_excl").set_value(False).run()
+    assert not at.exception
+    assert any("'doctor' rather than" in i.value for i in at.info) or at.warning
+
+
+def test_debias_page_modes(app):
+    at = open_page(app, "bias_debias.py")
+    assert metric(at, "Direct bias before") == "0.0731"
+    assert float(metric(at, "Direct bias after")) < 1e-6
+    at.text_area(key="specific_remove_widget").set_value("she, he, actress").run()
+    assert not at.exception
+    at.radio(key="equalize_convention_widget").set_value("debiaswe").run()
+    assert not at.exception
+    at.text_input(key="deb_nn").set_value("zzqq, nurse").run()
+    assert any("zzqq" in c.value for c in at.caption)
+
+
+def test_evaluation_page_shows_lipstick_on_a_pig(app):
+    at = open_page(app, "bias_evaluation.py")
+    kmeans = float(metric(at, "k-means").rstrip("%")) / 100
+    assert 0.6 < kmeans < 0.95  # bias survives although the projection is zero
+    assert at.dataframe
+
+
+def test_debiasing_in_one_session_never_changes_another(app):
+    """Session 1 debiases; session 2 (and the process-wide cache) still holds the original vectors."""
+    first = open_page(app, "bias_debias.py")
+    assert float(metric(first, "Direct bias after")) < 1e-6
+    from dashboard import resources
+
+    cached = resources._store()["items"][("embedding", "w2v-small")]
+    fresh = parse_embedding(AssetManager().path("w2v-small")).normalized()
+    assert np.array_equal(cached.vectors, fresh.vectors)
+    assert not cached.vectors.flags.writeable
+    second = open_page(app, "bias_measures.py")
+    assert metric(second, "DirectBias_1 over 303") == "0.0731"
