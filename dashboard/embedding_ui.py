@@ -7,6 +7,7 @@ one direction), and both return ``None`` after showing a sentence when the input
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import streamlit as st
 
@@ -30,20 +31,29 @@ def _uploaded_embedding() -> Embedding | None:
     upload = st.file_uploader("Embedding file", type=["bin", "txt", "vec", "gz", "w2v"], key="emb_upload",
                               help="word2vec binary, word2vec text (with an 'N D' header) or GloVe text. "
                                    "Files are parsed, never unpickled.")
+    path_text = st.text_input("... or a path on the machine running the dashboard", "", key="emb_path",
+                              help="For files larger than the upload limit, e.g. a GloVe .txt you downloaded.")
     fmt = st.selectbox("Format", ["auto", "word2vec-binary", "word2vec-text", "glove-text"], key="emb_upload_fmt")
-    if upload is None:
-        st.info("Upload an embedding file, or choose one of the listed embeddings.")
+    if upload is not None:
+        data, label = upload.getvalue(), upload.name
+    elif path_text.strip():
+        path = Path(path_text.strip()).expanduser()
+        if not path.is_file():
+            st.error(f"No file at '{path}'.")
+            return None
+        data, label = path.read_bytes(), path.name
+    else:
+        st.info("Upload an embedding file or give a path, or choose one of the listed embeddings.")
         return None
-    data = upload.getvalue()
     key = (hashlib.sha256(data).hexdigest(), fmt)
     cached = st.session_state.get("_user_embedding")
     if cached is not None and cached[0] == key:
         return cached[1]
     try:
-        with components.progress_bar(f"Reading {upload.name} ...") as progress:
-            emb = parse_embedding(data, fmt, name=upload.name, progress=progress).normalized()
+        with components.progress_bar(f"Reading {label} ...") as progress:
+            emb = parse_embedding(data, fmt, name=label, progress=progress).normalized()
     except EmbeddingFormatError as exc:
-        st.error(f"{upload.name}: {exc}")
+        st.error(f"{label}: {exc}")
         return None
     st.session_state["_user_embedding"] = (key, emb)  # per session: an upload is nobody else's
     return emb

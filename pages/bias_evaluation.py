@@ -5,6 +5,7 @@ import streamlit as st
 
 from core.embeddings import evaluate
 from core.embeddings.analysis import benchmark_report, weat_report
+from core.embeddings.bias import NotEnoughWords
 from dashboard import components, embedding_ui, figures, resources
 
 st.title("Did debiasing work?")
@@ -79,10 +80,16 @@ st.caption("Effect size d = (mean s(x) − mean s(y)) / std over X ∪ Y; one-si
 st.header("Lipstick on a pig: is the bias still there?")
 st.markdown("Take the 500 most male and 500 most female **neutral** words by their *original* projection on "
             "the gender direction. After debiasing their projection is zero — can they still be told apart?")
-clu_before = resources.shared(("cluster", key), lambda p: evaluate.clustering_test(
-    emb, emb, setup.subspace.direction, set(setup.specific)), "Clustering the original ...", max_items=3)
-clu_after = resources.shared(("cluster_debiased", dkey), lambda p: evaluate.clustering_test(
-    emb, after, setup.subspace.direction, set(setup.specific)), "Clustering the debiased copy ...", max_items=3)
+try:
+    clu_before = resources.shared(("cluster", key), lambda p: evaluate.clustering_test(
+        emb, emb, setup.subspace.direction, set(setup.specific)), "Clustering the original ...", max_items=3)
+    clu_after = resources.shared(("cluster_debiased", dkey), lambda p: evaluate.clustering_test(
+        emb, after, setup.subspace.direction, set(setup.specific)), "Clustering the debiased copy ...", max_items=3)
+except NotEnoughWords as exc:
+    st.warning(str(exc))
+    st.stop()
+if len(clu_after.words) < 1000:
+    st.caption(f"This vocabulary has few neutral words: using the {len(clu_after.words) // 2} most biased per side.")
 c1, c2, c3 = st.columns(3)
 c1.metric("k-means (k=2) alignment", f"{clu_after.kmeans_accuracy:.1%}",
           delta=f"{clu_after.kmeans_accuracy - clu_before.kmeans_accuracy:+.1%} vs original", delta_color="off")

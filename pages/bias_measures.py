@@ -83,8 +83,12 @@ with components.controls("Generator settings"):
     top_n = c3.slider("pairs to list", 10, 100, 30, key="an_n")
     c4, c5 = st.columns(2)
     delta = c4.slider("δ (max distance of x and y)", 0.6, 1.4, 1.0, 0.05, key="an_delta")
-    max_words = c5.slider("restrict to the most frequent M words", 2000, min(100_000, len(emb)),
-                          min(30_000, len(emb)), step=1000, key="an_m")
+    if len(emb) > 2000:
+        max_words = c5.slider("restrict to the most frequent M words", 2000, min(100_000, len(emb)),
+                              min(30_000, len(emb)), step=1000, key="an_m")
+    else:
+        max_words = len(emb)
+        c5.caption(f"All {len(emb):,} words are used (small vocabulary).")
     hide_specific = st.toggle("Hide pairs where both words are gender-specific (he/she, king/queen ...)", True,
                               key="an_hide")
 if seed_a not in emb or seed_b not in emb:

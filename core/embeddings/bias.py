@@ -118,6 +118,9 @@ def random_pairs_variance(emb: Embedding, n_pairs: int = 10, seed: int = 0, top:
     """Explained variance of the first 10 components for random word pairs (the paper's baseline)."""
     rng = np.random.default_rng(seed)
     pool = min(top, len(emb))
+    n_pairs = min(n_pairs, pool // 2)
+    if n_pairs < 1:
+        return np.zeros(10)
     idx = rng.choice(pool, size=2 * n_pairs, replace=False)
     pairs = [(emb.words[idx[2 * i]], emb.words[idx[2 * i + 1]]) for i in range(n_pairs)]
     _, ratios = pca_of_pairs(emb, pairs)

@@ -130,8 +130,10 @@ def most_biased_words(original: Embedding, direction: np.ndarray, specific: set[
     cand = [i for i, w in enumerate(head.words) if w not in specific and w.isalpha() and w.islower()]
     proj = head.vectors[cand] @ np.asarray(direction, dtype=np.float32)
     order = np.argsort(proj)
-    if len(order) < 2 * n_per_side:
-        raise NotEnoughWords(f"Only {len(order)} neutral words available; need {2 * n_per_side}.")
+    n_per_side = min(n_per_side, len(order) // 2)  # small vocabularies: as many as there are
+    if n_per_side < 10:
+        raise NotEnoughWords(f"Only {len(order)} neutral lower-case words in the vocabulary; the clustering test "
+                             "needs at least 20.")
     chosen = np.concatenate([order[:n_per_side], order[-n_per_side:]])
     words = [head.words[cand[i]] for i in chosen]
     return words, proj[chosen]

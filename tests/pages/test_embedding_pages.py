@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from core.assets import AssetManager
 from core.embeddings.io import parse_embedding
@@ -98,3 +99,33 @@ def test_debiasing_in_one_session_never_changes_another(app):
     assert not cached.vectors.flags.writeable
     second = open_page(app, "bias_measures.py")
     assert metric(second, "DirectBias_1 over 303") == "0.0731"
+
+
+def test_user_embedding_by_path_and_malformed_file(app, tmp_path):
+    good = tmp_path / "tiny.txt"
+    good.write_text("she 1 0 0\nhe -1 0 0\nwoman 0.9 0.1 0\nman -0.9 0.1 0\nnurse 0.5 0.5 0.1\n")
+    bad = tmp_path / "bad.txt"
+    bad.write_text("she 1 0 0\nhe -1 0\n")
+    at = open_page(app, "bias_subspace.py")
+    at.selectbox(key="emb_choice").set_value("upload").run()
+    assert any("Upload an embedding file" in i.value for i in at.info)
+    at.text_input(key="emb_path").set_value(str(bad)).run()
+    assert not at.exception
+    assert any("Line 2: expected 3 numbers" in e.value for e in at.error)
+    at.text_input(key="emb_path").set_value(str(good)).run()
+    assert not at.exception
+    assert any("tiny.txt: 5 words x 3" in c.value for c in at.caption)
+    at.text_input(key="emb_path").set_value(str(tmp_path / "missing.txt")).run()
+    assert any("No file at" in e.value for e in at.error)
+
+
+
+
+@pytest.mark.parametrize("file", ["bias_subspace.py", "bias_measures.py", "bias_debias.py", "bias_evaluation.py"])
+def test_every_ethics_page_survives_a_tiny_user_embedding(app, tmp_path, file):
+    tiny = tmp_path / "tiny.txt"
+    tiny.write_text("she 1 0 0\nhe -1 0 0\nnurse 0.5 0.5 0.1\nwoman 0.9 0.1 0\nman -0.9 0.1 0\n")
+    at = open_page(app, file)
+    at.selectbox(key="emb_choice").set_value("upload").run()
+    at.text_input(key="emb_path").set_value(str(tiny)).run()
+    assert not at.exception, [e.value for e in at.exception]
