@@ -21,7 +21,7 @@ from core.progress import stderr_progress
 
 COMMAND_MODULES = [
     "core.cli",  # assets, device, image (below)
-    "core.embeddings.cli",  # bias, debias, evaluate
+    "core.embeddings.cli",  # bias, debias, sentiment, evaluate
 ]
 
 

@@ -140,9 +140,13 @@ def direction_controls(emb: Embedding, show: bool = True) -> GenderSetup | None:
 
 def settings_key(emb: Embedding, setup: GenderSetup) -> tuple:
     """A hashable description of (embedding, direction) for caches of derived results."""
-    fingerprint = hashlib.sha1(emb.vectors[:: max(1, len(emb) // 64)].tobytes()).hexdigest()[:16]
-    return (emb.name, len(emb), fingerprint, setup.subspace.method, setup.subspace.k, setup.subspace.pairs,
+    return (emb.name, len(emb), fingerprint(emb), setup.subspace.method, setup.subspace.k, setup.subspace.pairs,
             setup.convention)
+
+
+def fingerprint(emb: Embedding) -> str:
+    """A cheap content hash (64 sampled rows) telling embeddings with the same name apart."""
+    return hashlib.sha1(emb.vectors[:: max(1, len(emb) // 64)].tobytes()).hexdigest()[:16]
 
 
 def debias_controls(emb: Embedding, setup: GenderSetup, show: bool = True) -> tuple[GenderSetup, str]:

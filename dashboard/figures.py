@@ -106,3 +106,52 @@ def before_after_bars(labels: list[str], before: list[float], after: list[float]
     fig.update_layout(barmode="group", title=title, yaxis_title=y_title, height=360, font=FONT,
                       margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=1.12))
     return fig
+
+
+def token_scores(tokens: list[dict], title: str = "") -> go.Figure:
+    """Per-token sentiment (log-odds) bars: which words carry the score."""
+    words = [t["token"] for t in tokens]
+    scores = [t["score"] for t in tokens]
+    fig = go.Figure(go.Bar(x=list(range(len(words))), y=scores, text=words, textposition="outside",
+                           marker_color=["#16a34a" if s > 0 else "#dc2626" for s in scores],
+                           hovertemplate="%{text}: %{y:+.3f}<extra></extra>"))
+    fig.update_layout(title=title or None, height=320, yaxis_title="log P(pos) − log P(neg)", font=FONT,
+                      margin=dict(l=10, r=10, t=40 if title else 10, b=10), showlegend=False)
+    fig.update_xaxes(tickvals=list(range(len(words))), ticktext=words)
+    fig.add_hline(y=0, line_color="#9ca3af")
+    return fig
+
+
+def group_strip(scores: dict[str, dict[str, float]], title: str = "") -> go.Figure:
+    """Box + points per group (each point a word, hover shows it)."""
+    fig = go.Figure()
+    palette = ["#1d4ed8", "#c2410c", "#16a34a", "#7c3aed", "#0891b2"]
+    for i, (group, values) in enumerate(scores.items()):
+        fig.add_trace(go.Box(y=list(values.values()), name=group, boxpoints="all", jitter=0.4, pointpos=0,
+                             text=list(values.keys()), marker_color=palette[i % len(palette)],
+                             hovertemplate="%{text}: %{y:+.3f}<extra></extra>"))
+    fig.update_layout(title=title or None, height=420, yaxis_title="sentiment score of the name", font=FONT,
+                      margin=dict(l=10, r=10, t=40 if title else 10, b=10), showlegend=False)
+    fig.add_hline(y=0, line_color="#9ca3af")
+    return fig
+
+
+def objective_curve(values: np.ndarray, title: str = "objective", log_y: bool = True) -> go.Figure:
+    fig = go.Figure(go.Scatter(y=values, mode="lines", line=dict(color=FEMALE),
+                               hovertemplate="step %{x}: %{y:.4g}<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title="step", height=300, font=FONT, margin=dict(l=10, r=10, t=40, b=10))
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def association_scores(x_words, sx, y_words, sy, x_name: str, y_name: str, a_name: str, b_name: str) -> go.Figure:
+    """WEAT: s(w, A, B) per target word, both target sets side by side."""
+    fig = go.Figure([
+        go.Bar(x=list(x_words), y=sx, name=x_name, marker_color=MALE, hovertemplate="%{x}: %{y:+.4f}<extra></extra>"),
+        go.Bar(x=list(y_words), y=sy, name=y_name, marker_color=FEMALE, hovertemplate="%{x}: %{y:+.4f}<extra></extra>"),
+    ])
+    fig.update_layout(height=380, yaxis_title=f"s(w) = mean cos with {a_name} − with {b_name}", font=FONT,
+                      margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=1.1))
+    fig.add_hline(y=0, line_color="#9ca3af")
+    return fig

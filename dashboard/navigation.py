@@ -32,6 +32,8 @@ PAGES: list[PageSpec] = [
              "The two lectures and what each page shows.", default=True),
     PageSpec("Start", "setup.py", "Setup: assets, device, images", ":material/settings:", "setup",
              "Offline assets and their checksums, the compute device, and the image input check."),
+    PageSpec("Ethics: biased embeddings", "racist_ai.py", "How to make a racist AI", ":material/sentiment_dissatisfied:",
+             "racist-ai", "Speer 2017: a sentiment classifier on word vectors scores names and nationalities."),
     PageSpec("Ethics: biased embeddings", "bias_subspace.py", "Gender subspace & projections", ":material/balance:",
              "gender-subspace", "Step 1 of Bolukbasi et al.: PCA of definitional pairs; 320 professions on the direction."),
     PageSpec("Ethics: biased embeddings", "bias_measures.py", "Direct & indirect bias, analogies", ":material/straighten:",
@@ -40,6 +42,10 @@ PAGES: list[PageSpec] = [
              "hard-debiasing", "Neutralize and equalize (Step 2a), before and after side by side."),
     PageSpec("Ethics: biased embeddings", "bias_evaluation.py", "Did debiasing work?", ":material/fact_check:",
              "did-it-work", "Benchmarks, WEAT and the Gonen & Goldberg clustering test: lipstick on a pig."),
+    PageSpec("Ethics: biased embeddings", "soft_debias.py", "Soft debiasing", ":material/tune:",
+             "soft-debiasing", "Bolukbasi section 5.2: a learned linear map, lambda slider, hard vs soft in one table."),
+    PageSpec("Ethics: biased embeddings", "beyond_gender.py", "Beyond gender & WEAT", ":material/diversity_3:",
+             "beyond-gender", "Bias axes from any word sets, multiclass debiasing (Manzini et al.), WEAT explorer."),
 ]
 
 # Section titles in lecture order; a section with no page yet is not shown in the navigation.

@@ -19,12 +19,13 @@ LECTURES = {
         "intro": "Starts with the ethics demo on biased word embeddings, then opens up trained "
                  "convolutional networks.",
         "items": [
-            ("Ethics demo: how to make a racist AI without really trying (Speer 2017)", None),
+            ("Ethics demo: how to make a racist AI without really trying (Speer 2017)", "racist-ai"),
             ("Man is to computer programmer as woman is to homemaker? — the gender subspace "
              "(Bolukbasi et al. 2016)", "gender-subspace"),
             ("Direct and indirect bias; stereotypical analogies", "bias-measures"),
             ("Hard debiasing: neutralize and equalize", "hard-debiasing"),
             ("Did it work? Benchmarks, WEAT, and the clustering test", "did-it-work"),
+            ("Soft debiasing, and bias beyond gender (religion, race; WEAT)", "soft-debiasing"),
             ("Visualizing intermediate activations: early layers are edge and texture detectors, "
              "deeper activations are increasingly sparse", None),
             ("Visualizing filters by gradient ascent in input space; class neurons; Deep Dream", None),

@@ -266,3 +266,63 @@ def analogy(emb: Embedding, a: str, b: str, c: str, n: int = 5, exclude_inputs: 
         raise KeyError(f"Not in the vocabulary: {', '.join(missing)}.")
     target = emb.vec(b).astype(np.float32) - emb.vec(a) + emb.vec(c)
     return emb.most_similar(target, n=n, exclude=(a, b, c) if exclude_inputs else ())
+
+
+# ----------------------------------------------------------------------------- beyond gender
+
+# Manzini et al. (2019) defining sets: each row holds one word per class, aligned across classes.
+MANZINI_SETS = {
+    "race (Manzini et al.)": [["black", "caucasian", "asian"], ["african", "caucasian", "asian"],
+                              ["black", "white", "asian"], ["africa", "america", "asia"],
+                              ["africa", "america", "china"], ["africa", "europe", "asia"]],
+    "religion (Manzini et al.)": [["judaism", "christianity", "islam"], ["jew", "christian", "muslim"],
+                                  ["synagogue", "church", "mosque"], ["torah", "bible", "quran"],
+                                  ["rabbi", "priest", "imam"]],
+}
+
+
+def group_subspace(emb: Embedding, groups: dict[str, Sequence[str]], k: int = 1) -> BiasSubspace:
+    """A bias subspace from unaligned word groups (e.g. two lists of first names).
+
+    The class means are centred on their average and the first k right-singular vectors taken
+    (k <= number of groups - 1); for two groups this is the normalised difference of the means.
+    The sign makes the first group project positive.
+    """
+    means, missing, used = [], [], []
+    for name, words in groups.items():
+        known, unknown = emb.split_known(words)
+        missing += unknown
+        if len(known) < 2:
+            raise NotEnoughWords(f"Group '{name}' has only {len(known)} word(s) in the vocabulary; at least 2 needed.")
+        means.append(emb.vectors[emb.rows(known)].astype(np.float64).mean(axis=0))
+        used.append(tuple(known))
+    if len(means) < 2:
+        raise NotEnoughWords("A bias axis needs at least two groups of words.")
+    centred = np.stack(means) - np.mean(means, axis=0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    k = min(k, len(means) - 1)
+    comps = vt[:k]
+    first = means[0] - np.mean(means, axis=0)
+    comps = comps * np.where(comps @ first < 0, -1.0, 1.0)[:, None]
+    ratios = s ** 2 / np.sum(s ** 2)
+    return BiasSubspace(comps.astype(np.float32), "groups", tuple(used), tuple(missing), _first10(ratios))
+
+
+def resolve_case(emb: Embedding, word: str) -> str | None:
+    """The word as spelled, else its Title or lower-case form if that is in the vocabulary."""
+    for form in (word, word.title(), word.lower()):
+        if form in emb:
+            return form
+    return None
+
+
+def resolve_sets(emb: Embedding, sets: Sequence[Sequence[str]]) -> tuple[list[tuple[str, ...]], list[str]]:
+    """Defining sets with each word case-resolved; sets with an unknown word are dropped (and named)."""
+    good, missing = [], []
+    for row in sets:
+        resolved = [resolve_case(emb, w) for w in row]
+        if any(r is None for r in resolved):
+            missing += [w for w, r in zip(row, resolved, strict=True) if r is None]
+        else:
+            good.append(tuple(resolved))
+    return good, missing

@@ -42,24 +42,75 @@ def cmd_debias(args: argparse.Namespace) -> tuple[Any, str]:
     from core.embeddings.analysis import direct_bias_of, run_debias
     from core.embeddings.io import save_word2vec_binary
 
-    if args.method == "soft":
-        raise CommandError("Soft debiasing is not implemented yet (it comes with the soft-debiasing issue).")
     emb, lists = _load(args)
     setup = _setup(args, emb, lists)
-    result = run_debias(emb, setup, mode=args.method)
+    payload = {"method": args.method, "embedding": emb.name, "n_words": len(emb),
+               "direct_bias_before": direct_bias_of(emb, setup)}
+    if args.method == "soft":
+        from core.embeddings.soft import soft_debias
+
+        if args.lam < 0:
+            raise CommandError("--lambda must be >= 0.")
+        neutral = [w for w in emb.words if w not in setup.specific]
+        soft = soft_debias(emb, setup.subspace.components, neutral, lam=args.lam, steps=args.steps,
+                           progress=None if args.json else stderr_progress)
+        debiased = soft.embedding
+        payload.update({"lambda": args.lam, "steps": args.steps, "objective_start": float(soft.objective[0]),
+                        "objective_end": float(soft.objective[-1]), "similarity_term": soft.similarity_term,
+                        "bias_term": soft.bias_term})
+        detail = f"lambda {args.lam:g}, objective {soft.objective[0]:.4g} -> {soft.objective[-1]:.4g}"
+    else:
+        result = run_debias(emb, setup, mode=args.method)
+        debiased = result.embedding
+        payload.update({"n_neutralized": result.n_neutralized, "n_specific": len(emb) - result.n_neutralized,
+                        "n_equalized_sets": len(result.equality_sets), "equalize_convention": setup.convention})
+        detail = f"neutralized {result.n_neutralized:,} words, equalized {len(result.equality_sets)} sets"
     if args.out:
-        save_word2vec_binary(result.embedding, args.out)
-    payload = {
-        "method": args.method, "embedding": emb.name, "n_words": len(emb),
-        "direct_bias_before": direct_bias_of(emb, setup), "direct_bias_after": direct_bias_of(result.embedding, setup),
-        "n_neutralized": result.n_neutralized, "n_specific": len(emb) - result.n_neutralized,
-        "n_equalized_sets": len(result.equality_sets), "equalize_convention": setup.convention,
-        "out": str(args.out) if args.out else None,
-    }
-    text = (f"{args.method}: neutralized {result.n_neutralized:,} words, equalized {len(result.equality_sets)} sets; "
-            f"direct bias {payload['direct_bias_before']:.4f} -> {payload['direct_bias_after']:.2e}"
-            + (f"; wrote {args.out}" if args.out else ""))
+        save_word2vec_binary(debiased, args.out)
+    payload["direct_bias_after"] = direct_bias_of(debiased, setup)
+    payload["out"] = str(args.out) if args.out else None
+    text = (f"{args.method}: {detail}; direct bias {payload['direct_bias_before']:.4f} -> "
+            f"{payload['direct_bias_after']:.2e}" + (f"; wrote {args.out}" if args.out else ""))
     return payload, text
+
+
+DEFAULT_TEXTS = ["Let's go get Italian food", "Let's go get Chinese food", "Let's go get Mexican food",
+                 "My name is Emily", "My name is Shaniqua"]
+
+
+def default_name_groups(manager=None) -> dict[str, list[str]]:
+    """The 18 + 18 first names of WEAT 4 (Caliskan et al.; used by Bolukbasi's w2v)."""
+    from core.embeddings.wordlists import weat_tests
+
+    test = next(t for t in weat_tests(manager) if "European American" in t.targets[0] and len(t.x) == 18)
+    return {"european_american": list(test.x), "african_american": list(test.y)}
+
+
+def cmd_sentiment(args: argparse.Namespace) -> tuple[Any, str]:
+    from core.embeddings.sentiment import group_comparison, opinion_lexicon, train_sentiment
+
+    emb, _ = _load(args)
+    pos, neg = opinion_lexicon()
+    model = train_sentiment(emb, pos, neg)
+    payload: dict[str, Any] = {"embedding": emb.name, "accuracy": model.accuracy, "n_train": model.n_train,
+                               "n_test": model.n_test, "lexicon_words_dropped": model.n_dropped}
+    lines = [f"{emb.name}: held-out accuracy {model.accuracy:.3f} ({model.n_dropped} lexicon words not in the embedding)"]
+    if args.groups:
+        comp = group_comparison(model, default_name_groups())
+        payload.update({"groups": comp["means"], "anova_f": comp["anova_f"], "anova_p": comp["anova_p"],
+                        "missing": comp["missing"]})
+        lines += [f"  {g}: mean score {m:+.3f}" if m is not None else f"  {g}: no names in the vocabulary"
+                  for g, m in comp["means"].items()]
+        if comp["anova_f"] is not None:
+            lines.append(f"  one-way ANOVA F = {comp['anova_f']:.2f}, p = {comp['anova_p']:.2g}")
+    texts = args.text or ([] if args.groups else DEFAULT_TEXTS)
+    if texts:
+        scored = {t: model.score_text(t) for t in texts}
+        payload["texts"] = {t: r["score"] for t, r in scored.items()}
+        payload["unknown_tokens"] = {t: r["unknown"] for t, r in scored.items()}
+        lines += [f"  {r['score']:+.3f}  {t}" if r["score"] is not None else f"     n/a  {t} (no known word)"
+                  for t, r in scored.items()]
+    return payload, "\n".join(lines)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> tuple[Any, str]:
@@ -109,8 +160,17 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("debias", help="hard-debias or neutralize an embedding; write word2vec binary")
     embedding_args(p)
     p.add_argument("--method", choices=["hard", "neutralize", "soft"], default="hard")
+    p.add_argument("--lambda", dest="lam", type=float, default=0.2, help="soft debiasing: weight of the bias term")
+    p.add_argument("--steps", type=int, default=300, help="soft debiasing: Adam steps")
     add_common(p, out=True)
     p.set_defaults(func=cmd_debias)
+
+    p = sub.add_parser("sentiment", help="Speer's sentiment classifier on word vectors: texts and name groups")
+    embedding_args(p)
+    p.add_argument("--text", action="append", help="a text to score (repeatable)")
+    p.add_argument("--groups", action="store_true", help="compare the WEAT name groups (ANOVA)")
+    add_common(p)
+    p.set_defaults(func=cmd_sentiment)
 
     p = sub.add_parser("evaluate", help="benchmarks, WEAT and the Gonen & Goldberg clustering test")
     embedding_args(p)

@@ -165,3 +165,14 @@ def hard_debias_reference(emb: Embedding, subspace: np.ndarray, specific: Iterab
                 new[w] = nu + np.sqrt(1 - nu @ nu) * d / np.linalg.norm(d)
             vecs.update(new)
     return np.stack([vecs[w] for w in emb.words]).astype(np.float32)
+
+
+def multiclass_hard_debias(emb: Embedding, defining_sets: Sequence[Sequence[str]], k: int = 1,
+                           mode: str = "hard") -> tuple[DebiasResult, np.ndarray]:
+    """Manzini et al. (2019): PCA over the centred k-class defining sets, neutralize every other word,
+    equalize each defining set. Returns (result, subspace)."""
+    from core.embeddings.bias import bias_subspace
+
+    sub = bias_subspace(emb, defining_sets, method="pca", k=k, positive_word=defining_sets[0][0])
+    specific = {w for s in defining_sets for w in s}
+    return hard_debias(emb, sub.components, specific, [tuple(s) for s in defining_sets], mode=mode), sub.components

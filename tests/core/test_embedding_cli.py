@@ -35,11 +35,6 @@ def test_debias_writes_word2vec_binary(tmp_path):
     assert len(KeyedVectors.load_word2vec_format(str(out), binary=True)) == len(original)
 
 
-def test_debias_soft_not_yet(tmp_path):
-    proc = run("debias", "--method", "soft", "--out", str(tmp_path / "x.bin"), check=False)
-    assert proc.returncode == 2 and "not implemented yet" in proc.stderr
-
-
 def test_evaluate_json_debiased():
     payload = json.loads(run("evaluate", "--json", "--debiased", "hard", "--permutations", "1000").stdout)
     assert payload["evaluated"] == "hard-debiased"
@@ -53,3 +48,24 @@ def test_evaluate_json_debiased():
 def test_unknown_embedding_is_a_sentence():
     proc = run("bias", "--embedding", "/no/such/file.bin", check=False)
     assert proc.returncode == 2 and "neither a known embedding" in proc.stderr
+
+
+def test_sentiment_json_texts_and_groups():
+    payload = json.loads(run("sentiment", "--json", "--embedding", "w2v-test-13k", "--text", "Let's go get Italian food",
+                             "--text", "Let's go get Mexican food").stdout)
+    assert payload["accuracy"] > 0.9
+    texts = payload["texts"]
+    assert texts["Let's go get Italian food"] > texts["Let's go get Mexican food"]
+    groups = json.loads(run("sentiment", "--groups", "--json").stdout)
+    assert set(groups["groups"]) == {"european_american", "african_american"}
+    assert groups["groups"]["european_american"] > groups["groups"]["african_american"]
+    assert groups["anova_f"] > 0 and 0 <= groups["anova_p"] < 0.05
+
+
+def test_soft_debias_cli(tmp_path):
+    out = tmp_path / "soft.bin"
+    payload = json.loads(run("debias", "--method", "soft", "--lambda", "0.2", "--steps", "100", "--out", str(out),
+                             "--json").stdout)
+    assert payload["direct_bias_after"] < payload["direct_bias_before"]
+    assert payload["objective_end"] < payload["objective_start"]
+    assert parse_embedding(out).words == load_named("w2v-small").words

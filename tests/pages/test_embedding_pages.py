@@ -129,3 +129,39 @@ def test_every_ethics_page_survives_a_tiny_user_embedding(app, tmp_path, file):
     at.selectbox(key="emb_choice").set_value("upload").run()
     at.text_input(key="emb_path").set_value(str(tiny)).run()
     assert not at.exception, [e.value for e in at.exception]
+
+
+def test_racist_ai_page_defaults_and_hostile_text(app):
+    at = open_page(app, "racist_ai.py")
+    assert float(metric(at, "held-out accuracy").rstrip("%")) > 90
+    assert any("ANOVA" in m.value for m in at.markdown)
+    at.text_input(key="sent_text").set_value("").run()
+    assert any("Type a sentence" in i.value for i in at.info)
+    at.text_input(key="sent_text").set_value("qqzzxx zzqqxx").run()
+    assert any("nothing to score" in w.value for w in at.warning)
+    at.text_area(key="grp_words_0").set_value("Emily").run()  # a group with one name
+    assert not at.exception
+    assert any("fewer than 2 names" in w.value for w in at.warning)
+
+
+def test_soft_debias_page_lambda_extremes(app):
+    at = open_page(app, "soft_debias.py")
+    assert at.dataframe
+    at.select_slider(key="soft_steps").set_value(50).run()
+    at.select_slider(key="soft_lambda").set_value(0.0).run()
+    assert not at.exception and any("T stays the identity" in i.value for i in at.info)
+    at.select_slider(key="soft_lambda").set_value(1000.0).run()
+    assert not at.exception and any("almost all weight" in i.value for i in at.info)
+
+
+def test_beyond_gender_page_presets_and_hostile_sets(app):
+    at = open_page(app, "beyond_gender.py")
+    assert metric(at, "effect size d (original)")
+    at.selectbox(key="bg_preset").set_value("religion (Manzini et al.)").run()
+    assert not at.exception  # only 2 sets on w2v-small: still works
+    at.selectbox(key="bg_preset").set_value("your own aligned sets").run()
+    at.text_area(key="bg_sets_your own aligned sets").set_value("a, b, c\nd, e").run()
+    assert any("same number of words" in e.value for e in at.error)
+    at.selectbox(key="bg_preset").set_value("race from first names (WEAT groups)").run()
+    at.selectbox(key="weat_choice").set_value("type your own").run()
+    assert not at.exception and at.warning  # empty sets: a sentence, not a traceback

@@ -1,0 +1,132 @@
+"""Ethics demo 6: bias axes beyond gender (any word sets), multiclass debiasing, and a WEAT explorer."""
+
+import streamlit as st
+
+from core.embeddings import bias, debias, evaluate
+from core.embeddings.bias import NotEnoughWords
+from core.embeddings.cli import default_name_groups
+from core.embeddings.wordlists import weat_tests
+from dashboard import components, embedding_ui, figures, resources
+
+st.title("Beyond gender: other bias axes, and WEAT")
+
+with components.controls("Embedding"):
+    emb = embedding_ui.embedding_picker()
+if emb is None:
+    st.stop()
+mgr = resources.asset_manager()
+
+# ----------------------------------------------------------------------------- 1. a bias axis from any sets
+st.header("A bias axis from any word sets")
+PRESETS = ["race from first names (WEAT groups)", *bias.MANZINI_SETS, "your own aligned sets", "your own groups"]
+preset = st.selectbox("Word sets", PRESETS, key="bg_preset",
+                      help="Aligned sets: one word per class on each line (Manzini et al. 2019). Groups: unaligned lists, "
+                           "e.g. two lists of names; the axis joins the group means.")
+k_max = 1
+sets: list[tuple[str, ...]] = []
+if preset in bias.MANZINI_SETS or preset == "your own aligned sets":
+    default_rows = bias.MANZINI_SETS.get(preset, bias.MANZINI_SETS["religion (Manzini et al.)"])
+    default_text = "\n".join(", ".join(row) for row in default_rows)
+    text = st.text_area("Defining sets (one set per line, the same class order on every line)", default_text,
+                        key=f"bg_sets_{preset}", height=160)
+    rows = [tuple(components.parse_word_list(line)) for line in text.splitlines() if line.strip()]
+    sizes = {len(r) for r in rows}
+    if len(sizes) > 1:
+        st.error(f"Every line needs the same number of words (one per class); found lines with {sorted(sizes)} words.")
+        st.stop()
+    sets, missing = bias.resolve_sets(emb, rows)
+    components.unknown_words_note(missing, "the defining sets (their sets are skipped)")
+    k_max = max(1, (len(rows[0]) - 1) if rows else 1)
+    k = st.slider("k (dimensions of the subspace)", 1, max(1, k_max), 1, key="bg_k", disabled=k_max == 1)
+    try:
+        sub = bias.bias_subspace(emb, sets, method="pca", k=k, positive_word=sets[0][0] if sets else "")
+    except (NotEnoughWords, IndexError):
+        st.error(f"Only {len(sets)} defining set(s) are fully in the vocabulary of {emb.name}; at least 2 are needed. "
+                 "Try the 13k-word test embedding, or the name groups.")
+        st.stop()
+    specific = {w for s in sets for w in s}
+else:
+    defaults = default_name_groups(mgr) if preset.startswith("race") else {"group_a": [], "group_b": []}
+    cols = st.columns(2)
+    groups = {}
+    for col, (name, words) in zip(cols, defaults.items(), strict=True):
+        groups[name] = components.parse_word_list(col.text_area(name, ", ".join(words), key=f"bg_group_{preset}_{name}",
+                                                                height=160))
+    try:
+        sub = bias.group_subspace(emb, groups)
+    except NotEnoughWords as exc:
+        st.error(str(exc))
+        st.stop()
+    components.unknown_words_note(list(sub.missing), "the groups")
+    specific = {w for g in groups.values() for w in g}
+st.caption(f"{len(sub.pairs)} set(s) used; the first component explains {sub.explained_variance_ratio[0]:.1%} of their "
+           "centred variance. The first class / group projects positive.")
+
+probe_text = st.text_input("Words to project", "terrorist, criminal, violent, peaceful, scientist, doctor, rich, poor, "
+                           "lazy, intelligent", key="bg_probe")
+probe, unknown = emb.split_known(components.parse_word_list(probe_text))
+components.unknown_words_note(unknown, "your words")
+
+mode = st.segmented_control("Debias along this axis", ["none", "neutralize", "hard"], default="hard", key="bg_mode") or "none"
+after = None
+if mode != "none":
+    if preset in bias.MANZINI_SETS or preset == "your own aligned sets":
+        result, _ = debias.multiclass_hard_debias(emb, sets, k=sub.k, mode=mode)
+    else:  # unaligned groups: nothing to equalize, neutralize everything else
+        result = debias.hard_debias(emb, sub.components, specific, (), mode="neutralize")
+    after = result.embedding
+    st.caption(f"{result.n_neutralized:,} words neutralized, {len(result.equality_sets)} sets equalized "
+               "(Manzini et al.: PCA over the centred k-class sets, then neutralize + equalize over the k-tuples).")
+if probe:
+    before_proj = bias.projections(emb, probe, sub.direction)
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(figures.projection_bars(before_proj, words=sorted(before_proj, key=before_proj.get), title="before"),
+                    width="stretch")
+    if after is not None:
+        after_proj = bias.projections(after, probe, sub.direction)
+        c2.plotly_chart(figures.projection_bars(after_proj, words=sorted(before_proj, key=before_proj.get), title="after"),
+                        width="stretch")
+    st.caption("Bars: projection on the first axis (first class/group +). Colours follow the sign.")
+
+# ----------------------------------------------------------------------------- 2. WEAT explorer
+st.header("WEAT explorer")
+tests = weat_tests(mgr)
+names = [t.name for t in tests] + ["type your own"]
+choice = st.selectbox("Test", names, index=2, key="weat_choice")
+base = tests[names.index(choice)] if choice != "type your own" else None
+
+
+def word_box(col, label, default_name, default_words, key):
+    nm = col.text_input(f"{label} name", default_name, key=f"{key}_name_{choice}")
+    words = components.parse_word_list(col.text_area(f"{label} words", ", ".join(default_words), key=f"{key}_{choice}",
+                                                     height=120))
+    return nm, words
+
+
+c1, c2 = st.columns(2)
+x_name, x_words = word_box(c1, "Targets X", base.targets[0] if base else "X", base.x if base else [], "wx")
+y_name, y_words = word_box(c2, "Targets Y", base.targets[1] if base else "Y", base.y if base else [], "wy")
+a_name, a_words = word_box(c1, "Attributes A", base.attributes[0] if base else "A", base.a if base else [], "wa")
+b_name, b_words = word_box(c2, "Attributes B", base.attributes[1] if base else "B", base.b if base else [], "wb")
+c1, c2 = st.columns(2)
+n_perm = c1.select_slider("Permutations", [1_000, 10_000, 100_000], 10_000, key="weat_n")
+seed = c2.number_input("Seed", 0, 10_000, 0, key="weat_seed")
+targets = {"original": emb} | ({"debiased along the axis above": after} if after is not None else {})
+cols = st.columns(len(targets))
+for col, (label, version) in zip(cols, targets.items(), strict=True):
+    with col:
+        try:
+            r = evaluate.weat(version, x_words, y_words, a_words, b_words, n_permutations=int(n_perm), seed=int(seed))
+        except NotEnoughWords as exc:
+            st.warning(str(exc))
+            continue
+        st.metric(f"effect size d ({label})", f"{r.effect_size:+.2f}",
+                  help="(mean s(x) − mean s(y)) / std of s over X ∪ Y")
+        st.metric("one-sided permutation p", f"{r.p_value:.4f}")
+        if base and base.original_d is not None and label == "original":
+            st.caption(f"Caliskan et al. report d = {base.original_d:.2f} (p = {base.original_p}).")
+        components.unknown_words_note(list(r.missing), "the WEAT sets")
+        st.plotly_chart(figures.association_scores(r.x, r.association_x, r.y, r.association_y, x_name, y_name,
+                                                   a_name, b_name), width="stretch")
+st.caption("s(w) = mean cosine of w with the A words minus with the B words. p = (#{S_perm ≥ S} + 1)/(P + 1) over "
+           "seeded random equal-size re-splits of X ∪ Y, all permutations computed at once.")

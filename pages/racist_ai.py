@@ -1,0 +1,133 @@
+"""Ethics demo 0: how to make a racist AI without really trying (Speer 2017)."""
+
+import pandas as pd
+import streamlit as st
+
+from core.embeddings.bias import NotEnoughWords
+from core.embeddings.cli import DEFAULT_TEXTS, default_name_groups
+from core.embeddings.sentiment import group_comparison, opinion_lexicon, train_sentiment
+from dashboard import components, embedding_ui, figures, resources
+
+st.title("How to make a racist AI without really trying")
+st.markdown(
+    "Robyn Speer (2017): train a sentiment classifier on nothing but the word vectors of a list of "
+    "positive and negative words (the Hu & Liu opinion lexicon). It learns what the embedding "
+    "learned from the web — including about names and nationalities it was never shown."
+)
+
+with components.controls("Embedding"):
+    emb = embedding_ui.embedding_picker()
+if emb is None:
+    st.stop()
+
+mgr = resources.asset_manager()
+positive, negative = resources.shared(("lexicon",), lambda p: opinion_lexicon(mgr), "Reading the lexicon ...")
+
+
+def trained(embedding, key):
+    return resources.shared(("sentiment", key), lambda p: train_sentiment(embedding, positive, negative),
+                            f"Training the classifier on {embedding.name} ...", max_items=6)
+
+
+key = (emb.name, len(emb), embedding_ui.fingerprint(emb))
+try:
+    model = trained(emb, key)
+except NotEnoughWords as exc:
+    st.error(str(exc))
+    st.stop()
+
+c1, c2, c3 = st.columns(3)
+c1.metric("held-out accuracy", f"{model.accuracy:.1%}")
+c2.metric("training words", f"{model.n_positive:,} + / {model.n_negative:,} −")
+c3.metric("lexicon words not in the embedding", f"{model.n_dropped:,}")
+st.caption(f"SGD logistic regression (log loss, seed 0) on {len(positive):,} positive and {len(negative):,} "
+           f"negative words; 10 % held out ({model.n_test} words). Word score = log P(positive) − log P(negative); "
+           "a text's score is the mean over its known words.")
+
+# ----------------------------------------------------------------------------- live text
+st.header("Score any sentence")
+text = st.text_input("Text", "My name is Emily and I love this restaurant", key="sent_text")
+if not text.strip():
+    st.info("Type a sentence to score it.")
+else:
+    result = model.score_text(text)
+    if result["score"] is None:
+        st.warning("None of the words is in the embedding's vocabulary, so there is nothing to score.")
+    else:
+        st.metric("sentiment", f"{result['score']:+.3f}")
+        st.plotly_chart(figures.token_scores(result["tokens"]), width="stretch")
+    if result["unknown"]:
+        st.caption(f"{len(result['unknown'])} of {result['n_tokens']} tokens unknown to the embedding (skipped): "
+                   + ", ".join(result["unknown"]))
+
+# ----------------------------------------------------------------------------- lecture examples
+st.header("The lecture's examples")
+st.markdown("Sentences that differ only in a nationality or a name, on every offline embedding that knows the words:")
+examples = st.text_area("Sentences (one per line)", "\n".join(DEFAULT_TEXTS), key="sent_examples", height=140)
+sentences = [s.strip() for s in examples.splitlines() if s.strip()]
+rows = []
+for name in ("w2v-small", "w2v-test-13k"):
+    other = resources.embedding(name)
+    m = trained(other, (other.name, len(other), embedding_ui.fingerprint(other)))
+    for s in sentences:
+        r = m.score_text(s)
+        rows.append({"embedding": name, "sentence": s, "score": r["score"],
+                     "unknown words": ", ".join(r["unknown"])})
+table = pd.DataFrame(rows)
+st.dataframe(table.pivot_table(index="sentence", columns="embedding", values="score", sort=False),
+             width="stretch",
+             column_config={n: st.column_config.NumberColumn(format="%+.3f") for n in ("w2v-small", "w2v-test-13k")})
+missing = table[table["unknown words"] != ""]
+if not missing.empty:
+    st.caption("Unknown words (skipped): " + "; ".join(f"{r.embedding}: '{r.sentence}' → {r['unknown words']}"
+                                                        for _, r in missing.iterrows()))
+
+# ----------------------------------------------------------------------------- name groups
+st.header("Names: a group comparison")
+defaults = default_name_groups(mgr)
+with components.controls("Groups of names (editable)"):
+    n_groups = st.number_input("Number of groups", 2, 5, 2, key="grp_n")
+    groups = {}
+    cols = st.columns(int(n_groups))
+    default_items = list(defaults.items())
+    for i, col in enumerate(cols):
+        name0, words0 = default_items[i] if i < len(default_items) else (f"group_{i + 1}", [])
+        gname = col.text_input("Group name", name0, key=f"grp_name_{i}")
+        gwords = col.text_area("Names", ", ".join(words0), key=f"grp_words_{i}", height=200)
+        groups[gname or f"group_{i + 1}"] = components.parse_word_list(gwords)
+
+
+def show_groups(m, label):
+    comp = group_comparison(m, groups)
+    for gname, miss in comp["missing"].items():
+        components.unknown_words_note(miss, f"group '{gname}' ({label})")
+    for gname in comp["too_small"]:
+        st.warning(f"Group '{gname}' has fewer than 2 names in the vocabulary of {label}; it is left out of the ANOVA.")
+    st.plotly_chart(figures.group_strip(comp["scores"], label), width="stretch")
+    means = ", ".join(f"{g}: {v:+.3f}" for g, v in comp["means"].items() if v is not None)
+    if comp["anova_f"] is not None:
+        st.markdown(f"Means — {means}. One-way ANOVA: **F = {comp['anova_f']:.2f}, p = {comp['anova_p']:.2g}**")
+    else:
+        st.markdown(f"Means — {means or 'none'}. (ANOVA needs two groups with at least two known names.)")
+    return comp
+
+
+st.caption("Each point is one name's word score. The defaults are the 18 + 18 first names of WEAT 4 "
+           "(Caliskan et al. 2017), the ones Bolukbasi's w2v subset contains.")
+setup = embedding_ui.direction_controls(emb, show=False)
+c1, c2 = st.columns(2)
+with c1:
+    show_groups(model, f"{emb.name} (original)")
+with c2:
+    if setup is None:
+        st.info("No gender direction for this embedding, so no hard-debiased copy to compare.")
+    else:
+        setup, mode = embedding_ui.debias_controls(emb, setup, show=False)
+        debiased = embedding_ui.debiased(emb, setup, mode).embedding
+        try:
+            model_d = trained(debiased, ("debiased",) + embedding_ui.settings_key(emb, setup) + (mode,))
+            show_groups(model_d, "gender-debiased copy")
+        except NotEnoughWords as exc:
+            st.warning(str(exc))
+st.info("Gender debiasing (from the *Hard debiasing* page) removes a gender direction: it is not expected to "
+        "change how names of different ethnic groups score, and the numbers show it does not.")

@@ -1,0 +1,102 @@
+"""Ethics demo 5: soft debiasing (Bolukbasi et al. section 5.2) against hard debiasing, in one table."""
+
+import pandas as pd
+import streamlit as st
+
+from core.embeddings import bias, evaluate
+from core.embeddings.analysis import benchmark_report
+from core.embeddings.bias import NotEnoughWords
+from core.embeddings.soft import soft_debias
+from dashboard import components, embedding_ui, figures, resources
+
+st.title("Soft debiasing")
+st.markdown(
+    "Instead of zeroing the gender component, learn a linear map **T** that keeps the inner products "
+    "of all words while shrinking the gender component of neutral words (Bolukbasi et al. §5.2):"
+)
+st.latex(r"\min_T\ \frac{\|(TW)^\top(TW) - W^\top W\|_F^2}{\|W^\top W\|_F^2}"
+         r" + \lambda\,\frac{\|(TN)^\top(TB)\|_F^2}{\|N^\top B\|_F^2}")
+st.caption("W: all word vectors, N: the neutral words (not in S), B: the gender subspace. Both terms are divided by "
+           "a constant (their size at T = I), so λ reads as a trade-off: the paper's objective with a rescaled λ. "
+           "The SVD of W reduces the first term to a d × d problem; Adam in TensorFlow, seeded, starting at T = I.")
+
+with components.controls("Embedding"):
+    emb = embedding_ui.embedding_picker()
+if emb is None:
+    st.stop()
+setup = embedding_ui.direction_controls(emb, show=False)
+if setup is None:
+    st.stop()
+setup, mode = embedding_ui.debias_controls(emb, setup, show=False)
+key = embedding_ui.settings_key(emb, setup)
+
+c1, c2 = st.columns(2)
+lam = c1.select_slider("λ (weight of removing bias)", [0.0, 0.01, 0.05, 0.2, 1.0, 5.0, 20.0, 100.0, 1000.0], 0.2,
+                       key="soft_lambda")
+steps = c2.select_slider("Adam steps", [50, 100, 200, 300, 600, 1000], 300, key="soft_steps")
+if lam == 0:
+    st.info("λ = 0: nothing is traded for the bias, so T stays the identity and the embedding is unchanged.")
+elif lam >= 100:
+    st.info(f"λ = {lam:g} puts almost all weight on the bias: expect a larger distortion of the inner products.")
+
+neutral = [w for w in emb.words if w not in setup.specific]
+if not neutral:
+    st.error("Every word is in the gender-specific set S: there is no neutral word to debias.")
+    st.stop()
+soft = resources.shared(("soft", key, hash(setup.specific), lam, steps),
+                        lambda p: soft_debias(emb, setup.subspace.components, neutral, lam=lam, steps=steps, progress=p),
+                        f"Optimising T (λ = {lam:g}, {steps} steps) ...", max_items=4)
+hard = embedding_ui.debiased(emb, setup, "hard")
+c1, c2, c3 = st.columns(3)
+c1.metric("objective", f"{soft.objective[-1]:.4g}", delta=f"{soft.objective[-1] - soft.objective[0]:+.4g} from T = I",
+          delta_color="inverse")
+c2.metric("relative Gram distortion", f"{soft.similarity_term:.2%}")
+c3.metric("bias left (relative)", f"{soft.bias_term:.2%}")
+fig = figures.objective_curve(soft.objective, "objective per Adam step", log_y=lam > 0)
+st.plotly_chart(fig, width="stretch")
+
+# ----------------------------------------------------------------------------- hard vs soft
+st.header("Original vs hard vs soft")
+mgr = resources.asset_manager()
+versions = {"original": emb, "hard": hard.embedding, "soft": soft.embedding}
+cache_keys = {"original": ("bench", key[:3]), "hard": ("bench_debiased", (key, "hard", hash(setup.specific))),
+              "soft": ("bench_soft", key, hash(setup.specific), lam, steps)}
+rows = []
+g = setup.subspace.direction
+for label, version in versions.items():
+    report = resources.shared(cache_keys[label], lambda p, v=version: benchmark_report(v, mgr, p),
+                              f"Benchmarks of the {label} embedding ...", max_items=3)
+    try:
+        clu = resources.shared(("cluster_" + label,) + cache_keys[label][1:], lambda p, v=version: evaluate.clustering_test(
+            emb, v, g, set(setup.specific)), f"Clustering test on the {label} embedding ...", max_items=3)
+        clu_vals = (clu.kmeans_accuracy, clu.svm_accuracy, clu.neighbour_correlation)
+    except NotEnoughWords:
+        clu_vals = (None, None, None)
+    sims = [r["spearman"] for r in report["similarity"].values() if r["spearman"] is not None]
+    row = {"embedding": label,
+           "direct bias": bias.direct_bias(version, list(setup.neutral), g) if setup.neutral else None,
+           "mean similarity Spearman": sum(sims) / len(sims) if sims else None}
+    for name, r in report["analogies"].items():
+        row[f"{name} analogies"] = r["accuracy"]
+    row.update({"k-means alignment": clu_vals[0], "SVM accuracy": clu_vals[1], "neighbour correlation": clu_vals[2]})
+    rows.append(row)
+table = pd.DataFrame(rows).set_index("embedding")
+st.dataframe(table, width="stretch",
+             column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table.columns})
+st.caption("Benchmarks, analogies and the Gonen & Goldberg test as on the *Did debiasing work?* page. Soft "
+           "debiasing shrinks the projection without zeroing it, and moves the benchmarks even less.")
+components.download_json(rows, "hard_vs_soft.json", key="dl_soft")
+
+st.subheader("she : he analogies")
+m = min(30_000, len(emb))
+if "she" in emb and "he" in emb:
+    cols = st.columns(3)
+    for col, (label, version) in zip(cols, versions.items(), strict=True):
+        cand = resources.shared(("analogy_pairs_" + label,) + cache_keys[label][1:],
+                                lambda p, v=version: bias.candidate_pairs(v, max_words=m, progress=p),
+                                f"Close word pairs ({label}) ...", max_items=3)
+        found = [r for r in bias.generate_analogies(version, cand, "she", "he", top_n=2000)
+                 if not (r["x"] in setup.specific and r["y"] in setup.specific)][:10]
+        col.markdown(f"**{label}**")
+        col.dataframe(pd.DataFrame([{"pair": f"{r['x']} : {r['y']}", "score": round(r["score"], 3)} for r in found]),
+                      hide_index=True, width="stretch")
