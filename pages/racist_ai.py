@@ -38,7 +38,7 @@ except NotEnoughWords as exc:
 
 c1, c2, c3 = st.columns(3)
 c1.metric("held-out accuracy", f"{model.accuracy:.1%}")
-c2.metric("training words", f"{model.n_positive:,} + / {model.n_negative:,} −")
+c2.metric("positive / negative words", f"{model.n_positive:,} / {model.n_negative:,}")
 c3.metric("lexicon words not in the embedding", f"{model.n_dropped:,}")
 st.caption(f"SGD logistic regression (log loss, seed 0) on {len(positive):,} positive and {len(negative):,} "
            f"negative words; 10 % held out ({model.n_test} words). Word score = log P(positive) − log P(negative); "
