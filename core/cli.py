@@ -22,6 +22,7 @@ from core.progress import stderr_progress
 COMMAND_MODULES = [
     "core.cli",  # assets, device, image (below)
     "core.embeddings.cli",  # bias, debias, sentiment, evaluate
+    "core.vision.cli",  # activations, ascent, dream
 ]
 
 
@@ -200,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         payload, text = func(args)
-    except (CommandError, AssetError, ImageError, ValueError, FileNotFoundError) as exc:
+    except (CommandError, AssetError, ImageError, ValueError, FileNotFoundError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     emit(args, payload, text)

@@ -155,3 +155,48 @@ def association_scores(x_words, sx, y_words, sy, x_name: str, y_name: str, a_nam
                       margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=1.1))
     fig.add_hline(y=0, line_color="#9ca3af")
     return fig
+
+
+# ----------------------------------------------------------------------------- CNN visualization
+
+
+def activation_grid(grid: np.ndarray, columns: int, tile: tuple[int, int], title: str = "",
+                    colorscale: str = "Viridis") -> go.Figure:
+    """A tiled channel grid (NaN padding) as a heatmap whose hover names the channel."""
+    h, w = tile
+    rows, cols = np.indices(grid.shape)
+    channel = (rows // (h + 1)) * columns + cols // (w + 1)
+    fig = go.Figure(go.Heatmap(z=grid, customdata=channel, colorscale=colorscale, showscale=False,
+                               hovertemplate="channel %{customdata}<br>value %{z:.2f}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", showticklabels=False, scaleanchor="x")
+    fig.update_xaxes(showticklabels=False)
+    fig.update_layout(title=title or None, height=min(900, max(300, int(700 * grid.shape[0] / max(grid.shape[1], 1)))),
+                      margin=dict(l=0, r=0, t=40 if title else 0, b=0), font=FONT)
+    return fig
+
+
+def layer_stats_chart(names: list[str], zero_fraction: list[float], mean_abs: list[float],
+                      sizes: list[str]) -> go.Figure:
+    """Sparsity (share of zeros) and mean |activation| per layer, in network order."""
+    fig = go.Figure([
+        go.Bar(x=names, y=zero_fraction, name="fraction of zero activations", marker_color=FEMALE, customdata=sizes,
+               hovertemplate="%{x} (%{customdata})<br>zeros: %{y:.1%}<extra></extra>"),
+        go.Scatter(x=names, y=mean_abs, name="mean |activation|", yaxis="y2", mode="lines+markers",
+                   line=dict(color=MALE), hovertemplate="%{x}: %{y:.3f}<extra></extra>"),
+    ])
+    fig.update_layout(height=380, yaxis=dict(title="zeros", tickformat=".0%", range=[0, 1]), font=FONT,
+                      yaxis2=dict(title="mean |a|", overlaying="y", side="right", showgrid=False),
+                      margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=1.12))
+    return fig
+
+
+def image_row(images: np.ndarray, labels: list[str], columns: int = 8) -> np.ndarray:
+    """Concatenate uint8 images into a grid (for st.image with captions use st.image lists instead)."""
+    n = len(images)
+    rows = int(np.ceil(n / columns))
+    h, w = images.shape[1:3]
+    out = np.full((rows * (h + 2), columns * (w + 2), 3), 255, np.uint8)
+    for k in range(n):
+        r, c = divmod(k, columns)
+        out[r * (h + 2): r * (h + 2) + h, c * (w + 2): c * (w + 2) + w] = images[k]
+    return out

@@ -46,6 +46,12 @@ PAGES: list[PageSpec] = [
              "soft-debiasing", "Bolukbasi section 5.2: a learned linear map, lambda slider, hard vs soft in one table."),
     PageSpec("Ethics: biased embeddings", "beyond_gender.py", "Beyond gender & WEAT", ":material/diversity_3:",
              "beyond-gender", "Bias axes from any word sets, multiclass debiasing (Manzini et al.), WEAT explorer."),
+    PageSpec("CNN Visualization", "cnn_activations.py", "Intermediate activations", ":material/grid_view:",
+             "activations", "Every channel of a layer, and sparsity across the network."),
+    PageSpec("CNN Visualization", "cnn_ascent.py", "Filters & class neurons", ":material/auto_awesome:",
+             "gradient-ascent", "Gradient ascent in input space: what maximally activates a filter or a class."),
+    PageSpec("CNN Visualization", "cnn_dream.py", "Deep Dream", ":material/bedtime:",
+             "deep-dream", "Amplify what chosen layers see, with octaves and a noise process."),
 ]
 
 # Section titles in lecture order; a section with no page yet is not shown in the navigation.

@@ -27,8 +27,9 @@ LECTURES = {
             ("Did it work? Benchmarks, WEAT, and the clustering test", "did-it-work"),
             ("Soft debiasing, and bias beyond gender (religion, race; WEAT)", "soft-debiasing"),
             ("Visualizing intermediate activations: early layers are edge and texture detectors, "
-             "deeper activations are increasingly sparse", None),
-            ("Visualizing filters by gradient ascent in input space; class neurons; Deep Dream", None),
+             "deeper activations are increasingly sparse", "activations"),
+            ("Visualizing filters by gradient ascent in input space; class neurons", "gradient-ascent"),
+            ("Deep Dream", "deep-dream"),
             ("Heatmaps of class activation: CAM and Grad-CAM; attribution versus influence; "
              "tanks in trees", None),
         ],

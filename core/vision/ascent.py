@@ -1,0 +1,393 @@
+"""Gradient ascent in input space: filters, class neurons, and Deep Dream.
+
+    filter n of layer L:  I <- I + eta * g / ||g||,  g = grad_I mean_{i,j} f_n(I)_{i,j}   (the norm "trick")
+    class neuron c:       I <- I + eta * grad_I f_c(I)       (f: pre-softmax score; normalised by default)
+    Deep Dream:           I <- eps_iter(I + eta * g / mean|g|),  g = grad_I sum_l w_l mean(f_l(I)^2)
+
+The weights never change; only the image does. Every loop runs K steps inside one ``tf.function``
+(compiled once per model, layer and settings: no per-step retracing), reports through the progress
+protocol, can be stopped between chunks, and is seeded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from core.device import import_keras, import_tensorflow
+from core.progress import Progress, ensure
+from core.vision.zoo import LoadedModel, ModelError, preprocess_array
+
+MAX_STEPS = 2000
+MAX_SIZE = 512
+
+
+@dataclass(frozen=True)
+class AscentResult:
+    images: np.ndarray  # (n, h, w, 3) uint8, deprocessed
+    raw: np.ndarray  # (n, h, w, c) model-input space
+    objective: np.ndarray  # (steps,) mean objective over the batch, before each update
+    seconds: float  # time spent in the loop itself
+    stopped: bool
+    targets: tuple  # the filter or class indices optimised (one per image)
+
+
+def _valid_range(loaded: LoadedModel) -> tuple[np.ndarray, np.ndarray]:
+    lo = preprocess_array(np.zeros((1, 1, loaded.channels), np.float32), loaded.preprocessing).reshape(-1)
+    hi = preprocess_array(np.full((1, 1, loaded.channels), 255.0, np.float32), loaded.preprocessing).reshape(-1)
+    return np.minimum(lo, hi), np.maximum(lo, hi)
+
+
+def initial_images(loaded: LoadedModel, n: int, size: tuple[int, int], init: str, image: np.ndarray | None,
+                   seed: int) -> np.ndarray:
+    """Start images in model-input space: 'gray' (gray + noise), 'zeros', 'random' or 'image'."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    if init == "image":
+        if image is None:
+            raise ModelError("Choose an image to start from, or start from gray noise.")
+        x = loaded.preprocess(image, size=(h, w))[None]
+        return np.repeat(x, n, axis=0).astype(np.float32)
+    if init == "zeros":
+        return np.zeros((n, h, w, loaded.channels), np.float32)
+    if init == "random":
+        pixels = rng.uniform(0, 255, (n, h, w, loaded.channels))
+    else:  # gray with a little noise, the usual start
+        pixels = 128.0 + rng.normal(0, 20, (n, h, w, loaded.channels))
+    return preprocess_array(np.clip(pixels, 0, 255).astype(np.float32), loaded.preprocessing)
+
+
+def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
+    out = np.empty_like(x)
+    for b in range(x.shape[0]):
+        blurred = cv2.GaussianBlur(x[b], (0, 0), sigma)
+        out[b] = blurred.reshape(x[b].shape)
+    return out
+
+
+def _check_common(steps: int, step_size: float) -> None:
+    if steps < 1 or steps > MAX_STEPS:
+        raise ModelError(f"Steps must be between 1 and {MAX_STEPS:,}; got {steps:,}.")
+    if not np.isfinite(step_size) or step_size <= 0:
+        raise ModelError("The step size η must be a positive number (η = 0 would never change the image).")
+
+
+def _objective_builder(loaded: LoadedModel, layer: str | None, targets: Sequence[int]):
+    """(model, objective(outputs) -> (B,)) for filters of ``layer`` or, with layer None, class logits."""
+    tf = import_tensorflow()
+    idx = np.asarray(targets, np.int32)
+    if layer is None:
+        model = loaded.logits
+        n_out = int(model.outputs[0].shape[-1])
+        if any(t < 0 or t >= n_out for t in targets):
+            raise ModelError(f"Class index out of range: {loaded.name} has {n_out} classes.")
+
+        pick = tf.one_hot(idx, n_out)  # (B, n_classes); gather with batch_dims has no gradient here
+
+        def objective(out):
+            return tf.reduce_sum(out * pick, axis=1)  # out[b, targets[b]]
+        return model, objective
+    model = loaded.extractor((layer,))
+    channels = int(model.outputs[0].shape[-1])
+    bad = [t for t in targets if t < 0 or t >= channels]
+    if bad:
+        raise ModelError(f"Filter {bad[0]} is out of range: layer '{layer}' has {channels} filters (0-{channels - 1}).")
+
+    pick = tf.one_hot(idx, channels)
+
+    def objective(out):
+        per_channel = tf.reduce_mean(out, axis=[1, 2])  # (B, C): mean over i, j
+        return tf.reduce_sum(per_channel * pick, axis=1)  # filter targets[b] for image b
+    return model, objective
+
+
+def _compiled_loop(loaded: LoadedModel, layer: str | None, targets: tuple[int, ...], normalize: bool, jitter: int,
+                   l2: float, seed: int):
+    """One tf.function running k steps; cached on the model so repeated runs never retrace."""
+    tf = import_tensorflow()
+    key = ("ascent", layer, targets, normalize, jitter, l2, seed)
+    cache = loaded._extractors
+    if key in cache:
+        cache[key][1].reset_from_seed(seed)
+        return cache[key][0]
+    model, objective = _objective_builder(loaded, layer, targets)
+    lo, hi = (tf.constant(v, tf.float32) for v in _valid_range(loaded))
+    gen = tf.random.Generator.from_seed(seed)
+
+    @tf.function(reduce_retracing=True)
+    def run(x, k, lr):
+        values = tf.TensorArray(tf.float32, size=k)
+        for i in tf.range(k):
+            # jitter: evaluate on a randomly rolled copy; the gradient w.r.t. x undoes the roll
+            shift = gen.uniform([2], -jitter, jitter + 1, dtype=tf.int32) if jitter > 0 else tf.zeros([2], tf.int32)
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                obj = objective(model(tf.roll(x, shift, axis=[1, 2]), training=False))
+                total = tf.reduce_sum(obj)  # inside the tape, or the gradient is None
+            g = tape.gradient(total, x)
+            if normalize:
+                g = g / (tf.sqrt(tf.reduce_sum(tf.square(g), axis=[1, 2, 3], keepdims=True)) + 1e-8)
+            x = x + lr * g
+            if l2 > 0:
+                x = x * (1.0 - l2)
+            x = tf.clip_by_value(x, lo, hi)
+            values = values.write(i, tf.reduce_mean(obj))
+        return x, values.stack()
+
+    class _Seed:
+        def reset_from_seed(self, s):
+            gen.reset_from_seed(s)
+
+    cache[key] = (run, _Seed())
+    return run
+
+
+def _compiled_fourier_loop(loaded: LoadedModel, layer: str | None, targets: tuple[int, ...], shape: tuple[int, ...],
+                           normalize: bool, seed: int):
+    """Lucid-style parameterisation: optimise a decorrelated Fourier spectrum instead of pixels."""
+    tf = import_tensorflow()
+    key = ("fourier", layer, targets, shape, normalize, seed)
+    cache = loaded._extractors
+    if key in cache:
+        return cache[key]
+    model, objective = _objective_builder(loaded, layer, targets)
+    lo, hi = (tf.constant(v, tf.float32) for v in _valid_range(loaded))
+    b, h, w, c = shape
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.rfftfreq(w)[None, :]
+    scale = tf.constant((1.0 / np.maximum(np.sqrt(fx ** 2 + fy ** 2), 1.0 / max(h, w))).astype(np.float32))
+    amplitude = float(np.mean(hi - lo)) / 4.0
+
+    def to_image(base, re, im):
+        spectrum = tf.complex(re * scale, im * scale)  # (b, c, h, w//2+1)
+        pattern = tf.signal.irfft2d(spectrum, fft_length=[h, w])  # (b, c, h, w)
+        pattern = pattern / (tf.math.reduce_std(pattern, axis=[1, 2, 3], keepdims=True) + 1e-8)
+        return tf.clip_by_value(base + amplitude * tf.transpose(pattern, [0, 2, 3, 1]), lo, hi)
+
+    @tf.function(reduce_retracing=True)
+    def run(base, re, im, k, lr):
+        values = tf.TensorArray(tf.float32, size=k)
+        for i in tf.range(k):
+            with tf.GradientTape() as tape:
+                tape.watch([re, im])
+                obj = objective(model(to_image(base, re, im), training=False))
+                total = tf.reduce_sum(obj)
+            g_re, g_im = tape.gradient(total, [re, im])
+            if normalize:
+                n = tf.sqrt(tf.reduce_sum(tf.square(g_re), axis=[1, 2, 3], keepdims=True)
+                            + tf.reduce_sum(tf.square(g_im), axis=[1, 2, 3], keepdims=True)) + 1e-8
+                g_re, g_im = g_re / n, g_im / n
+            re = re + lr * g_re
+            im = im + lr * g_im
+            values = values.write(i, tf.reduce_mean(obj))
+        return re, im, values.stack(), to_image(base, re, im)
+
+    cache[key] = run
+    return run
+
+
+def gradient_ascent(loaded: LoadedModel, layer: str | None, targets: Sequence[int], steps: int = 100,
+                    step_size: float = 1.0, size: int | None = None, init: str = "gray", image: np.ndarray | None = None,
+                    normalize: bool = True, jitter: int = 0, l2: float = 0.0, blur_every: int = 0, blur_sigma: float = 0.5,
+                    fourier: bool = False, seed: int = 0, progress: Progress | None = None,
+                    stop: Callable[[], bool] | None = None, snapshot_every: int = 0,
+                    snapshot: Callable[[np.ndarray, int], None] | None = None) -> AscentResult:
+    """Maximise filters of ``layer`` (or, with ``layer=None``, class logits), one image per target.
+
+    ``step_size`` is η in model-input units per step (with ``normalize`` the step has that L2 length
+    per image). ``size`` applies to models that accept any input size; fixed-size models use theirs.
+    ``snapshot(images, step)`` receives the current images every ``snapshot_every`` steps.
+    """
+    tf = import_tensorflow()
+    import_keras()
+    progress = ensure(progress)
+    _check_common(steps, step_size)
+    targets = tuple(int(t) for t in targets)
+    if not targets:
+        raise ModelError("Choose at least one filter or class.")
+    if not loaded.flexible:
+        hw = loaded.input_size
+    else:
+        s = int(size or 64)
+        if s < 16 or s > MAX_SIZE:
+            raise ModelError(f"Image size must be between 16 and {MAX_SIZE} pixels.")
+        hw = (s, s)
+    x = initial_images(loaded, len(targets), hw, init, image, seed)
+    chunk = blur_every if blur_every > 0 else max(1, min(50, steps // 4 or 1))
+    values: list[np.ndarray] = []
+    stopped = False
+    start = time.perf_counter()
+    if fourier:
+        run = _compiled_fourier_loop(loaded, layer, targets, x.shape, normalize, seed)
+        rng = np.random.default_rng(seed)
+        shape = (x.shape[0], x.shape[3], x.shape[1], x.shape[2] // 2 + 1)
+        re = tf.constant(rng.normal(0, 0.01, shape).astype(np.float32))
+        im = tf.constant(rng.normal(0, 0.01, shape).astype(np.float32))
+        base = tf.constant(x)
+    else:
+        run = _compiled_loop(loaded, layer, targets, normalize, int(jitter), float(l2), seed)
+        xt = tf.constant(x)
+    done = 0
+    while done < steps:
+        k = min(chunk, steps - done)
+        if fourier:
+            re, im, vals, img = run(base, re, im, tf.constant(k), tf.constant(float(step_size)))
+            current = img
+        else:
+            xt, vals = run(xt, tf.constant(k), tf.constant(float(step_size)))
+            if blur_every > 0 and blur_sigma > 0:
+                xt = tf.constant(_blur(xt.numpy(), blur_sigma))
+            current = xt
+        values.append(vals.numpy())
+        done += k
+        progress(done / steps, f"step {done}/{steps}: objective {float(values[-1][-1]):.4g}")
+        if snapshot is not None and snapshot_every and (done % snapshot_every < k or done == steps):
+            snapshot(loaded.deprocess(np.asarray(current)), done)
+        if stop is not None and stop():
+            stopped = True
+            break
+    seconds = time.perf_counter() - start
+    raw = np.asarray(current)
+    return AscentResult(loaded.deprocess(raw), raw, np.concatenate(values), seconds, stopped, targets)
+
+
+# ----------------------------------------------------------------------------- Deep Dream
+
+
+@dataclass(frozen=True)
+class DreamResult:
+    image: np.ndarray  # (H, W, 3) uint8
+    original: np.ndarray  # the input at the same resolution
+    loss: np.ndarray  # per iteration, all octaves
+    octave_shapes: tuple[tuple[int, int], ...]
+    seconds: float
+    stopped: bool
+
+
+def flexible_model(loaded: LoadedModel):
+    """The same network accepting any input size (a config copy with the weights; cached)."""
+    import_keras()
+    key = ("flexible",)
+    if key in loaded._extractors:
+        return loaded._extractors[key]
+    shape = loaded.model.inputs[0].shape
+    if shape[1] is None and shape[2] is None:
+        model = loaded.model
+    else:
+        config = loaded.model.get_config()
+        for layer_cfg in config.get("layers", []):
+            if layer_cfg.get("class_name") == "InputLayer":
+                cfg = layer_cfg["config"]
+                batch_shape = list(cfg.get("batch_shape") or cfg.get("batch_input_shape"))
+                cfg["batch_shape"] = [batch_shape[0], None, None, batch_shape[-1]]
+                cfg.pop("batch_input_shape", None)
+        try:
+            model = loaded.model.__class__.from_config(config)
+            model.set_weights(loaded.model.get_weights())
+        except Exception as exc:
+            raise ModelError(f"{loaded.name} cannot be rebuilt for other input sizes ({type(exc).__name__}); "
+                             "Deep Dream needs a fully convolutional model.") from None
+    loaded._extractors[key] = model
+    return model
+
+
+def _resize_float(x: np.ndarray, h: int, w: int) -> np.ndarray:
+    out = cv2.resize(x, (w, h), interpolation=cv2.INTER_CUBIC)
+    return out.reshape(h, w, x.shape[2])
+
+
+def deep_dream(loaded: LoadedModel, image: np.ndarray, layers: dict[str, float], octaves: int = 3,
+               octave_scale: float = 1.4, iterations: int = 20, step: float = 0.01, max_loss: float | None = None,
+               jitter: int = 0, max_side: int = 512, seed: int = 0, progress: Progress | None = None,
+               stop: Callable[[], bool] | None = None) -> DreamResult:
+    """Deep Dream with octaves and detail re-injection (keras-io's recipe, the lecture's step rule)."""
+    tf = import_tensorflow()
+    keras = import_keras()
+    progress = ensure(progress)
+    _check_common(iterations, step)
+    if not layers:
+        raise ModelError("Choose at least one layer to amplify.")
+    if octaves < 1 or octaves > 6 or octave_scale <= 1.0:
+        raise ModelError("Use 1-6 octaves and an octave scale above 1.")
+    net = flexible_model(loaded)
+    outputs = []
+    for name in layers:
+        try:
+            out = net.get_layer(name).output
+        except ValueError:
+            raise ModelError(f"{loaded.name} has no layer '{name}'.") from None
+        if len(out.shape) != 4:
+            raise ModelError(f"Layer '{name}' has no spatial output; Deep Dream needs convolutional layers.")
+        outputs.append(out)
+    key = ("dream", tuple(layers), tuple(layers.values()), jitter, seed)
+    if key not in loaded._extractors:
+        feature = keras.Model(net.inputs, outputs)
+        weights = [float(v) for v in layers.values()]
+        lo, hi = (tf.constant(v, tf.float32) for v in _valid_range(loaded))
+        gen = tf.random.Generator.from_seed(seed)
+
+        @tf.function(input_signature=[tf.TensorSpec([1, None, None, loaded.channels], tf.float32),
+                                      tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32)])
+        def run(x, k, lr):
+            losses = tf.TensorArray(tf.float32, size=k)
+            for i in tf.range(k):
+                # the noise process eps: a random roll each step (undone by differentiating w.r.t. x)
+                shift = gen.uniform([2], -jitter, jitter + 1, dtype=tf.int32) if jitter > 0 else tf.zeros([2], tf.int32)
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    acts = feature(tf.roll(x, shift, axis=[1, 2]), training=False)
+                    if not isinstance(acts, (list, tuple)):
+                        acts = [acts]
+                    loss = tf.add_n([w * tf.reduce_mean(tf.square(a)) for w, a in zip(weights, acts, strict=True)])
+                g = tape.gradient(loss, x)
+                g = g / (tf.reduce_mean(tf.abs(g)) + 1e-8)  # the inverse L1 norm of the gradient
+                x = tf.clip_by_value(x + lr * g, lo, hi)
+                losses = losses.write(i, loss)
+            return x, losses.stack()
+
+        loaded._extractors[key] = (run, gen)
+    run, gen = loaded._extractors[key]
+    gen.reset_from_seed(seed)
+    rgb = np.asarray(image)
+    h0, w0 = rgb.shape[:2]
+    scale = min(1.0, max_side / max(h0, w0))
+    h, w = max(8, round(h0 * scale)), max(8, round(w0 * scale))
+    original = loaded.preprocess(rgb, size=(h, w)).astype(np.float32)
+    shapes = [(max(8, round(h / octave_scale ** i)), max(8, round(w / octave_scale ** i))) for i in range(octaves)][::-1]
+    shrunk_original = _resize_float(original, *shapes[0])
+    img = shrunk_original.copy()
+    losses: list[np.ndarray] = []
+    stopped = False
+    start = time.perf_counter()
+    total = octaves * iterations
+    for o, shape in enumerate(shapes):
+        img = _resize_float(img, *shape)
+        done = 0
+        while done < iterations:
+            k = min(5, iterations - done)
+            xt, vals = run(tf.constant(img[None]), tf.constant(k), tf.constant(float(step)))
+            img = xt.numpy()[0]
+            losses.append(vals.numpy())
+            done += k
+            progress((o * iterations + done) / total, f"octave {o + 1}/{octaves} ({shape[1]}x{shape[0]}): "
+                                                       f"iteration {done}/{iterations}, loss {float(vals[-1]):.4g}")
+            if max_loss is not None and float(vals[-1]) > max_loss:
+                break
+            if stop is not None and stop():
+                stopped = True
+                break
+        if stopped:
+            break
+        # re-inject the detail lost by shrinking: original at this size minus the upscaled small original
+        upscaled = _resize_float(shrunk_original, *shape)
+        same_size = _resize_float(original, *shape)
+        img = img + (same_size - upscaled)
+        shrunk_original = same_size
+    lo, hi = _valid_range(loaded)
+    img = np.clip(_resize_float(img, h, w), lo, hi)
+    return DreamResult(loaded.deprocess(img), loaded.deprocess(original), np.concatenate(losses) if losses else np.zeros(0),
+                       tuple(shapes), time.perf_counter() - start, stopped)

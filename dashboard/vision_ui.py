@@ -1,0 +1,109 @@
+"""Widgets shared by the CNN pages: the model picker and the image (or face) the model looks at."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from core.assets import AssetError
+from core.vision import zoo
+from dashboard import components, resources
+
+UPLOAD = "upload"
+
+
+def _title(name: str) -> str:
+    return "Your own model (.keras or .h5 classifier)" if name == UPLOAD else zoo.SPECS[name].title
+
+
+def loaded_model(name: str) -> zoo.LoadedModel:
+    """A zoo model, loaded (or trained) once per process, with a progress bar the first time."""
+    model = resources.shared(("model", name), lambda p: zoo.load_model(name, resources.asset_manager(), progress=p),
+                             f"Loading {name} ...", max_items=4)
+    resources.note_loaded(name)
+    return model
+
+
+def _user_model() -> zoo.LoadedModel | None:
+    upload = st.file_uploader("Model file", type=["keras", "h5", "hdf5"], key="user_model_file",
+                              help=".keras files load with safe_mode (no arbitrary code); legacy .h5 likewise.")
+    if upload is None:
+        st.info("Upload a .keras or .h5 image classifier, or pick a listed model.")
+        return None
+    c1, c2 = st.columns(2)
+    prep = c1.selectbox("Preprocessing", ["unit", "tf", "caffe", "fer", "none"], key="user_model_prep",
+                        help="unit: x/255; tf: x/127.5 - 1; caffe: BGR minus ImageNet mean; fer: (x/255 - 0.5) * 2")
+    names_text = c2.text_input("Class names (comma separated, optional)", "", key="user_model_names")
+    key = ("user_model", upload.file_id, prep, names_text)
+    cached = st.session_state.get("_user_model")
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    try:
+        with st.spinner("Reading the model ..."):
+            model = zoo.load_user_model(upload.getvalue(), upload.name, prep,
+                                        class_names=components.parse_word_list(names_text) or None)
+    except zoo.ModelError as exc:
+        st.error(str(exc))
+        return None
+    st.session_state["_user_model"] = (key, model)  # per session: nobody else's model
+    return model
+
+
+def model_picker(key: str = "cnn_model", default: str = zoo.DEFAULT_MODEL,
+                 exclude: tuple[str, ...] = ()) -> zoo.LoadedModel | None:
+    options = [n for n in zoo.SPECS if n not in exclude] + [UPLOAD]
+    current = components.remembered("cnn_model", default)
+    name = st.selectbox("Model", options, index=options.index(current) if current in options else 0,
+                        format_func=_title, key=key)
+    components.remember("cnn_model", name)
+    if name == UPLOAD:
+        return _user_model()
+    spec = zoo.SPECS[name]
+    mgr = resources.asset_manager()
+    if not spec.offline and not mgr.is_ready(spec.asset):
+        asset = mgr.asset(spec.asset)
+        st.warning(f"{spec.title}: the ImageNet weights ({asset.size / 1e6:,.0f} MB) are not cached yet. Without "
+                   f"internet, place '{asset.file}' in '{mgr.path(spec.asset).parent}'.")
+        if not st.button("Download the weights now", key=f"fetch_{name}"):
+            return None
+        try:
+            with components.progress_bar(f"Downloading {asset.file} (Keras shows byte progress on the console) ..."):
+                mgr.fetch(spec.asset)
+        except AssetError as exc:
+            st.error(str(exc))
+            return None
+    try:
+        model = loaded_model(name)
+    except (zoo.ModelError, AssetError) as exc:
+        st.error(str(exc))
+        return None
+    if model.note:
+        st.caption(model.note)
+    return model
+
+
+def model_image(model: zoo.LoadedModel, key: str, default: str | None = None) -> np.ndarray | None:
+    """The picked image; for the emotion CNN, the face chosen among those the LBP cascade finds."""
+    default = default or ("astronaut" if model.name == "emotion-cnn" else "chelsea")
+    loaded = components.image_picker(key, default=default)
+    if loaded is None:
+        return None
+    image = loaded.array
+    if model.name == "emotion-cnn":
+        faces = resources.shared(("faces", key, hash(image.tobytes())), lambda p: zoo.find_faces(image),
+                                 "Looking for faces ...", max_items=8)
+        labels = [f"face {i + 1} at ({f.col}, {f.row}), {f.width} px" for i, f in enumerate(faces)] + ["whole image"]
+        choice = st.selectbox(f"{len(faces)} face(s) found (LBP cascade)", labels, key=f"{key}_face")
+        if choice != "whole image":
+            image = faces[labels.index(choice)].crop(image)
+        elif not faces:
+            st.caption("No face found: the emotion CNN will see the whole image (it was trained on faces only).")
+    return image
+
+
+def prediction_table(model: zoo.LoadedModel, image: np.ndarray, top: int = 5) -> None:
+    import pandas as pd
+
+    preds = model.predict(image, top=min(top, len(model.class_names)))
+    st.dataframe(pd.DataFrame(preds, columns=["class", "probability"]), hide_index=True,
+                 column_config={"probability": st.column_config.ProgressColumn(format="%.3f", min_value=0, max_value=1)})

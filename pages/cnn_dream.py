@@ -1,0 +1,63 @@
+"""CNN Visualization: Deep Dream, amplifying whatever a set of layers sees in an image."""
+
+import streamlit as st
+
+from core.vision import ascent, zoo
+from dashboard import components, figures, resources, vision_ui
+
+st.title("Deep Dream")
+st.latex(r"I \leftarrow \epsilon_{iter}\Big(I + \eta\,\frac{\nabla_I f_A(I)}{\operatorname{mean}|\nabla_I f_A(I)|}\Big)")
+st.caption("f_A: all activations of the chosen layers (sum of weighted mean squares); the gradient is divided by "
+           "its mean absolute value (the inverse L1 norm); ε: a random roll of the image each step (the noise "
+           "process). Octaves run small to large, re-injecting the detail lost by shrinking.")
+
+with components.controls("Model and image"):
+    model = vision_ui.model_picker(key="dream_model", default="shapes-cnn")
+    if model is None:
+        st.stop()
+    loaded = components.image_picker("dream_image", default="chelsea")
+if loaded is None:
+    st.stop()
+image = loaded.array
+
+convs = model.conv_layers or model.spatial_layers
+with st.form("dream_form"):
+    default_layers = convs[-3:-1] if len(convs) >= 3 else convs[-1:]
+    chosen = st.multiselect("Layers to amplify", convs, default=default_layers, key="dream_layers")
+    weights = {}
+    if chosen:
+        cols = st.columns(len(chosen))
+        for col, name in zip(cols, chosen, strict=True):
+            weights[name] = col.slider(f"weight of {name}", 0.0, 2.0, 1.0, 0.1, key=f"dream_w_{name}")
+    c1, c2, c3, c4 = st.columns(4)
+    octaves = c1.slider("Octaves", 1, 5, 3, key="dream_oct")
+    scale = c2.slider("Octave scale", 1.1, 2.0, 1.4, 0.1, key="dream_scale")
+    iterations = c3.slider("Iterations per octave", 5, 100, 20, step=5, key="dream_iter")
+    step = c4.select_slider("η", [0.002, 0.005, 0.01, 0.02, 0.05, 0.1], 0.01, key="dream_step")
+    c5, c6, c7 = st.columns(3)
+    jitter = c5.slider("Random roll ε (px)", 0, 16, 4, key="dream_jitter")
+    max_loss = c6.number_input("Stop an octave when the loss exceeds (0 = never)", 0.0, 1e6, 0.0, key="dream_maxloss")
+    max_side = c7.select_slider("Longest side (px)", [256, 384, 512, 768], 512, key="dream_side")
+    st.form_submit_button("Dream", type="primary")
+
+if not weights or all(w == 0 for w in weights.values()):
+    st.warning("Choose at least one layer with a non-zero weight.")
+    st.stop()
+key = ("dream", model.name, tuple(weights.items()), octaves, scale, iterations, step, jitter, max_loss, max_side,
+       hash(image.tobytes()))
+st.button("Stop", key="dream_stop", help="Any click reruns the page and interrupts the dream.")
+try:
+    result = resources.shared(key, lambda p: ascent.deep_dream(
+        model, image, {k: v for k, v in weights.items() if v > 0}, octaves=octaves, octave_scale=scale,
+        iterations=iterations, step=step, max_loss=max_loss or None, jitter=jitter, max_side=max_side, progress=p),
+        "Dreaming ...", max_items=6)
+except zoo.ModelError as exc:
+    st.error(str(exc))
+    st.stop()
+c1, c2 = st.columns(2)
+c1.image(result.original, caption="before", width="stretch")
+c2.image(result.image, caption="after", width="stretch")
+shapes = " → ".join(f"{w}x{h}" for h, w in result.octave_shapes)
+st.caption(f"Octaves {shapes}; {len(result.loss)} iterations in {result.seconds:.1f} s.")
+st.plotly_chart(figures.objective_curve(result.loss, "loss per iteration (all octaves)", log_y=True), width="stretch")
+components.download_image(result.image, f"deep_dream_{model.name}.png", key="dl_dream")
