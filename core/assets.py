@@ -435,8 +435,11 @@ class AssetManager:
 
         keras = import_keras()
         progress(0.0, f"downloading {a.file} with Keras (progress on the console)")
-        got = keras.utils.get_file(a.file, s.url, file_hash=a.md5 or a.sha256,
-                                   cache_subdir="models", cache_dir=str(keras_cache_dir().parent))
+        try:
+            got = keras.utils.get_file(a.file, s.url, file_hash=a.md5 or a.sha256,
+                                       cache_subdir="models", cache_dir=str(keras_cache_dir().parent))
+        except Exception as exc:  # Keras raises a bare Exception for network errors
+            raise AssetError(f"Keras could not download it ({_one_line(exc)})") from None
         if Path(got).resolve() != dest.resolve():
             raise AssetError(f"Keras stored the file at {got}, not {dest}.")
         progress(1.0, f"{a.name}: ready")
