@@ -45,6 +45,18 @@ def _user_model() -> zoo.LoadedModel | None:
     except zoo.ModelError as exc:
         st.error(str(exc))
         return None
+    layer_names = [layer.name for layer in model.model.layers]
+    class_layer = st.selectbox("Layer giving the class scores (pre-softmax)", ["automatic"] + layer_names[::-1],
+                               key="user_model_class_layer",
+                               help="Automatic: the input of a final softmax, or the last Dense layer re-applied linearly.")
+    if class_layer != "automatic":
+        try:
+            model = zoo.load_user_model(upload.getvalue(), upload.name, prep, class_layer=class_layer,
+                                        class_names=components.parse_word_list(names_text) or None)
+        except zoo.ModelError as exc:
+            st.error(str(exc))
+            return None
+    st.caption(f"{len(layer_names)} layers; input {model.model.inputs[0].shape}; {len(model.class_names)} class scores.")
     st.session_state["_user_model"] = (key, model)  # per session: nobody else's model
     return model
 

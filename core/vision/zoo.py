@@ -186,6 +186,23 @@ class LoadedModel:
         except ValueError:
             raise ModelError(f"{self.name} has no layer '{name}'.") from None
 
+    def _connected_output(self, layer):
+        """The layer's output tensor in *this* model's graph.
+
+        A nested sub-model (e.g. a backbone inside a Sequential) is called on the outer graph's
+        tensors: its ``.output`` belongs to its own inner graph, so look through its call nodes.
+        """
+        keras = import_keras()
+        candidates = [layer.output] + [node.output_tensors[0] for node in getattr(layer, "_inbound_nodes", [])[::-1]
+                                       if getattr(node, "output_tensors", None)]
+        for out in candidates:
+            try:
+                keras.Model(self.model.inputs[0], out)
+                return out
+            except ValueError:
+                continue
+        raise ModelError(f"Layer '{layer.name}' is not reachable from {self.name}'s input.")
+
     def extractor(self, layer_names: tuple[str, ...]):
         """A cached keras.Model: input -> the outputs of ``layer_names`` (built once per tuple)."""
         keras = import_keras()
@@ -193,13 +210,11 @@ class LoadedModel:
         if layer_names not in self._extractors:
             outputs = []
             for n in layer_names:
-                out = self.layer(n).output
+                out = self._connected_output(self.layer(n))
                 if len(out.shape) != 4:
                     raise ModelError(f"Layer '{n}' has no spatial output (shape {tuple(out.shape)}); "
                                      "choose a convolution or pooling layer.")
                 outputs.append(out)
-            # a single output must not be wrapped in a list: Keras 3 then returns a tensor that is
-            # cut off from the input on the gradient tape (every input gradient comes back None)
             self._extractors[layer_names] = keras.Model(self.model.inputs[0], outputs[0] if len(outputs) == 1 else outputs)
         return self._extractors[layer_names]
 

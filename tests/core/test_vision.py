@@ -276,3 +276,21 @@ def test_cli_ascent_and_activations(tmp_path):
     assert stats["layers"][0]["name"] == "conv2d_1"
     bad = run("ascent", "--model", "emotion-cnn", "--layer", "conv2d_1", "--filter", "99", "--json")
     assert bad.returncode == 2 and "out of range" in bad.stderr
+
+
+def test_user_model_with_a_nested_sub_model(tmp_path):
+    """A Sequential wrapping a functional backbone: the backbone shows up as one spatial layer."""
+    import keras
+
+    inner_in = keras.Input((32, 32, 3))
+    inner = keras.Model(inner_in, keras.layers.Conv2D(4, 3, activation="relu")(inner_in), name="backbone")
+    outer = keras.Sequential([keras.Input((32, 32, 3)), inner, keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(3, activation="softmax")])
+    path = tmp_path / "nested.keras"
+    outer.save(path)
+    user = zoo.load_user_model(path.read_bytes(), "nested.keras")
+    assert "backbone" in user.spatial_layers
+    maps = activations.activation_maps(user, sample_image("coffee"), "backbone")
+    assert maps.shape == (30, 30, 4)
+    logits = user.predict_logits(user.preprocess(sample_image("coffee"))[None])
+    assert logits.shape == (1, 3) and not np.allclose(logits.sum(), 1.0)
