@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "core.cli",  # assets, device, image (below)
     "core.embeddings.cli",  # bias, debias, sentiment, evaluate
     "core.vision.cli",  # activations, ascent, dream
+    "core.fcn.cli",  # upsample, transpose-conv
 ]
 
 

@@ -52,6 +52,9 @@ PAGES: list[PageSpec] = [
              "gradient-ascent", "Gradient ascent in input space: what maximally activates a filter or a class."),
     PageSpec("CNN Visualization", "cnn_dream.py", "Deep Dream", ":material/bedtime:",
              "deep-dream", "Amplify what chosen layers see, with octaves and a noise process."),
+    PageSpec("Fully Convolutional Learning", "fcn_upsampling.py", "Upsampling & transposed convolution",
+             ":material/open_in_full:", "upsampling",
+             "Interpolation, zero insertion + filter, max unpooling, convolution as a matrix and its transpose."),
 ]
 
 # Section titles in lecture order; a section with no page yet is not shown in the navigation.

@@ -38,8 +38,8 @@ LECTURES = {
         "intro": "From classification to dense prediction: upsampling inside the network, "
                  "segmentation and detection.",
         "items": [
-            ("Upsampling: nearest, bilinear, bicubic; zero insertion + filter; max unpooling", None),
-            ("Transposed convolution as the transpose of the convolution matrix; checkerboards", None),
+            ("Upsampling: nearest, bilinear, bicubic; zero insertion + filter; max unpooling", "upsampling"),
+            ("Transposed convolution as the transpose of the convolution matrix; checkerboards", "upsampling"),
             ("Semantic segmentation: FCN, U-Net decoders, DeepLabV3+", None),
             ("Object detection: R-CNN, Fast and Faster R-CNN, Mask R-CNN", None),
             ("YOLO: the output tensor, anchors from k-means, the loss, non-max suppression", None),

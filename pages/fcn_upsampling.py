@@ -1,0 +1,170 @@
+"""Fully Convolutional Learning I: upsampling, unpooling and transposed convolution, numbers live."""
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.fcn import upsampling as U
+from dashboard import components, figures
+
+
+def matrix_table(m: np.ndarray, fmt: str = "{:g}", highlight=None) -> None:
+    df = pd.DataFrame(np.asarray(m)).map(lambda v: fmt.format(v) if isinstance(v, (int, float, np.floating)) else v)
+    df.columns = [str(c) for c in df.columns]
+    if highlight is not None:
+        st.dataframe(df.style.apply(lambda col: ["background-color: #fde68a" if highlight[i, int(col.name)] else ""
+                                                 for i in range(len(col))]), hide_index=True)
+    else:
+        st.dataframe(df, hide_index=True)
+
+
+def heat(m: np.ndarray, title: str, height: int = 300) -> go.Figure:
+    fig = go.Figure(go.Heatmap(z=m, colorscale="Viridis", text=np.round(m, 2), texttemplate="%{text}",
+                               showscale=False, hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", showticklabels=False)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_layout(title=title, height=height, margin=dict(l=0, r=0, t=40, b=0), font=figures.FONT)
+    return fig
+
+
+st.title("Upsampling inside the network")
+st.markdown("Segmentation needs outputs as large as the input: after pooling, the network must **upsample**. "
+            "Every number on the slides, computed live.")
+
+# ----------------------------------------------------------------------------- 1. interpolation
+st.header("1. Integer upsampling by interpolation")
+factor = st.slider("Factor", 1, 8, 2, key="up_factor")
+c1, c2, c3 = st.columns(3)
+for col, method in zip((c1, c2, c3), ("nearest", "bilinear", "bicubic"), strict=True):
+    col.plotly_chart(heat(U.interpolate(U.SLIDE_MATRIX, factor, method), f"{method} (OpenCV)"), width="stretch",
+                     key=f"interp_{method}")
+st.caption("The slide's 4 x 4 matrix 1…16. OpenCV uses pixel centres and replicated edges; Keras's UpSampling2D "
+           "below gives the same nearest and bilinear values.")
+with st.expander("Keras UpSampling2D on the same matrix"):
+    method_k = st.radio("Interpolation", ["nearest", "bilinear", "bicubic"], horizontal=True, key="up_keras")
+    matrix_table(U.interpolate(U.SLIDE_MATRIX, factor, method_k, backend="keras"), "{:.2f}")
+
+st.subheader("On an image")
+loaded = components.image_picker("up_image", default="chelsea")
+if loaded is not None:
+    img = loaded.array
+    h, w = img.shape[:2]
+    cy, cx = h // 2, w // 2
+    crop = img[max(0, cy - 24): cy + 24, max(0, cx - 24): cx + 24]
+    cols = st.columns(3)
+    for col, method in zip(cols, ("nearest", "bilinear", "bicubic"), strict=True):
+        up = np.clip(U.interpolate(crop, max(2, factor), method), 0, 255).astype(np.uint8)
+        col.image(up, caption=f"{method} x{max(2, factor)} of the centre 48 x 48 crop", width="stretch")
+
+# ----------------------------------------------------------------------------- 2. zero insertion
+st.header("2. Insert zeros, then convolve")
+zero, tent = U.zero_insert_upsample(U.SLIDE_MATRIX, "tent")
+c1, c2, c3 = st.columns([4, 2, 4])
+with c1:
+    st.markdown("**zero-inserted** (7 x 7)")
+    matrix_table(zero)
+with c2:
+    st.markdown("**kernel**")
+    matrix_table(U.TENT_KERNEL, "{:.2f}")
+with c3:
+    st.markdown("**convolved** = bilinear")
+    matrix_table(tent, "{:.2f}")
+same = np.allclose(tent, U.bilinear_align_corners(U.SLIDE_MATRIX))
+st.success(f"Zero insertion + the tent kernel {'equals' if same else 'differs from'} bilinear interpolation: "
+           f"max difference {np.abs(tent - U.bilinear_align_corners(U.SLIDE_MATRIX)).max():.1e}. Boundary convention: "
+           "the zero-inserted grid is 2n−1 wide (no trailing zeros), zero-padded, and matches bilinear interpolation "
+           "that keeps the corner samples (align-corners).")
+zb, box = U.zero_insert_upsample(U.SLIDE_MATRIX, "box")
+st.markdown("A 2 x 2 **box** kernel on the zero-inserted 8 x 8 grid gives **nearest neighbour**: "
+            f"{'identical' if np.array_equal(box, U.interpolate(U.SLIDE_MATRIX, 2, 'nearest')) else 'different'}.")
+
+# ----------------------------------------------------------------------------- 3. max unpooling
+st.header("3. Max pooling and max unpooling")
+pool = U.max_pool_with_switches(U.SLIDE_POOL_INPUT)
+mask = np.zeros((4, 4), bool)
+mask.reshape(-1)[pool.switches.reshape(-1)] = True
+c1, c2 = st.columns(2)
+with c1:
+    st.markdown("**input** (switches highlighted)")
+    matrix_table(U.SLIDE_POOL_INPUT, highlight=mask)
+with c2:
+    st.markdown("**max pooled** 2 x 2")
+    matrix_table(pool.pooled)
+text = st.text_input("Values to unpool (4 numbers)", "1, 2, 3, 4", key="unpool_values")
+try:
+    vals = np.array([float(v) for v in components.parse_word_list(text)])
+    if vals.size != 4 or not np.all(np.isfinite(vals)):
+        raise ValueError
+except ValueError:
+    st.error("Give exactly four finite numbers, e.g. 1, 2, 3, 4.")
+    st.stop()
+unpooled = U.max_unpool(vals.reshape(2, 2), pool.switches, pool.input_shape)
+c1, c2 = st.columns(2)
+with c1:
+    st.markdown("**unpooled** into the switch positions")
+    matrix_table(unpooled, highlight=mask)
+with c2:
+    st.markdown("**unpooled + convolution** (a kernel the decoder would learn; here the tent)")
+    matrix_table(U.convolve_same(unpooled, U.TENT_KERNEL), "{:.2f}")
+
+# ----------------------------------------------------------------------------- 4. convolution as a matrix
+st.header("4. Convolution as matrix multiplication, and its transpose")
+c1, c2, c3 = st.columns(3)
+kernel_text = c1.text_input("Kernel", "x, y, z", key="tc_kernel")
+input_text = c2.text_input("Input (zero-padded at both ends)", "a, b, c", key="tc_input")
+stride = c3.radio("Stride", [1, 2], horizontal=True, key="tc_stride")
+try:
+    res = U.transpose_conv_1d(components.parse_word_list(kernel_text), components.parse_word_list(input_text), stride)
+except U.UpsamplingError as exc:
+    st.error(str(exc))
+    st.stop()
+c1, c2 = st.columns(2)
+with c1:
+    st.markdown(f"**C** ({res['output_length']} x {res['transpose_output_length']}) times the padded input "
+                f"({', '.join(res['padded_input'])})")
+    matrix_table(np.array(res["matrix"], dtype=object))
+    st.markdown("= " + ", ".join(f"`{e}`" for e in res["product"]))
+with c2:
+    st.markdown(f"**Cᵀ** times ({', '.join(res['transpose_input'])}): the transposed convolution")
+    matrix_table(np.array(res["transpose"], dtype=object))
+    st.markdown("= " + ", ".join(f"`{e}`" for e in res["transpose_product"]))
+numbers = np.array([1.0, 2.0, 3.0])
+values = np.array([2.0, 3.0, 5.0])[: res["output_length"]]
+check = U.transpose_conv_1d([str(v) for v in numbers], [str(v) for v in [2.0, 3.0, 5.0]], stride)
+tf_out = U.conv1d_transpose_tf(numbers, values, stride, res["transpose_output_length"])
+ours = np.array([float(e) for e in check["transpose_product"]])
+st.caption(f"Numeric check with kernel {numbers.tolist()} and input {values.tolist()}: Cᵀ·v = {ours.tolist()}, "
+           f"tf.nn.conv1d_transpose = {tf_out.tolist()} — {'equal' if np.allclose(ours, tf_out) else 'DIFFERENT'}.")
+
+# ----------------------------------------------------------------------------- 5. 2-D transposed convolution
+st.header("5. Transposed convolution in 2-D")
+c1, c2, c3, c4, c5 = st.columns(5)
+i_size = c1.number_input("input i′", 1, 32, 4, key="t2_i")
+k_size = c2.number_input("kernel k", 1, 7, 3, key="t2_k")
+s_size = c3.number_input("stride s", 1, 4, 2, key="t2_s")
+p_size = c4.number_input("padding p", 0, 3, 0, key="t2_p")
+op = c5.number_input("output padding", 0, 3, 0, key="t2_op")
+try:
+    o = U.transposed_output_size(int(i_size), int(k_size), int(s_size), int(p_size), int(op))
+except U.UpsamplingError as exc:
+    st.error(str(exc))
+    st.stop()
+st.latex(rf"o' = s(i'-1) + k - 2p + \text{{op}} = {s_size}({i_size}-1) + {k_size} - 2\cdot{p_size} + {op} = {o}")
+if s_size > k_size:
+    st.info("The stride is larger than the kernel: some output pixels receive no input at all (gaps).")
+rng = np.random.default_rng(0)
+x2 = rng.integers(0, 5, (int(i_size), int(i_size))).astype(float)
+k2 = rng.integers(0, 3, (int(k_size), int(k_size))).astype(float)
+direct = U.transposed_conv_2d(x2, k2, int(s_size))
+by_zeros = U.transposed_conv_by_zero_insertion(x2, k2, int(s_size))
+st.markdown(f"Insert s−1 = {s_size - 1} zeros, pad k−p−1 = {k_size - 1} (p = 0 here), stride-1 convolution with the "
+            f"flipped kernel: {'identical to' if np.allclose(direct, by_zeros) else 'different from'} "
+            "`Conv2DTranspose` (max difference " f"{np.abs(direct - by_zeros).max():.1e}).")
+st.subheader("Checkerboard artifacts")
+c1, c2, c3 = st.columns(3)
+c1.plotly_chart(heat(U.overlap_map(4, 3, 2), "k = 3, s = 2: uneven overlap"), width="stretch", key="cb3")
+c2.plotly_chart(heat(U.overlap_map(4, 4, 2), "k = 4, s = 2: even inside"), width="stretch", key="cb4")
+c3.plotly_chart(heat(U.resize_then_convolve_map(4, 3, 2), "resize, then 3 x 3 conv"), width="stretch", key="cbr")
+st.caption("Numbers: how many kernel taps reach each output pixel when every input and weight is 1. When k is not "
+           "divisible by s, neighbouring pixels get different counts — the checkerboard.")

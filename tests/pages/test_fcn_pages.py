@@ -1,0 +1,30 @@
+"""AppTest of the fully convolutional pages with defaults and awkward inputs."""
+
+from __future__ import annotations
+
+from tests.pages.test_embedding_pages import open_page
+
+
+def test_upsampling_page_shows_the_slide_numbers(app):
+    at = open_page(app, "fcn_upsampling.py")
+    assert any("equals bilinear" in s.value for s in at.success)
+    text = " ".join(m.value for m in at.markdown)
+    assert "a*z + b*y + c*x" in text and "identical to `Conv2DTranspose`" in text
+
+
+def test_upsampling_page_hostile_inputs(app):
+    at = open_page(app, "fcn_upsampling.py")
+    at.text_input(key="tc_kernel").set_value("x, nan, z").run()
+    assert not at.exception and any("finite" in e.value for e in at.error)
+    at.text_input(key="tc_kernel").set_value("x, y, z").run()
+    at.text_input(key="unpool_values").set_value("1, 2").run()
+    assert any("exactly four" in e.value for e in at.error)
+    at.text_input(key="unpool_values").set_value("1, 2, 3, 4").run()
+    at.number_input(key="t2_s").set_value(4).run()
+    at.number_input(key="t2_k").set_value(2).run()
+    assert not at.exception and any("larger than the kernel" in i.value for i in at.info)
+    at.number_input(key="t2_p").set_value(3).run()
+    at.number_input(key="t2_i").set_value(1).run()
+    assert not at.exception and any("reduce the padding" in e.value for e in at.error)
+    at.slider(key="up_factor").set_value(8).run()
+    assert not at.exception
