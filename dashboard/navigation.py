@@ -55,6 +55,8 @@ PAGES: list[PageSpec] = [
     PageSpec("Fully Convolutional Learning", "fcn_upsampling.py", "Upsampling & transposed convolution",
              ":material/open_in_full:", "upsampling",
              "Interpolation, zero insertion + filter, max unpooling, convolution as a matrix and its transpose."),
+    PageSpec("Fully Convolutional Learning", "fcn_segmentation.py", "Semantic segmentation", ":material/layers:",
+             "segmentation", "An FCN trained here with three decoders: IoU, confusion, new scenes, your drawings."),
 ]
 
 # Section titles in lecture order; a section with no page yet is not shown in the navigation.

@@ -55,3 +55,52 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stride", type=int, choices=[1, 2], default=1)
     add_common(p)
     p.set_defaults(func=cmd_transpose_conv)
+    register_segment(sub)
+
+
+def cmd_segment(args: argparse.Namespace) -> tuple[Any, str]:
+    import numpy as np
+
+    from core.cli import CommandError, resolve_image
+    from core.fcn import segmentation as seg
+    from core.images import resize, to_png_bytes
+    from core.progress import stderr_progress
+    from core.vision.synthetic import SEGMENT_CLASSES
+
+    names = {v: k for k, v in seg.MODEL_NAMES.items()}
+    if args.model == "deeplab":
+        raise CommandError("The DeepLab path is not implemented yet: use shapes-fcn-transpose|bilinear|unpool.")
+    if args.model not in names:
+        raise CommandError(f"Unknown model '{args.model}'; choose one of {', '.join(names)}.")
+    model, card = seg.load_fcn(names[args.model], progress=None if args.json else stderr_progress)
+    if args.evaluate:
+        payload = {"model": args.model, "per_class_iou": card["per_class_iou"], "mean_iou": card["mean_iou"],
+                   "pixel_accuracy": card["pixel_accuracy"], "train_seconds": card["train_seconds"]}
+        return payload, f"{args.model}: mean IoU {card['mean_iou']:.3f} " + str(
+            {k: round(v, 3) for k, v in card["per_class_iou"].items()})
+    if not args.image:
+        raise CommandError("Give --image NAME|PATH, or --evaluate.")
+    img = resolve_image(args.image).array
+    h, w = max(4, img.shape[0] // 4 * 4), max(4, img.shape[1] // 4 * 4)
+    if args.max_side and max(h, w) > args.max_side:
+        scale = args.max_side / max(h, w)
+        h, w = max(4, int(h * scale) // 4 * 4), max(4, int(w * scale) // 4 * 4)
+    mask = seg.predict_masks(model, resize(img, h, w, "area")[None])[0]
+    if args.out:
+        args.out.write_bytes(to_png_bytes(resize(mask, img.shape[0], img.shape[1], "nearest")))
+    counts = np.bincount(mask.reshape(-1), minlength=len(SEGMENT_CLASSES))
+    payload = {"model": args.model, "size": [int(h), int(w)],
+               "pixel_counts": {n: int(c) for n, c in zip(SEGMENT_CLASSES, counts, strict=True)},
+               "out": str(args.out) if args.out else None}
+    return payload, ", ".join(f"{n}: {c}" for n, c in payload["pixel_counts"].items())
+
+
+def register_segment(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("segment", help="segment an image with a trained FCN, or --evaluate it on held-out scenes")
+    p.add_argument("--model", default="shapes-fcn-transpose",
+                   help="shapes-fcn-transpose, shapes-fcn-bilinear, shapes-fcn-unpool (deeplab: not yet)")
+    p.add_argument("--image", help="sample name or image path")
+    p.add_argument("--evaluate", action="store_true", help="per-class and mean IoU on the held-out synthetic set")
+    p.add_argument("--max-side", type=int, default=256, help="segment at most this many pixels on the long side")
+    add_common(p, out=True)
+    p.set_defaults(func=cmd_segment)

@@ -101,3 +101,41 @@ def shape_classification(n: int, size: int = 64, seed: int = 0) -> ShapeDataset:
         img[mask] = np.clip(colour[None, :] * shade[mask][:, None], 0, 255)
         images[i] = np.clip(img, 0, 255).astype(np.uint8)
     return ShapeDataset(images, labels.astype(np.int64))
+
+
+SEGMENT_CLASSES = ("background", "circle", "square", "triangle")
+
+
+@dataclass(frozen=True)
+class SegmentationDataset:
+    images: np.ndarray  # (n, size, size, 3) uint8
+    masks: np.ndarray  # (n, size, size) uint8 class index per pixel (0 = background)
+    class_names: tuple[str, ...] = SEGMENT_CLASSES
+
+
+def segmentation_scenes(n: int, size: int = 64, seed: int = 0, max_shapes: int = 3) -> SegmentationDataset:
+    """Several (possibly overlapping) shapes per textured scene, with per-pixel labels.
+
+    Later shapes are drawn on top, and the mask records whatever is visible, as a camera would.
+    """
+    rng = np.random.default_rng(seed)
+    images = np.empty((n, size, size, 3), np.uint8)
+    masks = np.zeros((n, size, size), np.uint8)
+    kinds = SEGMENT_CLASSES[1:]
+    for i in range(n):
+        img = background(BACKGROUNDS[rng.integers(len(BACKGROUNDS))], size, rng).astype(np.float32)
+        mask = np.zeros((size, size), np.uint8)
+        for _ in range(int(rng.integers(1, max_shapes + 1))):
+            k = int(rng.integers(len(kinds)))
+            radius = rng.uniform(0.13, 0.28) * size
+            center = (rng.uniform(0, size), rng.uniform(0, size))
+            m = shape_mask(kinds[k], size, center, radius, rng.uniform(0, 2 * np.pi))
+            if not m.any():
+                continue
+            colour = random_colour(rng, img[m].mean(axis=0))
+            img[m] = colour
+            mask[m] = k + 1
+        img += rng.normal(0, 4, img.shape)  # sensor noise over everything
+        images[i] = np.clip(img, 0, 255).astype(np.uint8)
+        masks[i] = mask
+    return SegmentationDataset(images, masks)

@@ -28,3 +28,11 @@ def test_upsampling_page_hostile_inputs(app):
     assert not at.exception and any("reduce the padding" in e.value for e in at.error)
     at.slider(key="up_factor").set_value(8).run()
     assert not at.exception
+
+
+def test_segmentation_page_defaults(app):
+    at = open_page(app, "fcn_segmentation.py")
+    assert float(next(m.value for m in at.metric if m.label.startswith("mean IoU"))) >= 0.8
+    at.slider(key="seg_seed").set_value(1042).run()
+    assert not at.exception
+    assert any("same weights for every input size" in c.value for c in at.caption)

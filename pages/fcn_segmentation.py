@@ -1,0 +1,138 @@
+"""Fully Convolutional Learning I, part two: semantic segmentation trained here, three decoders compared."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.fcn import segmentation as seg
+from core.images import resize
+from core.vision.synthetic import SEGMENT_CLASSES, segmentation_scenes
+from core.vision.train import model_dir
+from dashboard import components, figures, resources
+
+PALETTE = np.array([[40, 40, 40], [230, 80, 80], [80, 200, 80], [80, 120, 240]], np.uint8)
+DECODER_TEXT = {"transpose": "transposed convolution (k=3, s=2)", "bilinear": "bilinear upsampling + 3x3 conv",
+                "unpool": "max unpooling (switches) + 3x3 conv"}
+
+
+def colour(mask: np.ndarray) -> np.ndarray:
+    return PALETTE[np.clip(mask, 0, len(PALETTE) - 1)]
+
+
+def trained_cards() -> dict:
+    cards = {}
+    for d in seg.DECODERS:
+        p = model_dir() / f"{seg.MODEL_NAMES[d]}.json"
+        if p.exists():
+            card = json.loads(p.read_text())
+            if card.get("recipe") == seg.RECIPE:
+                cards[d] = card
+    return cards
+
+
+def fcn(decoder: str):
+    model, card = resources.shared(("fcn", decoder), lambda p: seg.load_fcn(decoder, progress=p),
+                                   f"Training / loading the {decoder} decoder (first time: about a minute and a half) ...",
+                                   max_items=3)
+    resources.note_loaded(seg.MODEL_NAMES[decoder])
+    return model, card
+
+
+st.title("Semantic segmentation")
+st.markdown("An FCN labels every pixel. One encoder (two 2 x 2 poolings, switches recorded), U-Net skips, and the "
+            "decoder you choose — the three upsampling ideas of the previous page, trained here on synthetic scenes "
+            f"({', '.join(SEGMENT_CLASSES)}).")
+legend = " ".join(f"<span style='background: rgb{tuple(int(v) for v in PALETTE[i])}; color: white; padding: 2px 8px; "
+                  f"border-radius: 4px'>{name}</span>" for i, name in enumerate(SEGMENT_CLASSES))
+st.html(f"<div>{legend}</div>")
+
+decoder = st.radio("Decoder", seg.DECODERS, index=seg.DECODERS.index(seg.DEFAULT_DECODER), format_func=DECODER_TEXT.get,
+                   horizontal=True, key="seg_decoder")
+model, card = fcn(decoder)
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("mean IoU (held-out)", f"{card['mean_iou']:.3f}")
+c2.metric("pixel accuracy", f"{card['pixel_accuracy']:.1%}")
+c3.metric("training time", f"{card['train_seconds']:.0f} s")
+c4.metric("parameters", f"{card['params']:,}")
+
+c1, c2 = st.columns(2)
+iou = card["per_class_iou"]
+bar = go.Figure(go.Bar(x=list(iou), y=list(iou.values()), marker_color=[f"rgb{tuple(int(v) for v in p)}" for p in PALETTE],
+                       hovertemplate="%{x}: IoU %{y:.3f}<extra></extra>"))
+bar.update_layout(title="per-class IoU", yaxis_range=[0, 1], height=320, margin=dict(l=10, r=10, t=40, b=10),
+                  font=figures.FONT)
+c1.plotly_chart(bar, width="stretch")
+cm = np.array(card["confusion"], dtype=float)
+cm_norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+heat = go.Figure(go.Heatmap(z=cm_norm, x=list(SEGMENT_CLASSES), y=list(SEGMENT_CLASSES), colorscale="Blues",
+                            text=np.round(cm_norm, 3), texttemplate="%{text}", showscale=False,
+                            hovertemplate="true %{y}, predicted %{x}: %{z:.3f}<extra></extra>"))
+heat.update_layout(title="confusion (rows: true class)", height=320, margin=dict(l=10, r=10, t=40, b=10),
+                   font=figures.FONT, yaxis_autorange="reversed")
+c2.plotly_chart(heat, width="stretch")
+
+# ----------------------------------------------------------------------------- new scenes
+st.header("New scenes")
+seed = st.slider("Scene seed", 1000, 1100, 1000, key="seg_seed")
+scenes = segmentation_scenes(4, seg.RECIPE["size"], seed=seed)
+pred = seg.predict_masks(model, scenes.images)
+cols = st.columns(4)
+for i, col in enumerate(cols):
+    col.image(scenes.images[i], caption="scene", width="stretch")
+    col.image(colour(scenes.masks[i]), caption="truth", width="stretch")
+    col.image(colour(pred[i]), caption=f"{decoder} prediction", width="stretch")
+
+# ----------------------------------------------------------------------------- all decoders
+st.header("The three decoders side by side")
+cards = trained_cards()
+missing = [d for d in seg.DECODERS if d not in cards]
+if missing:
+    st.info(f"Not trained yet: {', '.join(missing)}. Each takes about a minute and a half, once.")
+    chosen = st.selectbox("Train", missing, format_func=DECODER_TEXT.get, key="seg_train_choice")
+    if st.button("Train it now", key="seg_train"):
+        fcn(chosen)
+        st.rerun()
+rows = [{"decoder": DECODER_TEXT[d], "mean IoU": c["mean_iou"], **{f"IoU {k}": v for k, v in c["per_class_iou"].items()},
+         "train s": c["train_seconds"]} for d, c in cards.items()]
+if rows:
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                 column_config={k: st.column_config.NumberColumn(format="%.3f") for k in rows[0] if k != "decoder"})
+    big = segmentation_scenes(1, 96, seed=seed)  # a larger scene: the FCN takes any size divisible by 4
+    cols = st.columns(len(cards) + 1)
+    cols[0].image(big.images[0], caption="scene (96 x 96)", width="stretch")
+    for col, d in zip(cols[1:], cards, strict=True):
+        m, _ = fcn(d)
+        col.image(colour(seg.predict_masks(m, big.images)[0]), caption=d, width="stretch")
+    st.caption("Look at edges: the transposed convolution's uneven kernel overlap (k=3, s=2) tends to leave "
+               "checkerboard texture, bilinear upsampling gives smooth boundaries, unpooling puts detail back exactly "
+               "where the maxima were.")
+
+# ----------------------------------------------------------------------------- your drawing
+st.header("Your own drawing")
+loaded = components.image_picker("seg_image", default="coffee", camera=False)
+if loaded is not None:
+    img = loaded.array
+    scale = 96 / max(img.shape[:2])
+    h, w = max(4, int(img.shape[0] * scale) // 4 * 4), max(4, int(img.shape[1] * scale) // 4 * 4)
+    small = resize(img, h, w, "area")
+    mask = seg.predict_masks(model, small[None])[0]
+    c1, c2 = st.columns(2)
+    c1.image(small, caption=f"input resized to {w} x {h} (divisible by 4)", width="stretch")
+    c2.image(colour(mask), caption="prediction", width="stretch")
+    counts = np.bincount(mask.reshape(-1), minlength=len(SEGMENT_CLASSES))
+    st.caption("Pixels per class: " + ", ".join(f"{n} {c}" for n, c in zip(SEGMENT_CLASSES, counts, strict=True)) +
+               ". Label masks are only ever resized with nearest neighbour.")
+    components.download_image(resize(colour(mask), img.shape[0], img.shape[1], "nearest"), "mask.png", key="dl_mask")
+
+# ----------------------------------------------------------------------------- self-test
+st.header("Self-test: does the architecture change with the input size?")
+rows = []
+for size in (48, 96, 160):
+    out = model(np.zeros((1, size, size, 3), np.float32), training=False)
+    rows.append({"input": f"{size} x {size} x 3", "output": " x ".join(str(v) for v in out.shape[1:]),
+                 "parameters": model.count_params()})
+st.dataframe(pd.DataFrame(rows), hide_index=True)
+st.caption("No: a fully convolutional network has the same weights for every input size; only the output grows.")
