@@ -66,7 +66,7 @@ def main() -> None:
     for page_list in pages.values():
         for page in page_list:
             navigation.PAGE_OBJECTS[page.url_path] = page
-    current = st.navigation(pages)
+    current = st.navigation(pages, expanded=True)  # every page visible: the class follows the agenda
     sidebar()
     components.sync_lecture_query_param()
     current.run()

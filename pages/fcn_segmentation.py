@@ -100,12 +100,13 @@ rows = [{"decoder": DECODER_TEXT[d], "mean IoU": c["mean_iou"], **{f"IoU {k}": v
 if rows:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                  column_config={k: st.column_config.NumberColumn(format="%.3f") for k in rows[0] if k != "decoder"})
-    big = segmentation_scenes(1, 96, seed=seed)  # a larger scene: the FCN takes any size divisible by 4
+    big = segmentation_scenes(2, seg.RECIPE["size"], seed=seed + 500)
+    big_images = np.concatenate(list(big.images), axis=1)[None]  # two scenes side by side: 48 x 96
     cols = st.columns(len(cards) + 1)
-    cols[0].image(big.images[0], caption="scene (96 x 96)", width="stretch")
+    cols[0].image(big_images[0], caption="scenes (48 x 96: any size divisible by 4 works)", width="stretch")
     for col, d in zip(cols[1:], cards, strict=True):
         m, _ = fcn(d)
-        col.image(colour(seg.predict_masks(m, big.images)[0]), caption=d, width="stretch")
+        col.image(colour(seg.predict_masks(m, big_images)[0]), caption=d, width="stretch")
     st.caption("Look at edges: the transposed convolution's uneven kernel overlap (k=3, s=2) tends to leave "
                "checkerboard texture, bilinear upsampling gives smooth boundaries, unpooling puts detail back exactly "
                "where the maxima were.")
