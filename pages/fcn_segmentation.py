@@ -137,3 +137,31 @@ for size in (48, 96, 160):
                  "parameters": model.count_params()})
 st.dataframe(pd.DataFrame(rows), hide_index=True)
 st.caption("No: a fully convolutional network has the same weights for every input size; only the output grows.")
+
+# ----------------------------------------------------------------------------- DeepLab
+st.header("Pretrained DeepLabV3+ (PASCAL VOC, online)")
+st.markdown("The real thing: DeepLabV3+ with a ResNet50 encoder, atrous spatial pyramid pooling and a decoder, "
+            "trained on PASCAL VOC (21 classes), from keras-hub (about 160 MB, downloaded once).")
+if st.button("Load DeepLabV3+", key="deeplab_load") or st.session_state.get("_deeplab_ok"):
+    from core.fcn import deeplab
+    from core.vision.zoo import ModelError
+
+    try:
+        segmenter = resources.shared(("deeplab",), lambda p: deeplab.load_deeplab(progress=p), "Loading DeepLabV3+ ...")
+    except ModelError as exc:
+        st.error(str(exc))
+    else:
+        st.session_state["_deeplab_ok"] = True
+        resources.note_loaded("deeplab-v3-plus")
+        voc = components.image_picker("deeplab_image", default="motorcycle_left", camera=False)
+        if voc is not None:
+            mask = deeplab.segment(segmenter, voc.array)
+            rng = np.random.default_rng(3)
+            palette = rng.integers(40, 255, (len(deeplab.VOC_CLASSES), 3)).astype(np.uint8)
+            palette[0] = 0
+            overlay = (0.5 * voc.array + 0.5 * palette[mask]).astype(np.uint8)
+            c1, c2 = st.columns(2)
+            c1.image(voc.array, caption="image", width="stretch")
+            c2.image(overlay, caption="DeepLabV3+ classes", width="stretch")
+            present = [deeplab.VOC_CLASSES[i] for i in np.unique(mask)]
+            st.caption("Classes found: " + ", ".join(present))

@@ -41,7 +41,7 @@ LECTURES = {
             ("Upsampling: nearest, bilinear, bicubic; zero insertion + filter; max unpooling", "upsampling"),
             ("Transposed convolution as the transpose of the convolution matrix; checkerboards", "upsampling"),
             ("Semantic segmentation: FCN and U-Net decoders, trained here", "segmentation"),
-            ("DeepLabV3+ (pretrained, online)", None),
+            ("DeepLabV3+ (pretrained, online)", "segmentation"),
             ("Object detection: R-CNN, Fast and Faster R-CNN, Mask R-CNN", None),
             ("YOLO: the output tensor, anchors from k-means, the loss, non-max suppression", None),
         ],

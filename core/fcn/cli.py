@@ -69,7 +69,7 @@ def cmd_segment(args: argparse.Namespace) -> tuple[Any, str]:
 
     names = {v: k for k, v in seg.MODEL_NAMES.items()}
     if args.model == "deeplab":
-        raise CommandError("The DeepLab path is not implemented yet: use shapes-fcn-transpose|bilinear|unpool.")
+        return _segment_deeplab(args)
     if args.model not in names:
         raise CommandError(f"Unknown model '{args.model}'; choose one of {', '.join(names)}.")
     model, card = seg.load_fcn(names[args.model], progress=None if args.json else stderr_progress)
@@ -95,10 +95,35 @@ def cmd_segment(args: argparse.Namespace) -> tuple[Any, str]:
     return payload, ", ".join(f"{n}: {c}" for n, c in payload["pixel_counts"].items())
 
 
+def _segment_deeplab(args: argparse.Namespace) -> tuple[Any, str]:
+    import numpy as np
+
+    from core.cli import CommandError, resolve_image
+    from core.fcn import deeplab
+    from core.images import to_png_bytes
+    from core.progress import stderr_progress
+
+    if args.evaluate:
+        raise CommandError("--evaluate is for the synthetic FCNs; DeepLab was evaluated on PASCAL VOC by its authors.")
+    if not args.image:
+        raise CommandError("Give --image NAME|PATH.")
+    segmenter = deeplab.load_deeplab(args.preset, progress=None if args.json else stderr_progress)
+    img = resolve_image(args.image).array
+    mask = deeplab.segment(segmenter, img)
+    if args.out:
+        args.out.write_bytes(to_png_bytes(mask))
+    counts = np.bincount(mask.reshape(-1), minlength=len(deeplab.VOC_CLASSES))
+    payload = {"model": "deeplab", "size": list(mask.shape),
+               "pixel_counts": {n: int(c) for n, c in zip(deeplab.VOC_CLASSES, counts, strict=True) if c},
+               "out": str(args.out) if args.out else None}
+    return payload, ", ".join(f"{n}: {c}" for n, c in payload["pixel_counts"].items())
+
+
 def register_segment(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("segment", help="segment an image with a trained FCN, or --evaluate it on held-out scenes")
     p.add_argument("--model", default="shapes-fcn-transpose",
-                   help="shapes-fcn-transpose, shapes-fcn-bilinear, shapes-fcn-unpool (deeplab: not yet)")
+                   help="shapes-fcn-transpose, shapes-fcn-bilinear, shapes-fcn-unpool, or deeplab (online, keras-hub)")
+    p.add_argument("--preset", help="deeplab: a local keras-hub preset folder instead of the online preset")
     p.add_argument("--image", help="sample name or image path")
     p.add_argument("--evaluate", action="store_true", help="per-class and mean IoU on the held-out synthetic set")
     p.add_argument("--max-side", type=int, default=256, help="segment at most this many pixels on the long side")

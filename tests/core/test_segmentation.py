@@ -70,5 +70,40 @@ def test_cli_segment_evaluate_and_image(tmp_path):
     counts = json.loads(run("segment", "--model", "shapes-fcn-transpose", "--image", "coffee", "--out", str(out),
                             "--json").stdout)
     assert sum(counts["pixel_counts"].values()) == counts["size"][0] * counts["size"][1] and out.exists()
-    bad = run("segment", "--model", "deeplab", "--image", "coffee", check=False)
-    assert bad.returncode == 2 and "not implemented yet" in bad.stderr
+
+
+def test_deeplab_loader_with_a_locally_built_preset(tmp_path):
+    """The online path offline: a small DeepLabV3+ saved as a keras-hub preset folder loads through our
+    loader (and the CLI), and gives per-pixel VOC classes at the image's size."""
+    from core.fcn import deeplab
+
+    model = deeplab.build_small_deeplab()
+    folder = tmp_path / "preset"
+    model.save_to_preset(str(folder))
+    loaded = deeplab.load_deeplab(folder)
+    img = np.random.default_rng(0).integers(0, 255, (50, 70, 3)).astype(np.uint8)
+    mask = deeplab.segment(loaded, img)
+    assert mask.shape == (50, 70) and mask.max() < len(deeplab.VOC_CLASSES)
+    x = np.random.default_rng(1).uniform(0, 255, (1, 64, 64, 3)).astype(np.float32)
+    assert np.allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+    out = json.loads(run("segment", "--model", "deeplab", "--preset", str(folder), "--image", "coffee", "--json").stdout)
+    assert sum(out["pixel_counts"].values()) == out["size"][0] * out["size"][1]
+    with pytest.raises(Exception, match="config.json missing"):
+        deeplab.load_deeplab(tmp_path / "empty")
+
+
+def test_deeplab_unreachable_names_the_folder(monkeypatch, tmp_path):
+    from keras_hub.models import DeepLabV3ImageSegmenter
+
+    from core.fcn import deeplab
+    from core.vision.zoo import ModelError
+
+    monkeypatch.setenv("DASHBOARD_CACHE", str(tmp_path))
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("no route to api.kaggle.com")
+
+    monkeypatch.setattr(DeepLabV3ImageSegmenter, "from_preset", offline)
+    with pytest.raises(ModelError) as info:
+        deeplab.load_deeplab()
+    assert str(tmp_path / "deeplab" / deeplab.PRESET) in str(info.value) and "model.weights.h5" in str(info.value)

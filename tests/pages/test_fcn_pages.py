@@ -36,3 +36,16 @@ def test_segmentation_page_defaults(app):
     at.slider(key="seg_seed").set_value(1042).run()
     assert not at.exception
     assert any("same weights for every input size" in c.value for c in at.caption)
+
+
+def test_deeplab_button_offline_gives_a_sentence(app, monkeypatch):
+    from keras_hub.models import DeepLabV3ImageSegmenter
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("no route to api.kaggle.com")
+
+    monkeypatch.setattr(DeepLabV3ImageSegmenter, "from_preset", offline)
+    at = open_page(app, "fcn_segmentation.py")
+    at.button(key="deeplab_load").click().run()
+    assert not at.exception
+    assert any("place its files" in e.value for e in at.error)
