@@ -189,3 +189,20 @@ def debiased(emb: Embedding, setup: GenderSetup, mode: str) -> debias.DebiasResu
 
     key = ("debiased", settings_key(emb, setup), mode, hash(setup.specific), setup.equality_sets)
     return resources.shared(key, lambda p: run_debias(emb, setup, mode), "Debiasing ...", max_items=3)
+
+
+def require_embedding() -> Embedding:
+    """The page's embedding picker (in a control panel); stops the page with its message if unusable."""
+    with components.controls("Embedding"):
+        emb = embedding_picker()
+    if emb is None:
+        st.stop()
+    return emb
+
+
+def require_setup(emb: Embedding, show: bool = True) -> GenderSetup:
+    """The gender setup for ``emb`` (controls shown or not); stops the page with its message if unusable."""
+    setup = direction_controls(emb, show=show)
+    if setup is None:
+        st.stop()
+    return setup

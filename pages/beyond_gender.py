@@ -10,10 +10,7 @@ from dashboard import components, embedding_ui, figures, resources
 
 st.title("Beyond gender: other bias axes, and WEAT")
 
-with components.controls("Embedding"):
-    emb = embedding_ui.embedding_picker()
-if emb is None:
-    st.stop()
+emb = embedding_ui.require_embedding()
 mgr = resources.asset_manager()
 
 # ----------------------------------------------------------------------------- 1. a bias axis from any sets

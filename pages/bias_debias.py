@@ -11,13 +11,8 @@ st.latex(r"\text{neutralize: } \vec w := \frac{\vec w - \vec w_B}{\|\vec w - \ve
 st.latex(r"\text{equalize: } \mu := \frac{1}{|E|}\sum_{w\in E} w,\ \ \nu := \mu - \mu_B,\ \ "
          r"\vec w := \nu + \sqrt{1-\|\nu\|^2}\,\frac{\vec w_B - \mu_B}{\|\vec w_B - \mu_B\|}\quad (w \in E)")
 
-with components.controls("Embedding"):
-    emb = embedding_ui.embedding_picker()
-if emb is None:
-    st.stop()
-setup = embedding_ui.direction_controls(emb)
-if setup is None:
-    st.stop()
+emb = embedding_ui.require_embedding()
+setup = embedding_ui.require_setup(emb)
 setup, mode = embedding_ui.debias_controls(emb, setup)
 result = embedding_ui.debiased(emb, setup, mode)
 after = result.embedding

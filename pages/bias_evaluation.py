@@ -15,13 +15,8 @@ st.markdown(
     "Gonen & Goldberg (2019): *Lipstick on a pig* — the bias is still in the geometry."
 )
 
-with components.controls("Embedding"):
-    emb = embedding_ui.embedding_picker()
-if emb is None:
-    st.stop()
-setup = embedding_ui.direction_controls(emb, show=False)
-if setup is None:
-    st.stop()
+emb = embedding_ui.require_embedding()
+setup = embedding_ui.require_setup(emb, show=False)
 setup, mode = embedding_ui.debias_controls(emb, setup, show=False)
 result = embedding_ui.debiased(emb, setup, mode)
 after = result.embedding

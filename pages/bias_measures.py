@@ -8,13 +8,8 @@ from dashboard import components, embedding_ui, resources
 
 st.title("Measuring bias: direct, indirect, analogies")
 
-with components.controls("Embedding"):
-    emb = embedding_ui.embedding_picker()
-if emb is None:
-    st.stop()
-setup = embedding_ui.direction_controls(emb)
-if setup is None:
-    st.stop()
+emb = embedding_ui.require_embedding()
+setup = embedding_ui.require_setup(emb)
 g = setup.subspace.direction
 key = embedding_ui.settings_key(emb, setup)
 

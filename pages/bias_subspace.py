@@ -13,13 +13,8 @@ st.markdown(
     "vectors. If one component explains most of the variance, gender lives (mostly) on one line."
 )
 
-with components.controls("Embedding"):
-    emb = embedding_ui.embedding_picker()
-if emb is None:
-    st.stop()
-setup = embedding_ui.direction_controls(emb)
-if setup is None:
-    st.stop()
+emb = embedding_ui.require_embedding()
+setup = embedding_ui.require_setup(emb)
 sub = setup.subspace
 
 # ----------------------------------------------------------------------------- 1. bias direction

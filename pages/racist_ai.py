@@ -15,10 +15,7 @@ st.markdown(
     "learned from the web — including about names and nationalities it was never shown."
 )
 
-with components.controls("Embedding"):
-    emb = embedding_ui.embedding_picker()
-if emb is None:
-    st.stop()
+emb = embedding_ui.require_embedding()
 
 mgr = resources.asset_manager()
 positive, negative = resources.shared(("lexicon",), lambda p: opinion_lexicon(mgr), "Reading the lexicon ...")

@@ -20,13 +20,8 @@ st.caption("W: all word vectors, N: the neutral words (not in S), B: the gender 
            "a constant (their size at T = I), so λ reads as a trade-off: the paper's objective with a rescaled λ. "
            "The SVD of W reduces the first term to a d × d problem; Adam in TensorFlow, seeded, starting at T = I.")
 
-with components.controls("Embedding"):
-    emb = embedding_ui.embedding_picker()
-if emb is None:
-    st.stop()
-setup = embedding_ui.direction_controls(emb, show=False)
-if setup is None:
-    st.stop()
+emb = embedding_ui.require_embedding()
+setup = embedding_ui.require_setup(emb, show=False)
 setup, mode = embedding_ui.debias_controls(emb, setup, show=False)
 key = embedding_ui.settings_key(emb, setup)
 
