@@ -12,11 +12,12 @@ from dashboard import components, figures
 def matrix_table(m: np.ndarray, fmt: str = "{:g}", highlight=None) -> None:
     df = pd.DataFrame(np.asarray(m)).map(lambda v: fmt.format(v) if isinstance(v, (int, float, np.floating)) else v)
     df.columns = [str(c) for c in df.columns]
+    # small matrices: a static table renders at once and reads like the slide
+    styler = df.style.hide(axis="index").hide(axis="columns")
     if highlight is not None:
-        st.dataframe(df.style.apply(lambda col: ["background-color: #fde68a" if highlight[i, int(col.name)] else ""
-                                                 for i in range(len(col))]), hide_index=True)
-    else:
-        st.dataframe(df, hide_index=True)
+        styler = styler.apply(lambda col: ["background-color: #fde68a" if highlight[i, int(col.name)] else ""
+                                           for i in range(len(col))])
+    st.table(styler)
 
 
 def heat(m: np.ndarray, title: str, height: int = 300) -> go.Figure:

@@ -140,10 +140,22 @@ def _train_here(decoder: str, recipe: dict, path: Path, progress: Progress) -> d
     model.compile(optimizer=keras.optimizers.Adam(2e-3),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     steps = int(np.ceil(recipe["n_train"] / recipe["batch"]))
-    cb = _KerasProgress(progress, recipe["epochs"], steps)
+    watch = segmentation_scenes(64, recipe["size"], seed=recipe["seed"] + 2)  # a small set for the live IoU
+    state = {"iou": float("nan")}
+
+    def report(fraction: float, message: str) -> None:
+        progress(fraction, f"{message}, mean IoU {state['iou']:.3f}" if np.isfinite(state["iou"]) else message)
+
+    class LiveIoU(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            cm = confusion(predict_masks(self.model, watch.images), watch.masks, len(watch.class_names))
+            state["iou"] = float(np.nanmean(iou_from_confusion(cm)))
+            report((epoch + 1) / recipe["epochs"] * 0.999, f"epoch {epoch + 1}/{recipe['epochs']} done")
+
+    cb = _KerasProgress(report, recipe["epochs"], steps)
     start = time.perf_counter()
     model.fit(train.images.astype(np.float32) / 255.0, train.masks, batch_size=recipe["batch"], epochs=recipe["epochs"],
-              verbose=0, callbacks=[cb.callback], shuffle=True)
+              verbose=0, callbacks=[cb.callback, LiveIoU()], shuffle=True)
     seconds = time.perf_counter() - start
     card = {"recipe": recipe, "decoder": decoder, "train_seconds": seconds, "params": int(model.count_params()),
             **evaluate(model, test)}

@@ -90,6 +90,8 @@ def wait_for_app(pg, timeout_ms: int = 180_000) -> None:
     pg.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
     pg.wait_for_timeout(500)
     pg.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
+    pg.wait_for_load_state("networkidle")
+    pg.wait_for_timeout(1500)  # charts and data grids draw after the script has finished
 
 
 def screenshot(pg, name: str) -> Path:

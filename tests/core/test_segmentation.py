@@ -107,3 +107,13 @@ def test_deeplab_unreachable_names_the_folder(monkeypatch, tmp_path):
     with pytest.raises(ModelError) as info:
         deeplab.load_deeplab()
     assert str(tmp_path / "deeplab" / deeplab.PRESET) in str(info.value) and "model.weights.h5" in str(info.value)
+
+
+def test_training_reports_live_loss_and_mean_iou(tmp_path):
+    messages = []
+    card = seg._train_here("bilinear", dict(seg.RECIPE, n_train=320, n_test=16, epochs=2), tmp_path / "tiny.keras",
+                           lambda f, m: messages.append((f, m)))
+    assert any("loss" in m for _, m in messages)
+    assert any("epoch 2/2 done, mean IoU" in m for _, m in messages)
+    assert 0 <= card["mean_iou"] <= 1 and (tmp_path / "tiny.keras").exists()
+    assert all(0.0 <= f <= 1.0 for f, _ in messages)
