@@ -22,7 +22,7 @@ from core.progress import stderr_progress
 COMMAND_MODULES = [
     "core.cli",  # assets, device, image (below)
     "core.embeddings.cli",  # bias, debias, sentiment, evaluate
-    "core.vision.cli",  # activations, ascent, dream
+    "core.vision.cli",  # activations, ascent, attribute, dream
     "core.fcn.cli",  # upsample, transpose-conv
 ]
 

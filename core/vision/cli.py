@@ -117,6 +117,16 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     add_common(p, out=True)
     p.set_defaults(func=cmd_ascent)
 
+    p = sub.add_parser("attribute", help="CAM / Grad-CAM / gradient heatmap as .npy (H x W in [0, 1])")
+    model_args(p)
+    p.add_argument("--image", default="astronaut", help="sample name or image path")
+    p.add_argument("--method", choices=["gradcam", "gradcampp", "scorecam", "cam", "saliency", "smoothgrad", "ig"],
+                   default="gradcam")
+    p.add_argument("--target", help="class name or index (default: the top prediction)")
+    p.add_argument("--layer", help="convolutional layer for the CAM family (default: the last one)")
+    add_common(p, out=True)
+    p.set_defaults(func=cmd_attribute)
+
     p = sub.add_parser("dream", help="Deep Dream on an image")
     model_args(p, default="shapes-cnn")
     p.add_argument("--image", default="chelsea")
@@ -129,3 +139,24 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-side", type=int, default=512)
     add_common(p, out=True)
     p.set_defaults(func=cmd_dream)
+
+
+def cmd_attribute(args: argparse.Namespace) -> tuple[Any, str]:
+    import numpy as np
+
+    from core.vision.attribution import attribute
+
+    model = _model(args)
+    image = resolve_image(args.image).array
+    target = model.class_index(args.target) if args.target is not None else None
+    preds = model.predict(image, top=5)
+    if target is None:
+        target = model.class_index(preds[0][0])
+    heat = attribute(model, image, args.method, target, layer=args.layer)
+    if args.out:
+        np.save(args.out, heat.values.astype(np.float32))
+    payload = {"model": model.name, "method": args.method, "target": model.class_names[target],
+               "target_index": target, "layer": heat.layer, "top5": preds, "shape": list(heat.values.shape),
+               "note": heat.note, "out": str(args.out) if args.out else None}
+    return payload, f"{args.method} for '{model.class_names[target]}' ({heat.values.shape[0]}x{heat.values.shape[1]})" + (
+        f"; wrote {args.out}" if args.out else "")

@@ -1,0 +1,268 @@
+"""Where does the network look? CAM, Grad-CAM and the gradient family, on one shared plumbing.
+
+Every method returns an (H, W) float32 heatmap in [0, 1] at the model's input resolution for one
+image (model-input array) and one class. Class scores are pre-softmax logits.
+
+    Grad-CAM:  alpha_k = mean_{i,j} d f_c / d A_{i,j,k};  S = ReLU(sum_k alpha_k A_k) / S_max
+    CAM:       S = sum_k w_{k,c} A_k for a GAP -> dense head (or A_c when the last conv has one map per class)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.device import import_keras, import_tensorflow
+from core.vision.zoo import LoadedModel, ModelError
+
+METHODS = ("gradcam", "gradcampp", "scorecam", "cam", "saliency", "smoothgrad", "ig")
+
+
+class AttributionError(ModelError):
+    pass
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    values: np.ndarray  # (H, W) float32 in [0, 1]
+    method: str
+    target: int
+    layer: str | None
+    note: str = ""
+
+
+def _combined(loaded: LoadedModel, layer: str):
+    """A cached model: input -> (layer activations, class logits)."""
+    keras = import_keras()
+    key = ("attribution", layer)
+    if key not in loaded._extractors:
+        act = loaded._connected_output(loaded.layer(layer))
+        if len(act.shape) != 4:
+            raise AttributionError(f"Layer '{layer}' has no spatial output; choose a convolutional layer "
+                                   "(the layers after Flatten/pooling to a vector cannot be mapped back to pixels).")
+        loaded._extractors[key] = keras.Model(loaded.model.inputs[0], [act, loaded.logits.outputs[0]])
+    return loaded._extractors[key]
+
+
+def default_layer(loaded: LoadedModel) -> str:
+    convs = loaded.conv_layers
+    if not convs:
+        raise AttributionError(f"{loaded.name} has no convolutional layer: Grad-CAM and CAM need one.")
+    return convs[-1]
+
+
+def _check(loaded: LoadedModel, x: np.ndarray, target: int) -> np.ndarray:
+    x = np.asarray(x, np.float32)
+    if x.ndim == 3:
+        x = x[None]
+    if not np.all(np.isfinite(x)):
+        raise AttributionError("The input contains NaN or infinite values.")
+    n = int(loaded.logits.outputs[0].shape[-1])
+    if not 0 <= int(target) < n:
+        raise AttributionError(f"Class index {target} is out of range: {loaded.name} has {n} classes.")
+    return x
+
+
+def _finish(cam: np.ndarray, size: tuple[int, int], method: str, target: int, layer: str | None) -> Heatmap:
+    cam = np.maximum(np.asarray(cam, np.float32), 0.0)
+    peak = float(cam.max())
+    note = ""
+    if peak <= 0 or not np.isfinite(peak):
+        note = "All values are zero (the gradients vanish for this image and class): nothing to show."
+        cam = np.zeros_like(cam)
+    else:
+        cam = cam / peak
+    if cam.shape != size:
+        # linear interpolation mapping corner to corner (scipy's zoom, the convention tf-keras-vis uses)
+        from scipy.ndimage import zoom
+
+        cam = zoom(cam, (size[0] / cam.shape[0], size[1] / cam.shape[1]), order=1)
+    return Heatmap(np.clip(cam, 0, 1).astype(np.float32), method, int(target), layer, note)
+
+
+def grad_cam(loaded: LoadedModel, x: np.ndarray, target: int, layer: str | None = None) -> Heatmap:
+    tf = import_tensorflow()
+    layer = layer or default_layer(loaded)
+    x = _check(loaded, x, target)
+    model = _combined(loaded, layer)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        acts, logits = model(xt, training=False)
+        score = logits[:, int(target)]
+    grads = tape.gradient(score, acts)
+    alpha = tf.reduce_mean(grads, axis=[1, 2])  # (1, K)
+    cam = tf.reduce_sum(acts * alpha[:, None, None, :], axis=-1)[0]
+    return _finish(cam.numpy(), x.shape[1:3], "gradcam", target, layer)
+
+
+def grad_cam_pp(loaded: LoadedModel, x: np.ndarray, target: int, layer: str | None = None) -> Heatmap:
+    """Grad-CAM++ (Chattopadhay et al.), with the usual exp(score) closed form of the higher derivatives."""
+    tf = import_tensorflow()
+    layer = layer or default_layer(loaded)
+    x = _check(loaded, x, target)
+    model = _combined(loaded, layer)
+    with tf.GradientTape() as tape:
+        acts, logits = model(tf.constant(x), training=False)
+        score = logits[:, int(target)]
+    g = tape.gradient(score, acts)
+    g2, g3 = g ** 2, g ** 3
+    denom = 2.0 * g2 + tf.reduce_sum(acts, axis=[1, 2], keepdims=True) * g3
+    alpha = g2 / tf.where(tf.abs(denom) > 1e-12, denom, tf.ones_like(denom))
+    weights = tf.reduce_sum(alpha * tf.nn.relu(g), axis=[1, 2])
+    cam = tf.reduce_sum(acts * weights[:, None, None, :], axis=-1)[0]
+    return _finish(cam.numpy(), x.shape[1:3], "gradcampp", target, layer)
+
+
+def score_cam(loaded: LoadedModel, x: np.ndarray, target: int, layer: str | None = None, batch: int = 32,
+              max_channels: int = 256) -> Heatmap:
+    """Score-CAM (Wang et al.): each upsampled, normalised activation map masks the input; the class
+    score of the masked input weights that map. All masked inputs go through the network in batches."""
+    import cv2
+
+    tf = import_tensorflow()
+    layer = layer or default_layer(loaded)
+    x = _check(loaded, x, target)
+    model = _combined(loaded, layer)
+    acts = np.asarray(model(tf.constant(x), training=False)[0])[0]  # (h, w, K)
+    k = acts.shape[-1]
+    order = np.argsort(-acts.reshape(-1, k).max(axis=0))[:max_channels]  # the strongest channels
+    h, w = x.shape[1:3]
+    masks = []
+    for c in order:
+        m = cv2.resize(acts[:, :, c], (w, h), interpolation=cv2.INTER_LINEAR)
+        lo, hi = float(m.min()), float(m.max())
+        masks.append((m - lo) / (hi - lo) if hi > lo else np.zeros_like(m))
+    masks = np.stack(masks)[..., None].astype(np.float32)  # (K', H, W, 1)
+    scores = []
+    for start in range(0, len(masks), batch):
+        masked = x * masks[start:start + batch]
+        scores.append(np.asarray(loaded.logits(masked, training=False))[:, int(target)])
+    scores = np.concatenate(scores)
+    weights = np.exp(scores - scores.max())
+    weights /= weights.sum()
+    cam = np.tensordot(weights, masks[..., 0], axes=1)
+    return _finish(cam, (h, w), "scorecam", target, layer)
+
+
+def cam(loaded: LoadedModel, x: np.ndarray, target: int) -> Heatmap:
+    """Class activation mapping for a conv -> global average pooling -> (dense) head."""
+    keras = import_keras()
+    tf = import_tensorflow()
+    x = _check(loaded, x, target)
+    layers = loaded.model.layers
+    gap = next((i for i in range(len(layers) - 1, -1, -1)
+                if isinstance(layers[i], keras.layers.GlobalAveragePooling2D)), None)
+    if gap is None:
+        raise AttributionError(f"{loaded.name} has no global-average-pooling head: CAM needs conv -> GAP -> "
+                               "(dense); use Grad-CAM instead.")
+    feature_layer = layers[gap - 1] if gap > 0 else None
+    after = [lyr for lyr in layers[gap + 1:] if isinstance(lyr, keras.layers.Dense)]
+    model = _combined(loaded, feature_layer.name)
+    acts = np.asarray(model(tf.constant(x), training=False)[0])[0]
+    if after:
+        w = after[0].get_weights()[0]  # (K, n_classes)
+        if w.shape[0] != acts.shape[-1] or len(after) > 1:
+            raise AttributionError("CAM needs exactly one dense layer right after the global pooling.")
+        heat = acts @ w[:, int(target)]
+        note_layer = f"{feature_layer.name} x {after[0].name} weights"
+    else:  # the last conv already has one map per class (the emotion CNN's head)
+        heat = acts[:, :, int(target)]
+        note_layer = feature_layer.name
+    return _finish(heat, x.shape[1:3], "cam", target, note_layer)
+
+
+def _input_gradients(loaded: LoadedModel, batch: np.ndarray, target: int) -> np.ndarray:
+    tf = import_tensorflow()
+    xt = tf.constant(batch)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        score = tf.reduce_sum(loaded.logits(xt, training=False)[:, int(target)])
+    return tape.gradient(score, xt).numpy()
+
+
+def saliency(loaded: LoadedModel, x: np.ndarray, target: int) -> Heatmap:
+    """Vanilla gradient: max over channels of |d f_c / d x|."""
+    x = _check(loaded, x, target)
+    g = _input_gradients(loaded, x, target)[0]
+    return _finish(np.abs(g).max(axis=-1), x.shape[1:3], "saliency", target, None)
+
+
+def smooth_grad(loaded: LoadedModel, x: np.ndarray, target: int, samples: int = 20, noise: float = 0.2,
+                seed: int = 0, batch: int = 32) -> Heatmap:
+    """SmoothGrad: the gradient averaged over noisy copies (noise = share of the input's value range),
+    all copies in batches; then |.| and the max over channels."""
+    x = _check(loaded, x, target)
+    if samples < 1:
+        raise AttributionError("SmoothGrad needs at least one sample.")
+    rng = np.random.default_rng(seed)
+    sigma = noise * float(x.max() - x.min() or 1.0)
+    total = np.zeros(x.shape[1:], np.float32)
+    for start in range(0, samples, batch):
+        n = min(batch, samples - start)
+        noisy = x + rng.normal(0, sigma, (n, *x.shape[1:])).astype(np.float32)
+        total += _input_gradients(loaded, noisy, target).sum(axis=0)
+    return _finish(np.abs(total / samples).max(axis=-1), x.shape[1:3], "smoothgrad", target, None)
+
+
+@dataclass(frozen=True)
+class IGResult:
+    heatmap: Heatmap
+    attributions: np.ndarray  # (H, W, C) per input value
+    score: float
+    baseline_score: float
+
+
+def integrated_gradients(loaded: LoadedModel, x: np.ndarray, target: int, baseline: str | np.ndarray = "zeros",
+                         steps: int = 256, batch: int = 64) -> IGResult:
+    """IG with the trapezoidal rule: attributions sum to f(x) - f(baseline) (completeness)."""
+    import cv2
+
+    x = _check(loaded, x, target)
+    if steps < 2:
+        raise AttributionError("Integrated Gradients needs at least 2 steps.")
+    if isinstance(baseline, np.ndarray):
+        base = np.asarray(baseline, np.float32).reshape(x.shape)
+    elif baseline == "zeros":
+        base = np.zeros_like(x)
+    elif baseline == "black":
+        from core.vision.zoo import preprocess_array
+
+        base = np.broadcast_to(preprocess_array(np.zeros((1, 1, x.shape[-1]), np.float32), loaded.preprocessing),
+                               x.shape).astype(np.float32)
+    elif baseline == "blur":
+        base = cv2.GaussianBlur(x[0], (0, 0), max(x.shape[1:3]) / 10).reshape(x.shape).astype(np.float32)
+    else:
+        raise AttributionError(f"Unknown baseline '{baseline}'; choose zeros, black or blur.")
+    alphas = np.linspace(0.0, 1.0, steps + 1, dtype=np.float32)
+    grads = []
+    for start in range(0, len(alphas), batch):
+        a = alphas[start:start + batch][:, None, None, None]
+        grads.append(_input_gradients(loaded, base + a * (x - base), target))
+    grads = np.concatenate(grads)
+    avg = (grads[:-1] + grads[1:]).mean(axis=0) / 2.0  # trapezoid
+    attributions = ((x - base)[0] * avg).astype(np.float32)
+    scores = np.asarray(loaded.logits(np.concatenate([x, base]), training=False))[:, int(target)]
+    heat = _finish(np.abs(attributions).sum(axis=-1), x.shape[1:3], "ig", target, None)
+    return IGResult(heat, attributions, float(scores[0]), float(scores[1]))
+
+
+def attribute(loaded: LoadedModel, image: np.ndarray, method: str, target: int, layer: str | None = None,
+              **kwargs) -> Heatmap:
+    """Dispatch by method name on an RGB uint8 image (preprocessed to the model's input here)."""
+    if method not in METHODS:
+        raise AttributionError(f"Unknown method '{method}'; choose one of {', '.join(METHODS)}.")
+    x = loaded.preprocess(image)[None]
+    if method == "gradcam":
+        return grad_cam(loaded, x, target, layer)
+    if method == "gradcampp":
+        return grad_cam_pp(loaded, x, target, layer)
+    if method == "scorecam":
+        return score_cam(loaded, x, target, layer)
+    if method == "cam":
+        return cam(loaded, x, target)
+    if method == "saliency":
+        return saliency(loaded, x, target)
+    if method == "smoothgrad":
+        return smooth_grad(loaded, x, target, **kwargs)
+    return integrated_gradients(loaded, x, target, **kwargs).heatmap
