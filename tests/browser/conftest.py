@@ -85,7 +85,7 @@ def page(browser):
     context.close()
 
 
-def wait_for_app(pg, timeout_ms: int = 180_000) -> None:
+def wait_for_app(pg, timeout_ms: int = 300_000) -> None:  # first use may train a model (~90 s)
     """Wait until the script has run to the end (and nothing is still 'running')."""
     pg.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
     pg.wait_for_timeout(500)
