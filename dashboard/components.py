@@ -180,3 +180,26 @@ def unknown_words_note(unknown: list[str], what: str) -> None:
     if unknown:
         shown = ", ".join(unknown[:30]) + (" ..." if len(unknown) > 30 else "")
         st.caption(f"Not in the vocabulary, skipped ({len(unknown)}) from {what}: {shown}")
+
+
+def offer_download(manager, asset_name: str, what: str, key: str) -> bool:
+    """For an online asset not cached yet: say what and where, and fetch it on a button press.
+
+    True when the asset is ready (already, or just fetched); False with a message otherwise.
+    """
+    from core.assets import AssetError
+
+    if manager.is_ready(asset_name):
+        return True
+    asset = manager.asset(asset_name)
+    st.warning(f"{what}: a one-time download of {asset.size / 1e6:,.0f} MB is needed. Without internet, place "
+               f"'{asset.file}' in '{manager.path(asset_name).parent}'.")
+    if not st.button("Download now", key=key):
+        return False
+    try:
+        with progress_bar(f"Downloading {asset.file} ...") as progress:
+            manager.fetch(asset_name, progress=progress)
+    except AssetError as exc:
+        st.error(str(exc))
+        return False
+    return True

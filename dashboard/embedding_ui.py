@@ -71,18 +71,8 @@ def embedding_picker() -> Embedding | None:
     else:
         spec = EMBEDDINGS[name]
         mgr = resources.asset_manager()
-        if not spec.offline and not mgr.is_ready(spec.asset):
-            asset = mgr.asset(spec.asset)
-            st.warning(f"{spec.title} needs a one-time download of {asset.size / 1e6:,.0f} MB "
-                       f"into `{mgr.path(spec.asset).parent}`.")
-            if not st.button("Download now", key=f"emb_fetch_{name}"):
-                return None
-            try:
-                with components.progress_bar(f"Downloading {name} ...") as progress:
-                    mgr.fetch(spec.asset, progress=progress)
-            except AssetError as exc:
-                st.error(str(exc))
-                return None
+        if not spec.offline and not components.offer_download(mgr, spec.asset, spec.title, f"emb_fetch_{name}"):
+            return None
         try:
             emb = resources.embedding(name)
         except (AssetError, EmbeddingFormatError) as exc:

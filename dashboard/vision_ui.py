@@ -72,18 +72,9 @@ def model_picker(key: str = "cnn_model", default: str = zoo.DEFAULT_MODEL,
         return _user_model()
     spec = zoo.SPECS[name]
     mgr = resources.asset_manager()
-    if not spec.offline and not mgr.is_ready(spec.asset):
-        asset = mgr.asset(spec.asset)
-        st.warning(f"{spec.title}: the ImageNet weights ({asset.size / 1e6:,.0f} MB) are not cached yet. Without "
-                   f"internet, place '{asset.file}' in '{mgr.path(spec.asset).parent}'.")
-        if not st.button("Download the weights now", key=f"fetch_{name}"):
-            return None
-        try:
-            with components.progress_bar(f"Downloading {asset.file} (Keras shows byte progress on the console) ..."):
-                mgr.fetch(spec.asset)
-        except AssetError as exc:
-            st.error(str(exc))
-            return None
+    if not spec.offline and not components.offer_download(mgr, spec.asset, f"{spec.title}: the ImageNet weights",
+                                                           f"fetch_{name}"):
+        return None
     try:
         model = loaded_model(name)
     except (zoo.ModelError, AssetError) as exc:

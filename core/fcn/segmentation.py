@@ -19,7 +19,7 @@ import numpy as np
 from core.device import import_keras, import_tensorflow
 from core.progress import Progress, ensure
 from core.vision.synthetic import SEGMENT_CLASSES, segmentation_scenes
-from core.vision.train import _KerasProgress, model_dir
+from core.vision.train import _KerasProgress, model_dir, print_progress, train_in_child
 
 DECODERS = ("transpose", "bilinear", "unpool")
 DEFAULT_DECODER = "transpose"
@@ -168,26 +168,6 @@ def _train_here(decoder: str, recipe: dict, path: Path, progress: Progress) -> d
     return card
 
 
-def _train_in_child(decoder: str, recipe: dict, path: Path, progress: Progress) -> bool:
-    import os
-    import subprocess
-    import sys
-
-    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="1")
-    cmd = [sys.executable, "-m", "core.fcn.segmentation", decoder, json.dumps(recipe), str(path)]
-    try:
-        with subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[2], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True) as proc:
-            for line in proc.stdout:
-                if line.startswith("PROGRESS "):
-                    _, fraction, message = line.rstrip("\n").split(" ", 2)
-                    progress(float(fraction), message)
-            proc.wait(timeout=900)
-        return proc.returncode == 0 and path.with_suffix(".json").exists()
-    except (OSError, subprocess.SubprocessError, ValueError):
-        return False
-
-
 def load_fcn(decoder: str = DEFAULT_DECODER, progress: Progress | None = None, subprocess_ok: bool = True):
     """The trained FCN for ``decoder`` (training it first if it is not cached): (model, card)."""
     keras = import_keras()
@@ -198,17 +178,15 @@ def load_fcn(decoder: str = DEFAULT_DECODER, progress: Progress | None = None, s
     path = model_dir() / f"{MODEL_NAMES[decoder]}.keras"
     card_path = path.with_suffix(".json")
     fresh = path.exists() and card_path.exists() and json.loads(card_path.read_text()).get("recipe") == RECIPE
-    if not fresh and not (subprocess_ok and _train_in_child(decoder, RECIPE, path, progress)):
+    if not fresh and not (subprocess_ok and train_in_child(
+            "core.fcn.segmentation", [decoder, json.dumps(RECIPE), str(path)], path, progress)):
         _train_here(decoder, RECIPE, path, progress)
     card = json.loads(card_path.read_text())
     progress(1.0, f"{MODEL_NAMES[decoder]} ready: mean IoU {card['mean_iou']:.3f}")
     return keras.models.load_model(path, safe_mode=True), card
 
 
-if __name__ == "__main__":  # child process of _train_in_child
+if __name__ == "__main__":  # the child process of train_in_child
     import sys
 
-    def _print(fraction: float, message: str) -> None:
-        print(f"PROGRESS {fraction:.4f} {message}", flush=True)
-
-    _train_here(sys.argv[1], json.loads(sys.argv[2]), Path(sys.argv[3]), _print)
+    _train_here(sys.argv[1], json.loads(sys.argv[2]), Path(sys.argv[3]), print_progress)

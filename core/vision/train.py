@@ -86,24 +86,34 @@ def train_shapes_cnn(progress: Progress | None = None, recipe: dict | None = Non
 
 
 def _train_in_child(recipe: dict, path: Path, progress: Progress) -> bool:
+    return train_in_child("core.vision.train", [json.dumps(recipe), str(path)], path, progress)
+
+
+def train_in_child(module: str, args: list[str], path: Path, progress: Progress) -> bool:
+    """Run ``python -m module *args`` with oneDNN on, relaying its PROGRESS lines; True when it wrote
+    ``path`` and its JSON card. Any failure returns False so the caller trains in-process instead."""
     import os
     import subprocess
     import sys
 
     env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="1")
-    cmd = [sys.executable, "-m", "core.vision.train", json.dumps(recipe), str(path)]
     root = Path(__file__).resolve().parents[2]
     try:
-        with subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                              text=True) as proc:
+        with subprocess.Popen([sys.executable, "-m", module, *args], cwd=root, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True) as proc:
             for line in proc.stdout:
                 if line.startswith("PROGRESS "):
                     _, fraction, message = line.rstrip("\n").split(" ", 2)
                     progress(float(fraction), message)
-            proc.wait(timeout=600)
+            proc.wait(timeout=900)
         return proc.returncode == 0 and path.exists() and path.with_suffix(".json").exists()
     except (OSError, subprocess.SubprocessError, ValueError):
         return False
+
+
+def print_progress(fraction: float, message: str) -> None:
+    """The child's side of :func:`train_in_child`: one PROGRESS line per update."""
+    print(f"PROGRESS {fraction:.4f} {message}", flush=True)
 
 
 def _train_here(recipe: dict, path: Path, progress: Progress) -> dict:
@@ -135,10 +145,7 @@ def _train_here(recipe: dict, path: Path, progress: Progress) -> dict:
     return card
 
 
-if __name__ == "__main__":  # the child process of _train_in_child
+if __name__ == "__main__":  # the child process of train_in_child
     import sys
 
-    def _print_progress(fraction: float, message: str) -> None:
-        print(f"PROGRESS {fraction:.4f} {message}", flush=True)
-
-    _train_here(json.loads(sys.argv[1]), Path(sys.argv[2]), _print_progress)
+    _train_here(json.loads(sys.argv[1]), Path(sys.argv[2]), print_progress)
