@@ -200,3 +200,46 @@ def image_row(images: np.ndarray, labels: list[str], columns: int = 8) -> np.nda
         r, c = divmod(k, columns)
         out[r * (h + 2): r * (h + 2) + h, c * (w + 2): c * (w + 2) + w] = images[k]
     return out
+
+
+PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#6b7280")
+
+
+def faithfulness_curves(curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> go.Figure:
+    """Deletion (left) and insertion (right) curves, one line per method: {name: (fractions, del, ins)}."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Deletion: most attributed pixels → black (lower is better)",
+                                                        "Insertion: into a blurred copy (higher is better)"))
+    for i, (name, (fractions, deletion, insertion)) in enumerate(curves.items()):
+        colour = PALETTE[i % len(PALETTE)]
+        dash = "dot" if name.startswith("random") else None
+        for col, ys in ((1, deletion), (2, insertion)):
+            fig.add_trace(go.Scatter(x=fractions, y=ys, mode="lines", name=name, legendgroup=name, showlegend=col == 1,
+                                     line=dict(color=colour, dash=dash),
+                                     hovertemplate=f"{name}<br>%{{x:.0%}} of pixels: p = %{{y:.3f}}<extra></extra>"),
+                          row=1, col=col)
+    fig.update_xaxes(title="share of pixels", tickformat=".0%")
+    fig.update_yaxes(title="class probability", range=[0, 1.02])
+    fig.update_layout(height=400, font=FONT, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def influence_bars(channels: np.ndarray, top: np.ndarray, title: str = "") -> go.Figure:
+    """Distributional influence of every channel, the top ones highlighted."""
+    colours = [PALETTE[1] if k in set(top.tolist()) else PALETTE[7] for k in range(len(channels))]
+    fig = go.Figure(go.Bar(x=np.arange(len(channels)), y=channels, marker_color=colours,
+                           hovertemplate="channel %{x}: influence %{y:.4f}<extra></extra>"))
+    fig.update_layout(title=title or None, height=300, xaxis_title="channel", yaxis_title="influence", font=FONT,
+                      margin=dict(l=10, r=10, t=40 if title else 10, b=10))
+    return fig
+
+
+def accuracy_bars(labels: list[str], values: list[float], title: str = "") -> go.Figure:
+    fig = go.Figure(go.Bar(x=labels, y=values, marker_color=[PALETTE[2] if v >= 0.8 else PALETTE[1] for v in values],
+                           text=[f"{v:.0%}" for v in values], textposition="outside",
+                           hovertemplate="%{x}: %{y:.1%}<extra></extra>"))
+    fig.add_hline(y=0.5, line_dash="dot", line_color="#9ca3af", annotation_text="chance")
+    fig.update_layout(title=title or None, height=320, yaxis=dict(range=[0, 1.1], tickformat=".0%"), font=FONT,
+                      margin=dict(l=10, r=10, t=40 if title else 10, b=10))
+    return fig

@@ -30,8 +30,8 @@ LECTURES = {
              "deeper activations are increasingly sparse", "activations"),
             ("Visualizing filters by gradient ascent in input space; class neurons", "gradient-ascent"),
             ("Deep Dream", "deep-dream"),
-            ("Heatmaps of class activation: CAM and Grad-CAM; attribution versus influence; "
-             "tanks in trees", None),
+            ("Heatmaps of class activation: CAM, Grad-CAM and the gradient family; are they faithful?", "grad-cam"),
+            ("Why visualize: tanks in trees (reliability); attribution versus influence", "tanks-in-trees"),
         ],
     },
     "Lecture 2 — Fully Convolutional Learning": {

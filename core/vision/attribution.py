@@ -81,37 +81,46 @@ def _finish(cam: np.ndarray, size: tuple[int, int], method: str, target: int, la
     return Heatmap(np.clip(cam, 0, 1).astype(np.float32), method, int(target), layer, note)
 
 
-def grad_cam(loaded: LoadedModel, x: np.ndarray, target: int, layer: str | None = None) -> Heatmap:
+def _activation_gradients(loaded: LoadedModel, layer: str, x: np.ndarray, target: int):
+    """(A, dA) for one class score: a tf.function compiled once per layer and reused (no model clone,
+    no retracing per class: the class index is a tensor argument)."""
     tf = import_tensorflow()
+    key = ("activation_gradients", layer)
+    if key not in loaded._extractors:
+        model = _combined(loaded, layer)
+
+        @tf.function(reduce_retracing=True)
+        def fn(batch, cls):
+            with tf.GradientTape() as tape:
+                acts, logits = model(batch, training=False)
+                score = tf.reduce_sum(logits * tf.one_hot(cls, tf.shape(logits)[-1]))
+            return acts, tape.gradient(score, acts)
+
+        loaded._extractors[key] = fn
+    acts, grads = loaded._extractors[key](tf.constant(x), tf.constant(int(target), tf.int32))
+    return acts.numpy(), grads.numpy()
+
+
+def grad_cam(loaded: LoadedModel, x: np.ndarray, target: int, layer: str | None = None) -> Heatmap:
     layer = layer or default_layer(loaded)
     x = _check(loaded, x, target)
-    model = _combined(loaded, layer)
-    xt = tf.constant(x)
-    with tf.GradientTape() as tape:
-        acts, logits = model(xt, training=False)
-        score = logits[:, int(target)]
-    grads = tape.gradient(score, acts)
-    alpha = tf.reduce_mean(grads, axis=[1, 2])  # (1, K)
-    cam = tf.reduce_sum(acts * alpha[:, None, None, :], axis=-1)[0]
-    return _finish(cam.numpy(), x.shape[1:3], "gradcam", target, layer)
+    acts, grads = _activation_gradients(loaded, layer, x, target)
+    alpha = grads.mean(axis=(1, 2))  # (1, K): the lecture's alpha_k^c
+    cam = np.einsum("bijk,bk->bij", acts, alpha)[0]
+    return _finish(cam, x.shape[1:3], "gradcam", target, layer)
 
 
 def grad_cam_pp(loaded: LoadedModel, x: np.ndarray, target: int, layer: str | None = None) -> Heatmap:
     """Grad-CAM++ (Chattopadhay et al.), with the usual exp(score) closed form of the higher derivatives."""
-    tf = import_tensorflow()
     layer = layer or default_layer(loaded)
     x = _check(loaded, x, target)
-    model = _combined(loaded, layer)
-    with tf.GradientTape() as tape:
-        acts, logits = model(tf.constant(x), training=False)
-        score = logits[:, int(target)]
-    g = tape.gradient(score, acts)
+    acts, g = _activation_gradients(loaded, layer, x, target)
     g2, g3 = g ** 2, g ** 3
-    denom = 2.0 * g2 + tf.reduce_sum(acts, axis=[1, 2], keepdims=True) * g3
-    alpha = g2 / tf.where(tf.abs(denom) > 1e-12, denom, tf.ones_like(denom))
-    weights = tf.reduce_sum(alpha * tf.nn.relu(g), axis=[1, 2])
-    cam = tf.reduce_sum(acts * weights[:, None, None, :], axis=-1)[0]
-    return _finish(cam.numpy(), x.shape[1:3], "gradcampp", target, layer)
+    denom = 2.0 * g2 + acts.sum(axis=(1, 2), keepdims=True) * g3
+    alpha = g2 / np.where(np.abs(denom) > 1e-12, denom, 1.0)
+    weights = (alpha * np.maximum(g, 0)).sum(axis=(1, 2))
+    cam = np.einsum("bijk,bk->bij", acts, weights)[0]
+    return _finish(cam, x.shape[1:3], "gradcampp", target, layer)
 
 
 def score_cam(loaded: LoadedModel, x: np.ndarray, target: int, layer: str | None = None, batch: int = 32,
@@ -173,12 +182,22 @@ def cam(loaded: LoadedModel, x: np.ndarray, target: int) -> Heatmap:
 
 
 def _input_gradients(loaded: LoadedModel, batch: np.ndarray, target: int) -> np.ndarray:
+    """d f_c / d x for a batch, through one compiled function per model (batch size may vary)."""
     tf = import_tensorflow()
-    xt = tf.constant(batch)
-    with tf.GradientTape() as tape:
-        tape.watch(xt)
-        score = tf.reduce_sum(loaded.logits(xt, training=False)[:, int(target)])
-    return tape.gradient(score, xt).numpy()
+    key = ("input_gradients",)
+    if key not in loaded._extractors:
+        logits_model = loaded.logits
+
+        @tf.function(reduce_retracing=True)
+        def fn(xt, cls):
+            with tf.GradientTape() as tape:
+                tape.watch(xt)
+                logits = logits_model(xt, training=False)
+                score = tf.reduce_sum(logits * tf.one_hot(cls, tf.shape(logits)[-1]))
+            return tape.gradient(score, xt)
+
+        loaded._extractors[key] = fn
+    return loaded._extractors[key](tf.constant(np.asarray(batch, np.float32)), tf.constant(int(target), tf.int32)).numpy()
 
 
 def saliency(loaded: LoadedModel, x: np.ndarray, target: int) -> Heatmap:
@@ -190,8 +209,9 @@ def saliency(loaded: LoadedModel, x: np.ndarray, target: int) -> Heatmap:
 
 def smooth_grad(loaded: LoadedModel, x: np.ndarray, target: int, samples: int = 20, noise: float = 0.2,
                 seed: int = 0, batch: int = 32) -> Heatmap:
-    """SmoothGrad: the gradient averaged over noisy copies (noise = share of the input's value range),
-    all copies in batches; then |.| and the max over channels."""
+    """SmoothGrad: |gradient| averaged over noisy copies (noise = share of the input's value range),
+    all copies in batches; then the max over channels. Taking |.| per sample before averaging is
+    tf-keras-vis's convention (its default gradient modifier) and converges faster than |mean|."""
     x = _check(loaded, x, target)
     if samples < 1:
         raise AttributionError("SmoothGrad needs at least one sample.")
@@ -201,8 +221,8 @@ def smooth_grad(loaded: LoadedModel, x: np.ndarray, target: int, samples: int = 
     for start in range(0, samples, batch):
         n = min(batch, samples - start)
         noisy = x + rng.normal(0, sigma, (n, *x.shape[1:])).astype(np.float32)
-        total += _input_gradients(loaded, noisy, target).sum(axis=0)
-    return _finish(np.abs(total / samples).max(axis=-1), x.shape[1:3], "smoothgrad", target, None)
+        total += np.abs(_input_gradients(loaded, noisy, target)).sum(axis=0)
+    return _finish((total / samples).max(axis=-1), x.shape[1:3], "smoothgrad", target, None)
 
 
 @dataclass(frozen=True)
@@ -266,3 +286,178 @@ def attribute(loaded: LoadedModel, image: np.ndarray, method: str, target: int, 
     if method == "smoothgrad":
         return smooth_grad(loaded, x, target, **kwargs)
     return integrated_gradients(loaded, x, target, **kwargs).heatmap
+
+
+def attribute_all(loaded: LoadedModel, image: np.ndarray, target: int, layer: str | None = None,
+                  methods: tuple[str, ...] = METHODS, progress=None, **options) -> dict[str, Heatmap | str]:
+    """Every method for one image and class: {method: Heatmap, or the sentence saying why it cannot run}.
+
+    ``options`` may hold per-method keyword arguments, e.g. ``smoothgrad={"samples": 20}``.
+    """
+    from core.progress import ensure
+
+    progress = ensure(progress)
+    out: dict[str, Heatmap | str] = {}
+    for i, method in enumerate(methods):
+        progress(i / len(methods), f"{METHOD_TITLES[method]} ...")
+        try:
+            out[method] = attribute(loaded, image, method, target, layer=layer if method in LAYER_METHODS else None,
+                                    **options.get(method, {}))
+        except AttributionError as exc:
+            out[method] = str(exc)
+    progress(1.0, "done")
+    return out
+
+
+METHOD_TITLES = {"gradcam": "Grad-CAM", "gradcampp": "Grad-CAM++", "scorecam": "Score-CAM", "cam": "CAM",
+                 "saliency": "Saliency (vanilla gradient)", "smoothgrad": "SmoothGrad", "ig": "Integrated Gradients"}
+LAYER_METHODS = ("gradcam", "gradcampp", "scorecam")
+
+COLORMAPS = ("jet", "turbo", "inferno", "viridis", "magma", "hot")
+
+
+def colorize(heat: np.ndarray, colormap: str = "jet") -> np.ndarray:
+    """(H, W) in [0, 1] -> (H, W, 3) uint8 RGB through an OpenCV colormap."""
+    import cv2
+
+    if colormap not in COLORMAPS:
+        raise AttributionError(f"Unknown colormap '{colormap}'; choose one of {', '.join(COLORMAPS)}.")
+    code = getattr(cv2, f"COLORMAP_{colormap.upper()}")
+    u8 = np.clip(np.asarray(heat, np.float32) * 255.0, 0, 255).astype(np.uint8)
+    return cv2.cvtColor(cv2.applyColorMap(u8, code), cv2.COLOR_BGR2RGB)
+
+
+def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5, colormap: str = "jet") -> np.ndarray:
+    """The heatmap, resized to the image (bilinear), blended over it: (1 - alpha) image + alpha colour."""
+    import cv2
+
+    img = np.asarray(image)
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    if img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    h, w = img.shape[:2]
+    heat = np.asarray(heat, np.float32)
+    if heat.shape != (h, w):
+        heat = cv2.resize(heat, (w, h), interpolation=cv2.INTER_LINEAR)
+    colour = colorize(heat, colormap).astype(np.float32)
+    alpha = float(np.clip(alpha, 0.0, 1.0))
+    return np.clip((1 - alpha) * img.astype(np.float32) + alpha * colour, 0, 255).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------- faithfulness
+
+
+@dataclass(frozen=True)
+class Faithfulness:
+    """Deletion and insertion curves (Petsiuk et al., RISE): the class probability as the most
+    attributed pixels are removed from the image (to black), or inserted into a blurred copy."""
+
+    fractions: np.ndarray  # (steps + 1,) share of pixels removed / inserted
+    deletion: np.ndarray  # class probability after deleting that share (lower AUC = more faithful)
+    insertion: np.ndarray  # class probability after inserting that share (higher AUC = more faithful)
+
+    @property
+    def deletion_auc(self) -> float:
+        return float(np.trapezoid(self.deletion, self.fractions))
+
+    @property
+    def insertion_auc(self) -> float:
+        return float(np.trapezoid(self.insertion, self.fractions))
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def pixel_order(heat: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Flat pixel indices from most to least attributed; ties (e.g. zeros) in a seeded random order,
+    not raster order, so a flat heatmap does not delete the image top to bottom."""
+    rng = np.random.default_rng(seed)
+    tiebreak = rng.random(heat.size)
+    return np.lexsort((tiebreak, -np.asarray(heat, np.float64).ravel()))
+
+
+def faithfulness(loaded: LoadedModel, x: np.ndarray, heat: np.ndarray, target: int, steps: int = 32,
+                 batch: int = 33, seed: int = 0) -> Faithfulness:
+    """Deletion/insertion curves for one heatmap (H, W) at the model input ``x`` (1, H, W, C)."""
+    import cv2
+
+    x = _check(loaded, x, target)
+    h, w = x.shape[1:3]
+    heat = np.asarray(heat, np.float32)
+    if heat.shape != (h, w):
+        raise AttributionError(f"The heatmap is {heat.shape}, the model input {h}x{w}.")
+    if steps < 2:
+        raise AttributionError("Faithfulness needs at least 2 steps.")
+    from core.vision.zoo import preprocess_array
+
+    black = np.broadcast_to(preprocess_array(np.zeros((1, 1, x.shape[-1]), np.float32), loaded.preprocessing),
+                            x.shape[1:]).astype(np.float32)
+    blurred = cv2.GaussianBlur(x[0], (0, 0), max(h, w) / 10).reshape(x.shape[1:]).astype(np.float32)
+    order = pixel_order(heat, seed)
+    fractions = np.linspace(0, 1, steps + 1)
+    rank = np.empty(h * w, np.int64)
+    rank[order] = np.arange(h * w)
+    rank = rank.reshape(h, w)
+    counts = np.round(fractions * h * w).astype(np.int64)
+    chosen = (rank[None] < counts[:, None, None])[..., None]  # (steps + 1, H, W, 1): the top pixels
+    deleted = np.where(chosen, black[None], x)
+    inserted = np.where(chosen, x, blurred[None])
+    both = np.concatenate([deleted, inserted]).astype(np.float32)
+    logits = np.concatenate([loaded.predict_logits(both[i:i + batch]) for i in range(0, len(both), batch)])
+    p = _softmax(logits)[:, int(target)]
+    return Faithfulness(fractions, p[:steps + 1], p[steps + 1:])
+
+
+# ----------------------------------------------------------------------------- influence (Leino et al.)
+
+
+@dataclass(frozen=True)
+class Influence:
+    layer: str
+    target: int
+    channels: np.ndarray  # (K,) distributional influence of each channel: E_x [sum_ij d f_c / d A_ijk]
+    n_images: int
+
+    def top(self, n: int = 8) -> np.ndarray:
+        return np.argsort(-self.channels)[:n]
+
+
+def distributional_influence(loaded: LoadedModel, xs: np.ndarray, target: int, layer: str | None = None,
+                             batch: int = 64, progress=None) -> Influence:
+    """Leino et al.'s distributional influence of each channel of ``layer`` on class ``target``:
+    the gradient of the class score w.r.t. the channel's activations, summed over positions and
+    averaged over the images ``xs`` (n, H, W, C) — a property of the model on a distribution, not of
+    one image. (Per image, this sum is |I x J| times Grad-CAM's alpha_k^c.)"""
+    from core.progress import ensure
+
+    progress = ensure(progress)
+    layer = layer or default_layer(loaded)
+    xs = np.asarray(xs, np.float32)
+    if xs.ndim != 4 or not len(xs):
+        raise AttributionError("Distributional influence needs a non-empty batch of images (n, H, W, C).")
+    _check(loaded, xs[:1], target)
+    total = None
+    for start in range(0, len(xs), batch):
+        _, grads = _activation_gradients(loaded, layer, xs[start:start + batch], target)
+        part = grads.sum(axis=(0, 1, 2))
+        total = part if total is None else total + part
+        progress(min(1.0, (start + batch) / len(xs)), f"influence over {min(len(xs), start + batch)}/{len(xs)} images")
+    return Influence(layer, int(target), (total / len(xs)).astype(np.float32), len(xs))
+
+
+def influence_map(loaded: LoadedModel, x: np.ndarray, influence: Influence) -> Heatmap:
+    """One image's activations of the layer weighted by the distribution's influence (ReLU, /max)."""
+    tf = import_tensorflow()
+    x = _check(loaded, x, influence.target)
+    acts = np.asarray(_combined(loaded, influence.layer)(tf.constant(x), training=False)[0])[0]
+    return _finish(acts @ influence.channels, x.shape[1:3], "influence", influence.target, influence.layer)
+
+
+def layer_activations(loaded: LoadedModel, x: np.ndarray, layer: str) -> np.ndarray:
+    """(h, w, K) activations of a spatial layer for one model input (1, H, W, C)."""
+    tf = import_tensorflow()
+    return np.asarray(_combined(loaded, layer)(tf.constant(np.asarray(x, np.float32)), training=False)[0])[0]

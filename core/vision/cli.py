@@ -124,6 +124,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
                    default="gradcam")
     p.add_argument("--target", help="class name or index (default: the top prediction)")
     p.add_argument("--layer", help="convolutional layer for the CAM family (default: the last one)")
+    p.add_argument("--faithfulness", action="store_true",
+                   help="also score the heatmap: deletion and insertion AUCs (RISE curves, 32 steps)")
     add_common(p, out=True)
     p.set_defaults(func=cmd_attribute)
 
@@ -158,5 +160,14 @@ def cmd_attribute(args: argparse.Namespace) -> tuple[Any, str]:
     payload = {"model": model.name, "method": args.method, "target": model.class_names[target],
                "target_index": target, "layer": heat.layer, "top5": preds, "shape": list(heat.values.shape),
                "note": heat.note, "out": str(args.out) if args.out else None}
-    return payload, f"{args.method} for '{model.class_names[target]}' ({heat.values.shape[0]}x{heat.values.shape[1]})" + (
+    text = ""
+    if args.faithfulness:
+        from core.vision.attribution import faithfulness
+
+        f = faithfulness(model, model.preprocess(image)[None], heat.values, target)
+        payload.update(deletion_auc=f.deletion_auc, insertion_auc=f.insertion_auc,
+                       faithfulness={"fractions": f.fractions.tolist(), "deletion": f.deletion.tolist(),
+                                     "insertion": f.insertion.tolist()})
+        text = f"; deletion AUC {f.deletion_auc:.3f}, insertion AUC {f.insertion_auc:.3f}"
+    return payload, f"{args.method} for '{model.class_names[target]}' ({heat.values.shape[0]}x{heat.values.shape[1]}){text}" + (
         f"; wrote {args.out}" if args.out else "")

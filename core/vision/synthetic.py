@@ -139,3 +139,91 @@ def segmentation_scenes(n: int, size: int = 64, seed: int = 0, max_shapes: int =
         images[i] = np.clip(img, 0, 255).astype(np.uint8)
         masks[i] = mask
     return SegmentationDataset(images, masks)
+
+
+# ----------------------------------------------------------------------------- tanks in trees
+
+TANK_CLASSES = ("tank", "truck")
+TANK_BACKGROUNDS = ("forest", "sky")
+
+
+def forest(size: int, rng: np.random.Generator) -> np.ndarray:
+    """Dark, blotchy green foliage with a few vertical trunks."""
+    t = cv2.GaussianBlur(rng.random((size, size)).astype(np.float32), (0, 0), size / 24)
+    t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
+    dark, light = np.array([20, 55, 20]) + rng.uniform(-8, 8, 3), np.array([70, 130, 50]) + rng.uniform(-15, 15, 3)
+    img = dark[None, None] * (1 - t[..., None]) + light[None, None] * t[..., None]
+    for _ in range(int(rng.integers(2, 5))):
+        x0, width = int(rng.integers(0, size)), int(rng.integers(1, max(2, size // 16)))
+        img[:, x0:x0 + width] = img[:, x0:x0 + width] * 0.4 + np.array([70, 50, 30]) * 0.6
+    return np.clip(img + rng.normal(0, 8, img.shape), 0, 255)
+
+
+def sky(size: int, rng: np.random.Generator) -> np.ndarray:
+    """A blue gradient (lighter towards the horizon) with soft white clouds."""
+    yy = np.linspace(0, 1, size, dtype=np.float32)[:, None, None]
+    top, bottom = np.array([60, 120, 210]) + rng.uniform(-15, 15, 3), np.array([170, 205, 240]) + rng.uniform(-10, 10, 3)
+    img = np.broadcast_to(top * (1 - yy) + bottom * yy, (size, size, 3)).copy()
+    clouds = cv2.GaussianBlur((rng.random((size, size)) > 0.985).astype(np.float32), (0, 0), size / 14)
+    clouds = np.clip(clouds / max(float(clouds.max()), 1e-6) * rng.uniform(0.4, 1.0), 0, 1)[..., None]
+    img = img * (1 - clouds) + 245 * clouds
+    return np.clip(img + rng.normal(0, 4, img.shape), 0, 255)
+
+
+def vehicle_mask(kind: str, size: int, center: tuple[float, float], length: float, facing: int) -> np.ndarray:
+    """A side-view silhouette: a tank (tracks, hull, turret, long gun) or a truck (cab, cargo box,
+    two round wheels). ``facing`` is +1 (right) or -1 (left)."""
+    mask = np.zeros((size, size), np.uint8)
+    cx, cy = center
+    u = length / 10.0  # the unit: the vehicle is 10 units long
+
+    def box(x0, y0, x1, y1):  # in units, x along the facing direction, y down, relative to the centre
+        xs = sorted((cx + facing * x0 * u, cx + facing * x1 * u))
+        cv2.rectangle(mask, (round(xs[0]), round(cy + y0 * u)), (round(xs[1]), round(cy + y1 * u)), 1, -1)
+
+    if kind == "tank":
+        cv2.ellipse(mask, (round(cx), round(cy + 1.5 * u)), (round(5 * u), max(1, round(1.2 * u))), 0, 0, 360, 1, -1)
+        box(-4.5, -0.5, 4.5, 1.2)  # hull
+        box(-2.0, -2.2, 1.5, -0.4)  # turret
+        box(1.5, -1.7, 6.0, -1.2)  # gun
+    elif kind == "truck":
+        box(-5.0, -2.5, 1.5, 1.0)  # cargo box
+        box(1.8, -1.5, 4.8, 1.0)  # cab
+        for wx in (-3.0, 3.2):
+            cv2.circle(mask, (round(cx + facing * wx * u), round(cy + 1.4 * u)), max(1, round(1.1 * u)), 1, -1)
+    else:
+        raise ValueError(f"Unknown vehicle '{kind}'; choose one of {', '.join(TANK_CLASSES)}.")
+    return mask.astype(bool)
+
+
+@dataclass(frozen=True)
+class TankDataset:
+    images: np.ndarray  # (n, size, size, 3) uint8
+    labels: np.ndarray  # (n,) 0 = tank, 1 = truck
+    backgrounds: np.ndarray  # (n,) 0 = forest, 1 = sky
+    masks: np.ndarray  # (n, size, size) bool: the vehicle's pixels
+    class_names: tuple[str, ...] = TANK_CLASSES
+
+
+def tanks_in_trees(n: int, size: int = 64, correlation: float = 1.0, seed: int = 0) -> TankDataset:
+    """Tanks and trucks; with probability ``correlation`` a tank stands in the forest and a truck
+    under the sky, otherwise the other way round. correlation = 0.5: background carries no
+    information; 1.0: background alone predicts the class; 0.0: the swapped world."""
+    if not 0.0 <= correlation <= 1.0:
+        raise ValueError("correlation must be between 0 and 1.")
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    usual = rng.random(n) < correlation
+    backgrounds = np.where(usual, labels, 1 - labels)  # tank(0) -> forest(0), truck(1) -> sky(1)
+    images = np.empty((n, size, size, 3), np.uint8)
+    masks = np.zeros((n, size, size), bool)
+    for i in range(n):
+        img = forest(size, rng) if backgrounds[i] == 0 else sky(size, rng)
+        length = rng.uniform(0.38, 0.55) * size
+        center = (rng.uniform(length / 2 + 2, size - length / 2 - 2), rng.uniform(0.45, 0.75) * size)
+        mask = vehicle_mask(TANK_CLASSES[labels[i]], size, center, length, int(rng.choice([-1, 1])))
+        drab = np.array([95, 100, 75]) + rng.uniform(-30, 30, 3)  # the same olive-grey palette for both
+        img[mask] = drab * (0.85 + 0.3 * rng.random((int(mask.sum()), 1)))
+        images[i] = np.clip(img, 0, 255).astype(np.uint8)
+        masks[i] = mask
+    return TankDataset(images, labels.astype(np.int64), backgrounds.astype(np.int64), masks)

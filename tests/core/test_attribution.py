@@ -49,6 +49,10 @@ def test_grad_cam_and_saliency_match_tf_keras_vis(emotion_face, shapes_x):
     assert pearson(ref2, A.grad_cam(shapes, xs, 0, "conv3_2").values) >= 0.99
     sal2 = Saliency(shapes.model, clone=True)(CategoricalScore(0), xs)[0]
     assert pearson(sal2, A.saliency(shapes, xs, 0).values) >= 0.99
+    # SmoothGrad: the same estimator with other noise draws, so agreement grows with the samples
+    smooth = Saliency(model.model, model_modifier=ReplaceToLinear(), clone=True)(
+        CategoricalScore(happy), x, smooth_samples=100, smooth_noise=0.2)[0]
+    assert pearson(smooth, A.smooth_grad(model, x, happy, samples=100, noise=0.2).values) >= 0.95
 
 
 def test_cam_equals_grad_cam_for_a_gap_dense_head(shapes_x):
@@ -99,3 +103,99 @@ def test_cli_attribute(tmp_path):
     heat = np.load(out)
     assert heat.shape == (64, 64) and heat.dtype == np.float32 and 0 <= heat.min() and heat.max() <= 1
     assert payload["target"] == "happy" and len(payload["top5"]) == 5
+
+
+def test_cli_attribute_faithfulness_and_unchanged_input(tmp_path):
+    from core.images import resize, to_gray, to_png_bytes
+
+    img = sample_image("astronaut")
+    face = zoo.find_faces(img)[0].crop(img)
+    gray = to_gray(resize(face, 64, 64, "area"))
+    (tmp_path / "face.png").write_bytes(to_png_bytes(gray))
+    out = tmp_path / "heat.npy"
+    payload = json.loads(run("attribute", "--model", "emotion-cnn", "--image", str(tmp_path / "face.png"),
+                             "--method", "saliency", "--target", "happy", "--faithfulness", "--out", str(out),
+                             "--json").stdout)
+    assert 0 <= payload["deletion_auc"] <= 1 and 0 <= payload["insertion_auc"] <= 1
+    # a 64x64 gray file is the model input as it is: same heatmap as from the array itself
+    model = zoo.load_model("emotion-cnn")
+    x = zoo.preprocess_array(gray[:, :, None].astype(np.float32), "fer")[None]
+    assert np.allclose(np.load(out), A.saliency(model, x, model.class_index("happy")).values, atol=1e-5)
+
+
+def test_faithfulness_curves_end_points_and_ordering(shapes_x):
+    from core.vision.synthetic import SHAPES, shape_classification
+
+    shapes, _ = shapes_x
+    data = shape_classification(12, 48, seed=7)
+    x = data.images[:1].astype(np.float32) / 255.0
+    target = int(data.labels[0])
+    p = A._softmax(shapes.predict_logits(x))[0, target]
+    heat = np.random.default_rng(0).random((48, 48)).astype(np.float32)
+    f = A.faithfulness(shapes, x, heat, target, steps=8)
+    assert f.deletion[0] == pytest.approx(p, abs=1e-5) and f.insertion[-1] == pytest.approx(p, abs=1e-5)
+    black = A._softmax(shapes.predict_logits(np.zeros_like(x)))[0, target]
+    assert f.deletion[-1] == pytest.approx(black, abs=1e-5)
+    # averaged over images, Grad-CAM's order must beat the same order reversed and a random order
+    good, bad, rand = [], [], []
+    for i in range(len(data.labels)):
+        xi = data.images[i:i + 1].astype(np.float32) / 255.0
+        ti = int(data.labels[i])
+        hm = A.grad_cam(shapes, xi, ti, "conv3_2").values
+        for store, h in ((good, hm), (bad, 1.0 - hm), (rand, np.random.default_rng(i).random(hm.shape))):
+            f = A.faithfulness(shapes, xi, h.astype(np.float32), ti)
+            store.append(f.insertion_auc - f.deletion_auc)
+    assert np.mean(good) > np.mean(rand) > np.mean(bad), (np.mean(good), np.mean(rand), np.mean(bad), SHAPES)
+    with pytest.raises(A.AttributionError, match="heatmap is"):
+        A.faithfulness(shapes, x, heat[:10], target)
+
+
+def test_distributional_influence_is_the_mean_channel_gradient(shapes_x):
+    import tensorflow as tf
+
+    from core.vision.synthetic import shape_classification
+
+    shapes, _ = shapes_x
+    xs = shape_classification(10, 48, seed=3).images.astype(np.float32) / 255.0
+    inf = A.distributional_influence(shapes, xs, 2, "conv3_1", batch=4)
+    sub = tf.keras.Model(shapes.model.inputs, [shapes.model.get_layer("conv3_1").output, shapes.model.outputs[0]])
+    ref = []
+    for x in xs:  # one image at a time, eagerly: the definition
+        with tf.GradientTape() as tape:
+            acts, logits = sub(x[None])
+            score = logits[0, 2]
+        ref.append(tape.gradient(score, acts).numpy()[0].sum(axis=(0, 1)))
+    assert np.allclose(inf.channels, np.mean(ref, axis=0), rtol=1e-4, atol=1e-6)
+    heat = A.influence_map(shapes, xs[:1], inf)
+    assert heat.values.shape == (48, 48) and 0 <= heat.values.min() and heat.values.max() <= 1
+
+
+def test_overlay_and_colormaps():
+    img = np.full((20, 30, 3), 100, np.uint8)
+    heat = np.zeros((5, 5), np.float32)
+    assert np.array_equal(A.overlay(img, heat, 0.0), img)
+    full = A.overlay(img, np.ones((5, 5), np.float32), 1.0, "jet")
+    assert full.shape == (20, 30, 3) and np.all(full == A.colorize(np.ones((20, 30)), "jet"))
+    with pytest.raises(A.AttributionError, match="colormap"):
+        A.colorize(heat, "rainbow-unicorn")
+
+
+def test_no_conv_layer_and_all_zero_gradients():
+    import keras
+
+    from core.vision.zoo import LoadedModel
+
+    dense = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
+    flat = LoadedModel("dense", "dense", dense, dense, ["a", "b", "c"], "unit", (8, 8), 1)
+    with pytest.raises(A.AttributionError, match="no convolutional layer"):
+        A.grad_cam(flat, np.zeros((1, 8, 8, 1), np.float32), 0)
+    with pytest.raises(A.AttributionError, match="global-average-pooling"):
+        A.cam(flat, np.zeros((1, 8, 8, 1), np.float32), 0)
+    dead = keras.Sequential([keras.Input((8, 8, 1)),
+                             keras.layers.Conv2D(2, 3, activation="relu", kernel_initializer="zeros",
+                                                 bias_initializer="zeros", name="conv"),
+                             keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
+    zero = LoadedModel("dead", "dead", dead, dead, ["a", "b"], "unit", (8, 8), 1)
+    for method in ("gradcam", "saliency", "smoothgrad"):
+        heat = A.attribute(zero, np.full((8, 8, 3), 128, np.uint8), method, 1)
+        assert "zero" in heat.note and not heat.values.any()

@@ -1,0 +1,155 @@
+""""Tanks in trees": a classifier that learns the background instead of the object.
+
+The lecture's reliability story (a network that "recognised tanks" by the weather or the forest)
+made real and small: tanks and trucks drawn on forest or sky, where a ``correlation`` share of tanks
+stand in the forest and of trucks under the sky. A small CNN trained on the biased set scores well
+on a test set drawn the same way and fails when the backgrounds are swapped; Grad-CAM shows where it
+looked. Trained in a child process (oneDNN on), cached per correlation like the other models.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.device import import_keras, import_tensorflow
+from core.progress import Progress, ensure
+from core.vision.synthetic import TANK_BACKGROUNDS, TANK_CLASSES, tanks_in_trees
+from core.vision.train import _KerasProgress, model_dir, print_progress, train_in_child
+
+TANKS_RECIPE = {"version": 1, "seed": 0, "n_train": 3000, "n_test": 600, "size": 64, "epochs": 12, "batch": 64}
+CORRELATIONS = tuple(round(c, 2) for c in np.arange(0.5, 1.0001, 0.05))
+
+
+@dataclass(frozen=True)
+class TankResult:
+    model: object  # keras.Model: (64, 64, 3) in [0, 1] -> 2 logits
+    card: dict  # recipe, correlation, biased_accuracy, swapped_accuracy, balanced_accuracy, train_seconds
+
+
+def build_tanks_cnn():
+    keras = import_keras()
+    layers = keras.layers
+    inputs = keras.Input((TANKS_RECIPE["size"], TANKS_RECIPE["size"], 3), name="image")
+    x = inputs
+    for block, filters in enumerate((16, 32, 64), start=1):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{block}")(x)
+        x = layers.MaxPooling2D(2, name=f"pool{block}")(x)
+    x = layers.Conv2D(64, 3, padding="same", activation="relu", name="conv4")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    return keras.Model(inputs, layers.Dense(len(TANK_CLASSES), name="logits")(x), name="tanks_cnn")
+
+
+def _check_correlation(correlation: float) -> float:
+    c = round(float(correlation), 2)
+    if not 0.5 <= c <= 1.0:
+        raise ValueError("The spurious correlation must be between 0.5 (none) and 1.0 (every tank in the forest).")
+    return c
+
+
+def model_path(correlation: float) -> Path:
+    return model_dir() / f"tanks-cnn-{round(_check_correlation(correlation) * 100):03d}.keras"
+
+
+def test_sets(recipe: dict | None = None, correlation: float = 1.0):
+    """The three held-out sets: drawn like the training set (biased), backgrounds swapped, and balanced."""
+    recipe = dict(TANKS_RECIPE, **(recipe or {}))
+    n, size, seed = recipe["n_test"], recipe["size"], recipe["seed"] + 1000
+    return {"biased": tanks_in_trees(n, size, correlation, seed),
+            "swapped": tanks_in_trees(n, size, 1.0 - correlation if correlation < 1 else 0.0, seed + 1),
+            "balanced": tanks_in_trees(n, size, 0.5, seed + 2)}
+
+
+def train_tanks_cnn(correlation: float = 1.0, progress: Progress | None = None, recipe: dict | None = None,
+                    path: Path | None = None, subprocess_ok: bool = True) -> TankResult:
+    """Train (or load from the cache) the tank/truck classifier for one spurious correlation."""
+    keras = import_keras()
+    progress = ensure(progress)
+    correlation = _check_correlation(correlation)
+    recipe = dict(TANKS_RECIPE, **(recipe or {}), correlation=correlation)
+    path = path or model_path(correlation)
+    card_path = path.with_suffix(".json")
+    if not (path.exists() and card_path.exists() and json.loads(card_path.read_text()).get("recipe") == recipe):
+        if not (subprocess_ok and train_in_child("core.vision.tanks", [json.dumps(recipe), str(path)], path, progress)):
+            _train_here(recipe, path, progress)
+    card = json.loads(card_path.read_text())
+    return TankResult(keras.models.load_model(path, safe_mode=True), card)
+
+
+def accuracy(model, images: np.ndarray, labels: np.ndarray) -> float:
+    logits = np.asarray(model.predict(images.astype(np.float32) / 255.0, batch_size=200, verbose=0))
+    return float((logits.argmax(axis=1) == labels).mean())
+
+
+def _train_here(recipe: dict, path: Path, progress: Progress) -> dict:
+    keras = import_keras()
+    tf = import_tensorflow()
+    correlation = recipe["correlation"]
+    progress(0.0, f"drawing {recipe['n_train']} tanks and trucks ({correlation:.0%} on their usual background) ...")
+    keras.utils.set_random_seed(recipe["seed"])
+    train = tanks_in_trees(recipe["n_train"], recipe["size"], correlation, recipe["seed"])
+    model = build_tanks_cnn()
+    model.compile(optimizer=keras.optimizers.Adam(2e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    steps = int(np.ceil(recipe["n_train"] / recipe["batch"]))
+    cb = _KerasProgress(progress, recipe["epochs"], steps)
+    start = time.perf_counter()
+    model.fit(train.images.astype(np.float32) / 255.0, train.labels, batch_size=recipe["batch"],
+              epochs=recipe["epochs"], verbose=0, callbacks=[cb.callback], shuffle=True)
+    seconds = time.perf_counter() - start
+    sets = test_sets(recipe, correlation)
+    card = {"recipe": recipe, "correlation": correlation, "train_seconds": seconds, "classes": list(TANK_CLASSES),
+            "backgrounds": list(TANK_BACKGROUNDS), "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU"}
+    for name, data in sets.items():
+        card[f"{name}_accuracy"] = accuracy(model, data.images, data.labels)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.keras")
+    model.save(tmp)
+    tmp.replace(path)
+    path.with_suffix(".json").write_text(json.dumps(card, indent=2))
+    progress(1.0, f"trained in {seconds:.0f} s: biased test {card['biased_accuracy']:.1%}, "
+                  f"swapped backgrounds {card['swapped_accuracy']:.1%}")
+    return card
+
+
+def loaded(result: TankResult):
+    """The trained model as a LoadedModel, so every attribution method works on it."""
+    from core.vision.zoo import LoadedModel
+
+    size = result.card["recipe"]["size"]
+    return LoadedModel(f"tanks-cnn-{round(result.card['correlation'] * 100)}", "Tanks-in-trees CNN", result.model,
+                       result.model, list(TANK_CLASSES), "unit", (size, size), 3,
+                       note=f"{result.card['correlation']:.0%} of tanks in the forest, trucks under the sky.")
+
+
+def object_share(heat: np.ndarray, mask: np.ndarray) -> float:
+    """The share of a heatmap's mass on the object's pixels."""
+    total = float(np.asarray(heat, np.float64).sum())
+    return float(np.asarray(heat, np.float64)[np.asarray(mask, bool)].sum() / total) if total > 0 else float("nan")
+
+
+if __name__ == "__main__":  # the child process of train_in_child
+    import sys
+
+    _train_here(json.loads(sys.argv[1]), Path(sys.argv[2]), print_progress)
+
+
+def heat_on_vehicle(loaded_model, data, n: int = 100, layer: str | None = None) -> dict:
+    """Where Grad-CAM (for the *predicted* class) puts its mass over ``n`` images of a TankDataset:
+    the mean share on the vehicle's pixels, the vehicle's mean share of the image, and their ratio
+    (1 = no more attention on the vehicle than on any background pixel)."""
+    from core.vision.attribution import grad_cam
+
+    n = min(n, len(data.images))
+    x = data.images[:n].astype(np.float32) / 255.0
+    predicted = loaded_model.predict_logits(x).argmax(axis=1)
+    shares = [object_share(grad_cam(loaded_model, x[i:i + 1], int(predicted[i]), layer).values, data.masks[i])
+              for i in range(n)]
+    share = float(np.nanmean(shares))
+    area = float(data.masks[:n].mean())
+    return {"vehicle_share_of_heat": share, "vehicle_share_of_image": area, "ratio": share / area if area else float("nan"),
+            "images": n}

@@ -1,0 +1,136 @@
+"""Why visualize? Reliability: "tanks in trees" made real, and attribution versus influence (Leino et al.)."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.vision import attribution as A
+from core.vision import tanks
+from core.vision.synthetic import TANK_BACKGROUNDS, TANK_CLASSES
+from dashboard import components, figures, resources
+
+st.title("Tanks in trees: a network that learned the background")
+st.markdown(
+    "The lecture's reliability story ([maybe an urban legend, but plausible](https://neil.fraser.name/writing/tank/)): "
+    "a network learned to \"find tanks\", but every tank photo had been taken in the forest. Here it is for real, "
+    "small enough to retrain in class: **tanks and trucks**, drawn in the same olive paint, where a share of the "
+    "tanks stands in the **forest** and the same share of trucks under the **sky**.")
+
+correlation = st.slider("Spurious correlation: share of tanks in the forest (and of trucks under the sky)", 0.5, 1.0,
+                        1.0, 0.05, key="tanks_corr",
+                        help="1.0: the background alone gives the answer. 0.5: the background says nothing, so the "
+                             "network has to look at the vehicle. Each value trains its own CNN once (about 30-40 s), "
+                             "then it is cached.")
+
+
+def train(progress):
+    return tanks.train_tanks_cnn(correlation, progress=progress)
+
+
+try:
+    result = resources.shared(("tanks", correlation), train, f"Training the tank/truck CNN at {correlation:.0%} ...",
+                              max_items=6)
+except (ValueError, OSError) as exc:
+    st.error(f"Training failed: {exc}")
+    st.stop()
+model = resources.shared(("tanks_loaded", correlation), lambda p: tanks.loaded(result), "Preparing ...", max_items=6)
+resources.note_loaded(model.name)
+card = result.card
+sets = resources.shared(("tank_sets", correlation), lambda p: tanks.test_sets(correlation=correlation),
+                        "Drawing the test sets ...", max_items=6)
+
+
+def grid(data, idx, heat=None):
+    out = []
+    for i in idx:
+        img = data.images[i]
+        if heat is not None:
+            img = A.overlay(img, heat[i], 0.55)
+        out.append(img)
+    return out
+
+
+def captions(data, idx, predicted=None):
+    caps = []
+    for i in idx:
+        text = f"{TANK_CLASSES[data.labels[i]]} in the {TANK_BACKGROUNDS[data.backgrounds[i]]}"
+        if predicted is not None:
+            text += f" → says {TANK_CLASSES[predicted[i]]}" + (" ✓" if predicted[i] == data.labels[i] else " ✗")
+        caps.append(text)
+    return caps
+
+
+st.header("1. The training data")
+train_preview = sets["biased"]
+st.image(grid(train_preview, range(8)), caption=captions(train_preview, range(8)), width=120)
+st.caption(f"Drawn like the training set ({card['recipe']['n_train']} images, {correlation:.0%} on the usual background).")
+
+st.header("2. High accuracy ... on the wrong thing")
+labels = [f"test set drawn like training ({correlation:.0%})", "backgrounds swapped", "background says nothing (50 %)"]
+values = [card["biased_accuracy"], card["swapped_accuracy"], card["balanced_accuracy"]]
+fig = figures.accuracy_bars(labels, values, f"Tank/truck CNN trained at {correlation:.0%}: held-out accuracy")
+st.plotly_chart(fig, width="stretch")
+m1, m2, m3 = st.columns(3)
+m1.metric("Biased test set", f"{values[0]:.1%}")
+m2.metric("Backgrounds swapped", f"{values[1]:.1%}", delta=f"{values[1] - values[0]:+.1%}")
+m3.metric("Training time", f"{card['train_seconds']:.0f} s", help=f"on {card['device']}, cached afterwards")
+if values[1] < 0.6:
+    st.error(f"With the backgrounds swapped, accuracy falls to {values[1]:.0%}: the network answers "
+             "\"forest or sky?\", not \"tank or truck?\". Move the slider towards 0.5 and retrain.")
+else:
+    st.success(f"With the backgrounds swapped it still scores {values[1]:.0%}: at this correlation the "
+               "network had to learn the vehicles.")
+
+st.header("3. Grad-CAM shows where it looked")
+swapped = sets["swapped"]
+idx = list(range(8))
+xs = swapped.images[:8].astype(np.float32) / 255.0
+predicted = model.predict_logits(xs).argmax(axis=1)
+layer = A.default_layer(model)
+heat = {i: A.grad_cam(model, xs[i:i + 1], int(predicted[i]), layer).values for i in idx}
+st.image(grid(swapped, idx, heat=heat), caption=captions(swapped, idx, predicted), width=120)
+st.caption(f"Grad-CAM ({layer}) for the class the network *predicted*, on background-swapped test images.")
+report = resources.shared(("tank_report", correlation), lambda p: tanks.heat_on_vehicle(model, sets["balanced"]),
+                          "Measuring where Grad-CAM looks ...", max_items=6)
+st.info(f"Over {report['images']} test images, the vehicle covers {report['vehicle_share_of_image']:.0%} of the "
+        f"pixels and receives {report['vehicle_share_of_heat']:.0%} of Grad-CAM's heat: "
+        f"**{report['ratio']:.1f}×** its share (1× = no more attention than any background pixel).")
+components.download_json({"card": card, "grad_cam_on_vehicle": report}, f"tanks_{round(correlation * 100)}.json",
+                         key="dl_tanks")
+
+st.header("4. Attribution versus influence (Leino et al. 2018)")
+st.markdown(
+    "Grad-CAM **attributes** one prediction to regions of one image. **Distributional influence** asks a question "
+    "about the *model*: averaged over a whole set of images, how sensitive is the class score to each internal "
+    "channel? χ_k = E_x[Σ_ij ∂f_c/∂A_ijk] — per image this is |I×J| times Grad-CAM's α_k^c, averaged over the "
+    "distribution instead of used for one picture.")
+c1, c2 = st.columns(2)
+inf_class = c1.selectbox("Class", TANK_CLASSES, key="tanks_inf_class")
+inf_layer = c2.selectbox("Layer", model.conv_layers, index=len(model.conv_layers) - 1, key="tanks_inf_layer")
+target = TANK_CLASSES.index(inf_class)
+biased = sets["biased"]
+members = biased.images[biased.labels == target][:200].astype(np.float32) / 255.0
+influence = resources.shared(("tank_influence", correlation, target, inf_layer),
+                             lambda p: A.distributional_influence(model, members, target, inf_layer, progress=p),
+                             "Computing distributional influence ...", max_items=24)
+top = influence.top(6)
+st.plotly_chart(figures.influence_bars(influence.channels, top, f"Influence of each {inf_layer} channel on "
+                                       f"'{inf_class}' over {influence.n_images} test {inf_class}s"), width="stretch")
+example = st.slider("Example image (background-swapped test set)", 0, 7, 0, key="tanks_inf_example")
+x = swapped.images[example:example + 1].astype(np.float32) / 255.0
+acts = A.layer_activations(model, x, inf_layer)
+maps = [A.colorize(acts[:, :, k] / max(float(acts[:, :, k].max()), 1e-6), "viridis") for k in top]
+maps = [np.kron(m, np.ones((64 // m.shape[0], 64 // m.shape[1], 1), np.uint8)) if m.shape[0] < 64 else m for m in maps]
+st.image([swapped.images[example]] + maps,
+         caption=[captions(swapped, [example])[0]] + [f"channel {k}: χ = {influence.channels[k]:.3f}" for k in top],
+         width=120)
+i1, i2 = st.columns(2)
+inf_heat = A.influence_map(model, x, influence)
+gc = A.grad_cam(model, x, target, inf_layer)
+i1.image(A.overlay(swapped.images[example], inf_heat.values, 0.55), width=240,
+         caption=f"activations weighted by the distribution's influence for '{inf_class}'")
+i2.image(A.overlay(swapped.images[example], gc.values, 0.55), width=240,
+         caption=f"Grad-CAM for '{inf_class}' on this one image")
+with st.expander("Influence table"):
+    st.dataframe(pd.DataFrame({"channel": np.arange(len(influence.channels)), "influence": influence.channels})
+                 .sort_values("influence", ascending=False), hide_index=True)
