@@ -23,7 +23,8 @@ COMMAND_MODULES = [
     "core.cli",  # assets, device, image (below)
     "core.embeddings.cli",  # bias, debias, sentiment, evaluate
     "core.vision.cli",  # activations, ascent, attribute, dream
-    "core.fcn.cli",  # upsample, transpose-conv
+    "core.fcn.cli",  # upsample, transpose-conv, segment
+    "core.detection.cli",  # darknet-summary, detect, anchors, yolo-loss
 ]
 
 

@@ -1,0 +1,93 @@
+"""Anchor boxes from k-means on box shapes with the distance d = 1 - IoU (YOLO9000, section 2).
+
+Only widths and heights matter: every box and centroid is placed at the same centre, so IoU is
+min(w) min(h) / (w h + w' h' - min(w) min(h)). Shapes: boxes (N, 2), anchors (k, 2), same units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def iou_wh(boxes: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """(N, k) IoU of centred boxes."""
+    boxes, anchors = np.asarray(boxes, np.float64), np.asarray(anchors, np.float64)
+    inter = np.minimum(boxes[:, None, 0], anchors[None, :, 0]) * np.minimum(boxes[:, None, 1], anchors[None, :, 1])
+    union = (boxes[:, 0] * boxes[:, 1])[:, None] + (anchors[:, 0] * anchors[:, 1])[None] - inter
+    return inter / np.maximum(union, 1e-12)
+
+
+@dataclass(frozen=True)
+class KMeansResult:
+    anchors: np.ndarray  # (k, 2) sorted by area
+    assignment: np.ndarray  # (N,) index into anchors
+    mean_iou: float  # mean over boxes of the IoU with their anchor
+    iterations: int
+
+
+def iou_kmeans(boxes: np.ndarray, k: int, seed: int = 0, update: str = "median", max_iter: int = 300,
+               restarts: int = 5) -> KMeansResult:
+    """Lloyd's k-means with 1 - IoU: assign each box to its highest-IoU centroid, move each centroid to
+    the median (or mean) shape of its boxes, until no assignment changes. Seeded random init from the
+    boxes; the best of ``restarts`` runs (seeds seed, seed + 1, ...) by mean IoU."""
+    runs = [_kmeans_once(boxes, k, seed + r, update, max_iter) for r in range(max(1, restarts))]
+    return max(runs, key=lambda r: r.mean_iou)
+
+
+def _kmeans_once(boxes: np.ndarray, k: int, seed: int, update: str, max_iter: int) -> KMeansResult:
+    boxes = np.asarray(boxes, np.float64)
+    if boxes.ndim != 2 or boxes.shape[1] != 2 or not len(boxes):
+        raise ValueError("Give box shapes as an (N, 2) array of widths and heights.")
+    if np.any(boxes <= 0) or not np.all(np.isfinite(boxes)):
+        raise ValueError("Box widths and heights must be positive numbers.")
+    if not 1 <= k <= len(boxes):
+        raise ValueError(f"k must be between 1 and the number of boxes ({len(boxes)}).")
+    if update not in ("median", "mean"):
+        raise ValueError("update must be 'median' or 'mean'.")
+    reduce = np.median if update == "median" else np.mean
+    rng = np.random.default_rng(seed)
+    centroids = boxes[rng.choice(len(boxes), k, replace=False)].copy()
+    assignment = np.full(len(boxes), -1)
+    for iteration in range(1, max_iter + 1):
+        new = np.argmax(iou_wh(boxes, centroids), axis=1)
+        if np.array_equal(new, assignment):
+            break
+        assignment = new
+        for j in range(k):
+            members = boxes[assignment == j]
+            if len(members):
+                centroids[j] = reduce(members, axis=0)
+    order = np.argsort(centroids[:, 0] * centroids[:, 1])
+    centroids = centroids[order]
+    assignment = np.argsort(order)[assignment]
+    best = iou_wh(boxes, centroids)[np.arange(len(boxes)), assignment]
+    return KMeansResult(centroids, assignment, float(best.mean()), iteration)
+
+
+def iou_curve(boxes: np.ndarray, ks=range(1, 11), seed: int = 0, update: str = "median") -> dict[int, KMeansResult]:
+    """k -> result, for the average-IoU-vs-k plot (YOLO9000 Figure 2)."""
+    return {k: iou_kmeans(boxes, k, seed, update) for k in ks if k <= len(boxes)}
+
+
+def read_wh_csv(text: str) -> np.ndarray:
+    """Parse 'w,h' lines (an optional header line is skipped) into (N, 2) floats, with a clear error."""
+    rows = []
+    for number, line in enumerate(text.strip().splitlines(), start=1):
+        parts = [p.strip() for p in line.replace(";", ",").split(",") if p.strip()]
+        if not parts:
+            continue
+        try:
+            w, h = float(parts[0]), float(parts[1])
+        except (ValueError, IndexError):
+            if number == 1:
+                continue  # a header
+            raise ValueError(f"Line {number} is not 'w,h': {line[:60]!r}") from None
+        rows.append((w, h))
+    if not rows:
+        raise ValueError("No 'w,h' rows found.")
+    out = np.array(rows)
+    if np.any(out <= 0):
+        raise ValueError("Widths and heights must be positive.")
+    return out

@@ -1,0 +1,186 @@
+"""CLI commands of the detection pages: ``darknet-summary``, ``detect``, ``anchors``, ``yolo-loss``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from core.cli import CommandError, add_common
+from core.progress import stderr_progress
+
+
+def cmd_darknet_summary(args: argparse.Namespace) -> tuple[Any, str]:
+    from core.detection.darknet import DarknetError, load_darknet
+
+    try:
+        net = load_darknet(args.cfg, args.weights, size=args.size)
+    except DarknetError as exc:
+        raise CommandError(str(exc)) from None
+    boxes = sum(h.boxes_per_cell * s[1] * s[2] for h, s in zip(net.heads, net.output_shapes, strict=True))
+    expected = net.expected_floats() * 4
+    payload = {"cfg": str(args.cfg), "size": net.size, "kind": net.kind, "outputs": [list(s) for s in net.output_shapes],
+               "boxes": boxes, "params": net.params, "classes": net.n_classes,
+               "weights_bytes_used": net.weights_report.get("weights_bytes_used"),
+               "weights_bytes_total": net.weights_report.get("weights_bytes_total"),
+               "weights_bytes_expected": expected + 20, "header": net.weights_report.get("header"),
+               "layers": [{"index": i.index, "type": i.kind, "output": list(i.output_shape), "params": i.params,
+                           "detail": i.detail} for i in net.layers]}
+    lines = [f"{i.index:4d} {i.kind:14s} {i.detail:28s} -> {' x '.join(map(str, i.output_shape))}" for i in net.layers]
+    lines.append(f"outputs {payload['outputs']} = {boxes:,} boxes; {net.params:,} parameters")
+    if args.weights:
+        lines.append(f"weights: {payload['weights_bytes_used']:,} of {payload['weights_bytes_total']:,} bytes used")
+    return payload, "\n".join(lines)
+
+
+def _image_for(detector, spec: str):
+    """'scene:N' is held-out synthetic scene N (what shapes-yolo knows); else a sample name or a path."""
+    from core.cli import resolve_image
+
+    if spec.startswith("scene:"):
+        from core.detection.train import test_set
+
+        try:
+            n = int(spec.split(":", 1)[1])
+        except ValueError:
+            raise CommandError("Use scene:N with a number N.") from None
+        data = test_set()
+        if not 0 <= n < len(data.images):
+            raise CommandError(f"scene:{n} is out of range: there are {len(data.images)} held-out scenes.")
+        return data.images[n]
+    return resolve_image(spec).array
+
+
+def cmd_detect(args: argparse.Namespace) -> tuple[Any, str]:
+    from core.assets import AssetManager
+    from core.detection.detector import detect, load_detector
+    from core.detection.yolo import draw_detections
+    from core.images import to_png_bytes
+
+    detector = load_detector(args.model, AssetManager(), progress=None if args.json else stderr_progress, size=args.size)
+    image = _image_for(detector, args.image)
+    result = detect(detector, image, args.conf, args.iou, args.agnostic)
+    if args.out:
+        args.out.write_bytes(to_png_bytes(draw_detections(image, result.detections)))
+    dets = [{"class": d.class_name, "class_id": d.class_id, "score": d.score, "objectness": d.objectness,
+             "box": [round(v, 2) for v in d.box], "scale": d.scale, "cell": list(d.cell), "anchor": d.anchor}
+            for d in result.detections]
+    payload = {"model": args.model, "image": args.image, "conf": args.conf, "iou": args.iou,
+               "input_size": detector.size, "outputs": [list(r.shape) for r in result.raw], "detections": dets,
+               "out": str(args.out) if args.out else None}
+    text = "\n".join(f"{d['class']:12s} {d['score']:.3f}  {d['box']}" for d in dets) or "no detections"
+    return payload, text
+
+
+def _parse_ks(spec: str) -> list[int]:
+    try:
+        if ".." in spec:
+            lo, hi = (int(v) for v in spec.split(".."))
+            ks = list(range(lo, hi + 1))
+        else:
+            ks = [int(v) for v in spec.split(",")]
+    except ValueError:
+        raise CommandError(f"--k takes N, N..M or a comma list, got {spec!r}.") from None
+    if not ks or min(ks) < 1:
+        raise CommandError("k must be at least 1.")
+    return ks
+
+
+def cmd_anchors(args: argparse.Namespace) -> tuple[Any, str]:
+    import numpy as np
+
+    from core.detection.anchors import iou_curve, iou_wh, read_wh_csv
+    from core.detection.darknet import bundled_cfg, read_cfg
+
+    if args.csv:
+        try:
+            wh = read_wh_csv(Path(args.csv).read_text())
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"{args.csv}: {exc}") from None
+        source = str(args.csv)
+        if args.image_size:
+            wh = wh / float(args.image_size)
+    else:
+        from core.detection.train import YOLO_RECIPE, training_set
+
+        wh = training_set(dict(YOLO_RECIPE, n_train=args.scenes)).all_wh()
+        source = f"{args.scenes} synthetic training scenes (w, h as fractions of the image)"
+    ks = _parse_ks(args.k)
+    if max(ks) > len(wh):
+        raise CommandError(f"k must be at most the number of boxes ({len(wh)}), got {max(ks)}.")
+    try:
+        curve = iou_curve(wh, ks, args.seed, args.update)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    published = {}
+    comparable = not args.csv or bool(args.image_size)  # published anchors are fractions of the image
+    for name, scale in (("yolov2-voc", 13), ("yolov3", 416)) if comparable else ():
+        sec = [s for s in read_cfg(bundled_cfg(name)) if s.kind in ("region", "yolo")][-1]
+        anchors = np.array(sec.floats("anchors")).reshape(-1, 2) / scale
+        published[name] = {"anchors": anchors.tolist(),
+                           "mean_iou_on_these_boxes": float(iou_wh(wh, anchors).max(axis=1).mean())}
+    payload = {"source": source, "boxes": len(wh), "update": args.update,
+               "anchors": {str(k): r.anchors.tolist() for k, r in curve.items()},
+               "mean_iou": {str(k): r.mean_iou for k, r in curve.items()},
+               "results": [{"k": k, "anchors": r.anchors.tolist(), "mean_iou": r.mean_iou, "iterations": r.iterations}
+                           for k, r in curve.items()], "published": published}
+    text = "\n".join(f"k={k:2d}: mean IoU {r.mean_iou:.3f}" for k, r in curve.items())
+    return payload, text
+
+
+def cmd_yolo_loss(args: argparse.Namespace) -> tuple[Any, str]:
+    import numpy as np
+
+    from core.detection.train import YOLO_RECIPE, load_shapes_yolo, targets_for
+    from core.detection.yolo import LOSS_TERMS, yolo_loss_terms
+    from core.vision.synthetic import detection_scenes
+
+    if args.example < 0:
+        raise CommandError("--example must be 0 or more.")
+    yolo = load_shapes_yolo(None if args.json else stderr_progress)
+    recipe = yolo.card["recipe"]
+    data = detection_scenes(args.example + 1, recipe["size"], seed=recipe["seed"])  # = the training set's first scenes
+    y = targets_for(data, yolo.head, dict(YOLO_RECIPE, **recipe))[args.example:args.example + 1]
+    raw = yolo.raw(data.images[args.example:args.example + 1])
+    terms = {k: float(v) for k, v in yolo_loss_terms(y, raw, yolo.head).items()}
+    terms["total"] = float(sum(terms[k] for k in LOSS_TERMS))
+    obj = y[0, ..., 4]
+    payload = {"example": args.example, "terms": terms, **terms, "objects": len(data.boxes[args.example]),
+               "responsible": [[int(r), int(c), int(a)] for r, c, a in zip(*np.nonzero(obj), strict=True)],
+               "grid": list(obj.shape[:2]), "anchors_per_cell": obj.shape[2],
+               "lambda_coord": 5.0, "lambda_noobj": 0.5}
+    return payload, "\n".join(f"{k:9s} {v:.4f}" for k, v in terms.items())
+
+
+def register_cli(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("darknet-summary", help="parse a darknet .cfg (+ .weights) into Keras; output shapes, params")
+    p.add_argument("--cfg", required=True, help="a .cfg path or a bundled name (yolov3, yolov3-tiny, yolov2-voc, ...)")
+    p.add_argument("--weights", help="darknet .weights file (checked byte for byte against the cfg)")
+    p.add_argument("--size", type=int, default=416)
+    add_common(p)
+    p.set_defaults(func=cmd_darknet_summary)
+
+    p = sub.add_parser("detect", help="YOLO detection: boxes, scores, an annotated PNG")
+    p.add_argument("--model", choices=["shapes-yolo", "yolov3", "yolov3-tiny"], default="shapes-yolo")
+    p.add_argument("--image", default="scene:0", help="scene:N (held-out synthetic scene), a sample name or a path")
+    p.add_argument("--conf", type=float, default=0.5)
+    p.add_argument("--iou", type=float, default=0.45)
+    p.add_argument("--agnostic", action="store_true", help="class-agnostic NMS")
+    p.add_argument("--size", type=int, default=416, help="network input for the darknet models")
+    add_common(p, out=True)
+    p.set_defaults(func=cmd_detect)
+
+    p = sub.add_parser("anchors", help="IoU k-means anchors and mean IoU per k (YOLO9000 Figure 2)")
+    p.add_argument("--k", default="1..10", help="N, N..M or a comma list")
+    p.add_argument("--csv", help="a CSV of w,h per box (default: the synthetic training boxes)")
+    p.add_argument("--scenes", type=int, default=1000, help="synthetic scenes to take boxes from")
+    p.add_argument("--image-size", type=float, help="divide the CSV's w,h by this (pixels -> fractions of the image)")
+    p.add_argument("--update", choices=["median", "mean"], default="median")
+    p.add_argument("--seed", type=int, default=0)
+    add_common(p)
+    p.set_defaults(func=cmd_anchors)
+
+    p = sub.add_parser("yolo-loss", help="each YOLO loss term for one training example of shapes-yolo")
+    p.add_argument("--example", type=int, default=0)
+    add_common(p)
+    p.set_defaults(func=cmd_yolo_loss)

@@ -1,0 +1,301 @@
+"""YOLO heads: decoding, letterboxing, non-max suppression, the loss, and mAP.
+
+One decoder and one loss serve the darknet models (v2 region head, v3 yolo heads) and the tiny
+YOLO trained here. A head's raw output is (n, S_h, S_w, B * (5 + C)); per anchor the channels are
+(t_x, t_y, t_w, t_h, t_o, class scores ...), darknet's order. Anchors are given as a fraction of
+the network input's side, so v2 (grid-cell units) and v3 (pixels) anchors both convert once:
+
+    b_x = (sigma(t_x) + c_x) / S_w     b_w = p_w e^{t_w}      objectness = sigma(t_o)
+    b_y = (sigma(t_y) + c_y) / S_h     b_h = p_h e^{t_h}      classes: softmax (v2) / sigmoid (v3)
+
+Boxes come out as (cx, cy, w, h) fractions of the input, then x0, y0, x1, y1 pixels of the
+original image after undoing the letterbox.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.device import import_tensorflow
+
+LAMBDA_COORD = 5.0
+LAMBDA_NOOBJ = 0.5
+LOSS_TERMS = ("coord_xy", "coord_wh", "obj", "noobj", "class")
+
+
+@dataclass(frozen=True)
+class Head:
+    """One output scale: its anchors (B, 2) as fractions of the input side, classes, and kind."""
+
+    anchors: np.ndarray
+    n_classes: int
+    kind: str = "v3"  # "v2": softmax classes (region layer); "v3": sigmoid classes (yolo layer)
+
+    @property
+    def boxes_per_cell(self) -> int:
+        return len(self.anchors)
+
+
+# ----------------------------------------------------------------------------- decode
+
+
+def split_raw(raw, head: Head):
+    """(n, S_h, S_w, B(5+C)) -> (n, S_h, S_w, B, 5+C)."""
+    tf = import_tensorflow()
+    raw = tf.convert_to_tensor(raw, tf.float32)
+    shape = tf.shape(raw)
+    expected = head.boxes_per_cell * (5 + head.n_classes)
+    if raw.shape[-1] is not None and raw.shape[-1] != expected:
+        raise ValueError(f"The head has {raw.shape[-1]} channels, but {head.boxes_per_cell} anchors x (5 + "
+                         f"{head.n_classes} classes) = {expected}.")
+    return tf.reshape(raw, [shape[0], shape[1], shape[2], head.boxes_per_cell, 5 + head.n_classes])
+
+
+def decode(raw, head: Head) -> dict:
+    """Decode a head (TensorFlow ops, so the loss can differentiate through it). Returns tensors:
+    xy (n,S,S,B,2) cell-relative offsets sigma(t), centre (n,S,S,B,2) and wh (n,S,S,B,2) as fractions
+    of the input, objectness (n,S,S,B), classes (n,S,S,B,C), t (the raw values, n,S,S,B,5+C)."""
+    tf = import_tensorflow()
+    t = split_raw(raw, head)
+    shape = tf.shape(t)
+    sh, sw = shape[1], shape[2]
+    cy, cx = tf.meshgrid(tf.range(sh), tf.range(sw), indexing="ij")
+    grid = tf.cast(tf.stack([cx, cy], axis=-1), tf.float32)[None, :, :, None, :]  # (1,S,S,1,2) as (c_x, c_y)
+    offset = tf.sigmoid(t[..., 0:2])
+    centre = (offset + grid) / tf.cast(tf.stack([sw, sh]), tf.float32)
+    anchors = tf.constant(np.asarray(head.anchors, np.float32))[None, None, None]
+    wh = anchors * tf.exp(tf.clip_by_value(t[..., 2:4], -10.0, 6.0))
+    objectness = tf.sigmoid(t[..., 4])
+    scores = t[..., 5:]
+    classes = tf.nn.softmax(scores, axis=-1) if head.kind == "v2" else tf.sigmoid(scores)
+    return {"t": t, "xy": offset, "centre": centre, "wh": wh, "objectness": objectness, "classes": classes}
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How an image was fitted into the square network input: x_in = x_orig * scale + pad."""
+
+    scale: float
+    pad_x: float
+    pad_y: float
+    size: int
+    original: tuple[int, int]  # (H, W)
+
+    def to_original(self, boxes_px: np.ndarray) -> np.ndarray:
+        """Input-pixel boxes (x0, y0, x1, y1) -> original-image pixels, clipped to the image."""
+        b = (np.asarray(boxes_px, np.float64) - [self.pad_x, self.pad_y, self.pad_x, self.pad_y]) / self.scale
+        h, w = self.original
+        return np.clip(b, 0, [w, h, w, h])
+
+    def to_input(self, boxes_px: np.ndarray) -> np.ndarray:
+        return np.asarray(boxes_px, np.float64) * self.scale + [self.pad_x, self.pad_y, self.pad_x, self.pad_y]
+
+
+def letterbox(image: np.ndarray, size: int, fill: int = 127) -> tuple[np.ndarray, Letterbox]:
+    """Resize keeping the aspect ratio so the long side is ``size``, centre on a gray square (darknet)."""
+    import cv2
+
+    h, w = image.shape[:2]
+    scale = size / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    out = np.full((size, size, 3), fill, np.uint8)
+    top, left = (size - nh) // 2, (size - nw) // 2
+    out[top:top + nh, left:left + nw] = resized
+    # the exact scale per axis (rounding) is folded into one scale: at most half a pixel off
+    return out, Letterbox(nw / w, left, top, size, (h, w))
+
+
+# ----------------------------------------------------------------------------- detections
+
+
+@dataclass(frozen=True)
+class Detection:
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in original-image pixels
+    class_id: int
+    class_name: str
+    score: float  # objectness x class probability
+    objectness: float
+    scale: int = 0  # which head
+    cell: tuple[int, int] = (0, 0)  # (row, col)
+    anchor: int = 0
+
+
+def candidates(outputs: list, heads: list[Head], input_size: int) -> dict:
+    """Flatten every head's boxes: xyxy (N, 4) input pixels, objectness (N,), classes (N, C), and
+    where each came from (scale, row, col, anchor). Batch size 1."""
+    boxes, obj, cls, where = [], [], [], []
+    for s, (raw, head) in enumerate(zip(outputs, heads, strict=True)):
+        d = {k: np.asarray(v)[0] for k, v in decode(np.asarray(raw, np.float32)[:1], head).items()}
+        sh, sw, b = d["objectness"].shape
+        c, wh = d["centre"].reshape(-1, 2), d["wh"].reshape(-1, 2)
+        boxes.append(np.concatenate([c - wh / 2, c + wh / 2], axis=1) * input_size)
+        obj.append(d["objectness"].reshape(-1))
+        cls.append(d["classes"].reshape(-1, head.n_classes))
+        rr, cc, aa = np.meshgrid(np.arange(sh), np.arange(sw), np.arange(b), indexing="ij")
+        where.append(np.stack([np.full(rr.size, s), rr.ravel(), cc.ravel(), aa.ravel()], axis=1))
+    return {"boxes": np.concatenate(boxes), "objectness": np.concatenate(obj), "classes": np.concatenate(cls),
+            "where": np.concatenate(where)}
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.45, max_out: int | None = None) -> np.ndarray:
+    """Greedy non-max suppression: indices kept, highest score first (vectorised IoU per step)."""
+    boxes = np.asarray(boxes, np.float64)
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    area = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    keep = []
+    while order.size and (max_out is None or len(keep) < max_out):
+        i = order[0]
+        keep.append(i)
+        rest = order[1:]
+        w = np.clip(np.minimum(boxes[i, 2], boxes[rest, 2]) - np.maximum(boxes[i, 0], boxes[rest, 0]), 0, None)
+        h = np.clip(np.minimum(boxes[i, 3], boxes[rest, 3]) - np.maximum(boxes[i, 1], boxes[rest, 1]), 0, None)
+        inter = w * h
+        iou = inter / np.maximum(area[i] + area[rest] - inter, 1e-12)
+        order = rest[iou <= iou_threshold]
+    return np.array(keep, np.int64)
+
+
+def postprocess(outputs: list, heads: list[Head], box: Letterbox, class_names: list[str], conf: float = 0.5,
+                iou: float = 0.45, agnostic: bool = False, max_detections: int = 300) -> list[Detection]:
+    """Decode, threshold (objectness x class probability >= conf), NMS per class (or class-agnostic)."""
+    c = candidates(outputs, heads, box.size)
+    scores_all = c["objectness"][:, None] * c["classes"]
+    class_id = scores_all.argmax(axis=1)
+    scores = scores_all[np.arange(len(class_id)), class_id]
+    idx = np.nonzero(scores >= conf)[0]
+    if agnostic:
+        kept = idx[nms(c["boxes"][idx], scores[idx], iou, max_detections)]
+    else:
+        kept = np.concatenate([idx[class_id[idx] == k][nms(c["boxes"][idx][class_id[idx] == k],
+                                                           scores[idx][class_id[idx] == k], iou)]
+                               for k in np.unique(class_id[idx])] or [np.zeros(0, np.int64)])
+        kept = kept[np.argsort(-scores[kept])][:max_detections]
+    boxes = box.to_original(c["boxes"][kept]) if len(kept) else np.zeros((0, 4))
+    out = []
+    for j, i in enumerate(kept):
+        s, r, col, a = (int(v) for v in c["where"][i])
+        out.append(Detection(tuple(float(v) for v in boxes[j]), int(class_id[i]), class_names[class_id[i]],
+                             float(scores[i]), float(c["objectness"][i]), s, (r, col), a))
+    return out
+
+
+def draw_detections(image: np.ndarray, detections: list[Detection], thickness: int = 2) -> np.ndarray:
+    """Boxes with 'class score' labels, one colour per class."""
+    import cv2
+
+    out = np.ascontiguousarray(image.copy())
+    scale = max(0.35, min(out.shape[:2]) / 800)
+    for d in detections:
+        hue = (d.class_id * 47) % 180
+        colour = tuple(int(v) for v in cv2.cvtColor(np.uint8([[[hue, 220, 235]]]), cv2.COLOR_HSV2RGB)[0, 0])
+        x0, y0, x1, y1 = (round(v) for v in d.box)
+        cv2.rectangle(out, (x0, y0), (x1, y1), colour, thickness)
+        label = f"{d.class_name} {d.score:.2f}"
+        (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        cv2.rectangle(out, (x0, max(0, y0 - th - 4)), (x0 + tw + 2, max(th + 4, y0)), colour, -1)
+        cv2.putText(out, label, (x0 + 1, max(th + 1, y0 - 3)), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+    return out
+
+
+# ----------------------------------------------------------------------------- training targets and loss
+
+
+def encode_targets(boxes_px: np.ndarray, labels: np.ndarray, head: Head, grid: tuple[int, int],
+                   input_size: int) -> np.ndarray:
+    """Ground truth -> (S_h, S_w, B, 5 + C): (x offset in the cell, y offset, w, h as fractions of the
+    input, 1, one-hot class) at the responsible (cell, anchor): the cell holding the box centre and
+    the anchor whose shape has the highest IoU with the box. Other entries are zero (1^noobj)."""
+    from core.detection.anchors import iou_wh
+
+    sh, sw = grid
+    y = np.zeros((sh, sw, head.boxes_per_cell, 5 + head.n_classes), np.float32)
+    for box, label in zip(np.asarray(boxes_px, np.float64).reshape(-1, 4), np.asarray(labels).reshape(-1), strict=True):
+        cx, cy = (box[0] + box[2]) / 2 / input_size, (box[1] + box[3]) / 2 / input_size
+        w, h = (box[2] - box[0]) / input_size, (box[3] - box[1]) / input_size
+        if w <= 0 or h <= 0:
+            continue
+        col, row = min(int(cx * sw), sw - 1), min(int(cy * sh), sh - 1)
+        a = int(np.argmax(iou_wh(np.array([[w, h]]), head.anchors)[0]))
+        y[row, col, a, :5] = (cx * sw - col, cy * sh - row, w, h, 1.0)
+        y[row, col, a, 5:] = 0.0
+        y[row, col, a, 5 + int(label)] = 1.0
+    return y
+
+
+def yolo_loss_terms(y_true, raw, head: Head) -> dict:
+    """The lecture's YOLO loss, term by term, summed over cells and anchors and averaged over the batch:
+
+        coord_xy = l_coord sum 1obj [(x - x^)^2 + (y - y^)^2]
+        coord_wh = l_coord sum 1obj [(sqrt w - sqrt w^)^2 + (sqrt h - sqrt h^)^2]
+        obj      =         sum 1obj (1 - C^)^2            (target confidence C = 1)
+        noobj    = l_noobj sum 1noobj (0 - C^)^2
+        class    =         sum 1obj sum_c (p(c) - p^(c))^2  (per responsible anchor)
+    with l_coord = 5, l_noobj = 0.5. Tensors in, tensors out (differentiable)."""
+    tf = import_tensorflow()
+    y_true = tf.convert_to_tensor(y_true, tf.float32)
+    d = decode(raw, head)
+    obj = y_true[..., 4]
+    noobj = 1.0 - obj
+    n = tf.cast(tf.shape(y_true)[0], tf.float32)
+
+    def total(x):
+        return tf.reduce_sum(x) / n
+
+    xy = tf.reduce_sum(tf.square(y_true[..., 0:2] - d["xy"]), axis=-1)
+    wh = tf.reduce_sum(tf.square(tf.sqrt(y_true[..., 2:4]) - tf.sqrt(d["wh"])), axis=-1)
+    cls = tf.reduce_sum(tf.square(y_true[..., 5:] - d["classes"]), axis=-1)
+    return {"coord_xy": LAMBDA_COORD * total(obj * xy), "coord_wh": LAMBDA_COORD * total(obj * wh),
+            "obj": total(obj * tf.square(1.0 - d["objectness"])),
+            "noobj": LAMBDA_NOOBJ * total(noobj * tf.square(d["objectness"])), "class": total(obj * cls)}
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+@dataclass
+class APResult:
+    per_class: dict = field(default_factory=dict)  # name -> AP
+    mean: float = 0.0
+
+
+def mean_average_precision(detections: list[list[Detection]], gt_boxes: list, gt_labels: list, class_names,
+                           iou_threshold: float = 0.5) -> APResult:
+    """VOC-style mAP (all-point interpolation) over a dataset: per class, detections sorted by score
+    are true positives when they match a not-yet-matched ground-truth box with IoU >= threshold."""
+    from core.vision.synthetic import box_iou
+
+    result = APResult()
+    for k, name in enumerate(class_names):
+        scored = []  # (score, image, box)
+        n_gt = 0
+        for i, (dets, boxes, labels) in enumerate(zip(detections, gt_boxes, gt_labels, strict=True)):
+            n_gt += int((np.asarray(labels) == k).sum())
+            scored += [(d.score, i, d.box) for d in dets if d.class_id == k]
+        if n_gt == 0:
+            continue
+        scored.sort(key=lambda s: -s[0])
+        matched = {i: np.zeros(int((np.asarray(gt_labels[i]) == k).sum()), bool) for i in range(len(gt_boxes))}
+        tp = np.zeros(len(scored))
+        for j, (_, i, box) in enumerate(scored):
+            gts = np.asarray(gt_boxes[i]).reshape(-1, 4)[np.asarray(gt_labels[i]) == k]
+            if not len(gts):
+                continue
+            ious = box_iou(np.array([box]), gts)[0]
+            best = int(np.argmax(ious))
+            if ious[best] >= iou_threshold and not matched[i][best]:
+                matched[i][best] = True
+                tp[j] = 1
+        cum_tp = np.cumsum(tp)
+        recall = cum_tp / n_gt
+        precision = cum_tp / np.arange(1, len(scored) + 1)
+        mrec = np.concatenate([[0.0], recall, [1.0]])
+        mpre = np.concatenate([[0.0], precision, [0.0]])
+        mpre = np.maximum.accumulate(mpre[::-1])[::-1]
+        steps = np.nonzero(mrec[1:] != mrec[:-1])[0]
+        result.per_class[name] = float(np.sum((mrec[steps + 1] - mrec[steps]) * mpre[steps + 1]))
+    result.mean = float(np.mean(list(result.per_class.values()))) if result.per_class else 0.0
+    return result

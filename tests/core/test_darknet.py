@@ -1,0 +1,176 @@
+"""Darknet cfg + weights -> Keras: shapes, parameter counts, byte-exact weights, darknet's reorg."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import core  # noqa: F401
+from core.detection import darknet as D
+from tests.core.test_cli import run
+
+TINY_V4_LIKE = """
+[net]
+width=64
+height=64
+channels=3
+[convolutional]
+batch_normalize=1
+filters=8
+size=3
+stride=2
+pad=1
+activation=mish
+[convolutional]
+filters=8
+size=3
+stride=1
+pad=1
+activation=leaky
+[route]
+layers=-1
+groups=2
+group_id=1
+[convolutional]
+batch_normalize=1
+filters=4
+size=1
+stride=1
+pad=1
+activation=linear
+[route]
+layers = -1,-2
+[shortcut]
+from=-5
+activation=linear
+[maxpool]
+size=2
+stride=1
+[reorg]
+stride=2
+[convolutional]
+filters=21
+size=1
+stride=1
+pad=1
+activation=linear
+[yolo]
+mask = 0,1,2
+anchors = 10,14,  23,27,  37,58
+classes=2
+num=3
+"""
+
+
+def test_published_cfgs_build_with_the_right_heads():
+    v3 = D.load_darknet("yolov3", size=416)
+    assert v3.output_shapes == [(1, 13, 13, 255), (1, 26, 26, 255), (1, 52, 52, 255)]
+    assert sum(3 * s[1] * s[2] for s in v3.output_shapes) == 10_647
+    # the real yolov3.weights is 248,007,048 bytes: header 20 + 4 bytes per parameter
+    assert 20 + 4 * v3.expected_floats() == 248_007_048 and v3.params == v3.expected_floats()
+    tiny = D.load_darknet("yolov3-tiny", size=416)
+    assert tiny.output_shapes == [(1, 13, 13, 255), (1, 26, 26, 255)]
+    assert 20 + 4 * tiny.expected_floats() == 35_434_956
+    voc = D.load_darknet("yolov2-voc", size=416)
+    assert voc.output_shapes == [(1, 13, 13, 125)] and voc.kind == "v2"
+    assert voc.heads[0].anchors[0] == pytest.approx(np.array([1.3221, 1.73145]) / 13)
+    assert tiny.heads[0].anchors[0] == pytest.approx(np.array([81, 82]) / 416)  # mask 3,4,5
+
+
+@pytest.mark.parametrize("name", ["yolov3-tiny", "yolov2-voc"])
+def test_weights_land_exactly_where_darknet_puts_them(name):
+    net = D.load_darknet(name, size=416)
+    values = np.arange(net.expected_floats(), dtype=np.float32) * np.float32(1e-6)
+    data = D.write_weights(net, values)
+    report = D.load_weights(net, data)
+    assert report["weights_bytes_used"] == report["weights_bytes_total"] == len(data)
+    pos = 0
+    for conv, bn in net.conv_layers:  # walk the file the way darknet reads it
+        f = conv.filters
+        kh, kw, cin, _ = conv.kernel.shape
+        if bn is not None:
+            beta, gamma, mean, var = (values[pos + i * f: pos + (i + 1) * f] for i in range(4))
+            pos += 4 * f
+            assert np.array_equal(bn.beta.numpy(), beta) and np.array_equal(bn.gamma.numpy(), gamma)
+            assert np.array_equal(bn.moving_mean.numpy(), mean) and np.array_equal(bn.moving_variance.numpy(), var)
+        else:
+            assert np.array_equal(conv.bias.numpy(), values[pos:pos + f])
+            pos += f
+        n = f * cin * kh * kw
+        kernel = conv.kernel.numpy()
+        block = values[pos:pos + n].reshape(f, cin, kh, kw)
+        pos += n
+        for o, i, y, x in ((0, 0, 0, 0), (f - 1, cin - 1, kh - 1, kw - 1), (f // 2, cin // 3, kh // 2, 0)):
+            assert kernel[y, x, i, o] == block[o, i, y, x]
+    assert pos == len(values)
+
+
+def test_short_and_long_weight_files_are_refused():
+    net = D.load_darknet("yolov3-tiny", size=416)
+    data = D.write_weights(net)
+    with pytest.raises(D.DarknetError, match="too short"):
+        D.load_weights(net, data[:-4])
+    with pytest.raises(D.DarknetError, match="left over"):
+        D.load_weights(net, data + b"\0" * 8)
+    old = D.write_weights(net, header=(0, 1, 0, 7))  # version 0.1: 'seen' is an int32
+    assert len(old) == len(data) - 4
+    assert D.load_weights(net, old)["header"]["seen"] == 7
+
+
+def test_groups_mish_shortcut_reorg_and_stride_one_pool():
+    net = D.build_model(D.parse_cfg(TINY_V4_LIKE))
+    kinds = [i.kind for i in net.layers]
+    assert kinds[:3] == ["convolutional", "convolutional", "route"]
+    assert net.layers[2].output_shape == (32, 32, 4)  # group 1 of 2
+    assert net.layers[4].output_shape == (32, 32, 8)
+    assert net.layers[6].output_shape == (32, 32, 8)  # stride-1 size-2 maxpool keeps the size
+    assert net.layers[7].output_shape == (16, 16, 32)
+    assert net.output_shapes == [(1, 16, 16, 21)]
+    D.load_weights(net, D.write_weights(net))
+
+
+def test_reorg_matches_darknets_loop():
+    c, h, w, s = 8, 4, 6, 2
+    x = np.arange(c * h * w, dtype=np.float32)
+    out = np.empty_like(x)
+    out_c = c // (s * s)
+    for k in range(c):  # darknet src/blas.c reorg_cpu(x, w, h, c, batch=1, stride, forward=0, out)
+        for j in range(h):
+            for i in range(w):
+                in_index = i + w * (j + h * k)
+                c2, offset = k % out_c, k // out_c
+                w2, h2 = i * s + offset % s, j * s + offset // s
+                out[in_index] = x[w2 + w * s * (h2 + h * s * c2)]
+    assert np.array_equal(x[D.reorg_index(c, h, w, s)], out)
+    layer = D._reorg_layer()(s)
+    nhwc = x.reshape(c, h, w).transpose(1, 2, 0)[None]
+    got = np.asarray(layer(nhwc))
+    assert got.shape == (1, h // s, w // s, c * s * s)
+    assert np.array_equal(got[0].transpose(2, 0, 1).ravel(), out)
+
+
+def test_bad_cfgs_get_a_sentence():
+    with pytest.raises(D.DarknetError, match="starts with a \\[net\\]"):
+        D.parse_cfg("[convolutional]\nfilters=3")
+    with pytest.raises(D.DarknetError, match="not supported"):
+        D.build_model(D.parse_cfg("[net]\nwidth=64\nheight=64\n[connected]\noutput=10"))
+    with pytest.raises(D.DarknetError, match="no \\[yolo\\]"):
+        D.build_model(D.parse_cfg("[net]\nwidth=64\nheight=64\n[convolutional]\nfilters=4\nsize=1"))
+    with pytest.raises(D.DarknetError, match="multiple of 32"):
+        D.load_darknet("yolov3-tiny", size=100)
+
+
+def test_cli_darknet_summary(tmp_path):
+    net = D.load_darknet("yolov3-tiny", size=416)
+    (tmp_path / "ok.weights").write_bytes(D.write_weights(net))
+    payload = json.loads(run("darknet-summary", "--cfg", "assets/darknet/yolov3-tiny.cfg", "--weights",
+                             str(tmp_path / "ok.weights"), "--size", "416", "--json").stdout)
+    assert payload["outputs"] == [[1, 13, 13, 255], [1, 26, 26, 255]]
+    assert payload["weights_bytes_used"] == payload["weights_bytes_total"] == 35_434_956
+    assert payload["params"] == 8_858_734
+    (tmp_path / "short.weights").write_bytes(D.write_weights(net)[:-100])
+    bad = run("darknet-summary", "--cfg", "yolov3-tiny", "--weights", str(tmp_path / "short.weights"), "--json",
+              check=False)
+    assert bad.returncode != 0 and "too short" in bad.stderr

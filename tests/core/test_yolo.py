@@ -1,0 +1,189 @@
+"""YOLO decode, NMS, loss, anchors and mAP against independent references; the tiny YOLO's mAP."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import core  # noqa: F401
+from core.detection import anchors as K
+from core.detection import yolo as Y
+from core.vision.synthetic import box_iou, detection_scenes
+from tests.core.test_cli import run
+
+
+def sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+@pytest.mark.parametrize("kind", ["v2", "v3"])
+def test_decode_matches_a_loop_over_cells(kind):
+    rng = np.random.default_rng(0)
+    head = Y.Head(np.array([[0.1, 0.2], [0.3, 0.25]], np.float32), 3, kind)
+    raw = rng.normal(0, 1, (1, 3, 4, 2 * 8)).astype(np.float32)  # S_h = 3, S_w = 4
+    d = {k: np.asarray(v) for k, v in Y.decode(raw, head).items()}
+    for r in range(3):
+        for c in range(4):
+            for a in range(2):
+                t = raw[0, r, c, a * 8:(a + 1) * 8]
+                assert d["centre"][0, r, c, a, 0] == pytest.approx((sigmoid(t[0]) + c) / 4, abs=1e-6)
+                assert d["centre"][0, r, c, a, 1] == pytest.approx((sigmoid(t[1]) + r) / 3, abs=1e-6)
+                assert d["wh"][0, r, c, a] == pytest.approx(head.anchors[a] * np.exp(t[2:4]), rel=1e-5)
+                assert d["objectness"][0, r, c, a] == pytest.approx(sigmoid(t[4]), abs=1e-6)
+                p = np.exp(t[5:]) / np.exp(t[5:]).sum() if kind == "v2" else sigmoid(t[5:])
+                assert d["classes"][0, r, c, a] == pytest.approx(p, abs=1e-6)
+
+
+def test_nms_matches_tensorflow():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(1)
+    xy = rng.uniform(0, 300, (400, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(10, 80, (400, 2))], axis=1)
+    scores = rng.random(400)
+    for thr in (0.3, 0.45, 0.7):
+        ours = Y.nms(boxes, scores, thr)
+        ref = tf.image.non_max_suppression(boxes[:, [1, 0, 3, 2]].astype(np.float32), scores.astype(np.float32),
+                                           400, iou_threshold=thr).numpy()
+        assert np.array_equal(ours, ref)
+
+
+def test_letterbox_round_trip_and_inverse():
+    image = np.zeros((300, 500, 3), np.uint8)
+    boxed, box = Y.letterbox(image, 416)
+    assert boxed.shape == (416, 416, 3) and box.pad_x == 0 and box.pad_y == (416 - round(300 * 416 / 500)) // 2
+    b = np.array([[10.0, 20.0, 200.0, 290.0]])
+    assert np.allclose(box.to_original(box.to_input(b)), b)
+
+
+def test_detections_map_back_to_the_original_image():
+    """Scenes with large shapes, enlarged 2x onto a wider gray canvas (so the letterbox shrinks them
+    back into the trained size range, with padding): the boxes come back in canvas pixels."""
+    import cv2
+
+    from core.detection.detector import detect, load_detector
+
+    det = load_detector("shapes-yolo")
+    data = detection_scenes(20, det.size, seed=4242, radius=(0.14, 0.2))
+    hits = total = 0
+    for i in range(20):
+        big = cv2.resize(data.images[i], None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
+        canvas = np.full((big.shape[0] + 40, big.shape[1] + 128, 3), 127, np.uint8)
+        canvas[20:20 + big.shape[0], 64:64 + big.shape[1]] = big
+        found = detect(det, canvas, conf=0.3).detections
+        gt = data.boxes[i] * 2 + [64, 20, 64, 20]
+        total += len(gt)
+        if found:
+            ious = box_iou(gt, np.array([d.box for d in found]))
+            hits += int((ious.max(axis=1) >= 0.5).sum())
+    assert hits >= 0.75 * total, (hits, total)
+
+
+def test_iou_kmeans_matches_a_plain_loop():
+    rng = np.random.default_rng(2)
+    wh = rng.uniform(0.05, 0.5, (60, 2))
+    ours = K._kmeans_once(wh, 3, seed=5, update="median", max_iter=100)
+    # the reference: the same algorithm, one box at a time
+    r = np.random.default_rng(5)
+    cent = wh[r.choice(60, 3, replace=False)].copy()
+    assign = [-1] * 60
+    for _ in range(100):
+        new = []
+        for w, h in wh:
+            ious = [min(w, cw) * min(h, ch) / (w * h + cw * ch - min(w, cw) * min(h, ch)) for cw, ch in cent]
+            new.append(int(np.argmax(ious)))
+        if new == assign:
+            break
+        assign = new
+        for j in range(3):
+            members = wh[np.array(assign) == j]
+            if len(members):
+                cent[j] = np.median(members, axis=0)
+    cent = cent[np.argsort(cent[:, 0] * cent[:, 1])]
+    assert np.allclose(ours.anchors, cent)
+    # centred-box IoU equals the general box IoU of boxes sharing a centre
+    boxes = np.concatenate([-wh / 2, wh / 2], axis=1)
+    assert np.allclose(K.iou_wh(wh, cent), box_iou(boxes, np.concatenate([-cent / 2, cent / 2], axis=1)))
+
+
+def test_iou_kmeans_on_tiny_data_finds_the_best_partition():
+    """6 boxes, k = 2: no 2-partition (with each cluster's median as its anchor) scores higher."""
+    import itertools
+
+    wh = np.array([[1, 1], [1.2, 0.9], [0.9, 1.1], [5, 2], [4.5, 2.5], [5.5, 1.8]])
+    best = 0.0
+    for labels in itertools.product([0, 1], repeat=6):
+        labels = np.array(labels)
+        if labels.min() == labels.max():
+            continue
+        cents = np.array([np.median(wh[labels == j], axis=0) for j in (0, 1)])
+        best = max(best, K.iou_wh(wh, cents).max(axis=1).mean())
+    assert K.iou_kmeans(wh, 2).mean_iou == pytest.approx(best)
+    with pytest.raises(ValueError):
+        K.iou_kmeans(wh, 0)
+    with pytest.raises(ValueError, match="positive"):
+        K.iou_kmeans(-wh, 2)
+
+
+def test_loss_terms_by_hand_on_a_2x2_grid():
+    """One object in cell (row 0, col 1), B = 1, C = 2, every raw value chosen by hand."""
+    head = Y.Head(np.array([[0.5, 0.5]], np.float32), 2, "v2")
+    raw = np.zeros((1, 2, 2, 7), np.float32)  # t = 0 everywhere: sigma = 0.5, e^0 = 1, softmax = (0.5, 0.5)
+    raw[0, 0, 1] = [1.0, -1.0, np.log(0.8), 0.0, 2.0, 1.0, 0.0]
+    y = Y.encode_targets(np.array([[60.0, 10.0, 100.0, 30.0]]), np.array([0]), head, (2, 2), 100)
+    # centre (80, 20) -> cell col 1, row 0; offsets (0.6, 0.4); w, h = 0.4, 0.2
+    assert np.allclose(y[0, 1, 0, :5], [0.6, 0.4, 0.4, 0.2, 1.0]) and y[..., 4].sum() == 1
+    terms = {k: float(v) for k, v in Y.yolo_loss_terms(y[None], raw, head).items()}
+    s = sigmoid
+    xy = (0.6 - s(1.0)) ** 2 + (0.4 - s(-1.0)) ** 2
+    wh = (np.sqrt(0.4) - np.sqrt(0.5 * 0.8)) ** 2 + (np.sqrt(0.2) - np.sqrt(0.5)) ** 2
+    p = np.exp([1.0, 0.0]) / np.exp([1.0, 0.0]).sum()
+    assert terms["coord_xy"] == pytest.approx(5 * xy, rel=1e-5)
+    assert terms["coord_wh"] == pytest.approx(5 * wh, rel=1e-5)
+    assert terms["obj"] == pytest.approx((1 - s(2.0)) ** 2, rel=1e-5)
+    assert terms["noobj"] == pytest.approx(0.5 * 3 * 0.5 ** 2, rel=1e-5)  # three empty cells, C^ = 0.5
+    assert terms["class"] == pytest.approx((1 - p[0]) ** 2 + p[1] ** 2, rel=1e-5)
+
+
+def test_map_on_hand_made_cases():
+    gt_boxes = [np.array([[0, 0, 10, 10], [20, 20, 30, 30]], float)]
+    gt_labels = [np.array([0, 0])]
+    d = lambda box, score: Y.Detection(tuple(box), 0, "a", score, score)  # noqa: E731
+    perfect = [[d((0, 0, 10, 10), 0.9), d((20, 20, 30, 30), 0.8)]]
+    assert Y.mean_average_precision(perfect, gt_boxes, gt_labels, ["a"]).mean == pytest.approx(1.0)
+    # a false positive ranked first: precision 0, 1/2, 2/3 at recalls 0, 0.5, 1 -> AP = 0.5*0.667 + 0.5*0.667
+    fp_first = [[d((50, 50, 60, 60), 0.95), d((0, 0, 10, 10), 0.9), d((20, 20, 30, 30), 0.8)]]
+    assert Y.mean_average_precision(fp_first, gt_boxes, gt_labels, ["a"]).mean == pytest.approx(2 / 3)
+    duplicate = [[d((0, 0, 10, 10), 0.9), d((0, 0, 10, 10), 0.85)]]  # the second match of one box is a FP
+    assert Y.mean_average_precision(duplicate, gt_boxes, gt_labels, ["a"]).mean == pytest.approx(0.5)
+
+
+def test_the_tiny_yolo_reaches_its_map():
+    from core.detection.train import evaluate, load_shapes_yolo, test_set
+
+    yolo = load_shapes_yolo()
+    assert yolo.card["map50"] >= 0.7
+    assert evaluate(yolo, test_set())["map50"] == pytest.approx(yolo.card["map50"], abs=1e-6)
+    assert yolo.card["train_seconds"] > 0 and len(yolo.card["anchors"]) == 5
+
+
+def test_cli_detect_anchors_and_loss(tmp_path):
+    out = tmp_path / "boxes.png"
+    payload = json.loads(run("detect", "--model", "shapes-yolo", "--image", "scene:1", "--conf", "0.5", "--iou",
+                             "0.45", "--out", str(out), "--json").stdout)
+    assert out.stat().st_size > 500 and payload["detections"]
+    assert {"class", "score", "box"} <= set(payload["detections"][0])
+    anchors = json.loads(run("anchors", "--k", "1..6", "--scenes", "300", "--json").stdout)
+    ious = [anchors["mean_iou"][str(k)] for k in range(1, 7)]
+    assert ious == sorted(ious) and len(anchors["anchors"]["5"]) == 5
+    assert {"yolov2-voc", "yolov3"} <= set(anchors["published"])
+    assert all(0 < p["mean_iou_on_these_boxes"] < 1 for p in anchors["published"].values())
+    loss = json.loads(run("yolo-loss", "--example", "3", "--json").stdout)
+    assert loss["total"] == pytest.approx(sum(loss[k] for k in Y.LOSS_TERMS)) and loss["responsible"]
+    csv = tmp_path / "wh.csv"
+    csv.write_text("w,h\n10,20\n12,22\n50,40\n55,45\n")
+    assert json.loads(run("anchors", "--k", "2", "--csv", str(csv), "--json").stdout)["mean_iou"]["2"] > 0.8
+    bad = run("anchors", "--k", "9", "--csv", str(csv), "--json", check=False)
+    assert bad.returncode != 0 and "k must be" in bad.stderr
