@@ -61,6 +61,12 @@ PAGES: list[PageSpec] = [
              "Interpolation, zero insertion + filter, max unpooling, convolution as a matrix and its transpose."),
     PageSpec("Fully Convolutional Learning", "fcn_segmentation.py", "Semantic segmentation", ":material/layers:",
              "segmentation", "An FCN trained here with three decoders: IoU, confusion, new scenes, your drawings."),
+    PageSpec("Fully Convolutional Learning", "det_rcnn.py", "R-CNN family & instances", ":material/timeline:",
+             "rcnn", "R-CNN to Mask R-CNN: what changed, speed vs accuracy; instances from boxes + masks."),
+    PageSpec("Fully Convolutional Learning", "det_yolo.py", "YOLO: detections & output tensor", ":material/center_focus_strong:",
+             "yolo", "Boxes, confidence and NMS sliders; the S x S x B(5+C) tensor cell by cell; darknet models in Keras."),
+    PageSpec("Fully Convolutional Learning", "det_anchors_loss.py", "YOLO: anchors, loss & training", ":material/query_stats:",
+             "yolo-training", "Anchors from IoU k-means, the loss term by term, and the tiny YOLO trained here."),
 ]
 
 # Section titles in lecture order; a section with no page yet is not shown in the navigation.

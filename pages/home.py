@@ -42,8 +42,9 @@ LECTURES = {
             ("Transposed convolution as the transpose of the convolution matrix; checkerboards", "upsampling"),
             ("Semantic segmentation: FCN and U-Net decoders, trained here", "segmentation"),
             ("DeepLabV3+ (pretrained, online)", "segmentation"),
-            ("Object detection: R-CNN, Fast and Faster R-CNN, Mask R-CNN", None),
-            ("YOLO: the output tensor, anchors from k-means, the loss, non-max suppression", None),
+            ("Object detection: R-CNN, Fast and Faster R-CNN, Mask R-CNN", "rcnn"),
+            ("YOLO: the output tensor and non-max suppression; darknet models", "yolo"),
+            ("YOLO: anchors from k-means, the loss, training a tiny YOLO", "yolo-training"),
         ],
     },
 }

@@ -50,7 +50,7 @@ def _kmeans_once(boxes: np.ndarray, k: int, seed: int, update: str, max_iter: in
     rng = np.random.default_rng(seed)
     centroids = boxes[rng.choice(len(boxes), k, replace=False)].copy()
     assignment = np.full(len(boxes), -1)
-    for iteration in range(1, max_iter + 1):
+    for iteration in range(1, max_iter + 1):  # noqa: B007  (reported after the loop)
         new = np.argmax(iou_wh(boxes, centroids), axis=1)
         if np.array_equal(new, assignment):
             break

@@ -38,10 +38,6 @@ class Detector:
         out = self.model(np.asarray(images, np.float32) / 255.0, training=False)
         return [np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
 
-    @property
-    def grids(self) -> list[tuple[int, int]]:
-        return [tuple(int(d) for d in o.shape[1:3]) for o in self.model.outputs]
-
 
 def load_detector(name: str, manager: AssetManager | None = None, progress: Progress | None = None,
                   size: int = 416) -> Detector:

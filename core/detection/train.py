@@ -122,7 +122,6 @@ def _train_here(recipe: dict, path: Path, progress: Progress) -> dict:
     y = targets_for(data, head, recipe)
     x = data.images.astype(np.float32) / 255.0
     model = build_tiny_yolo(recipe["anchors"])
-    optimizer = keras.optimizers.Adam(recipe["lr"])
     steps_per_epoch = int(np.ceil(len(x) / recipe["batch"]))
     total_steps = recipe["epochs"] * steps_per_epoch
     schedule = keras.optimizers.schedules.CosineDecay(recipe["lr"], total_steps, alpha=0.05)
@@ -134,7 +133,7 @@ def _train_here(recipe: dict, path: Path, progress: Progress) -> dict:
             terms = yolo_loss_terms(yb, model(xb, training=True), head)
             loss = tf.add_n(list(terms.values()))
         grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return terms
 
     rng = np.random.default_rng(recipe["seed"])

@@ -272,7 +272,7 @@ def mean_average_precision(detections: list[list[Detection]], gt_boxes: list, gt
     for k, name in enumerate(class_names):
         scored = []  # (score, image, box)
         n_gt = 0
-        for i, (dets, boxes, labels) in enumerate(zip(detections, gt_boxes, gt_labels, strict=True)):
+        for i, (dets, _boxes, labels) in enumerate(zip(detections, gt_boxes, gt_labels, strict=True)):
             n_gt += int((np.asarray(labels) == k).sum())
             scored += [(d.score, i, d.box) for d in dets if d.class_id == k]
         if n_gt == 0:
@@ -299,3 +299,67 @@ def mean_average_precision(detections: list[list[Detection]], gt_boxes: list, gt
         result.per_class[name] = float(np.sum((mrec[steps + 1] - mrec[steps]) * mpre[steps + 1]))
     result.mean = float(np.mean(list(result.per_class.values()))) if result.per_class else 0.0
     return result
+
+
+# ----------------------------------------------------------------------------- teaching views
+
+
+def objectness_grid(raw, head: Head) -> np.ndarray:
+    """(S_h, S_w) the highest objectness among each cell's anchors (batch item 0)."""
+    return np.asarray(decode(np.asarray(raw, np.float32)[:1], head)["objectness"])[0].max(axis=-1)
+
+
+def cell_table(raw, head: Head, row: int, col: int, input_size: int, class_names: list[str]) -> list[dict]:
+    """Everything one cell predicts: per anchor the raw t-values, the anchor, the decoded box (input
+    pixels), objectness and the class probabilities."""
+    d = {k: np.asarray(v)[0] for k, v in decode(np.asarray(raw, np.float32)[:1], head).items()}
+    sh, sw = d["objectness"].shape[:2]
+    if not (0 <= row < sh and 0 <= col < sw):
+        raise ValueError(f"Cell ({row}, {col}) is outside the {sh}x{sw} grid.")
+    rows = []
+    for a in range(head.boxes_per_cell):
+        t = d["t"][row, col, a]
+        c, wh = d["centre"][row, col, a] * input_size, d["wh"][row, col, a] * input_size
+        probs = d["classes"][row, col, a]
+        best = int(np.argmax(probs))
+        rows.append({"anchor": a, "anchor_w": float(head.anchors[a, 0] * input_size),
+                     "anchor_h": float(head.anchors[a, 1] * input_size), "t_x": float(t[0]), "t_y": float(t[1]),
+                     "t_w": float(t[2]), "t_h": float(t[3]), "t_o": float(t[4]),
+                     "x0": float(c[0] - wh[0] / 2), "y0": float(c[1] - wh[1] / 2), "x1": float(c[0] + wh[0] / 2),
+                     "y1": float(c[1] + wh[1] / 2), "objectness": float(d["objectness"][row, col, a]),
+                     "class": class_names[best], "class_prob": float(probs[best]),
+                     "score": float(d["objectness"][row, col, a] * probs[best]),
+                     "probs": {class_names[k]: float(p) for k, p in enumerate(probs)}})
+    return rows
+
+
+def draw_grid(image: np.ndarray, grid: tuple[int, int], heat: np.ndarray | None = None, alpha: float = 0.45,
+              highlight: list[tuple[int, int]] = (), boxes: list[tuple] = (), scale: int = 1) -> np.ndarray:
+    """The S x S grid over an image (enlarged ``scale`` times, nearest), optionally tinted by a per-cell
+    heat in [0, 1], with highlighted cells and (x0, y0, x1, y1, label) boxes in input pixels."""
+    import cv2
+
+    out = np.ascontiguousarray(np.repeat(np.repeat(np.asarray(image)[..., :3], scale, 0), scale, 1)).astype(np.float32)
+    h, w = out.shape[:2]
+    sh, sw = grid
+    if heat is not None:
+        cell = cv2.resize(np.asarray(heat, np.float32), (w, h), interpolation=cv2.INTER_NEAREST)
+        tint = cv2.cvtColor(cv2.applyColorMap((np.clip(cell, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_INFERNO),
+                            cv2.COLOR_BGR2RGB).astype(np.float32)
+        out = (1 - alpha) * out + alpha * tint
+    out = np.clip(out, 0, 255).astype(np.uint8)
+    for r in range(1, sh):
+        cv2.line(out, (0, round(r * h / sh)), (w, round(r * h / sh)), (255, 255, 255), 1)
+    for c in range(1, sw):
+        cv2.line(out, (round(c * w / sw), 0), (round(c * w / sw), h), (255, 255, 255), 1)
+    for r, c in highlight:
+        cv2.rectangle(out, (round(c * w / sw), round(r * h / sh)), (round((c + 1) * w / sw), round((r + 1) * h / sh)),
+                      (0, 255, 255), 2)
+    for i, (x0, y0, x1, y1, label) in enumerate(boxes):
+        colour = [(255, 80, 80), (80, 200, 255), (120, 255, 120), (255, 160, 0), (220, 120, 255)][i % 5]
+        p0, p1 = (round(x0 * scale), round(y0 * scale)), (round(x1 * scale), round(y1 * scale))
+        cv2.rectangle(out, p0, p1, colour, 1 if scale < 3 else 2)
+        if label:
+            cv2.putText(out, str(label), (p0[0] + 2, max(10, p0[1] + 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, 1,
+                        cv2.LINE_AA)
+    return out

@@ -294,3 +294,33 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     inter = w * h
     area = lambda x: (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])  # noqa: E731
     return inter / np.maximum(area(a) + area(b) - inter, 1e-12)
+
+
+def compose_scene(objects: list[dict], size: int = 96, background_kind: str = "blobs", seed: int = 0):
+    """A scene from a list of {"shape", "x", "y", "size", "angle"} (x, y, size as fractions of the side,
+    angle in degrees), drawn in order with the same primitives as the training scenes.
+    Returns (image (size, size, 3) uint8, boxes (m, 4) pixels, labels (m,))."""
+    rng = np.random.default_rng(seed)
+    if background_kind not in BACKGROUNDS:
+        raise ValueError(f"Unknown background '{background_kind}'; choose one of {', '.join(BACKGROUNDS)}.")
+    img = background(background_kind, size, rng).astype(np.float32)
+    boxes, labels = [], []
+    for obj in objects:
+        kind = str(obj.get("shape", "")).strip().lower()
+        if kind not in DETECT_CLASSES:
+            raise ValueError(f"Unknown shape '{obj.get('shape')}'; choose one of {', '.join(DETECT_CLASSES)}.")
+        try:
+            x, y, s, angle = (float(obj.get(k, d)) for k, d in (("x", 0.5), ("y", 0.5), ("size", 0.15), ("angle", 0)))
+        except (TypeError, ValueError):
+            raise ValueError(f"Shape {kind}: x, y, size and angle must be numbers.") from None
+        if not (0 <= x <= 1 and 0 <= y <= 1 and 0.02 <= s <= 0.5):
+            raise ValueError(f"Shape {kind}: x and y must be in [0, 1] and size in [0.02, 0.5].")
+        m = shape_mask(kind, size, (x * size, y * size), s * size, np.deg2rad(angle))
+        if not m.any():
+            continue
+        img[m] = random_colour(rng, img[m].mean(axis=0))
+        ys, xs = np.nonzero(m)
+        boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+        labels.append(DETECT_CLASSES.index(kind))
+    img += rng.normal(0, 4, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8), np.array(boxes, np.float32).reshape(-1, 4), np.array(labels, np.int64)

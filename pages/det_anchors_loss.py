@@ -1,0 +1,154 @@
+"""Fully Convolutional Learning, part two: anchors from IoU k-means, the YOLO loss term by term, and the
+tiny YOLO trained here on synthetic scenes."""
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.detection import anchors as K
+from core.detection import darknet as D
+from core.detection import train as T
+from core.detection import yolo as Y
+from core.vision.synthetic import DETECT_CLASSES, detection_scenes
+from dashboard import components, figures, resources
+
+st.title("YOLO: anchors, loss and training")
+
+yolo = resources.shared(("shapes_yolo",), lambda p: T.load_shapes_yolo(p),
+                        "Training the tiny YOLO (about 2-3 minutes, once; cached afterwards) ...", max_items=1)
+resources.note_loaded("shapes-yolo")
+card = yolo.card
+recipe = card["recipe"]
+
+# ----------------------------------------------------------------------------- anchors
+st.header("1. Anchors: good shape priors, found by clustering")
+st.markdown("YOLOv2 clusters the training boxes' **(w, h)** with k-means, using the distance "
+            "**d = 1 − IoU(box, centroid)** (boxes centred on each other) rather than Euclidean distance, so big "
+            "boxes do not dominate. More clusters → higher average IoU with the nearest prior, but more outputs.")
+with components.controls("Boxes and clustering", expanded=True):
+    a1, a2, a3 = st.columns(3)
+    k = a1.slider("k (anchors to show)", 1, 10, 5, key="anc_k")
+    update = a2.radio("Centroid update", ["median", "mean"], horizontal=True, key="anc_update")
+    seed = a3.number_input("Seed", 0, 10_000, 0, key="anc_seed")
+    upload = st.file_uploader("Or your own boxes: a CSV of w,h per line (pixels or fractions)", type=["csv", "txt"],
+                              key="anc_csv")
+    image_side = None
+    if upload is not None:
+        try:
+            wh = K.read_wh_csv(upload.getvalue().decode("utf-8", errors="replace"))
+        except ValueError as exc:
+            st.error(f"{upload.name}: {exc}")
+            st.stop()
+        if wh.max() > 1.0:
+            image_side = st.number_input("Image side in pixels (to turn w,h into fractions)", 1, 10_000,
+                                         int(max(416, wh.max())), key="anc_side")
+            wh = wh / image_side
+        source = f"{len(wh)} boxes from {upload.name}"
+    else:
+        data = resources.shared(("anchor_boxes",), lambda p: T.training_set(dict(recipe, n_train=1000)),
+                                "Drawing 1000 training scenes ...")
+        wh = data.all_wh()
+        source = f"{len(wh)} boxes from 1000 synthetic training scenes"
+
+ks = [v for v in range(1, 11) if v <= len(wh)]
+if k > len(wh):
+    st.warning(f"Only {len(wh)} boxes: k is limited to {len(wh)}.")
+    k = len(wh)
+curve = resources.shared(("anchor_curve", source, update, int(seed), hash(wh.tobytes())),
+                         lambda p: K.iou_curve(wh, ks, int(seed), update), "Clustering for k = 1 ... 10 ...",
+                         max_items=8)
+published = {}
+for name, scale in (("YOLOv2 VOC", 13), ("YOLOv3 COCO", 416)):
+    cfg = "yolov2-voc" if "v2" in name else "yolov3"
+    sec = [s for s in D.read_cfg(D.bundled_cfg(cfg)) if s.kind in ("region", "yolo")][-1]
+    published[name] = np.array(sec.floats("anchors")).reshape(-1, 2) / scale
+
+fig = go.Figure(go.Scatter(x=list(curve), y=[r.mean_iou for r in curve.values()], mode="lines+markers",
+                           name="k-means (1 − IoU)", hovertemplate="k = %{x}: mean IoU %{y:.3f}<extra></extra>"))
+for i, (name, anchors) in enumerate(published.items()):
+    fig.add_trace(go.Scatter(x=[len(anchors)], y=[K.iou_wh(wh, anchors).max(axis=1).mean()], mode="markers",
+                             marker=dict(size=12, symbol="diamond", color=figures.PALETTE[i + 1]),
+                             name=f"{name} anchors on these boxes"))
+fig.update_layout(height=360, xaxis_title="number of clusters k", yaxis_title="average IoU with the closest anchor",
+                  font=figures.FONT, margin=dict(l=10, r=10, t=30, b=10), title=source)
+c1, c2 = st.columns([3, 2])
+c1.plotly_chart(fig, width="stretch")
+chosen = curve[k]
+side = 240
+canvas = np.full((side, side, 3), 255, np.uint8)
+boxes = [(side / 2 - w * side / 2, side / 2 - h * side / 2, side / 2 + w * side / 2, side / 2 + h * side / 2, "")
+         for w, h in chosen.anchors]
+c2.image(Y.draw_grid(canvas, (1, 1), boxes=boxes, scale=1), width="stretch",
+         caption=f"the {k} anchors, centred (the square is the whole image); mean IoU {chosen.mean_iou:.3f}")
+st.dataframe(pd.DataFrame({"anchor": range(k), "w (fraction)": chosen.anchors[:, 0], "h (fraction)": chosen.anchors[:, 1],
+                           "boxes assigned": np.bincount(chosen.assignment, minlength=k)}).round(4), hide_index=True)
+st.caption("YOLO9000 Figure 2 has the same shape: average IoU rises quickly, then flattens; the authors chose k = 5. "
+           "The published VOC/COCO anchors were fitted to real photos, so on these synthetic shapes they score lower.")
+components.download_json({"source": source, "update": update,
+                          "anchors": {str(kk): r.anchors.tolist() for kk, r in curve.items()},
+                          "mean_iou": {str(kk): r.mean_iou for kk, r in curve.items()}}, "anchors.json", key="dl_anchors")
+
+# ----------------------------------------------------------------------------- loss
+st.header("2. The loss, term by term")
+st.latex(r"\lambda_{coord}\sum_{i,j} 1^{obj}_{ij}\big[(x_i-\hat x_{ij})^2+(y_i-\hat y_{ij})^2\big]")
+st.latex(r"+\lambda_{coord}\sum_{i,j} 1^{obj}_{ij}\big[(\sqrt{w_i}-\sqrt{\hat w_{ij}})^2+(\sqrt{h_i}-\sqrt{\hat h_{ij}})^2\big]")
+st.latex(r"+\sum_{i,j} 1^{obj}_{ij}(C_i-\hat C_{ij})^2+\lambda_{noobj}\sum_{i,j} 1^{noobj}_{ij}(C_i-\hat C_{ij})^2")
+st.latex(r"+\sum_{i,j} 1^{obj}_{ij}\sum_c (p_i(c)-\hat p_{ij}(c))^2")
+st.caption("λ_coord = 5, λ_noobj = 0.5. 1^obj_ij marks anchor j of the cell holding an object's centre, the anchor "
+           "whose shape matches the box best; C_i = 1 there and 0 elsewhere. With anchors, each responsible anchor "
+           "carries its own class probabilities.")
+example = st.slider("Training example", 0, 199, 3, key="loss_example")
+scene = resources.shared(("loss_scenes",), lambda p: detection_scenes(200, recipe["size"], seed=recipe["seed"]),
+                         "Drawing training scenes ...")
+x = scene.images[example:example + 1]
+y_true = T.targets_for(type(scene)(x, [scene.boxes[example]], [scene.labels[example]], scene.masks[example:example + 1]),
+                       yolo.head, recipe)
+raw = yolo.raw(x)
+terms = {t: float(v) for t, v in Y.yolo_loss_terms(y_true, raw, yolo.head).items()}
+cols = st.columns(len(terms) + 1)
+for col, (t, v) in zip(cols, terms.items(), strict=False):
+    col.metric(t, f"{v:.4f}")
+cols[-1].metric("total", f"{sum(terms.values()):.4f}")
+obj = y_true[0, ..., 4]
+responsible = list(zip(*np.nonzero(obj), strict=True))
+grid = yolo.grid
+decoded = {k2: np.asarray(v)[0] for k2, v in Y.decode(raw, yolo.head).items()}
+rows, pred_boxes = [], []
+for r, c, a in responsible:
+    t_ = y_true[0, r, c, a]
+    pc, pw = decoded["centre"][r, c, a] * recipe["size"], decoded["wh"][r, c, a] * recipe["size"]
+    pred_boxes.append((pc[0] - pw[0] / 2, pc[1] - pw[1] / 2, pc[0] + pw[0] / 2, pc[1] + pw[1] / 2, f"pred {a}"))
+    rows.append({"cell (row, col)": f"({r}, {c})", "anchor": int(a), "class": DETECT_CLASSES[int(np.argmax(t_[5:]))],
+                 "x": t_[0], "x̂": decoded["xy"][r, c, a, 0], "y": t_[1], "ŷ": decoded["xy"][r, c, a, 1],
+                 "w": t_[2], "ŵ": decoded["wh"][r, c, a, 0], "h": t_[3], "ĥ": decoded["wh"][r, c, a, 1],
+                 "Ĉ": decoded["objectness"][r, c, a], "p̂(class)": decoded["classes"][r, c, a, int(np.argmax(t_[5:]))]})
+truth_boxes = [(*b, f"true {DETECT_CLASSES[lab]}") for b, lab in zip(scene.boxes[example], scene.labels[example],
+                                                                     strict=True)]
+v1, v2 = st.columns(2)
+v1.image(Y.draw_grid(x[0], (grid, grid), heat=obj.max(axis=-1), alpha=0.35,
+                     highlight=[(int(r), int(c)) for r, c, _ in responsible], boxes=truth_boxes, scale=4),
+         caption="1^obj: the cells responsible for an object (outlined), ground-truth boxes", width="stretch")
+v2.image(Y.draw_grid(x[0], (grid, grid), heat=Y.objectness_grid(raw, yolo.head), scale=4, boxes=pred_boxes),
+         caption="what the trained network predicts: max objectness per cell, the responsible anchors' boxes",
+         width="stretch")
+st.dataframe(pd.DataFrame(rows).round(3), hide_index=True, width="stretch")
+st.caption(f"The other {grid * grid * yolo.head.boxes_per_cell - len(responsible)} (cell, anchor) pairs are 1^noobj: "
+           "only their confidence is pushed towards 0, with weight λ_noobj.")
+
+# ----------------------------------------------------------------------------- training
+st.header("3. The tiny YOLO trained here")
+m = st.columns(4)
+m[0].metric("mAP@0.5 (held-out)", f"{card['map50']:.3f}", help=f"{recipe['n_test']} held-out scenes, VOC all-point AP")
+m[1].metric("Training time", f"{card['train_seconds']:.0f} s", help=f"{recipe['epochs']} epochs on {card['device']}")
+m[2].metric("Input / grid", f"{recipe['size']} px / {recipe['size'] // recipe['stride']}×{recipe['size'] // recipe['stride']}")
+m[3].metric("Anchors (k-means)", f"{len(card['anchors'])}, IoU {card['anchor_mean_iou']:.3f}")
+st.caption("Per-class AP@0.5: " + ", ".join(f"{c} {v:.3f}" for c, v in card["ap50"].items()) +
+           f". Trained on {recipe['n_train']} synthetic scenes with the loss above (Adam, cosine decay, flips).")
+history = pd.DataFrame(card["history"])
+hist = go.Figure([go.Scatter(x=np.arange(1, len(history) + 1), y=history[c], name=c, mode="lines+markers")
+                  for c in history.columns])
+hist.update_layout(height=320, xaxis_title="epoch", yaxis_title="mean loss per image", font=figures.FONT,
+                   margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=1.15))
+st.plotly_chart(hist, width="stretch")
+components.download_json(card, "shapes_yolo_card.json", key="dl_yolo_card")

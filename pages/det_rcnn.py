@@ -1,0 +1,78 @@
+"""Fully Convolutional Learning, part two: the R-CNN family (five papers, one change each), YOLO's
+alternative, and instance segmentation."""
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.detection import detector as detectors
+from core.detection import instances as I
+from core.detection.history import MILESTONES
+from core.fcn import segmentation as seg
+from dashboard import components, figures, resources
+
+st.title("The R-CNN family, YOLO, and instances")
+st.markdown("From R-CNN to Faster R-CNN, detection got **~350× faster** (50 s → 140 ms per image) in about a year "
+            "and a half, by removing repeated work; YOLO then made it real-time. Each paper changed one thing.")
+
+table = pd.DataFrame([{"year": m.year, "model": m.name, "speed (lecture)": m.speed_text,
+                       "s / image": m.seconds_per_image, "accuracy": m.accuracy, "metric": m.metric,
+                       "what changed": m.change} for m in MILESTONES])
+fig = go.Figure()
+for i, metric in enumerate(dict.fromkeys(m.metric for m in MILESTONES)):
+    ms = [m for m in MILESTONES if m.metric == metric]
+    fig.add_trace(go.Scatter(x=[m.seconds_per_image for m in ms], y=[m.accuracy for m in ms], mode="markers+text",
+                             text=[m.name for m in ms], textposition="top center", name=metric,
+                             marker=dict(size=13, color=figures.PALETTE[i]),
+                             hovertemplate="%{text}: %{x:.3g} s/image, %{y}<extra>" + metric + "</extra>"))
+fig.add_vline(x=1 / 30, line_dash="dot", line_color="#9ca3af", annotation_text="real time (30 FPS)")
+fig.update_xaxes(type="log", title="seconds per image (log scale, faster →)", range=[2.0, -2.35],
+                 tickvals=[100, 10, 1, 0.1, 0.01], ticktext=["100 s", "10 s", "1 s", "100 ms", "10 ms"])
+fig.update_yaxes(title="accuracy (%), as published")
+fig.update_layout(height=460, font=figures.FONT, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.2))
+st.plotly_chart(fig, width="stretch")
+st.caption("Speeds as in the lecture (GPUs of the day); accuracies are the papers' headline numbers on the dataset "
+           "named — VOC 2007 mAP and COCO numbers are not comparable with each other, hence the colours. Not measured here.")
+st.dataframe(table, hide_index=True, width="stretch",
+             column_config={"what changed": st.column_config.TextColumn(width="large")})
+components.download_figure(fig, "detection_timeline.html", key="dl_timeline")
+
+st.header("Instance segmentation, offline")
+st.markdown("Mask R-CNN adds a small FCN *mask head* to Faster R-CNN: one mask per detected box. Here is the idea "
+            "with two models the dashboard trains itself: the **tiny YOLO's boxes** and the **segmentation FCN's "
+            "per-pixel classes**, each box keeping the pixels of its own class. Honestly: this is **not Mask R-CNN** — "
+            "no RoIAlign, no learned per-box mask — and no maintained pretrained Mask R-CNN for Keras 3 exists to "
+            "download (keras-hub ships RetinaNet and D-FINE detectors, but no Mask R-CNN), so none is wired.")
+det = resources.shared(("detector", "shapes-yolo"),
+                       lambda p: detectors.load_detector("shapes-yolo", resources.asset_manager(), progress=p),
+                       "Loading the tiny YOLO (trains once, 2-3 minutes) ...", max_items=3)
+fcn, fcn_card = resources.shared(("fcn", seg.DEFAULT_DECODER), lambda p: seg.load_fcn(seg.DEFAULT_DECODER, progress=p),
+                                 "Loading the segmentation FCN ...", max_items=3)
+from core.detection.train import test_set  # noqa: E402
+
+scenes = resources.shared(("det_test_set",), lambda p: test_set(), "Drawing held-out scenes ...")
+c1, c2 = st.columns(2)
+# default: the first scene with two objects of the same class, where instances differ from classes
+same_class = next((i for i, lab in enumerate(scenes.labels) if len(lab) >= 2 and len(set(lab.tolist())) < len(lab)), 0)
+n = c1.slider("Held-out scene", 0, len(scenes.images) - 1, same_class, key="inst_scene")
+conf = c2.slider("Detection confidence", 0.05, 1.0, 0.5, 0.05, key="inst_conf")
+image = scenes.images[n]
+found = detectors.detect(det, image, conf, 0.45).detections
+class_mask = seg.predict_masks(fcn, image[None])[0]
+instances = I.box_restricted_masks(found, class_mask)
+big = lambda a: np.repeat(np.repeat(a, 4, 0), 4, 1)  # noqa: E731
+palette = np.array([[0, 0, 0], [230, 80, 80], [80, 160, 240], [90, 210, 110]], np.uint8)
+from core.detection.yolo import Detection, draw_detections  # noqa: E402
+
+scaled = [Detection(tuple(v * 4 for v in d.box), d.class_id, d.class_name, d.score, d.objectness) for d in found]
+i1, i2, i3 = st.columns(3)
+i1.image(draw_detections(big(image), scaled), caption=f"tiny YOLO: {len(found)} boxes", width="stretch")
+i2.image(big(palette[class_mask]), caption="FCN: one class per pixel (semantic)", width="stretch")
+i3.image(big(I.colour_instances(image, instances)), caption=f"{len(instances)} instances: box ∩ class pixels",
+         width="stretch")
+st.dataframe(pd.DataFrame([{"instance": i, "class": inst.detection.class_name, "score": inst.detection.score,
+                            "pixels": int(inst.mask.sum())} for i, inst in enumerate(instances)]).round(3),
+             hide_index=True)
+st.caption("Two shapes of the same class are one blob to the FCN; the boxes split them. Where a box misses part of "
+           "its object, the mask is cut off too — one reason Mask R-CNN predicts masks per RoI.")

@@ -1,0 +1,161 @@
+"""Fully Convolutional Learning, part two: YOLO detections and the output tensor, cell by cell."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.detection import detector as detectors
+from core.detection import yolo as Y
+from core.vision.synthetic import BACKGROUNDS, DETECT_CLASSES, compose_scene
+from dashboard import components, resources
+
+st.title("YOLO: one network pass, every box at once")
+st.markdown(
+    "YOLO splits the image into an **S × S grid**; every cell predicts **B boxes** (each relative to a prior "
+    "shape, the *anchor*), an **objectness** per box and **class probabilities**. Thresholding and non-max "
+    "suppression turn those S·S·B guesses into detections.")
+
+
+def load(name: str):
+    return resources.shared(("detector", name),
+                            lambda p: detectors.load_detector(name, resources.asset_manager(), progress=p),
+                            f"Loading {name} ... (the first time, the tiny YOLO trains here: about 2-3 minutes)",
+                            max_items=3)
+
+
+with components.controls("Detector and image"):
+    name = st.selectbox("Detector", list(detectors.DETECTORS), format_func=detectors.DETECTORS.get, key="det_model")
+    if name in detectors.DARKNET_WEIGHTS and not components.offer_download(
+            resources.asset_manager(), detectors.DARKNET_WEIGHTS[name], f"{name} (darknet COCO weights)",
+            f"fetch_{name}"):
+        st.info("The darknet architecture itself is built offline: see 'Inside the darknet model' below, or pick "
+                "the tiny YOLO trained here.")
+        st.stop()
+    try:
+        det = load(name)
+    except Exception as exc:  # a failed load (asset, training) is one sentence, never a traceback
+        st.error(f"{name} could not be loaded: {exc}")
+        st.stop()
+    resources.note_loaded(name)
+    st.caption(det.note)
+    sources = ["Held-out synthetic scene", "Compose a scene", "Upload or sample image"]
+    source = st.radio("Image", sources, horizontal=True, key="det_source",
+                      index=0 if name == "shapes-yolo" else 2)
+    truth = None
+    if source == "Held-out synthetic scene":
+        from core.detection.train import test_set
+
+        scenes = resources.shared(("det_test_set",), lambda p: test_set(), "Drawing held-out scenes ...")
+        n = st.slider("Scene", 0, len(scenes.images) - 1, 7, key="det_scene")
+        image, truth = scenes.images[n], (scenes.boxes[n], scenes.labels[n])
+    elif source == "Compose a scene":
+        st.caption("Edit the table: one row per shape (x, y, size as fractions of the side; angle in degrees).")
+        default = pd.DataFrame([{"shape": "circle", "x": 0.3, "y": 0.35, "size": 0.15, "angle": 0},
+                                {"shape": "square", "x": 0.7, "y": 0.3, "size": 0.12, "angle": 20},
+                                {"shape": "triangle", "x": 0.5, "y": 0.72, "size": 0.18, "angle": 0}])
+        table = st.data_editor(default, num_rows="dynamic", key="det_compose", column_config={
+            "shape": st.column_config.SelectboxColumn(options=list(DETECT_CLASSES), required=True)})
+        bg = st.selectbox("Background", BACKGROUNDS, index=BACKGROUNDS.index("blobs"), key="det_bg")
+        try:
+            image, boxes, labels = compose_scene(table.dropna().to_dict("records"), 96, bg)
+        except ValueError as exc:
+            st.error(str(exc))
+            st.stop()
+        truth = (boxes, labels)
+    else:
+        loaded = components.image_picker("det_image", default="coffee", camera=False)
+        if loaded is None:
+            st.stop()
+        image = loaded.array
+    c1, c2, c3 = st.columns(3)
+    conf = c1.slider("Confidence threshold", 0.0, 1.0, 0.5, 0.01, key="det_conf",
+                     help="objectness x class probability")
+    iou = c2.slider("NMS IoU threshold", 0.05, 1.0, 0.45, 0.05, key="det_iou",
+                    help="a box is dropped when it overlaps a higher-scoring one by more than this")
+    agnostic = c3.toggle("Class-agnostic NMS", False, key="det_agnostic")
+
+result = detectors.detect(det, image, conf, iou, agnostic)
+grids = [tuple(int(v) for v in r.shape[1:3]) for r in result.raw]
+scale = max(1, 384 // max(image.shape[:2]))
+shown = np.repeat(np.repeat(image, scale, 0), scale, 1) if scale > 1 else image
+boxes_scaled = [Y.Detection(tuple(v * scale for v in d.box), d.class_id, d.class_name, d.score, d.objectness,
+                            d.scale, d.cell, d.anchor) for d in result.detections]
+c1, c2 = st.columns([3, 2])
+with c1:
+    drawn = Y.draw_detections(shown, boxes_scaled)
+    st.image(drawn, caption=f"{len(result.detections)} detections (conf ≥ {conf:.2f}, NMS IoU {iou:.2f}"
+             + (", class-agnostic)" if agnostic else ", per class)"), width="stretch")
+    components.download_image(drawn, f"{name}_detections.png", "Download (PNG)", key="dl_det")
+with c2:
+    st.markdown("**Detections**")
+    if result.detections:
+        st.dataframe(pd.DataFrame([{"class": d.class_name, "score": d.score, "objectness": d.objectness,
+                                    "x0": d.box[0], "y0": d.box[1], "x1": d.box[2], "y1": d.box[3],
+                                    "scale": d.scale, "cell (row, col)": str(d.cell), "anchor": d.anchor}
+                                   for d in result.detections]).round(3), hide_index=True, width="stretch")
+    else:
+        st.info("Nothing above the confidence threshold: lower it to see the weaker guesses.")
+    if truth is not None:
+        st.caption(f"Ground truth: {len(truth[0])} objects (" +
+                   ", ".join(DETECT_CLASSES[k] for k in truth[1]) + ").")
+    candidates = sum(h.boxes_per_cell * g[0] * g[1] for h, g in zip(det.heads, grids, strict=True))
+    st.metric("Boxes predicted before thresholding", f"{candidates:,}")
+
+# ----------------------------------------------------------------------------- output tensor
+st.header("The output tensor, cell by cell")
+scale_names = [f"scale {i}: {g[0]}x{g[1]} grid" for i, g in enumerate(grids)]
+s_idx = st.radio("Head", range(len(grids)), format_func=lambda i: scale_names[i], horizontal=True,
+                 key="det_head") if len(grids) > 1 else 0
+head, (sh, sw) = det.heads[s_idx], grids[s_idx]
+B, C = head.boxes_per_cell, head.n_classes
+st.markdown(f"Shape arithmetic, live: **S × S × B·(5 + C) = {sh} × {sw} × {B}·(5 + {C}) = {sh} × {sw} × "
+            f"{B * (5 + C)}** = {sh * sw * B * (5 + C):,} numbers for {sh * sw * B:,} boxes. For comparison, "
+            "YOLOv1 on VOC: 7 × 7 × (2·5 + 20) = **7 × 7 × 30** — two boxes per cell but *one* class "
+            "distribution per cell; from YOLOv2 on, every anchor has its own classes.")
+raw = result.raw[s_idx]
+heat = Y.objectness_grid(raw, head)
+best = np.unravel_index(int(np.argmax(heat)), heat.shape)
+r1, r2 = st.columns(2)
+row = r1.slider("Cell row", 0, sh - 1, int(best[0]), key=f"det_row_{s_idx}")
+col = r2.slider("Cell column", 0, sw - 1, int(best[1]), key=f"det_col_{s_idx}")
+cells = Y.cell_table(raw, head, row, col, det.size, det.class_names)
+g1, g2 = st.columns(2)
+view_scale = max(1, 384 // det.size)
+g1.image(Y.draw_grid(result.boxed, (sh, sw), heat=heat, highlight=[(row, col)], scale=view_scale),
+         caption="max objectness per cell (inferno), the selected cell outlined", width="stretch")
+g2.image(Y.draw_grid(result.boxed, (sh, sw), highlight=[(row, col)], scale=view_scale,
+                     boxes=[(c["x0"], c["y0"], c["x1"], c["y1"], f"{c['anchor']}:{c['objectness']:.2f}") for c in cells]),
+         caption=f"the {B} boxes cell ({row}, {col}) predicts: anchor:objectness", width="stretch")
+table = pd.DataFrame([{k: v for k, v in c.items() if k != "probs"} for c in cells])
+st.dataframe(table.round(3), hide_index=True, width="stretch")
+with st.expander("Class probabilities of each anchor in this cell"):
+    st.dataframe(pd.DataFrame([c["probs"] for c in cells]).round(4), width="stretch")
+st.caption("b_x = (σ(t_x) + c_x)/S, b_y = (σ(t_y) + c_y)/S, b_w = p_w e^{t_w}, b_h = p_h e^{t_h}, objectness σ(t_o); "
+           + ("classes by softmax (YOLOv2)." if head.kind == "v2" else "classes by independent sigmoids (YOLOv3)."))
+components.download_json({"cell": [row, col], "head": s_idx, "anchors": cells}, "yolo_cell.json", key="dl_cell")
+
+# ----------------------------------------------------------------------------- darknet
+st.header("Inside a darknet model")
+st.markdown("OpenCV 5 has no Darknet reader, so the dashboard parses the published `.cfg` files into Keras "
+            "itself. The architecture needs no download; the weights do.")
+from core.detection import darknet as D  # noqa: E402
+
+cfg_names = sorted(p.stem for p in D.CFG_DIR.glob("*.cfg") if p.stem != "yolov1")
+d1, d2 = st.columns(2)
+cfg = d1.selectbox("cfg", cfg_names, index=cfg_names.index("yolov3-tiny"), key="det_cfg")
+size = d2.select_slider("Input size", [320, 416, 608], 416, key="det_cfg_size")
+try:
+    net = resources.shared(("darknet_arch", cfg, size), lambda p: D.load_darknet(cfg, size=size),
+                           f"Building {cfg} ...", max_items=4)
+except D.DarknetError as exc:
+    st.error(str(exc))
+    st.stop()
+boxes_total = sum(h.boxes_per_cell * s[1] * s[2] for h, s in zip(net.heads, net.output_shapes, strict=True))
+m1, m2, m3 = st.columns(3)
+m1.metric("Outputs", " + ".join(f"{s[1]}×{s[2]}×{s[3]}" for s in net.output_shapes))
+m2.metric("Boxes per image", f"{boxes_total:,}")
+m3.metric("Parameters", f"{net.params:,}", help=f"= the weights file: 20-byte header + 4 bytes each = "
+          f"{20 + 4 * net.expected_floats():,} bytes")
+st.dataframe(pd.DataFrame([{"layer": i.index, "type": i.kind, "detail": i.detail,
+                            "output": " x ".join(map(str, i.output_shape)), "params": i.params} for i in net.layers]),
+             hide_index=True, width="stretch", height=320)
