@@ -16,7 +16,7 @@ from dashboard import components, figures, resources
 st.title("YOLO: anchors, loss and training")
 
 yolo = resources.shared(("shapes_yolo",), lambda p: T.load_shapes_yolo(p),
-                        "Training the tiny YOLO (about 2-3 minutes, once; cached afterwards) ...", max_items=1)
+                        "Training the tiny YOLO (about 1.5 minutes, once; cached afterwards) ...", max_items=1)
 resources.note_loaded("shapes-yolo")
 card = yolo.card
 recipe = card["recipe"]

@@ -46,7 +46,7 @@ st.markdown("Mask R-CNN adds a small FCN *mask head* to Faster R-CNN: one mask p
             "download (keras-hub ships RetinaNet and D-FINE detectors, but no Mask R-CNN), so none is wired.")
 det = resources.shared(("detector", "shapes-yolo"),
                        lambda p: detectors.load_detector("shapes-yolo", resources.asset_manager(), progress=p),
-                       "Loading the tiny YOLO (trains once, 2-3 minutes) ...", max_items=3)
+                       "Loading the tiny YOLO (trains once, about 1.5 minutes) ...", max_items=3)
 fcn, fcn_card = resources.shared(("fcn", seg.DEFAULT_DECODER), lambda p: seg.load_fcn(seg.DEFAULT_DECODER, progress=p),
                                  "Loading the segmentation FCN ...", max_items=3)
 from core.detection.train import test_set  # noqa: E402

@@ -19,7 +19,7 @@ st.markdown(
 def load(name: str):
     return resources.shared(("detector", name),
                             lambda p: detectors.load_detector(name, resources.asset_manager(), progress=p),
-                            f"Loading {name} ... (the first time, the tiny YOLO trains here: about 2-3 minutes)",
+                            f"Loading {name} ... (the first time, the tiny YOLO trains here: about 1.5 minutes)",
                             max_items=3)
 
 

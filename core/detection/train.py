@@ -23,7 +23,7 @@ from core.vision.synthetic import DETECT_CLASSES, detection_scenes
 from core.vision.train import model_dir, print_progress, train_in_child
 
 YOLO_RECIPE = {"version": 1, "seed": 0, "n_train": 3000, "n_test": 300, "size": 96, "stride": 16, "anchors": 5,
-               "epochs": 12, "batch": 32, "lr": 2e-3}
+               "epochs": 8, "batch": 32, "lr": 0.003}
 
 
 @dataclass(frozen=True)

@@ -219,10 +219,10 @@ def tanks_in_trees(n: int, size: int = 64, correlation: float = 1.0, seed: int =
     masks = np.zeros((n, size, size), bool)
     for i in range(n):
         img = forest(size, rng) if backgrounds[i] == 0 else sky(size, rng)
-        length = rng.uniform(0.38, 0.55) * size
+        length = rng.uniform(0.45, 0.62) * size
         center = (rng.uniform(length / 2 + 2, size - length / 2 - 2), rng.uniform(0.45, 0.75) * size)
         mask = vehicle_mask(TANK_CLASSES[labels[i]], size, center, length, int(rng.choice([-1, 1])))
-        drab = np.array([95, 100, 75]) + rng.uniform(-30, 30, 3)  # the same olive-grey palette for both
+        drab = np.array([120, 118, 90]) + rng.uniform(-25, 25, 3)  # the same olive-grey palette for both
         img[mask] = drab * (0.85 + 0.3 * rng.random((int(mask.sum()), 1)))
         images[i] = np.clip(img, 0, 255).astype(np.uint8)
         masks[i] = mask

@@ -21,7 +21,7 @@ from core.progress import Progress, ensure
 from core.vision.synthetic import TANK_BACKGROUNDS, TANK_CLASSES, tanks_in_trees
 from core.vision.train import _KerasProgress, model_dir, print_progress, train_in_child
 
-TANKS_RECIPE = {"version": 1, "seed": 0, "n_train": 3000, "n_test": 600, "size": 64, "epochs": 12, "batch": 64}
+TANKS_RECIPE = {"version": 2, "seed": 0, "n_train": 2400, "n_test": 600, "size": 64, "epochs": 10, "batch": 64}
 CORRELATIONS = tuple(round(c, 2) for c in np.arange(0.5, 1.0001, 0.05))
 
 
