@@ -54,7 +54,7 @@ def main() -> None:
         ours = best_of(lambda b=boxes, s=scores: Y.nms(b, s, 0.45))
         tf_boxes = tf.constant(boxes[:, [1, 0, 3, 2]].astype(np.float32))
         tf_scores = tf.constant(scores)
-        peer_tf = best_of(lambda: tf.image.non_max_suppression(tf_boxes, tf_scores, n, 0.45).numpy())
+        peer_tf = best_of(lambda b=tf_boxes, s=tf_scores, k=n: tf.image.non_max_suppression(b, s, k, 0.45).numpy())
         xywh = [[float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])] for b in boxes]
         peer_cv = best_of(lambda xy=xywh, s=scores: cv2.dnn.NMSBoxes(xy, s.tolist(), 0.0, 0.45))
         same_tf = np.array_equal(Y.nms(boxes, scores, 0.45),

@@ -30,7 +30,7 @@ if image is None:
     st.stop()
 
 x = model.preprocess(image)[None]
-probabilities = A._softmax(model.predict_logits(x)[0])
+probabilities = A.softmax(model.predict_logits(x)[0])
 ranked = [int(i) for i in np.argsort(-probabilities)]
 model_key = (model.name, id(model), hashlib.sha1(np.ascontiguousarray(x).tobytes()).hexdigest())
 

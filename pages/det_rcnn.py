@@ -74,5 +74,8 @@ i3.image(big(I.colour_instances(image, instances)), caption=f"{len(instances)} i
 st.dataframe(pd.DataFrame([{"instance": i, "class": inst.detection.class_name, "score": inst.detection.score,
                             "pixels": int(inst.mask.sum())} for i, inst in enumerate(instances)]).round(3),
              hide_index=True)
+dropped = len(found) - len(instances)
 st.caption("Two shapes of the same class are one blob to the FCN; the boxes split them. Where a box misses part of "
-           "its object, the mask is cut off too — one reason Mask R-CNN predicts masks per RoI.")
+           "its object, the mask is cut off too — one reason Mask R-CNN predicts masks per RoI."
+           + (f" {dropped} box(es) got no pixel of their class (a duplicate box, or the FCN disagrees) and are not "
+              "instances." if dropped else ""))

@@ -18,10 +18,12 @@ class Instance:
     mask: np.ndarray  # (H, W) bool
 
 
-def box_restricted_masks(detections: list[Detection], class_mask: np.ndarray, background: int = 0) -> list[Instance]:
+def box_restricted_masks(detections: list[Detection], class_mask: np.ndarray, background: int = 0,
+                         drop_empty: bool = True) -> list[Instance]:
     """``class_mask`` (H, W) holds class indices with ``background`` first, so detection class k is
     mask value k + 1 (the segmentation classes are background + the detector's classes). Pixels claimed
-    by two boxes go to the higher-scoring detection."""
+    by two boxes go to the higher-scoring detection; a detection left with no pixel (a duplicate box
+    that NMS kept, or a box the FCN disagrees with) is dropped unless ``drop_empty`` is False."""
     h, w = class_mask.shape
     taken = np.zeros((h, w), bool)
     out = []
@@ -32,7 +34,8 @@ def box_restricted_masks(detections: list[Detection], class_mask: np.ndarray, ba
         mask[y0:y1, x0:x1] = class_mask[y0:y1, x0:x1] == det.class_id + 1 + background
         mask &= ~taken
         taken |= mask
-        out.append(Instance(det, mask))
+        if mask.any() or not drop_empty:
+            out.append(Instance(det, mask))
     return out
 
 

@@ -366,7 +366,7 @@ class Faithfulness:
         return float(np.trapezoid(self.insertion, self.fractions))
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
+def softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
@@ -408,7 +408,7 @@ def faithfulness(loaded: LoadedModel, x: np.ndarray, heat: np.ndarray, target: i
     inserted = np.where(chosen, x, blurred[None])
     both = np.concatenate([deleted, inserted]).astype(np.float32)
     logits = np.concatenate([loaded.predict_logits(both[i:i + batch]) for i in range(0, len(both), batch)])
-    p = _softmax(logits)[:, int(target)]
+    p = softmax(logits)[:, int(target)]
     return Faithfulness(fractions, p[:steps + 1], p[steps + 1:])
 
 

@@ -130,11 +130,11 @@ def test_faithfulness_curves_end_points_and_ordering(shapes_x):
     data = shape_classification(12, 48, seed=7)
     x = data.images[:1].astype(np.float32) / 255.0
     target = int(data.labels[0])
-    p = A._softmax(shapes.predict_logits(x))[0, target]
+    p = A.softmax(shapes.predict_logits(x))[0, target]
     heat = np.random.default_rng(0).random((48, 48)).astype(np.float32)
     f = A.faithfulness(shapes, x, heat, target, steps=8)
     assert f.deletion[0] == pytest.approx(p, abs=1e-5) and f.insertion[-1] == pytest.approx(p, abs=1e-5)
-    black = A._softmax(shapes.predict_logits(np.zeros_like(x)))[0, target]
+    black = A.softmax(shapes.predict_logits(np.zeros_like(x)))[0, target]
     assert f.deletion[-1] == pytest.approx(black, abs=1e-5)
     # averaged over images, Grad-CAM's order must beat the same order reversed and a random order
     good, bad, rand = [], [], []

@@ -79,7 +79,7 @@ def test_published_cfgs_build_with_the_right_heads():
     assert tiny.heads[0].anchors[0] == pytest.approx(np.array([81, 82]) / 416)  # mask 3,4,5
 
 
-@pytest.mark.parametrize("name", ["yolov3-tiny", "yolov2-voc"])
+@pytest.mark.parametrize("name", ["yolov3-tiny", "yolov2-voc", "yolov3"])
 def test_weights_land_exactly_where_darknet_puts_them(name):
     net = D.load_darknet(name, size=416)
     values = np.arange(net.expected_floats(), dtype=np.float32) * np.float32(1e-6)

@@ -205,3 +205,16 @@ def test_cli_detect_anchors_and_loss(tmp_path):
     assert json.loads(run("anchors", "--k", "2", "--csv", str(csv), "--json").stdout)["mean_iou"]["2"] > 0.8
     bad = run("anchors", "--k", "9", "--csv", str(csv), "--json", check=False)
     assert bad.returncode != 0 and "k must be" in bad.stderr
+
+
+def test_instances_split_one_class_blob_and_drop_empty_boxes():
+    from core.detection.instances import box_restricted_masks
+
+    mask = np.zeros((20, 40), np.uint8)
+    mask[5:15, 2:18] = 1  # two circles touching: one blob of class 1 ("circle" = detection class 0)
+    mask[5:15, 18:34] = 1
+    d = lambda box, score: Y.Detection(box, 0, "circle", score, score)  # noqa: E731
+    found = [d((2, 5, 18, 15), 0.9), d((18, 5, 34, 15), 0.8), d((3, 5, 17, 15), 0.7)]  # the last: a duplicate
+    inst = box_restricted_masks(found, mask)
+    assert [i.mask.sum() for i in inst] == [160, 160]
+    assert len(box_restricted_masks(found, mask, drop_empty=False)) == 3
