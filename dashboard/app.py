@@ -35,17 +35,23 @@ def keep_keras_session() -> None:
 keep_keras_session()
 
 
-def sidebar() -> None:
+def sidebar():
+    """The sidebar; returns the placeholder for the "Loaded" line, filled again after the page ran
+    (so a model the page just loaded is listed on this very run, not the next)."""
     with st.sidebar:
         st.toggle("Lecture mode", key=components.LECTURE_KEY,
                   help="Larger type, wide layout, control panels collapsed. Kept in the URL as ?lecture=1.")
         device = resources.device_info()
         st.caption(f"Compute device: **{device.label}** · TensorFlow {device.tensorflow}")
-        loaded = resources.loaded_resources()
-        if loaded:
-            st.caption("Loaded: " + ", ".join(f"{name} ({where})" for name, where in loaded.items()))
-        else:
-            st.caption("Loaded: no model or embedding yet")
+        return st.empty()
+
+
+def show_loaded(placeholder) -> None:
+    loaded = resources.loaded_resources()
+    if loaded:
+        placeholder.caption("Loaded: " + ", ".join(f"{name} ({where})" for name, where in loaded.items()))
+    else:
+        placeholder.caption("Loaded: no model or embedding yet")
 
 
 def main() -> None:
@@ -67,9 +73,11 @@ def main() -> None:
         for page in page_list:
             navigation.PAGE_OBJECTS[page.url_path] = page
     current = st.navigation(pages, expanded=True)  # every page visible: the class follows the agenda
-    sidebar()
+    loaded_line = sidebar()
+    show_loaded(loaded_line)  # what is resident now; a page that stops early leaves this
     components.sync_lecture_query_param()
     current.run()
+    show_loaded(loaded_line)  # and what the page has just loaded
 
 
 main()

@@ -88,3 +88,15 @@ def test_streamlit_no_longer_clears_the_keras_session_after_each_rerun(app):
     at.run()
     assert script_runner._clean_problem_modules() is None
     assert script_runner._clean_problem_modules.__name__ == "<lambda>"
+
+
+def test_sidebar_lists_a_model_on_the_run_that_loaded_it(app):
+    from dashboard import resources
+
+    with resources._LOCK:
+        resources._LOADED.clear()  # as in a fresh server: nothing listed before this run
+    at = app()
+    at.run()
+    assert any("no model or embedding yet" in c.value for c in at.sidebar.caption)
+    at.switch_page(page_path("cnn_activations.py")).run()
+    assert any("Loaded:" in c.value and "emotion-cnn" in c.value for c in at.sidebar.caption)
