@@ -12,23 +12,15 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from timing import best_of  # noqa: E402
+
 import core  # noqa: E402,F401  (sets the TensorFlow environment first)
 from core.images import sample_image  # noqa: E402
 from core.vision import activations, ascent, zoo  # noqa: E402
-
-
-def timed(fn, repeat=3):
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def main() -> None:
@@ -38,9 +30,10 @@ def main() -> None:
 
     emotion = zoo.load_model("emotion-cnn")
     happy = emotion.class_index("happy")
-    ours = timed(lambda: ascent.gradient_ascent(emotion, None, [happy], steps=100, step_size=1.0, init="random"))
+    ours = best_of(lambda: ascent.gradient_ascent(emotion, None, [happy], steps=100, step_size=1.0, init="random"),
+                   repeat=3)
     am = ActivationMaximization(emotion.model, model_modifier=ReplaceToLinear(), clone=True)
-    peer = timed(lambda: am(CategoricalScore(happy), steps=100, input_modifiers=None, regularizers=None, callbacks=None),
+    peer = best_of(lambda: am(CategoricalScore(happy), steps=100, input_modifiers=None, regularizers=None, callbacks=None),
                  repeat=2)
     print(f"class maximisation, emotion CNN, 100 steps: ours {ours:.3f} s, tf-keras-vis {peer:.3f} s "
           f"-> ratio {peer / ours:.1f}x (target >= 10x)")
@@ -49,7 +42,7 @@ def main() -> None:
     image = sample_image("chelsea")
     layers = {"conv3_1": 1.0, "conv3_2": 0.5}
     ascent.deep_dream(shapes, image, layers, octaves=3, iterations=20, max_side=512)  # compile
-    dream = timed(lambda: ascent.deep_dream(shapes, image, layers, octaves=3, iterations=20, max_side=512), repeat=2)
+    dream = best_of(lambda: ascent.deep_dream(shapes, image, layers, octaves=3, iterations=20, max_side=512), repeat=2)
     print(f"Deep Dream, shapes CNN, 512-px image, 3 octaves x 20 iterations: {dream:.2f} s")
 
     from dashboard import figures
@@ -62,7 +55,7 @@ def main() -> None:
         g, cols = activations.tile_channels(maps)
         figures.activation_grid(g, cols, maps.shape[:2]).to_json()
 
-    print(f"activation grid of {layer} (64 channels): {timed(grid) * 1e3:.0f} ms (target < 500 ms)")
+    print(f"activation grid of {layer} (64 channels): {best_of(grid, repeat=3) * 1e3:.0f} ms (target < 500 ms)")
 
 
 if __name__ == "__main__":

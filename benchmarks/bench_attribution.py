@@ -12,12 +12,12 @@ Also prints the Pearson correlation of each pair of heatmaps.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
+from timing import best_of  # noqa: E402
 
 import core  # noqa: E402,F401  (sets the TensorFlow environment first)
 from core.images import sample_image  # noqa: E402
@@ -26,13 +26,7 @@ from core.vision import zoo  # noqa: E402
 
 
 def timed(fn, repeat=5):
-    fn()  # warm
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
+    return best_of(fn, repeat, warm=True)
 
 
 def pearson(a, b):

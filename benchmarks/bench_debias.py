@@ -17,6 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from timing import run_times  # noqa: E402
+
 from core.embeddings import bias, debias  # noqa: E402
 from core.embeddings.analysis import gender_setup  # noqa: E402
 from core.embeddings.sources import load_named  # noqa: E402
@@ -24,11 +26,7 @@ from core.embeddings.wordlists import gender_lists  # noqa: E402
 
 
 def best_of(fn, repeat=7):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
+    times = run_times(fn, repeat)
     return min(times), statistics.median(times)
 
 

@@ -12,20 +12,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
+from timing import best_of  # noqa: E402
 
 import core  # noqa: E402,F401
 from core.detection import darknet as D  # noqa: E402
 from core.detection import yolo as Y  # noqa: E402
 
 
-def best_of(fn, repeat=5):
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
+def timed(fn, repeat=5):
+    return best_of(fn, repeat, warm=True)
 
 
 def main() -> None:
@@ -39,10 +34,10 @@ def main() -> None:
     net = D.load_darknet("yolov3", size=416)
     print(f"YOLOv3 built from its cfg: {time.perf_counter() - t:.1f} s, {net.params:,} parameters")
     x = np.random.default_rng(0).integers(0, 255, (1, 416, 416, 3)).astype(np.uint8)
-    forward = best_of(lambda: net.raw(x), repeat=3)
+    forward = timed(lambda: net.raw(x), repeat=3)
     print(f"YOLOv3 forward pass at 416x416 (random weights, batch 1): {forward * 1000:.0f} ms")
     raw = net.raw(x)
-    decode = best_of(lambda: Y.candidates(raw, net.heads, 416))
+    decode = timed(lambda: Y.candidates(raw, net.heads, 416))
     print(f"decoding all {sum(r.shape[1] * r.shape[2] * 3 for r in raw):,} boxes: {decode * 1000:.1f} ms")
 
     for n in (1000, 5000):
@@ -51,12 +46,12 @@ def main() -> None:
         wh = rng.uniform(20, 90, (n, 2))
         boxes = np.concatenate([centres - wh / 2, centres + wh / 2], axis=1)
         scores = rng.random(n).astype(np.float32)
-        ours = best_of(lambda b=boxes, s=scores: Y.nms(b, s, 0.45))
+        ours = timed(lambda b=boxes, s=scores: Y.nms(b, s, 0.45))
         tf_boxes = tf.constant(boxes[:, [1, 0, 3, 2]].astype(np.float32))
         tf_scores = tf.constant(scores)
-        peer_tf = best_of(lambda b=tf_boxes, s=tf_scores, k=n: tf.image.non_max_suppression(b, s, k, 0.45).numpy())
+        peer_tf = timed(lambda b=tf_boxes, s=tf_scores, k=n: tf.image.non_max_suppression(b, s, k, 0.45).numpy())
         xywh = [[float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])] for b in boxes]
-        peer_cv = best_of(lambda xy=xywh, s=scores: cv2.dnn.NMSBoxes(xy, s.tolist(), 0.0, 0.45))
+        peer_cv = timed(lambda xy=xywh, s=scores: cv2.dnn.NMSBoxes(xy, s.tolist(), 0.0, 0.45))
         same_tf = np.array_equal(Y.nms(boxes, scores, 0.45),
                                  tf.image.non_max_suppression(tf_boxes, tf_scores, n, 0.45).numpy())
         print(f"NMS on {n} boxes: ours {ours * 1000:.2f} ms, tf.image.non_max_suppression {peer_tf * 1000:.2f} ms "
