@@ -11,7 +11,6 @@ child process, like the shapes CNN), cached as .keras with a card holding its he
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ import numpy as np
 from core.device import import_keras, import_tensorflow
 from core.progress import Progress, ensure
 from core.vision.synthetic import SEGMENT_CLASSES, segmentation_scenes
-from core.vision.train import _KerasProgress, model_dir, print_progress, train_in_child
+from core.vision.train import cached_or_trained, fit_classifier, model_dir, print_progress, save_trained
 
 DECODERS = ("transpose", "bilinear", "unpool")
 DEFAULT_DECODER = "transpose"
@@ -137,9 +136,6 @@ def _train_here(decoder: str, recipe: dict, path: Path, progress: Progress) -> d
     train = segmentation_scenes(recipe["n_train"], recipe["size"], seed=recipe["seed"])
     test = segmentation_scenes(recipe["n_test"], recipe["size"], seed=recipe["seed"] + 1)
     model = build_fcn(decoder)
-    model.compile(optimizer=keras.optimizers.Adam(2e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    steps = int(np.ceil(recipe["n_train"] / recipe["batch"]))
     watch = segmentation_scenes(64, recipe["size"], seed=recipe["seed"] + 2)  # a small set for the live IoU
     state = {"iou": float("nan")}
 
@@ -152,18 +148,10 @@ def _train_here(decoder: str, recipe: dict, path: Path, progress: Progress) -> d
             state["iou"] = float(np.nanmean(iou_from_confusion(cm)))
             report((epoch + 1) / recipe["epochs"] * 0.999, f"epoch {epoch + 1}/{recipe['epochs']} done")
 
-    cb = _KerasProgress(report, recipe["epochs"], steps)
-    start = time.perf_counter()
-    model.fit(train.images.astype(np.float32) / 255.0, train.masks, batch_size=recipe["batch"], epochs=recipe["epochs"],
-              verbose=0, callbacks=[cb.callback, LiveIoU()], shuffle=True)
-    seconds = time.perf_counter() - start
+    seconds = fit_classifier(model, train.images, train.masks, recipe, report, callbacks=(LiveIoU(),))
     card = {"recipe": recipe, "decoder": decoder, "train_seconds": seconds, "params": int(model.count_params()),
             **evaluate(model, test)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.keras")
-    model.save(tmp)
-    tmp.replace(path)
-    path.with_suffix(".json").write_text(json.dumps(card, indent=2))
+    save_trained(model, path, card)
     progress(1.0, f"{decoder} decoder trained in {seconds:.0f} s: mean IoU {card['mean_iou']:.3f}")
     return card
 
@@ -176,12 +164,8 @@ def load_fcn(decoder: str = DEFAULT_DECODER, progress: Progress | None = None, s
     if decoder not in DECODERS:
         raise SegmentationError(f"Unknown decoder '{decoder}'; choose one of {', '.join(DECODERS)}.")
     path = model_dir() / f"{MODEL_NAMES[decoder]}.keras"
-    card_path = path.with_suffix(".json")
-    fresh = path.exists() and card_path.exists() and json.loads(card_path.read_text()).get("recipe") == RECIPE
-    if not fresh and not (subprocess_ok and train_in_child(
-            "core.fcn.segmentation", [decoder, json.dumps(RECIPE), str(path)], path, progress)):
-        _train_here(decoder, RECIPE, path, progress)
-    card = json.loads(card_path.read_text())
+    card = cached_or_trained(path, RECIPE, ["core.fcn.segmentation", decoder, json.dumps(RECIPE), str(path)],
+                             lambda: _train_here(decoder, RECIPE, path, progress), progress, subprocess_ok)
     progress(1.0, f"{MODEL_NAMES[decoder]} ready: mean IoU {card['mean_iou']:.3f}")
     return keras.models.load_model(path, safe_mode=True), card
 

@@ -10,16 +10,15 @@ looked. Trained in a child process (oneDNN on), cached per correlation like the 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from core.device import import_keras, import_tensorflow
+from core.device import import_keras
 from core.progress import Progress, ensure
 from core.vision.synthetic import TANK_BACKGROUNDS, TANK_CLASSES, tanks_in_trees
-from core.vision.train import _KerasProgress, model_dir, print_progress, train_in_child
+from core.vision.train import cached_or_trained, compute_device, fit_classifier, model_dir, print_progress, save_trained
 
 TANKS_RECIPE = {"version": 2, "seed": 0, "n_train": 2400, "n_test": 600, "size": 64, "epochs": 10, "batch": 64}
 CORRELATIONS = tuple(round(c, 2) for c in np.arange(0.5, 1.0001, 0.05))
@@ -72,11 +71,8 @@ def train_tanks_cnn(correlation: float = 1.0, progress: Progress | None = None, 
     correlation = _check_correlation(correlation)
     recipe = dict(TANKS_RECIPE, **(recipe or {}), correlation=correlation)
     path = path or model_path(correlation)
-    card_path = path.with_suffix(".json")
-    if not (path.exists() and card_path.exists() and json.loads(card_path.read_text()).get("recipe") == recipe):
-        if not (subprocess_ok and train_in_child("core.vision.tanks", [json.dumps(recipe), str(path)], path, progress)):
-            _train_here(recipe, path, progress)
-    card = json.loads(card_path.read_text())
+    card = cached_or_trained(path, recipe, ["core.vision.tanks", json.dumps(recipe), str(path)],
+                             lambda: _train_here(recipe, path, progress), progress, subprocess_ok)
     return TankResult(keras.models.load_model(path, safe_mode=True), card)
 
 
@@ -87,30 +83,17 @@ def accuracy(model, images: np.ndarray, labels: np.ndarray) -> float:
 
 def _train_here(recipe: dict, path: Path, progress: Progress) -> dict:
     keras = import_keras()
-    tf = import_tensorflow()
     correlation = recipe["correlation"]
     progress(0.0, f"drawing {recipe['n_train']} tanks and trucks ({correlation:.0%} on their usual background) ...")
     keras.utils.set_random_seed(recipe["seed"])
     train = tanks_in_trees(recipe["n_train"], recipe["size"], correlation, recipe["seed"])
     model = build_tanks_cnn()
-    model.compile(optimizer=keras.optimizers.Adam(2e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    steps = int(np.ceil(recipe["n_train"] / recipe["batch"]))
-    cb = _KerasProgress(progress, recipe["epochs"], steps)
-    start = time.perf_counter()
-    model.fit(train.images.astype(np.float32) / 255.0, train.labels, batch_size=recipe["batch"],
-              epochs=recipe["epochs"], verbose=0, callbacks=[cb.callback], shuffle=True)
-    seconds = time.perf_counter() - start
-    sets = test_sets(recipe, correlation)
+    seconds = fit_classifier(model, train.images, train.labels, recipe, progress)
     card = {"recipe": recipe, "correlation": correlation, "train_seconds": seconds, "classes": list(TANK_CLASSES),
-            "backgrounds": list(TANK_BACKGROUNDS), "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU"}
-    for name, data in sets.items():
+            "backgrounds": list(TANK_BACKGROUNDS), "device": compute_device()}
+    for name, data in test_sets(recipe, correlation).items():
         card[f"{name}_accuracy"] = accuracy(model, data.images, data.labels)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.keras")
-    model.save(tmp)
-    tmp.replace(path)
-    path.with_suffix(".json").write_text(json.dumps(card, indent=2))
+    save_trained(model, path, card)
     progress(1.0, f"trained in {seconds:.0f} s: biased test {card['biased_accuracy']:.1%}, "
                   f"swapped backgrounds {card['swapped_accuracy']:.1%}")
     return card

@@ -48,6 +48,47 @@ class _KerasProgress:
         self.callback = Callback()
 
 
+def compute_device() -> str:
+    """For the training cards: where TensorFlow trained."""
+    return "GPU" if import_tensorflow().config.list_physical_devices("GPU") else "CPU"
+
+
+def cached_or_trained(path: Path, recipe: dict, child_args: list[str], train_here, progress: Progress,
+                      subprocess_ok: bool = True) -> dict:
+    """The card of the model saved at ``path``, training it first when it is missing or was trained
+    from another recipe: in a child process (``python -m child_args...``, oneDNN on), else by
+    ``train_here()`` in this process. Every self-trained model goes through here."""
+    card_path = path.with_suffix(".json")
+    fresh = path.exists() and card_path.exists() and json.loads(card_path.read_text()).get("recipe") == recipe
+    if not fresh and not (subprocess_ok and train_in_child(child_args[0], child_args[1:], path, progress)):
+        train_here()
+    return json.loads(card_path.read_text())
+
+
+def save_trained(model, path: Path, card: dict) -> None:
+    """Save atomically (temp file + rename: a reader never sees half a model), then the JSON card."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.keras")
+    model.save(tmp)
+    tmp.replace(path)
+    path.with_suffix(".json").write_text(json.dumps(card, indent=2))
+
+
+def fit_classifier(model, images: np.ndarray, labels: np.ndarray, recipe: dict, progress: Progress,
+                   callbacks: tuple = ()) -> float:
+    """Adam(2e-3) on sparse cross-entropy from logits, images uint8 scaled to [0, 1], progress per
+    batch; returns the training seconds. (Classifiers and the per-pixel FCN alike.)"""
+    keras = import_keras()
+    model.compile(optimizer=keras.optimizers.Adam(2e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    steps = int(np.ceil(len(images) / recipe["batch"]))
+    cb = _KerasProgress(progress, recipe["epochs"], steps)
+    start = time.perf_counter()
+    model.fit(images.astype(np.float32) / 255.0, labels, batch_size=recipe["batch"], epochs=recipe["epochs"],
+              verbose=0, callbacks=[cb.callback, *callbacks], shuffle=True)
+    return time.perf_counter() - start
+
+
 def build_shapes_cnn(n_classes: int = len(SHAPES)):
     """Conv blocks, global average pooling, linear logits (softmax is applied outside)."""
     keras = import_keras()
@@ -76,17 +117,10 @@ def train_shapes_cnn(progress: Progress | None = None, recipe: dict | None = Non
     progress = ensure(progress)
     recipe = dict(SHAPES_RECIPE, **(recipe or {}))
     path = path or model_dir() / "shapes-cnn.keras"
-    card_path = path.with_suffix(".json")
-    if not (path.exists() and card_path.exists() and json.loads(card_path.read_text()).get("recipe") == recipe):
-        if not (subprocess_ok and _train_in_child(recipe, path, progress)):
-            _train_here(recipe, path, progress)
-    card = json.loads(card_path.read_text())
+    card = cached_or_trained(path, recipe, ["core.vision.train", json.dumps(recipe), str(path)],
+                             lambda: _train_here(recipe, path, progress), progress, subprocess_ok)
     progress(1.0, f"shapes-cnn ready: held-out accuracy {card['accuracy']:.1%}")
     return keras.models.load_model(path, safe_mode=True), card
-
-
-def _train_in_child(recipe: dict, path: Path, progress: Progress) -> bool:
-    return train_in_child("core.vision.train", [json.dumps(recipe), str(path)], path, progress)
 
 
 def train_in_child(module: str, args: list[str], path: Path, progress: Progress) -> bool:
@@ -118,29 +152,16 @@ def print_progress(fraction: float, message: str) -> None:
 
 def _train_here(recipe: dict, path: Path, progress: Progress) -> dict:
     keras = import_keras()
-    tf = import_tensorflow()
-    card_path = path.with_suffix(".json")
     progress(0.0, "generating the synthetic shapes ...")
     keras.utils.set_random_seed(recipe["seed"])
     train = shape_classification(recipe["n_train"], recipe["size"], seed=recipe["seed"])
     test = shape_classification(recipe["n_test"], recipe["size"], seed=recipe["seed"] + 1)
     model = build_shapes_cnn()
-    model.compile(optimizer=keras.optimizers.Adam(2e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    steps = int(np.ceil(recipe["n_train"] / recipe["batch"]))
-    cb = _KerasProgress(progress, recipe["epochs"], steps)
-    start = time.perf_counter()
-    model.fit(train.images.astype(np.float32) / 255.0, train.labels, batch_size=recipe["batch"],
-              epochs=recipe["epochs"], verbose=0, callbacks=[cb.callback], shuffle=True)
-    seconds = time.perf_counter() - start
+    seconds = fit_classifier(model, train.images, train.labels, recipe, progress)
     _, accuracy = model.evaluate(test.images.astype(np.float32) / 255.0, test.labels, verbose=0)
     card = {"recipe": recipe, "accuracy": float(accuracy), "train_seconds": seconds, "classes": list(SHAPES),
-            "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU"}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.keras")
-    model.save(tmp)
-    tmp.replace(path)
-    card_path.write_text(json.dumps(card, indent=2))
+            "device": compute_device()}
+    save_trained(model, path, card)
     progress(1.0, f"shapes-cnn trained in {seconds:.0f} s: held-out accuracy {accuracy:.1%}")
     return card
 
