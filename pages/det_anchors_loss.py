@@ -102,10 +102,7 @@ example = st.slider("Training example", 0, 199, 3, key="loss_example")
 scene = resources.shared(("loss_scenes",), lambda p: detection_scenes(200, recipe["size"], seed=recipe["seed"]),
                          "Drawing training scenes ...")
 x = scene.images[example:example + 1]
-y_true = T.targets_for(type(scene)(x, [scene.boxes[example]], [scene.labels[example]], scene.masks[example:example + 1]),
-                       yolo.head, recipe)
-raw = yolo.raw(x)
-terms = {t: float(v) for t, v in Y.yolo_loss_terms(y_true, raw, yolo.head).items()}
+y_true, raw, terms = yolo.loss_on(scene.images[example], scene.boxes[example], scene.labels[example])
 cols = st.columns(len(terms) + 1)
 for col, (t, v) in zip(cols, terms.items(), strict=False):
     col.metric(t, f"{v:.4f}")

@@ -63,11 +63,10 @@ class_mask = seg.predict_masks(fcn, image[None])[0]
 instances = I.box_restricted_masks(found, class_mask)
 big = lambda a: np.repeat(np.repeat(a, 4, 0), 4, 1)  # noqa: E731
 palette = np.array([[0, 0, 0], [230, 80, 80], [80, 160, 240], [90, 210, 110]], np.uint8)
-from core.detection.yolo import Detection, draw_detections  # noqa: E402
+from core.detection.yolo import draw_detections  # noqa: E402
 
-scaled = [Detection(tuple(v * 4 for v in d.box), d.class_id, d.class_name, d.score, d.objectness) for d in found]
 i1, i2, i3 = st.columns(3)
-i1.image(draw_detections(big(image), scaled), caption=f"tiny YOLO: {len(found)} boxes", width="stretch")
+i1.image(draw_detections(image, found, enlarge=4), caption=f"tiny YOLO: {len(found)} boxes", width="stretch")
 i2.image(big(palette[class_mask]), caption="FCN: one class per pixel (semantic)", width="stretch")
 i3.image(big(I.colour_instances(image, instances)), caption=f"{len(instances)} instances: box ∩ class pixels",
          width="stretch")

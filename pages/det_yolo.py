@@ -76,13 +76,9 @@ with components.controls("Detector and image"):
 
 result = detectors.detect(det, image, conf, iou, agnostic)
 grids = [tuple(int(v) for v in r.shape[1:3]) for r in result.raw]
-scale = max(1, 384 // max(image.shape[:2]))
-shown = np.repeat(np.repeat(image, scale, 0), scale, 1) if scale > 1 else image
-boxes_scaled = [Y.Detection(tuple(v * scale for v in d.box), d.class_id, d.class_name, d.score, d.objectness,
-                            d.scale, d.cell, d.anchor) for d in result.detections]
 c1, c2 = st.columns([3, 2])
 with c1:
-    drawn = Y.draw_detections(shown, boxes_scaled)
+    drawn = Y.draw_detections(image, result.detections, enlarge=max(1, 384 // max(image.shape[:2])))
     st.image(drawn, caption=f"{len(result.detections)} detections (conf ≥ {conf:.2f}, NMS IoU {iou:.2f}"
              + (", class-agnostic)" if agnostic else ", per class)"), width="stretch")
     components.download_image(drawn, f"{name}_detections.png", "Download (PNG)", key="dl_det")

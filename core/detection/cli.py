@@ -131,8 +131,8 @@ def cmd_anchors(args: argparse.Namespace) -> tuple[Any, str]:
 def cmd_yolo_loss(args: argparse.Namespace) -> tuple[Any, str]:
     import numpy as np
 
-    from core.detection.train import YOLO_RECIPE, load_shapes_yolo, targets_for
-    from core.detection.yolo import LOSS_TERMS, yolo_loss_terms
+    from core.detection.train import load_shapes_yolo
+    from core.detection.yolo import LOSS_TERMS
     from core.vision.synthetic import detection_scenes
 
     if args.example < 0:
@@ -140,9 +140,8 @@ def cmd_yolo_loss(args: argparse.Namespace) -> tuple[Any, str]:
     yolo = load_shapes_yolo(None if args.json else stderr_progress)
     recipe = yolo.card["recipe"]
     data = detection_scenes(args.example + 1, recipe["size"], seed=recipe["seed"])  # = the training set's first scenes
-    y = targets_for(data, yolo.head, dict(YOLO_RECIPE, **recipe))[args.example:args.example + 1]
-    raw = yolo.raw(data.images[args.example:args.example + 1])
-    terms = {k: float(v) for k, v in yolo_loss_terms(y, raw, yolo.head).items()}
+    n = args.example
+    y, _, terms = yolo.loss_on(data.images[n], data.boxes[n], data.labels[n])
     terms["total"] = float(sum(terms[k] for k in LOSS_TERMS))
     obj = y[0, ..., 4]
     payload = {"example": args.example, "terms": terms, **terms, "objects": len(data.boxes[args.example]),

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.detection.yolo import Head
+from core.detection.yolo import Head, raw_outputs
 from core.device import import_keras, import_tensorflow
 
 CFG_DIR = Path(__file__).resolve().parents[2] / "assets" / "darknet"
@@ -182,8 +182,7 @@ class DarknetModel:
                    for conv, bn in self.conv_layers)
 
     def raw(self, images: np.ndarray) -> list[np.ndarray]:
-        out = self.model(np.asarray(images, np.float32) / 255.0, training=False)
-        return [np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
+        return raw_outputs(self.model, images)
 
 
 def _activation(x, name: str, prefix: str, section: Section):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.assets import AssetManager
-from core.detection.yolo import Detection, Head, Letterbox, letterbox, postprocess
+from core.detection.yolo import Detection, Head, Letterbox, letterbox, postprocess, raw_outputs
 from core.progress import Progress, ensure
 
 DETECTORS = {
@@ -35,8 +35,7 @@ class Detector:
     card: dict | None = None  # the training card for shapes-yolo
 
     def raw(self, images: np.ndarray) -> list[np.ndarray]:
-        out = self.model(np.asarray(images, np.float32) / 255.0, training=False)
-        return [np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
+        return raw_outputs(self.model, images)
 
 
 def load_detector(name: str, manager: AssetManager | None = None, progress: Progress | None = None,

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from core.detection.anchors import iou_kmeans
-from core.detection.yolo import LOSS_TERMS, Head, encode_targets, yolo_loss_terms
+from core.detection.yolo import LOSS_TERMS, Head, encode_targets, raw_outputs, yolo_loss_terms
 from core.device import import_keras, import_tensorflow
 from core.progress import Progress, ensure
 from core.vision.synthetic import DETECT_CLASSES, detection_scenes
-from core.vision.train import model_dir, print_progress, train_in_child
+from core.vision.train import cached_or_trained, compute_device, model_dir, print_progress, save_trained
 
 YOLO_RECIPE = {"version": 1, "seed": 0, "n_train": 3000, "n_test": 300, "size": 96, "stride": 16, "anchors": 5,
                "epochs": 8, "batch": 32, "lr": 0.003}
@@ -39,7 +39,14 @@ class ShapesYolo:
         return self.size // self.card["recipe"]["stride"]
 
     def raw(self, batch: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model(np.asarray(batch, np.float32) / 255.0, training=False))
+        return raw_outputs(self.model, batch)[0]
+
+    def loss_on(self, image: np.ndarray, boxes: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
+        """One training example through the loss: (targets (1, S, S, B, 5 + C), raw output, each term)."""
+        s = self.grid
+        y = encode_targets(boxes, labels, self.head, (s, s), self.size)[None]
+        raw = self.raw(np.asarray(image)[None])
+        return y, raw, {k: float(v) for k, v in yolo_loss_terms(y, raw, self.head).items()}
 
 
 def build_tiny_yolo(n_anchors: int, n_classes: int = len(DETECT_CLASSES), filters=(16, 32, 64, 128)):
@@ -69,11 +76,8 @@ def load_shapes_yolo(progress: Progress | None = None, recipe: dict | None = Non
     progress = ensure(progress)
     recipe = dict(YOLO_RECIPE, **(recipe or {}))
     path = path or model_path()
-    card_path = path.with_suffix(".json")
-    if not (path.exists() and card_path.exists() and json.loads(card_path.read_text()).get("recipe") == recipe):
-        if not (subprocess_ok and train_in_child("core.detection.train", [json.dumps(recipe), str(path)], path, progress)):
-            _train_here(recipe, path, progress)
-    card = json.loads(card_path.read_text())
+    card = cached_or_trained(path, recipe, ["core.detection.train", json.dumps(recipe), str(path)],
+                             lambda: _train_here(recipe, path, progress), progress, subprocess_ok)
     model = keras.models.load_model(path, safe_mode=True)
     head = Head(np.array(card["anchors"], np.float32), len(DETECT_CLASSES), "v2")
     return ShapesYolo(model, head, recipe["size"], list(DETECT_CLASSES), card)
@@ -163,12 +167,8 @@ def _train_here(recipe: dict, path: Path, progress: Progress) -> dict:
     scores = evaluate(yolo, test_set(recipe))
     card = {"recipe": recipe, "anchors": kmeans.anchors.tolist(), "anchor_mean_iou": kmeans.mean_iou,
             "train_seconds": seconds, "history": history, "classes": list(DETECT_CLASSES),
-            "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU", **scores}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.keras")
-    model.save(tmp)
-    tmp.replace(path)
-    path.with_suffix(".json").write_text(json.dumps(card, indent=2))
+            "device": compute_device(), **scores}
+    save_trained(model, path, card)
     progress(1.0, f"shapes-yolo trained in {seconds:.0f} s: mAP@0.5 {card['map50']:.3f}")
     return card
 

@@ -182,16 +182,23 @@ def postprocess(outputs: list, heads: list[Head], box: Letterbox, class_names: l
     return out
 
 
-def draw_detections(image: np.ndarray, detections: list[Detection], thickness: int = 2) -> np.ndarray:
-    """Boxes with 'class score' labels, one colour per class."""
+def raw_outputs(model, images: np.ndarray) -> list[np.ndarray]:
+    """Every head's raw output for uint8 images (n, H, W, 3) (scaled to [0, 1] here), as a list."""
+    out = model(np.asarray(images, np.float32) / 255.0, training=False)
+    return [np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
+
+
+def draw_detections(image: np.ndarray, detections: list[Detection], thickness: int = 2, enlarge: int = 1) -> np.ndarray:
+    """Boxes with 'class score' labels, one colour per class; ``enlarge`` repeats each pixel (small
+    synthetic scenes on a projector) and scales the boxes with it."""
     import cv2
 
-    out = np.ascontiguousarray(image.copy())
+    out = np.ascontiguousarray(np.repeat(np.repeat(image, enlarge, 0), enlarge, 1) if enlarge > 1 else image.copy())
     scale = max(0.35, min(out.shape[:2]) / 800)
     for d in detections:
         hue = (d.class_id * 47) % 180
         colour = tuple(int(v) for v in cv2.cvtColor(np.uint8([[[hue, 220, 235]]]), cv2.COLOR_HSV2RGB)[0, 0])
-        x0, y0, x1, y1 = (round(v) for v in d.box)
+        x0, y0, x1, y1 = (round(v * enlarge) for v in d.box)
         cv2.rectangle(out, (x0, y0), (x1, y1), colour, thickness)
         label = f"{d.class_name} {d.score:.2f}"
         (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
