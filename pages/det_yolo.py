@@ -1,5 +1,7 @@
 """Fully Convolutional Learning, part two: YOLO detections and the output tensor, cell by cell."""
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -74,7 +76,10 @@ with components.controls("Detector and image"):
                     help="a box is dropped when it overlaps a higher-scoring one by more than this")
     agnostic = c3.toggle("Class-agnostic NMS", False, key="det_agnostic")
 
-result = detectors.detect(det, image, conf, iou, agnostic)
+image_key = hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
+passed = resources.shared(("det_forward", name, image_key), lambda p: detectors.forward(det, image),
+                          f"Running {name} ...", max_items=16)  # sliders below re-threshold, no new pass
+result = detectors.detect(det, image, conf, iou, agnostic, passed=passed)
 grids = [tuple(int(v) for v in r.shape[1:3]) for r in result.raw]
 c1, c2 = st.columns([3, 2])
 with c1:

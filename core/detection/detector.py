@@ -60,18 +60,33 @@ def load_detector(name: str, manager: AssetManager | None = None, progress: Prog
 
 
 @dataclass(frozen=True)
-class DetectionResult:
-    detections: list[Detection]
+class Forward:
+    """One network pass: what the thresholds and NMS then work on (cache this, not the detections)."""
+
     raw: list[np.ndarray]  # each head's raw output (1, S, S, B(5+C))
     boxed: np.ndarray  # the letterboxed network input (size, size, 3) uint8
     letterbox: Letterbox
 
 
+@dataclass(frozen=True)
+class DetectionResult:
+    detections: list[Detection]
+    raw: list[np.ndarray]
+    boxed: np.ndarray
+    letterbox: Letterbox
+
+
+def forward(detector: Detector, image: np.ndarray) -> Forward:
+    boxed, box = letterbox(np.asarray(image)[..., :3], detector.size)
+    return Forward(detector.raw(boxed[None]), boxed, box)
+
+
 def detect(detector: Detector, image: np.ndarray, conf: float = 0.5, iou: float = 0.45,
-           agnostic: bool = False) -> DetectionResult:
+           agnostic: bool = False, passed: Forward | None = None) -> DetectionResult:
+    """Detections for an image; give ``passed`` (from :func:`forward`) to re-threshold without
+    running the network again (a slider move on YOLOv3 would otherwise cost a whole forward pass)."""
     if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
         raise ValueError("Confidence and IoU thresholds must be between 0 and 1.")
-    boxed, box = letterbox(np.asarray(image)[..., :3], detector.size)
-    raw = detector.raw(boxed[None])
-    dets = postprocess(raw, detector.heads, box, detector.class_names, conf, iou, agnostic)
-    return DetectionResult(dets, raw, boxed, box)
+    f = passed or forward(detector, image)
+    dets = postprocess(f.raw, detector.heads, f.letterbox, detector.class_names, conf, iou, agnostic)
+    return DetectionResult(dets, f.raw, f.boxed, f.letterbox)

@@ -218,3 +218,15 @@ def test_instances_split_one_class_blob_and_drop_empty_boxes():
     inst = box_restricted_masks(found, mask)
     assert [i.mask.sum() for i in inst] == [160, 160]
     assert len(box_restricted_masks(found, mask, drop_empty=False)) == 3
+
+
+def test_rethresholding_a_forward_pass_equals_detecting_again():
+    from core.detection.detector import detect, forward, load_detector
+
+    det = load_detector("shapes-yolo")
+    image = detection_scenes(1, det.size, seed=99).images[0]
+    passed = forward(det, image)
+    for conf, iou in ((0.2, 0.45), (0.6, 0.3)):
+        again = detect(det, image, conf, iou).detections
+        reused = detect(det, image, conf, iou, passed=passed).detections
+        assert [d.box for d in again] == [d.box for d in reused]
