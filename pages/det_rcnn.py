@@ -49,13 +49,18 @@ det = resources.shared(("detector", "shapes-yolo"),
                        "Loading the tiny YOLO (trains once, about 1.5 minutes) ...", max_items=3)
 fcn, fcn_card = resources.shared(("fcn", seg.DEFAULT_DECODER), lambda p: seg.load_fcn(seg.DEFAULT_DECODER, progress=p),
                                  "Loading the segmentation FCN ...", max_items=3)
+resources.note_loaded("shapes-yolo")
+resources.note_loaded(seg.MODEL_NAMES[seg.DEFAULT_DECODER])
 from core.detection.train import test_set  # noqa: E402
 
 scenes = resources.shared(("det_test_set",), lambda p: test_set(), "Drawing held-out scenes ...")
 c1, c2 = st.columns(2)
 # default: the first scene with two objects of the same class, where instances differ from classes
-same_class = next((i for i, lab in enumerate(scenes.labels) if len(lab) >= 2 and len(set(lab.tolist())) < len(lab)), 0)
-n = c1.slider("Held-out scene", 0, len(scenes.images) - 1, same_class, key="inst_scene")
+# default: the first scene where two instances of one class come out (what instances add over classes)
+showcase = resources.shared(("inst_showcase",), lambda p: I.showcase_scene(
+    scenes.images, lambda im: detectors.detect(det, im, 0.5, 0.45).detections,
+    lambda im: seg.predict_masks(fcn, im[None])[0]), "Choosing a scene ...")
+n = c1.slider("Held-out scene", 0, len(scenes.images) - 1, showcase, key="inst_scene")
 conf = c2.slider("Detection confidence", 0.05, 1.0, 0.5, 0.05, key="inst_conf")
 image = scenes.images[n]
 found = detectors.detect(det, image, conf, 0.45).detections

@@ -46,3 +46,15 @@ def colour_instances(image: np.ndarray, instances: list[Instance], alpha: float 
         colour = rng.integers(60, 256, 3).astype(np.float32)
         out[inst.mask] = (1 - alpha) * out[inst.mask] + alpha * colour
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def showcase_scene(images: np.ndarray, detect, segment, limit: int = 100) -> int:
+    """The first scene (of ``limit``) where two instances of one class come out — the picture that
+    shows what "instance" adds; 0 when none does. ``detect(image)`` -> detections,
+    ``segment(image)`` -> class mask."""
+    for i, image in enumerate(images[:limit]):
+        found = box_restricted_masks(detect(image), segment(image))
+        classes = [inst.detection.class_id for inst in found]
+        if len(classes) != len(set(classes)):
+            return i
+    return 0
