@@ -17,22 +17,11 @@ if str(ROOT) not in sys.path:  # streamlit puts dashboard/ on the path, pages im
 import streamlit as st  # noqa: E402
 
 from dashboard import components, navigation, resources  # noqa: E402
+from dashboard.serve import patch_streamlit  # noqa: E402
 
-
-def keep_keras_session() -> None:
-    """Stop Streamlit from calling keras.backend.clear_session() after every rerun.
-
-    Streamlit does that to free models a script rebuilt on each run; ours are cached resources
-    shared by every session, and the call (a full gc plus graph reset) costs ~200 ms per slider
-    move once TensorFlow is imported. Nothing else that hook does concerns us (matplotlib unused).
-    """
-    from streamlit.runtime.scriptrunner import script_runner
-
-    if getattr(script_runner, "_clean_problem_modules", None) is not None:
-        script_runner._clean_problem_modules = lambda: None
-
-
-keep_keras_session()
+# No Keras clear_session() after every rerun (~200 ms per slider move), and a client's clear_cache
+# message clears its own session only. dashboard/serve.py applies this before the server starts too.
+patch_streamlit()
 
 
 def sidebar():

@@ -7,10 +7,10 @@ one direction), and both return ``None`` after showing a sentence when the input
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import streamlit as st
 
+from core import datadir
 from core.assets import AssetError
 from core.embeddings import bias, debias
 from core.embeddings.analysis import GenderSetup, gender_setup
@@ -19,6 +19,7 @@ from core.embeddings.sources import DEFAULT_EMBEDDING, EMBEDDINGS
 from dashboard import components, resources
 
 UPLOAD = "upload"
+EMBEDDING_SUFFIXES = (".bin", ".txt", ".vec", ".gz", ".w2v")
 UNIT_NOTE = ("All vectors are unit-normalised (|w| = 1), so a dot product is a cosine; this is how "
              "Bolukbasi et al. measure and remove bias.")
 
@@ -31,19 +32,24 @@ def _uploaded_embedding() -> Embedding | None:
     upload = st.file_uploader("Embedding file", type=["bin", "txt", "vec", "gz", "w2v"], key="emb_upload",
                               help="word2vec binary, word2vec text (with an 'N D' header) or GloVe text. "
                                    "Files are parsed, never unpickled.")
-    path_text = st.text_input("... or a path on the machine running the dashboard", "", key="emb_path",
-                              help="For files larger than the upload limit, e.g. a GloVe .txt you downloaded.")
+    server_file = None
+    offered = datadir.list_files(EMBEDDING_SUFFIXES) if datadir.data_dir() is not None else []
+    if offered:  # only when the operator set DASHBOARD_DATA_DIR: files inside it, picked by name
+        server_file = st.selectbox("... or a file from the server's data folder", [None] + offered, key="emb_server_file",
+                                   format_func=lambda n: "(none)" if n is None else n,
+                                   help="Files the person running the dashboard put in its data folder "
+                                        "(for files larger than the upload limit).")
     fmt = st.selectbox("Format", ["auto", "word2vec-binary", "word2vec-text", "glove-text"], key="emb_upload_fmt")
     if upload is not None:
         data, label = upload.getvalue(), upload.name
-    elif path_text.strip():
-        path = Path(path_text.strip()).expanduser()
-        if not path.is_file():
-            st.error(f"No file at '{path}'.")
+    elif server_file is not None:
+        try:
+            data, label = datadir.read_bytes(server_file), server_file
+        except datadir.DataDirError as exc:
+            st.error(str(exc))
             return None
-        data, label = path.read_bytes(), path.name
     else:
-        st.info("Upload an embedding file or give a path, or choose one of the listed embeddings.")
+        st.info("Upload an embedding file, or choose one of the listed embeddings.")
         return None
     key = (hashlib.sha256(data).hexdigest(), fmt)
     cached = st.session_state.get("_user_embedding")
@@ -53,7 +59,10 @@ def _uploaded_embedding() -> Embedding | None:
         with components.progress_bar(f"Reading {label} ...") as progress:
             emb = parse_embedding(data, fmt, name=label, progress=progress).normalized()
     except EmbeddingFormatError as exc:
-        st.error(f"{label}: {exc}")
+        if upload is None:  # a server file: say what failed, never what it contains
+            st.error(f"'{label[:80]}' is not a {fmt if fmt != 'auto' else 'word2vec or GloVe'} file this dashboard can read.")
+        else:
+            st.error(f"{label[:80]}: {str(exc)[:300]}")
         return None
     st.session_state["_user_embedding"] = (key, emb)  # per session: an upload is nobody else's
     return emb
@@ -129,14 +138,15 @@ def direction_controls(emb: Embedding, show: bool = True) -> GenderSetup | None:
 
 
 def settings_key(emb: Embedding, setup: GenderSetup) -> tuple:
-    """A hashable description of (embedding, direction) for caches of derived results."""
-    return (emb.name, len(emb), fingerprint(emb), setup.subspace.method, setup.subspace.k, setup.subspace.pairs,
+    """A hashable description of (embedding, direction) for caches of derived results. The first
+    three items identify the embedding by its full content (two uploads named alike never share)."""
+    return (emb.name, len(emb), emb.digest, setup.subspace.method, setup.subspace.k, setup.subspace.pairs,
             setup.convention)
 
 
-def fingerprint(emb: Embedding) -> str:
-    """A cheap content hash (64 sampled rows) telling embeddings with the same name apart."""
-    return hashlib.sha1(emb.vectors[:: max(1, len(emb) // 64)].tobytes()).hexdigest()[:16]
+def words_key(words) -> str:
+    """A content hash of a word set (e.g. the specific set S a student edited)."""
+    return hashlib.sha256("\n".join(sorted(words)).encode()).hexdigest()
 
 
 def debias_controls(emb: Embedding, setup: GenderSetup, show: bool = True) -> tuple[GenderSetup, str]:
@@ -177,8 +187,8 @@ def debiased(emb: Embedding, setup: GenderSetup, mode: str) -> debias.DebiasResu
     """The debiased copy for these settings, shared by pages (never the cached original, mutated)."""
     from core.embeddings.analysis import run_debias
 
-    key = ("debiased", settings_key(emb, setup), mode, hash(setup.specific), setup.equality_sets)
-    return resources.shared(key, lambda p: run_debias(emb, setup, mode), "Debiasing ...", max_items=3)
+    key = (settings_key(emb, setup), mode, words_key(setup.specific), setup.equality_sets)
+    return resources.compute("debiased", key, lambda p: run_debias(emb, setup, mode), "Debiasing ...")
 
 
 def require_embedding() -> Embedding:

@@ -1,21 +1,54 @@
-"""Process-wide cached resources: each model, embedding and manager loads once per server process.
+"""Process-wide caches, one per concept, and the page-side view of heavy jobs.
 
-Everything returned from a ``st.cache_resource`` function is shared by every browser session:
-callers must treat it as read-only (core functions return new objects instead of mutating).
+Everything returned from here is shared by every browser session: callers treat it as read-only
+(core functions return new objects instead of mutating).
+
+* ``model(name)``, ``embedding(name)``, ``debiased(...)``, ``detector(name)``, ``fcn(decoder)`` and
+  the per-page result caches in :data:`CACHES` are :class:`core.cache.KeyedCache` s: compute once
+  per key (other sessions asking for the same key wait for that one computation and see its
+  progress; different keys never wait for each other), bounded by count and bytes.
+* :func:`compute` runs light work in the session's own script thread; ``heavy=True`` queues it in
+  the process's bounded job pool (:mod:`core.jobs`): the page's light parts are already drawn, the
+  student sees "k jobs ahead of you" and a Cancel button while it waits.
+* Keys of anything derived from an upload use full content hashes (:func:`content_key`).
 """
 
 from __future__ import annotations
 
-import threading
+import hashlib
+import time
+from collections.abc import Callable, Hashable
+from typing import Any
 
+import numpy as np
 import streamlit as st
 
+from core import jobs
 from core.assets import AssetManager
+from core.cache import MISSING, Cancelled, KeyedCache, Pending
 from core.device import DeviceInfo, describe_device
 from core.progress import Progress
 
-_LOADED: dict[str, str] = {}
-_LOCK = threading.Lock()
+MB = 1 << 20
+
+# One cache per concept: (max entries, max bytes). Sizes are estimates (core.cache.approx_nbytes).
+CACHE_LIMITS: dict[str, tuple[int, int | None]] = {
+    "models": (8, None),  # zoo models, detectors, FCNs: few, and all of them wanted
+    "embeddings": (3, 3 * 1024 * MB),
+    "debiased": (4, 2 * 1024 * MB),
+    "datasets": (16, 512 * MB),  # held-out scenes, lexicons, test sets
+    "faces": (32, 16 * MB),
+    "ascent": (32, 256 * MB),
+    "dream": (8, 256 * MB),
+    "heatmap": (256, 256 * MB),
+    "faithfulness": (32, 64 * MB),
+    "tanks": (12, 256 * MB),
+    "detections": (64, 256 * MB),
+    "anchors": (16, 64 * MB),
+    "ethics": (64, 512 * MB),  # benchmarks, WEAT, clustering, analogies, sentiment
+    "soft": (4, 1024 * MB),
+}
+CACHES: dict[str, KeyedCache] = {name: KeyedCache(name, n, b) for name, (n, b) in CACHE_LIMITS.items()}
 
 
 @st.cache_resource(show_spinner=False)
@@ -28,59 +61,172 @@ def device_info() -> DeviceInfo:
     return describe_device()
 
 
-def note_loaded(name: str, where: str | None = None) -> None:
-    """Record that a model/embedding is now resident (and where it computes), for the sidebar."""
-    with _LOCK:
-        _LOADED[name] = where or device_info().label
-
-
-def loaded_resources() -> dict[str, str]:
-    with _LOCK:
-        return dict(_LOADED)
-
-
 def ensure_asset(name: str, progress: Progress | None = None) -> str:
     """Path of a verified asset, fetching it (with progress) the first time it is needed."""
     return str(asset_manager().ensure(name, progress=progress))
 
 
-# ----------------------------------------------------------------------------- shared stores with progress
+def content_key(*arrays: np.ndarray | bytes | None) -> str:
+    """A full content hash (sha256) of arrays or bytes, for keys of anything a user supplied."""
+    h = hashlib.sha256()
+    for a in arrays:
+        if a is None:
+            h.update(b"none")
+        elif isinstance(a, (bytes, bytearray)):
+            h.update(bytes(a))
+        else:
+            a = np.ascontiguousarray(a)
+            h.update(f"{a.dtype}{a.shape}".encode())
+            h.update(a.data)
+    return h.hexdigest()
 
-@st.cache_resource(show_spinner=False)
-def _store() -> dict:
-    """Process-wide store for objects whose loading deserves a progress bar (st.cache_resource
-    cannot draw one). Same sharing rule: values are read-only for every session."""
-    return {"lock": threading.RLock(), "items": {}}
+
+# ----------------------------------------------------------------------------- what this session loaded
 
 
-def shared(key: tuple, loader, label: str, max_items: int = 8):
-    """Return the cached value for ``key`` or build it with ``loader(progress)`` under a progress bar.
+def note_loaded(name: str, where: str | None = None) -> None:
+    """Record that this session uses a model/embedding (for its sidebar: never another session's)."""
+    st.session_state.setdefault("_loaded", {})[name] = where or device_info().label
 
-    Entries of the same kind (``key[0]``) beyond ``max_items`` are evicted oldest first.
+
+def loaded_resources() -> dict[str, str]:
+    return dict(st.session_state.get("_loaded", {}))
+
+
+# ----------------------------------------------------------------------------- computing and waiting
+
+
+def _session_id() -> str:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else "no-session"
+
+
+def compute(concept: str, key: Hashable, fn: Callable[[Pending], Any], label: str, heavy: bool = False) -> Any:
+    """The cached value of ``fn`` for ``key`` in the ``concept`` cache, computed once per key.
+
+    ``fn(progress)`` gets a :class:`core.cache.Pending`, which is a ``progress(fraction, message)``
+    callback and has ``show(preview)`` for intermediate results. ``heavy`` work goes through the
+    process's job pool (never more runs than cores) with the queue position and a Cancel button.
+    Errors raised by ``fn`` reach the caller (pages show them as a sentence).
     """
-    from dashboard.components import progress_bar
+    cache = CACHES[concept]
+    value = cache.lookup(key)
+    if value is not MISSING:
+        return value
+    if heavy:
+        return _heavy(cache, concept, key, fn, label)
+    while True:
+        pending, owner, value = cache.claim(key, label)
+        if pending is None:
+            return value
+        if owner:
+            from dashboard.components import progress_bar
 
-    store = _store()
-    items = store["items"]
-    if key in items:
-        return items[key]
-    with store["lock"]:
-        if key not in items:
-            with progress_bar(label) as progress:
-                value = loader(progress)
-            same_kind = [k for k in items if k[0] == key[0]]
-            for old in same_kind[: max(0, len(same_kind) - max_items + 1)]:
-                del items[old]
-            items[key] = value
-    return items[key]
+            try:
+                with progress_bar(label) as bar:
+                    def progress(fraction: float, message: str, _p=pending) -> None:
+                        _p.progress(fraction, message)
+                        bar(fraction, message)
+                    progress.show = pending.show  # type: ignore[attr-defined]
+                    value = fn(progress)
+            except BaseException as exc:
+                cache.fail(pending, exc if isinstance(exc, Exception) else Cancelled(label))
+                raise
+            return cache.fulfil(pending, value)
+        try:
+            return _wait(pending, label)
+        except Cancelled:
+            continue  # the session computing it stopped (its page was rerun): take it over
+
+
+def _heavy(cache: KeyedCache, concept: str, key: Hashable, fn, label: str) -> Any:
+    me = _session_id()
+    cancelled: set = st.session_state.setdefault("_cancelled_jobs", set())
+    tag = f"{concept}_{abs(hash(key)) % 10**8}"  # stable for this key within the process
+    if (concept, key) in cancelled:
+        st.info(f"{label.rstrip(' .')}: cancelled.")
+        if not st.button("Run it again", key=f"_rerun_{tag}"):
+            st.stop()
+        cancelled.discard((concept, key))
+    mine: dict = st.session_state.setdefault("_my_jobs", {})
+    previous = mine.get(concept)
+    if previous is not None and previous.key != key and not previous.done:
+        previous.cancel(me)  # one queued job per page and student: the old settings are no longer wanted
+    cancel = st.empty()
+    if cancel.button("Cancel", key=f"_cancel_{tag}", help="Withdraw this request from the queue."):
+        pending = cache.pending(key)
+        if pending is not None:
+            pending.cancel(me)
+        cancelled.add((concept, key))
+        cancel.empty()
+        st.info(f"{label.rstrip(' .')}: cancelled.")
+        st.stop()
+    while True:
+        pending, value = jobs.pool().submit(cache, key, fn, label, waiter=me)
+        if pending is None:
+            cancel.empty()
+            return value
+        mine[concept] = pending
+        try:
+            value = _wait(pending, label, queued=True)
+        except Cancelled:
+            if me in pending.waiters:  # somebody else cancelled a job we still want: queue it again
+                continue
+            raise
+        cancel.empty()
+        return value
+
+
+def _wait(pending: Pending, label: str, queued: bool = False) -> Any:
+    """Poll ``pending`` and draw its queue position, progress and preview until it has a value."""
+    box = st.empty()
+    preview_box = st.empty() if pending.preview is not None or queued else None
+    shown, seen_version = None, -1
+    start = time.monotonic()
+    pool = jobs.pool() if queued else None
+    while not pending.wait(0.1):
+        waited = int(time.monotonic() - start)
+        ahead = pool.position(pending) if pool is not None else 0
+        if pool is not None and not pool.is_running(pending) and ahead >= 0:
+            text = (f"{label} {ahead} job{'s' if ahead != 1 else ''} ahead of you in the queue "
+                    f"({pool.workers} run at a time) · waiting {waited} s")
+            state = ("queue", text)
+        else:
+            who = "" if queued else " (another student started it)"
+            state = ("progress", round(pending.fraction, 2), f"{pending.message or label}{who} · {waited} s")
+        if state != shown:  # also lets Streamlit interrupt us promptly after a click
+            if state[0] == "queue":
+                box.info(state[1], icon=":material/hourglass_top:")
+            else:
+                box.progress(state[1], text=state[2])
+            shown = state
+        if preview_box is not None and pending.preview_version != seen_version and pending.preview is not None:
+            seen_version = pending.preview_version
+            images, captions = pending.preview
+            preview_box.image(list(images), width=96, caption=list(captions))
+    box.empty()
+    if preview_box is not None:
+        preview_box.empty()
+    return pending.result()
+
+
+# ----------------------------------------------------------------------------- named shared objects
+
+
+def model(name: Hashable, loader: Callable[[Progress], Any], label: str | None = None) -> Any:
+    """A model (zoo classifier, detector, FCN, ...) loaded or trained once per process; queued in the
+    job pool like any heavy work (a first load may train for a minute)."""
+    return compute("models", name, loader, label or f"Loading {name} ...", heavy=True)
 
 
 def embedding(name: str):
     """A registered embedding, unit-normalised, loaded once per process (read-only)."""
     from core.embeddings.sources import load_named
 
-    emb = shared(("embedding", name), lambda p: load_named(name, asset_manager(), progress=p),
-                 f"Loading embedding {name} ...", max_items=3)
+    emb = compute("embeddings", name, lambda p: load_named(name, asset_manager(), progress=p),
+                  f"Loading embedding {name} ...")
     note_loaded(f"embedding {name}", "numpy, CPU")
     return emb
 
@@ -90,3 +236,23 @@ def gender_lists():
     from core.embeddings.wordlists import gender_lists as load
 
     return load(asset_manager())
+
+
+def detector(name: str):
+    """A detector of ``core.detection.detector`` (the tiny YOLO trains once, ~1.5 min, on first use)."""
+    from core.detection import detector as detectors
+
+    det = model(("detector", name), lambda p: detectors.load_detector(name, asset_manager(), progress=p),
+                f"Loading {name} ... (the first time, the tiny YOLO trains here: about 1.5 minutes)")
+    note_loaded(name)
+    return det
+
+
+def fcn(decoder: str):
+    """(model, card) of the segmentation FCN with this decoder (trained once on first use)."""
+    from core.fcn import segmentation as seg
+
+    loaded = model(("fcn", decoder), lambda p: seg.load_fcn(decoder, progress=p),
+                   f"Training / loading the {decoder} decoder (first time: about a minute and a half) ...")
+    note_loaded(seg.MODEL_NAMES[decoder])
+    return loaded

@@ -18,8 +18,7 @@ def _title(name: str) -> str:
 
 def loaded_model(name: str) -> zoo.LoadedModel:
     """A zoo model, loaded (or trained) once per process, with a progress bar the first time."""
-    model = resources.shared(("model", name), lambda p: zoo.load_model(name, resources.asset_manager(), progress=p),
-                             f"Loading {name} ...", max_items=4)
+    model = resources.model(name, lambda p: zoo.load_model(name, resources.asset_manager(), progress=p))
     resources.note_loaded(name)
     return model
 
@@ -93,8 +92,8 @@ def model_image(model: zoo.LoadedModel, key: str, default: str | None = None) ->
         return None
     image = loaded.array
     if model.name == "emotion-cnn":
-        faces = resources.shared(("faces", key, hash(image.tobytes())), lambda p: zoo.find_faces(image),
-                                 "Looking for faces ...", max_items=8)
+        faces = resources.compute("faces", resources.content_key(image), lambda p: zoo.find_faces(image),
+                                  "Looking for faces ...")
         labels = [f"face {i + 1} at ({f.col}, {f.row}), {f.width} px" for i, f in enumerate(faces)] + ["whole image"]
         choice = st.selectbox(f"{len(faces)} face(s) found (LBP cascade)", labels, key=f"{key}_face")
         if choice != "whole image":

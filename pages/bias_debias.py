@@ -50,13 +50,14 @@ st.caption("After debiasing, every neutral profession sits at 0; gender-specific
 # ----------------------------------------------------------------------------- analogies before / after
 st.subheader("The same analogy generator, before and after")
 m = min(30_000, len(emb))
-rows_before = bias.generate_analogies(emb, resources.shared(
-    ("analogy_pairs", embedding_ui.settings_key(emb, setup)[:3], m, 1.0),
-    lambda p: bias.candidate_pairs(emb, max_words=m, progress=p), "Finding close word pairs (original) ..."),
+rows_before = bias.generate_analogies(emb, resources.compute(
+    "ethics", ("analogy_pairs", embedding_ui.settings_key(emb, setup)[:3], m, 1.0),
+    lambda p: bias.candidate_pairs(emb, max_words=m, progress=p), "Finding close word pairs (original) ...", heavy=True),
     "she", "he", top_n=3000) if "she" in emb and "he" in emb else []
-rows_after = bias.generate_analogies(after, resources.shared(
-    ("analogy_pairs_debiased", embedding_ui.settings_key(emb, setup), mode, hash(setup.specific), m),
-    lambda p: bias.candidate_pairs(after, max_words=m, progress=p), "Finding close word pairs (debiased) ...", max_items=3),
+rows_after = bias.generate_analogies(after, resources.compute(
+    "ethics", ("analogy_pairs_debiased", embedding_ui.settings_key(emb, setup), mode,
+               embedding_ui.words_key(setup.specific), m),
+    lambda p: bias.candidate_pairs(after, max_words=m, progress=p), "Finding close word pairs (debiased) ...", heavy=True),
     "she", "he", top_n=3000) if "she" in emb and "he" in emb else []
 
 

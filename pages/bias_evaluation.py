@@ -21,17 +21,17 @@ setup, mode = embedding_ui.debias_controls(emb, setup, show=False)
 result = embedding_ui.debiased(emb, setup, mode)
 after = result.embedding
 key = embedding_ui.settings_key(emb, setup)
-dkey = (key, mode, hash(setup.specific))
+dkey = (key, mode, embedding_ui.words_key(setup.specific))
 st.caption(f"Comparing the original with its **{'hard-debiased' if mode == 'hard' else 'neutralized'}** copy "
            "(change the method and word sets on the *Hard debiasing* page).")
 
 # ----------------------------------------------------------------------------- benchmarks
 st.header("Word similarity and analogy benchmarks")
 mgr = resources.asset_manager()
-bench_before = resources.shared(("bench", key[:3]), lambda p: benchmark_report(emb, mgr, p),
-                                "Scoring the original on 8 benchmarks ...", max_items=3)
-bench_after = resources.shared(("bench_debiased", dkey), lambda p: benchmark_report(after, mgr, p),
-                               "Scoring the debiased copy on 8 benchmarks ...", max_items=3)
+bench_before = resources.compute("ethics", ("bench", key[:3]), lambda p: benchmark_report(emb, mgr, p),
+                                "Scoring the original on 8 benchmarks ...", heavy=True)
+bench_after = resources.compute("ethics", ("bench_debiased", dkey), lambda p: benchmark_report(after, mgr, p),
+                               "Scoring the debiased copy on 8 benchmarks ...", heavy=True)
 rows = []
 for name, before in bench_before["similarity"].items():
     aft = bench_after["similarity"][name]
@@ -56,8 +56,8 @@ components.download_json(rows, "benchmarks.json", key="dl_bench")
 # ----------------------------------------------------------------------------- WEAT
 st.header("WEAT (Caliskan et al. 2017)")
 n_perm = st.select_slider("Permutations", [1_000, 10_000, 100_000], 10_000, key="weat_perm")
-w_before = resources.shared(("weat", key[:3], n_perm), lambda p: weat_report(emb, mgr, n_perm), "WEAT ...")
-w_after = resources.shared(("weat_debiased", dkey, n_perm), lambda p: weat_report(after, mgr, n_perm), "WEAT ...")
+w_before = resources.compute("ethics", ("weat", key[:3], n_perm), lambda p: weat_report(emb, mgr, n_perm), "WEAT ...")
+w_after = resources.compute("ethics", ("weat_debiased", dkey, n_perm), lambda p: weat_report(after, mgr, n_perm), "WEAT ...")
 weat_rows = [{"test": b["test"].split(": ", 1)[1], "paper d": b["original_d"], "d original": b["effect_size"],
               "p original": b["p_value"], "d debiased": a["effect_size"], "p debiased": a["p_value"],
               "note": b["error"] or ""} for b, a in zip(w_before, w_after, strict=True)]
@@ -76,10 +76,10 @@ st.header("Lipstick on a pig: is the bias still there?")
 st.markdown("Take the 500 most male and 500 most female **neutral** words by their *original* projection on "
             "the gender direction. After debiasing their projection is zero — can they still be told apart?")
 try:
-    clu_before = resources.shared(("cluster", key), lambda p: evaluate.clustering_test(
-        emb, emb, setup.subspace.direction, set(setup.specific)), "Clustering the original ...", max_items=3)
-    clu_after = resources.shared(("cluster_debiased", dkey), lambda p: evaluate.clustering_test(
-        emb, after, setup.subspace.direction, set(setup.specific)), "Clustering the debiased copy ...", max_items=3)
+    clu_before = resources.compute("ethics", ("cluster", key), lambda p: evaluate.clustering_test(
+        emb, emb, setup.subspace.direction, set(setup.specific)), "Clustering the original ...", heavy=True)
+    clu_after = resources.compute("ethics", ("cluster_debiased", dkey), lambda p: evaluate.clustering_test(
+        emb, after, setup.subspace.direction, set(setup.specific)), "Clustering the debiased copy ...", heavy=True)
 except NotEnoughWords as exc:
     st.warning(str(exc))
     st.stop()

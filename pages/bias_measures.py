@@ -89,10 +89,9 @@ with components.controls("Generator settings"):
 if seed_a not in emb or seed_b not in emb:
     st.warning("Both seed words must be in the vocabulary.")
 else:
-    candidates = resources.shared(
-        ("analogy_pairs", key[:3], max_words, delta),
+    candidates = resources.compute("ethics", ("analogy_pairs", key[:3], max_words, delta),
         lambda p: bias.candidate_pairs(emb, max_words=max_words, delta=delta, progress=p),
-        f"Finding all word pairs within δ = {delta} among {max_words:,} words ...", max_items=4)
+        f"Finding all word pairs within δ = {delta} among {max_words:,} words ...", heavy=True)
     rows = bias.generate_analogies(emb, candidates, seed_a, seed_b, top_n=top_n * 4 if hide_specific else top_n)
     if hide_specific:
         rows = [r for r in rows if not (r["x"] in setup.specific and r["y"] in setup.specific)][:top_n]

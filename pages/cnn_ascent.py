@@ -52,26 +52,22 @@ if init == "image":
     if start_image is None:
         st.stop()
 
-key = ("ascent", model.name, layer, tuple(targets), steps, eta, init, jitter, l2, blur_every, fourier, size,
-       hash(start_image.tobytes()) if start_image is not None else None)
-st.button("Stop", key="asc_stop", help="Stops the running ascent (any click reruns the page and interrupts it).")
-preview = st.empty()
+key = (model.uid, layer, tuple(targets), steps, eta, init, jitter, l2, blur_every, fourier, size,
+       resources.content_key(start_image) if start_image is not None else None)
 
 
 def run(progress):
     return ascent.gradient_ascent(model, layer, targets, steps=steps, step_size=eta, size=size, init=init,
                                   image=start_image, jitter=jitter, l2=l2, blur_every=blur_every, fourier=fourier,
                                   seed=0, progress=progress, snapshot_every=max(10, steps // 5),
-                                  snapshot=lambda imgs, k: preview.image(list(imgs), width=96,
-                                                                         caption=[f"step {k}"] * len(imgs)))
+                                  snapshot=lambda imgs, k: progress.show((imgs, [f"step {k}"] * len(imgs))))
 
 
 try:
-    result = resources.shared(key, run, "Gradient ascent ...", max_items=12)
+    result = resources.compute("ascent", key, run, "Gradient ascent ...", heavy=True)
 except zoo.ModelError as exc:
     st.error(str(exc))
     st.stop()
-preview.empty()
 captions = ([f"filter {t}" for t in result.targets] if layer else [model.class_names[t] for t in result.targets])
 st.image(list(result.images), caption=captions, width=160 if len(result.images) > 1 else 320)
 st.caption(f"{steps} steps in {result.seconds:.2f} s. Objective: {result.objective[0]:.3g} → {result.objective[-1]:.3g}.")

@@ -1,8 +1,6 @@
 """CNN Visualization part three: heatmaps of class activation (CAM, Grad-CAM and the gradient family),
 compared side by side and scored for faithfulness (deletion / insertion curves)."""
 
-import hashlib
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -12,6 +10,7 @@ from core.vision import attribution as A
 from dashboard import components, figures, resources, vision_ui
 
 DISPLAY = 320  # px: the short side the overlays are drawn at
+HEAVY_METHODS = {"scorecam", "smoothgrad", "ig"}  # queued in the job pool (the others take milliseconds)
 
 st.title("Where does the network look? CAM and Grad-CAM")
 st.markdown(
@@ -32,7 +31,7 @@ if image is None:
 x = model.preprocess(image)[None]
 probabilities = A.softmax(model.predict_logits(x)[0])
 ranked = [int(i) for i in np.argsort(-probabilities)]
-model_key = (model.name, id(model), hashlib.sha1(np.ascontiguousarray(x).tobytes()).hexdigest())
+model_key = (model.uid, resources.content_key(x))
 
 c1, c2 = st.columns([2, 1])
 with c2:
@@ -68,10 +67,9 @@ with c1:
 
 
 def compute(method: str, target: int, layer, options: dict) -> A.Heatmap:
-    key = ("heatmap", model_key, method, target, layer if method in A.LAYER_METHODS else None,
-           tuple(sorted(options.items())))
-    return resources.shared(key, lambda p: A.attribute(model, image, method, target, layer=layer, **options),
-                            f"{A.METHOD_TITLES[method]} ...", max_items=64)
+    key = (model_key, method, target, layer if method in A.LAYER_METHODS else None, tuple(sorted(options.items())))
+    return resources.compute("heatmap", key, lambda p: A.attribute(model, image, method, target, layer=layer, **options),
+                             f"{A.METHOD_TITLES[method]} ...", heavy=method in HEAVY_METHODS)
 
 
 h, w = image.shape[:2]
@@ -160,8 +158,8 @@ with tab_faith:
                          "insertion − deletion": f.insertion_auc - f.deletion_auc})
         return rows, lines
 
-    rows, lines = resources.shared(("faithfulness", model_key, target, layer, steps), lambda p: curves(),
-                                   "Deleting and inserting pixels ...", max_items=16)
+    rows, lines = resources.compute("faithfulness", (model_key, target, layer, steps), lambda p: curves(),
+                                    "Deleting and inserting pixels ...", heavy=True)
     fig = figures.faithfulness_curves(lines)
     st.plotly_chart(fig, width="stretch")
     table = pd.DataFrame(rows).sort_values("insertion − deletion", ascending=False)
@@ -183,8 +181,8 @@ with tab_faith:
                             "insertion AUC ↑": f.insertion_auc, "insertion − deletion": f.insertion_auc - f.deletion_auc})
             return out
 
-        layer_rows = resources.shared(("faithfulness_layers", model_key, target, steps), lambda p: per_layer(),
-                                      "Grad-CAM layer by layer ...", max_items=16)
+        layer_rows = resources.compute("faithfulness", ("layers", model_key, target, steps), lambda p: per_layer(),
+                                       "Grad-CAM layer by layer ...", heavy=True)
         st.dataframe(pd.DataFrame(layer_rows), hide_index=True, width="stretch",
                      column_config={c: st.column_config.NumberColumn(format="%.3f")
                                     for c in ("deletion AUC ↓", "insertion AUC ↑", "insertion − deletion")})

@@ -43,14 +43,13 @@ with st.form("dream_form"):
 if not weights or all(w == 0 for w in weights.values()):
     st.warning("Choose at least one layer with a non-zero weight.")
     st.stop()
-key = ("dream", model.name, tuple(weights.items()), octaves, scale, iterations, step, jitter, max_loss, max_side,
-       hash(image.tobytes()))
-st.button("Stop", key="dream_stop", help="Any click reruns the page and interrupts the dream.")
+key = (model.uid, tuple(weights.items()), octaves, scale, iterations, step, jitter, max_loss, max_side,
+       resources.content_key(image))
 try:
-    result = resources.shared(key, lambda p: ascent.deep_dream(
+    result = resources.compute("dream", key, lambda p: ascent.deep_dream(
         model, image, {k: v for k, v in weights.items() if v > 0}, octaves=octaves, octave_scale=scale,
         iterations=iterations, step=step, max_loss=max_loss or None, jitter=jitter, max_side=max_side, progress=p),
-        "Dreaming ...", max_items=6)
+        "Dreaming ...", heavy=True)
 except zoo.ModelError as exc:
     st.error(str(exc))
     st.stop()

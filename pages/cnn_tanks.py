@@ -28,16 +28,16 @@ def train(progress):
 
 
 try:
-    result = resources.shared(("tanks", correlation), train, f"Training the tank/truck CNN at {correlation:.0%} ...",
-                              max_items=6)
+    result = resources.compute("tanks", ("trained", correlation), train,
+                               f"Training the tank/truck CNN at {correlation:.0%} ...", heavy=True)
 except (ValueError, OSError) as exc:
     st.error(f"Training failed: {exc}")
     st.stop()
-model = resources.shared(("tanks_loaded", correlation), lambda p: tanks.loaded(result), "Preparing ...", max_items=6)
+model = resources.model(f"tanks-cnn-{correlation:.2f}", lambda p: tanks.loaded(result), "Preparing ...")
 resources.note_loaded(model.name)
 card = result.card
-sets = resources.shared(("tank_sets", correlation), lambda p: tanks.test_sets(correlation=correlation),
-                        "Drawing the test sets ...", max_items=6)
+sets = resources.compute("datasets", ("tank_sets", correlation), lambda p: tanks.test_sets(correlation=correlation),
+                         "Drawing the test sets ...")
 
 
 def grid(data, idx, heat=None):
@@ -90,8 +90,8 @@ layer = A.default_layer(model)
 heat = {i: A.grad_cam(model, xs[i:i + 1], int(predicted[i]), layer).values for i in idx}
 st.image(grid(swapped, idx, heat=heat), caption=captions(swapped, idx, predicted), width=120)
 st.caption(f"Grad-CAM ({layer}) for the class the network *predicted*, on background-swapped test images.")
-report = resources.shared(("tank_report", correlation), lambda p: tanks.heat_on_vehicle(model, sets["balanced"]),
-                          "Measuring where Grad-CAM looks ...", max_items=6)
+report = resources.compute("tanks", ("report", correlation), lambda p: tanks.heat_on_vehicle(model, sets["balanced"]),
+                           "Measuring where Grad-CAM looks ...")
 st.info(f"Over {report['images']} test images, the vehicle covers {report['vehicle_share_of_image']:.0%} of the "
         f"pixels and receives {report['vehicle_share_of_heat']:.0%} of Grad-CAM's heat: "
         f"**{report['ratio']:.1f}×** its share (1× = no more attention than any background pixel).")
@@ -110,9 +110,9 @@ inf_layer = c2.selectbox("Layer", model.conv_layers, index=len(model.conv_layers
 target = TANK_CLASSES.index(inf_class)
 biased = sets["biased"]
 members = biased.images[biased.labels == target][:200].astype(np.float32) / 255.0
-influence = resources.shared(("tank_influence", correlation, target, inf_layer),
-                             lambda p: A.distributional_influence(model, members, target, inf_layer, progress=p),
-                             "Computing distributional influence ...", max_items=24)
+influence = resources.compute("tanks", ("influence", correlation, target, inf_layer),
+                              lambda p: A.distributional_influence(model, members, target, inf_layer, progress=p),
+                              "Computing distributional influence ...")
 top = influence.top(6)
 st.plotly_chart(figures.influence_bars(influence.channels, top, f"Influence of each {inf_layer} channel on "
                                        f"'{inf_class}' over {influence.n_images} test {inf_class}s"), width="stretch")

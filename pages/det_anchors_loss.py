@@ -15,8 +15,8 @@ from dashboard import components, figures, resources
 
 st.title("YOLO: anchors, loss and training")
 
-yolo = resources.shared(("shapes_yolo",), lambda p: T.load_shapes_yolo(p),
-                        "Training the tiny YOLO (about 1.5 minutes, once; cached afterwards) ...", max_items=1)
+yolo = resources.model("shapes-yolo-trainer", lambda p: T.load_shapes_yolo(p),
+                       "Training the tiny YOLO (about 1.5 minutes, once; cached afterwards) ...")
 resources.note_loaded("shapes-yolo")
 card = yolo.card
 recipe = card["recipe"]
@@ -46,8 +46,8 @@ with components.controls("Boxes and clustering", expanded=True):
             wh = wh / image_side
         source = f"{len(wh)} boxes from {upload.name}"
     else:
-        data = resources.shared(("anchor_boxes",), lambda p: T.training_set(dict(recipe, n_train=1000)),
-                                "Drawing 1000 training scenes ...")
+        data = resources.compute("datasets", "anchor_boxes", lambda p: T.training_set(dict(recipe, n_train=1000)),
+                                 "Drawing 1000 training scenes ...")
         wh = data.all_wh()
         source = f"{len(wh)} boxes from 1000 synthetic training scenes"
 
@@ -55,9 +55,9 @@ ks = [v for v in range(1, 11) if v <= len(wh)]
 if k > len(wh):
     st.warning(f"Only {len(wh)} boxes: k is limited to {len(wh)}.")
     k = len(wh)
-curve = resources.shared(("anchor_curve", source, update, int(seed), hash(wh.tobytes())),
-                         lambda p: K.iou_curve(wh, ks, int(seed), update), "Clustering for k = 1 ... 10 ...",
-                         max_items=8)
+curve = resources.compute("anchors", (update, int(seed), resources.content_key(wh)),
+                          lambda p: K.iou_curve(wh, ks, int(seed), update), "Clustering for k = 1 ... 10 ...",
+                          heavy=len(wh) > 5000)
 published = {}
 for name, scale in (("YOLOv2 VOC", 13), ("YOLOv3 COCO", 416)):
     cfg = "yolov2-voc" if "v2" in name else "yolov3"
@@ -99,8 +99,8 @@ st.caption("λ_coord = 5, λ_noobj = 0.5. 1^obj_ij marks anchor j of the cell ho
            "whose shape matches the box best; C_i = 1 there and 0 elsewhere. With anchors, each responsible anchor "
            "carries its own class probabilities.")
 example = st.slider("Training example", 0, 199, 3, key="loss_example")
-scene = resources.shared(("loss_scenes",), lambda p: detection_scenes(200, recipe["size"], seed=recipe["seed"]),
-                         "Drawing training scenes ...")
+scene = resources.compute("datasets", "loss_scenes", lambda p: detection_scenes(200, recipe["size"], seed=recipe["seed"]),
+                          "Drawing training scenes ...")
 x = scene.images[example:example + 1]
 y_true, raw, terms = yolo.loss_on(scene.images[example], scene.boxes[example], scene.labels[example])
 cols = st.columns(len(terms) + 1)

@@ -44,20 +44,15 @@ st.markdown("Mask R-CNN adds a small FCN *mask head* to Faster R-CNN: one mask p
             "per-pixel classes**, each box keeping the pixels of its own class. Honestly: this is **not Mask R-CNN** — "
             "no RoIAlign, no learned per-box mask — and no maintained pretrained Mask R-CNN for Keras 3 exists to "
             "download (keras-hub ships RetinaNet and D-FINE detectors, but no Mask R-CNN), so none is wired.")
-det = resources.shared(("detector", "shapes-yolo"),
-                       lambda p: detectors.load_detector("shapes-yolo", resources.asset_manager(), progress=p),
-                       "Loading the tiny YOLO (trains once, about 1.5 minutes) ...", max_items=3)
-fcn, fcn_card = resources.shared(("fcn", seg.DEFAULT_DECODER), lambda p: seg.load_fcn(seg.DEFAULT_DECODER, progress=p),
-                                 "Loading the segmentation FCN ...", max_items=3)
-resources.note_loaded("shapes-yolo")
-resources.note_loaded(seg.MODEL_NAMES[seg.DEFAULT_DECODER])
+det = resources.detector("shapes-yolo")
+fcn, fcn_card = resources.fcn(seg.DEFAULT_DECODER)
 from core.detection.train import test_set  # noqa: E402
 
-scenes = resources.shared(("det_test_set",), lambda p: test_set(), "Drawing held-out scenes ...")
+scenes = resources.compute("datasets", "det_test_set", lambda p: test_set(), "Drawing held-out scenes ...")
 c1, c2 = st.columns(2)
 # default: the first scene with two objects of the same class, where instances differ from classes
 # default: the first scene where two instances of one class come out (what instances add over classes)
-showcase = resources.shared(("inst_showcase",), lambda p: I.showcase_scene(
+showcase = resources.compute("detections", "inst_showcase", lambda p: I.showcase_scene(
     scenes.images, lambda im: detectors.detect(det, im, 0.5, 0.45).detections,
     lambda im: seg.predict_masks(fcn, im[None])[0]), "Choosing a scene ...")
 n = c1.slider("Held-out scene", 0, len(scenes.images) - 1, showcase, key="inst_scene")

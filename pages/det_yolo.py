@@ -1,6 +1,5 @@
 """Fully Convolutional Learning, part two: YOLO detections and the output tensor, cell by cell."""
 
-import hashlib
 
 import numpy as np
 import pandas as pd
@@ -18,13 +17,6 @@ st.markdown(
     "suppression turn those S·S·B guesses into detections.")
 
 
-def load(name: str):
-    return resources.shared(("detector", name),
-                            lambda p: detectors.load_detector(name, resources.asset_manager(), progress=p),
-                            f"Loading {name} ... (the first time, the tiny YOLO trains here: about 1.5 minutes)",
-                            max_items=3)
-
-
 with components.controls("Detector and image"):
     name = st.selectbox("Detector", list(detectors.DETECTORS), format_func=detectors.DETECTORS.get, key="det_model")
     if name in detectors.DARKNET_WEIGHTS and not components.offer_download(
@@ -34,11 +26,10 @@ with components.controls("Detector and image"):
                 "the tiny YOLO trained here.")
         st.stop()
     try:
-        det = load(name)
+        det = resources.detector(name)
     except Exception as exc:  # a failed load (asset, training) is one sentence, never a traceback
         st.error(f"{name} could not be loaded: {exc}")
         st.stop()
-    resources.note_loaded(name)
     st.caption(det.note)
     sources = ["Held-out synthetic scene", "Compose a scene", "Upload or sample image"]
     source = st.radio("Image", sources, horizontal=True, key="det_source",
@@ -47,7 +38,7 @@ with components.controls("Detector and image"):
     if source == "Held-out synthetic scene":
         from core.detection.train import test_set
 
-        scenes = resources.shared(("det_test_set",), lambda p: test_set(), "Drawing held-out scenes ...")
+        scenes = resources.compute("datasets", "det_test_set", lambda p: test_set(), "Drawing held-out scenes ...")
         n = st.slider("Scene", 0, len(scenes.images) - 1, 7, key="det_scene")
         image, truth = scenes.images[n], (scenes.boxes[n], scenes.labels[n])
     elif source == "Compose a scene":
@@ -76,9 +67,8 @@ with components.controls("Detector and image"):
                     help="a box is dropped when it overlaps a higher-scoring one by more than this")
     agnostic = c3.toggle("Class-agnostic NMS", False, key="det_agnostic")
 
-image_key = hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
-passed = resources.shared(("det_forward", name, image_key), lambda p: detectors.forward(det, image),
-                          f"Running {name} ...", max_items=16)  # sliders below re-threshold, no new pass
+passed = resources.compute("detections", (name, resources.content_key(image)), lambda p: detectors.forward(det, image),
+                           f"Running {name} ...")  # sliders below re-threshold, no new pass
 result = detectors.detect(det, image, conf, iou, agnostic, passed=passed)
 grids = [tuple(int(v) for v in r.shape[1:3]) for r in result.raw]
 c1, c2 = st.columns([3, 2])
@@ -146,8 +136,7 @@ d1, d2 = st.columns(2)
 cfg = d1.selectbox("cfg", cfg_names, index=cfg_names.index("yolov3-tiny"), key="det_cfg")
 size = d2.select_slider("Input size", [320, 416, 608], 416, key="det_cfg_size")
 try:
-    net = resources.shared(("darknet_arch", cfg, size), lambda p: D.load_darknet(cfg, size=size),
-                           f"Building {cfg} ...", max_items=4)
+    net = resources.model(("darknet", cfg, size), lambda p: D.load_darknet(cfg, size=size), f"Building {cfg} ...")
 except D.DarknetError as exc:
     st.error(str(exc))
     st.stop()

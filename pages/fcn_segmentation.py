@@ -33,12 +33,7 @@ def trained_cards() -> dict:
     return cards
 
 
-def fcn(decoder: str):
-    model, card = resources.shared(("fcn", decoder), lambda p: seg.load_fcn(decoder, progress=p),
-                                   f"Training / loading the {decoder} decoder (first time: about a minute and a half) ...",
-                                   max_items=3)
-    resources.note_loaded(seg.MODEL_NAMES[decoder])
-    return model, card
+fcn = resources.fcn
 
 
 st.title("Semantic segmentation")
@@ -147,7 +142,7 @@ if st.button("Load DeepLabV3+", key="deeplab_load") or st.session_state.get("_de
     from core.vision.zoo import ModelError
 
     try:
-        segmenter = resources.shared(("deeplab",), lambda p: deeplab.load_deeplab(progress=p), "Loading DeepLabV3+ ...")
+        segmenter = resources.model("deeplab", lambda p: deeplab.load_deeplab(progress=p), "Loading DeepLabV3+ ...")
     except ModelError as exc:
         st.error(str(exc))
     else:

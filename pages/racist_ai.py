@@ -18,15 +18,15 @@ st.markdown(
 emb = embedding_ui.require_embedding()
 
 mgr = resources.asset_manager()
-positive, negative = resources.shared(("lexicon",), lambda p: opinion_lexicon(mgr), "Reading the lexicon ...")
+positive, negative = resources.compute("ethics", ("lexicon",), lambda p: opinion_lexicon(mgr), "Reading the lexicon ...")
 
 
 def trained(embedding, key):
-    return resources.shared(("sentiment", key), lambda p: train_sentiment(embedding, positive, negative),
-                            f"Training the classifier on {embedding.name} ...", max_items=6)
+    return resources.compute("ethics", ("sentiment", key), lambda p: train_sentiment(embedding, positive, negative),
+                            f"Training the classifier on {embedding.name} ...")
 
 
-key = (emb.name, len(emb), embedding_ui.fingerprint(emb))
+key = emb.digest
 try:
     model = trained(emb, key)
 except NotEnoughWords as exc:
@@ -65,7 +65,7 @@ sentences = [s.strip() for s in examples.splitlines() if s.strip()]
 rows = []
 for name in ("w2v-small", "w2v-test-13k"):
     other = resources.embedding(name)
-    m = trained(other, (other.name, len(other), embedding_ui.fingerprint(other)))
+    m = trained(other, other.digest)
     for s in sentences:
         r = m.score_text(s)
         rows.append({"embedding": name, "sentence": s, "score": r["score"],

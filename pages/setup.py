@@ -17,6 +17,24 @@ else:
     st.info(f"TensorFlow {device.tensorflow} computes on the **CPU** (no GPU visible). "
             "Every page is sized to run well on a laptop CPU.")
 
+# ----------------------------------------------------------------------------- serving
+st.subheader("Serving this room")
+from core import jobs  # noqa: E402
+from core.cache import cache_stats  # noqa: E402
+from dashboard.serve import WARMUP  # noqa: E402
+
+warm = WARMUP
+if warm.state == "running" and warm.total:
+    st.progress(warm.done / warm.total, text=warm.summary())
+else:
+    st.caption(warm.summary())
+pool = jobs.pool().stats()
+st.caption(f"Heavy work (ascent, Deep Dream, Score-CAM, training, ...) runs {pool['workers']} at a time in this "
+           f"worker process: {pool['running']} running, {pool['queued']} queued now.")
+with st.expander("Caches of this worker process (bounded; least recently used entries go first)"):
+    st.dataframe(pd.DataFrame(cache_stats()).assign(MB=lambda d: (d["bytes"] / 2**20).round(1)).drop(columns=["bytes"]),
+                 hide_index=True, width="stretch")
+
 # ----------------------------------------------------------------------------- assets
 st.subheader("Assets")
 mgr = resources.asset_manager()

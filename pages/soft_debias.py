@@ -38,9 +38,9 @@ neutral = [w for w in emb.words if w not in setup.specific]
 if not neutral:
     st.error("Every word is in the gender-specific set S: there is no neutral word to debias.")
     st.stop()
-soft = resources.shared(("soft", key, hash(setup.specific), lam, steps),
+soft = resources.compute("soft", ("soft", key, embedding_ui.words_key(setup.specific), lam, steps),
                         lambda p: soft_debias(emb, setup.subspace.components, neutral, lam=lam, steps=steps, progress=p),
-                        f"Optimising T (λ = {lam:g}, {steps} steps) ...", max_items=4)
+                        f"Optimising T (λ = {lam:g}, {steps} steps) ...", heavy=True)
 hard = embedding_ui.debiased(emb, setup, "hard")
 c1, c2, c3 = st.columns(3)
 c1.metric("objective", f"{soft.objective[-1]:.4g}", delta=f"{soft.objective[-1] - soft.objective[0]:+.4g} from T = I",
@@ -54,16 +54,17 @@ st.plotly_chart(fig, width="stretch")
 st.header("Original vs hard vs soft")
 mgr = resources.asset_manager()
 versions = {"original": emb, "hard": hard.embedding, "soft": soft.embedding}
-cache_keys = {"original": ("bench", key[:3]), "hard": ("bench_debiased", (key, "hard", hash(setup.specific))),
-              "soft": ("bench_soft", key, hash(setup.specific), lam, steps)}
+cache_keys = {"original": ("bench", key[:3]), "hard": ("bench_debiased", (key, "hard", embedding_ui.words_key(setup.specific))),
+              "soft": ("bench_soft", key, embedding_ui.words_key(setup.specific), lam, steps)}
 rows = []
 g = setup.subspace.direction
 for label, version in versions.items():
-    report = resources.shared(cache_keys[label], lambda p, v=version: benchmark_report(v, mgr, p),
-                              f"Benchmarks of the {label} embedding ...", max_items=3)
+    report = resources.compute("ethics", cache_keys[label], lambda p, v=version: benchmark_report(v, mgr, p),
+                              f"Benchmarks of the {label} embedding ...", heavy=True)
     try:
-        clu = resources.shared(("cluster_" + label,) + cache_keys[label][1:], lambda p, v=version: evaluate.clustering_test(
-            emb, v, g, set(setup.specific)), f"Clustering test on the {label} embedding ...", max_items=3)
+        clu = resources.compute("ethics", ("cluster_" + label,) + cache_keys[label][1:],
+                                lambda p, v=version: evaluate.clustering_test(emb, v, g, set(setup.specific)),
+                                f"Clustering test on the {label} embedding ...", heavy=True)
         clu_vals = (clu.kmeans_accuracy, clu.svm_accuracy, clu.neighbour_correlation)
     except NotEnoughWords:
         clu_vals = (None, None, None)
@@ -87,9 +88,9 @@ m = min(30_000, len(emb))
 if "she" in emb and "he" in emb:
     cols = st.columns(3)
     for col, (label, version) in zip(cols, versions.items(), strict=True):
-        cand = resources.shared(("analogy_pairs_" + label,) + cache_keys[label][1:],
+        cand = resources.compute("ethics", ("analogy_pairs_" + label,) + cache_keys[label][1:],
                                 lambda p, v=version: bias.candidate_pairs(v, max_words=m, progress=p),
-                                f"Close word pairs ({label}) ...", max_items=3)
+                                f"Close word pairs ({label}) ...", heavy=True)
         found = [r for r in bias.generate_analogies(version, cand, "she", "he", top_n=2000)
                  if not (r["x"] in setup.specific and r["y"] in setup.specific)][:10]
         col.markdown(f"**{label}**")

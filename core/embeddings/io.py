@@ -80,6 +80,20 @@ class Embedding:
             (known if w in self.index else unknown).append(w)
         return known, unknown
 
+    @property
+    def digest(self) -> str:
+        """sha256 of the words and vectors: the key of anything derived from this embedding (computed
+        once; the vectors are immutable, so the answer never changes)."""
+        cached = self.__dict__.get("_digest")
+        if cached is None:
+            import hashlib
+
+            h = hashlib.sha256("\n".join(self.words).encode())
+            h.update(np.ascontiguousarray(self.vectors).data)
+            cached = h.hexdigest()
+            object.__setattr__(self, "_digest", cached)
+        return cached
+
     # -- derived embeddings -----------------------------------------------------------------
     def with_vectors(self, vectors: np.ndarray, name: str | None = None) -> Embedding:
         """A new embedding with the same words (the index is shared, it is never mutated)."""

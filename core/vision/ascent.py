@@ -20,6 +20,7 @@ import numpy as np
 
 from core.device import import_keras, import_tensorflow
 from core.progress import Progress, ensure
+from core.vision.compiled import compiled
 from core.vision.zoo import LoadedModel, ModelError, preprocess_array
 
 MAX_STEPS = 2000
@@ -105,25 +106,34 @@ def _objective_builder(loaded: LoadedModel, layer: str | None, targets: Sequence
     return model, objective
 
 
+def _random_shift(tf, jitter: int, seed, step):
+    """A random roll in [-jitter, jitter]^2 for this step: stateless (seeded by (seed, step)), so one
+    compiled function serves every session and thread without shared generator state."""
+    if jitter <= 0:
+        return tf.zeros([2], tf.int32)
+    return tf.random.stateless_uniform([2], seed=tf.stack([seed, step]), minval=-jitter, maxval=jitter + 1,
+                                       dtype=tf.int32)
+
+
 def _compiled_loop(loaded: LoadedModel, layer: str | None, targets: tuple[int, ...], normalize: bool, jitter: int,
-                   l2: float, seed: int):
-    """One tf.function running k steps; cached on the model so repeated runs never retrace."""
+                   l2: float):
+    """One tf.function running k steps (from step ``step0``, seeded); built once per model and settings."""
+    return compiled(loaded, ("ascent", layer, targets, normalize, jitter, l2),
+                    lambda: _build_loop(loaded, layer, targets, normalize, jitter, l2))
+
+
+def _build_loop(loaded: LoadedModel, layer: str | None, targets: tuple[int, ...], normalize: bool, jitter: int,
+                l2: float):
     tf = import_tensorflow()
-    key = ("ascent", layer, targets, normalize, jitter, l2, seed)
-    cache = loaded._extractors
-    if key in cache:
-        cache[key][1].reset_from_seed(seed)
-        return cache[key][0]
     model, objective = _objective_builder(loaded, layer, targets)
     lo, hi = (tf.constant(v, tf.float32) for v in _valid_range(loaded))
-    gen = tf.random.Generator.from_seed(seed)
 
     @tf.function(reduce_retracing=True)
-    def run(x, k, lr):
+    def run(x, k, lr, seed, step0):
         values = tf.TensorArray(tf.float32, size=k)
         for i in tf.range(k):
             # jitter: evaluate on a randomly rolled copy; the gradient w.r.t. x undoes the roll
-            shift = gen.uniform([2], -jitter, jitter + 1, dtype=tf.int32) if jitter > 0 else tf.zeros([2], tf.int32)
+            shift = _random_shift(tf, jitter, seed, step0 + i)
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 obj = objective(model(tf.roll(x, shift, axis=[1, 2]), training=False))
@@ -138,22 +148,19 @@ def _compiled_loop(loaded: LoadedModel, layer: str | None, targets: tuple[int, .
             values = values.write(i, tf.reduce_mean(obj))
         return x, values.stack()
 
-    class _Seed:
-        def reset_from_seed(self, s):
-            gen.reset_from_seed(s)
-
-    cache[key] = (run, _Seed())
     return run
 
 
 def _compiled_fourier_loop(loaded: LoadedModel, layer: str | None, targets: tuple[int, ...], shape: tuple[int, ...],
                            normalize: bool, seed: int):
     """Lucid-style parameterisation: optimise a decorrelated Fourier spectrum instead of pixels."""
+    return compiled(loaded, ("fourier", layer, targets, shape, normalize),
+                    lambda: _build_fourier_loop(loaded, layer, targets, shape, normalize))
+
+
+def _build_fourier_loop(loaded: LoadedModel, layer: str | None, targets: tuple[int, ...], shape: tuple[int, ...],
+                        normalize: bool):
     tf = import_tensorflow()
-    key = ("fourier", layer, targets, shape, normalize, seed)
-    cache = loaded._extractors
-    if key in cache:
-        return cache[key]
     model, objective = _objective_builder(loaded, layer, targets)
     lo, hi = (tf.constant(v, tf.float32) for v in _valid_range(loaded))
     b, h, w, c = shape
@@ -186,7 +193,6 @@ def _compiled_fourier_loop(loaded: LoadedModel, layer: str | None, targets: tupl
             values = values.write(i, tf.reduce_mean(obj))
         return re, im, values.stack(), to_image(base, re, im)
 
-    cache[key] = run
     return run
 
 
@@ -222,14 +228,14 @@ def gradient_ascent(loaded: LoadedModel, layer: str | None, targets: Sequence[in
     stopped = False
     start = time.perf_counter()
     if fourier:
-        run = _compiled_fourier_loop(loaded, layer, targets, x.shape, normalize, seed)
+        run = _compiled_fourier_loop(loaded, layer, targets, x.shape, normalize)
         rng = np.random.default_rng(seed)
         shape = (x.shape[0], x.shape[3], x.shape[1], x.shape[2] // 2 + 1)
         re = tf.constant(rng.normal(0, 0.01, shape).astype(np.float32))
         im = tf.constant(rng.normal(0, 0.01, shape).astype(np.float32))
         base = tf.constant(x)
     else:
-        run = _compiled_loop(loaded, layer, targets, normalize, int(jitter), float(l2), seed)
+        run = _compiled_loop(loaded, layer, targets, normalize, int(jitter), float(l2))
         xt = tf.constant(x)
     done = 0
     while done < steps:
@@ -238,7 +244,7 @@ def gradient_ascent(loaded: LoadedModel, layer: str | None, targets: Sequence[in
             re, im, vals, img = run(base, re, im, tf.constant(k), tf.constant(float(step_size)))
             current = img
         else:
-            xt, vals = run(xt, tf.constant(k), tf.constant(float(step_size)))
+            xt, vals = run(xt, tf.constant(k), tf.constant(float(step_size)), tf.constant(int(seed)), tf.constant(done))
             if blur_every > 0 and blur_sigma > 0:
                 xt = tf.constant(_blur(xt.numpy(), blur_sigma))
             current = xt
@@ -271,9 +277,10 @@ class DreamResult:
 def flexible_model(loaded: LoadedModel):
     """The same network accepting any input size (a config copy with the weights; cached)."""
     import_keras()
-    key = ("flexible",)
-    if key in loaded._extractors:
-        return loaded._extractors[key]
+    return compiled(loaded, ("flexible",), lambda: _rebuild_flexible(loaded))
+
+
+def _rebuild_flexible(loaded: LoadedModel):
     shape = loaded.model.inputs[0].shape
     if shape[1] is None and shape[2] is None:
         model = loaded.model
@@ -291,7 +298,6 @@ def flexible_model(loaded: LoadedModel):
         except Exception as exc:
             raise ModelError(f"{loaded.name} cannot be rebuilt for other input sizes ({type(exc).__name__}); "
                              "Deep Dream needs a fully convolutional model.") from None
-    loaded._extractors[key] = model
     return model
 
 
@@ -306,7 +312,6 @@ def deep_dream(loaded: LoadedModel, image: np.ndarray, layers: dict[str, float],
                stop: Callable[[], bool] | None = None) -> DreamResult:
     """Deep Dream with octaves and detail re-injection (keras-io's recipe, the lecture's step rule)."""
     tf = import_tensorflow()
-    keras = import_keras()
     progress = ensure(progress)
     _check_common(iterations, step)
     if not layers:
@@ -323,35 +328,8 @@ def deep_dream(loaded: LoadedModel, image: np.ndarray, layers: dict[str, float],
         if len(out.shape) != 4:
             raise ModelError(f"Layer '{name}' has no spatial output; Deep Dream needs convolutional layers.")
         outputs.append(out)
-    key = ("dream", tuple(layers), tuple(layers.values()), jitter, seed)
-    if key not in loaded._extractors:
-        feature = keras.Model(net.inputs, outputs)
-        weights = [float(v) for v in layers.values()]
-        lo, hi = (tf.constant(v, tf.float32) for v in _valid_range(loaded))
-        gen = tf.random.Generator.from_seed(seed)
-
-        @tf.function(input_signature=[tf.TensorSpec([1, None, None, loaded.channels], tf.float32),
-                                      tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32)])
-        def run(x, k, lr):
-            losses = tf.TensorArray(tf.float32, size=k)
-            for i in tf.range(k):
-                # the noise process eps: a random roll each step (undone by differentiating w.r.t. x)
-                shift = gen.uniform([2], -jitter, jitter + 1, dtype=tf.int32) if jitter > 0 else tf.zeros([2], tf.int32)
-                with tf.GradientTape() as tape:
-                    tape.watch(x)
-                    acts = feature(tf.roll(x, shift, axis=[1, 2]), training=False)
-                    if not isinstance(acts, (list, tuple)):
-                        acts = [acts]
-                    loss = tf.add_n([w * tf.reduce_mean(tf.square(a)) for w, a in zip(weights, acts, strict=True)])
-                g = tape.gradient(loss, x)
-                g = g / (tf.reduce_mean(tf.abs(g)) + 1e-8)  # the inverse L1 norm of the gradient
-                x = tf.clip_by_value(x + lr * g, lo, hi)
-                losses = losses.write(i, loss)
-            return x, losses.stack()
-
-        loaded._extractors[key] = (run, gen)
-    run, gen = loaded._extractors[key]
-    gen.reset_from_seed(seed)
+    run = compiled(loaded, ("dream", tuple(layers), tuple(layers.values()), jitter),
+                   lambda: _build_dream_loop(loaded, net, outputs, [float(v) for v in layers.values()], jitter))
     rgb = np.asarray(image)
     h0, w0 = rgb.shape[:2]
     scale = min(1.0, max_side / max(h0, w0))
@@ -369,7 +347,8 @@ def deep_dream(loaded: LoadedModel, image: np.ndarray, layers: dict[str, float],
         done = 0
         while done < iterations:
             k = min(5, iterations - done)
-            xt, vals = run(tf.constant(img[None]), tf.constant(k), tf.constant(float(step)))
+            xt, vals = run(tf.constant(img[None]), tf.constant(k), tf.constant(float(step)), tf.constant(int(seed)),
+                           tf.constant(o * iterations + done))
             img = xt.numpy()[0]
             losses.append(vals.numpy())
             done += k
@@ -391,3 +370,32 @@ def deep_dream(loaded: LoadedModel, image: np.ndarray, layers: dict[str, float],
     img = np.clip(_resize_float(img, h, w), lo, hi)
     return DreamResult(loaded.deprocess(img), loaded.deprocess(original), np.concatenate(losses) if losses else np.zeros(0),
                        tuple(shapes), time.perf_counter() - start, stopped)
+
+
+def _build_dream_loop(loaded: LoadedModel, net, outputs, weights: list[float], jitter: int):
+    """k Deep Dream steps in one tf.function (stateless random rolls, seeded per call)."""
+    keras, tf = import_keras(), import_tensorflow()
+    feature = keras.Model(net.inputs, outputs)
+    lo, hi = (tf.constant(v, tf.float32) for v in _valid_range(loaded))
+
+    @tf.function(input_signature=[tf.TensorSpec([1, None, None, loaded.channels], tf.float32),
+                                  tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32),
+                                  tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)])
+    def run(x, k, lr, seed, step0):
+        losses = tf.TensorArray(tf.float32, size=k)
+        for i in tf.range(k):
+            # the noise process eps: a random roll each step (undone by differentiating w.r.t. x)
+            shift = _random_shift(tf, jitter, seed, step0 + i)
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                acts = feature(tf.roll(x, shift, axis=[1, 2]), training=False)
+                if not isinstance(acts, (list, tuple)):
+                    acts = [acts]
+                loss = tf.add_n([w * tf.reduce_mean(tf.square(a)) for w, a in zip(weights, acts, strict=True)])
+            g = tape.gradient(loss, x)
+            g = g / (tf.reduce_mean(tf.abs(g)) + 1e-8)  # the inverse L1 norm of the gradient
+            x = tf.clip_by_value(x + lr * g, lo, hi)
+            losses = losses.write(i, loss)
+        return x, losses.stack()
+
+    return run

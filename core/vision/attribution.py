@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.device import import_keras, import_tensorflow
+from core.vision.compiled import compiled
 from core.vision.zoo import LoadedModel, ModelError
 
 METHODS = ("gradcam", "gradcampp", "scorecam", "cam", "saliency", "smoothgrad", "ig")
@@ -35,14 +36,15 @@ class Heatmap:
 def _combined(loaded: LoadedModel, layer: str):
     """A cached model: input -> (layer activations, class logits)."""
     keras = import_keras()
-    key = ("attribution", layer)
-    if key not in loaded._extractors:
+
+    def build():
         act = loaded._connected_output(loaded.layer(layer))
         if len(act.shape) != 4:
             raise AttributionError(f"Layer '{layer}' has no spatial output; choose a convolutional layer "
                                    "(the layers after Flatten/pooling to a vector cannot be mapped back to pixels).")
-        loaded._extractors[key] = keras.Model(loaded.model.inputs[0], [act, loaded.logits.outputs[0]])
-    return loaded._extractors[key]
+        return keras.Model(loaded.model.inputs[0], [act, loaded.logits.outputs[0]])
+
+    return compiled(loaded, ("attribution", layer), build)
 
 
 def default_layer(loaded: LoadedModel) -> str:
@@ -85,8 +87,8 @@ def _activation_gradients(loaded: LoadedModel, layer: str, x: np.ndarray, target
     """(A, dA) for one class score: a tf.function compiled once per layer and reused (no model clone,
     no retracing per class: the class index is a tensor argument)."""
     tf = import_tensorflow()
-    key = ("activation_gradients", layer)
-    if key not in loaded._extractors:
+
+    def build():
         model = _combined(loaded, layer)
 
         @tf.function(reduce_retracing=True)
@@ -96,8 +98,10 @@ def _activation_gradients(loaded: LoadedModel, layer: str, x: np.ndarray, target
                 score = tf.reduce_sum(logits * tf.one_hot(cls, tf.shape(logits)[-1]))
             return acts, tape.gradient(score, acts)
 
-        loaded._extractors[key] = fn
-    acts, grads = loaded._extractors[key](tf.constant(x), tf.constant(int(target), tf.int32))
+        return fn
+
+    fn = compiled(loaded, ("activation_gradients", layer), build)
+    acts, grads = fn(tf.constant(x), tf.constant(int(target), tf.int32))
     return acts.numpy(), grads.numpy()
 
 
@@ -184,8 +188,8 @@ def cam(loaded: LoadedModel, x: np.ndarray, target: int) -> Heatmap:
 def _input_gradients(loaded: LoadedModel, batch: np.ndarray, target: int) -> np.ndarray:
     """d f_c / d x for a batch, through one compiled function per model (batch size may vary)."""
     tf = import_tensorflow()
-    key = ("input_gradients",)
-    if key not in loaded._extractors:
+
+    def build():
         logits_model = loaded.logits
 
         @tf.function(reduce_retracing=True)
@@ -196,8 +200,10 @@ def _input_gradients(loaded: LoadedModel, batch: np.ndarray, target: int) -> np.
                 score = tf.reduce_sum(logits * tf.one_hot(cls, tf.shape(logits)[-1]))
             return tape.gradient(score, xt)
 
-        loaded._extractors[key] = fn
-    return loaded._extractors[key](tf.constant(np.asarray(batch, np.float32)), tf.constant(int(target), tf.int32)).numpy()
+        return fn
+
+    fn = compiled(loaded, ("input_gradients",), build)
+    return fn(tf.constant(np.asarray(batch, np.float32)), tf.constant(int(target), tf.int32)).numpy()
 
 
 def saliency(loaded: LoadedModel, x: np.ndarray, target: int) -> Heatmap:

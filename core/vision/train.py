@@ -7,6 +7,7 @@ training time once and everybody else loads in a fraction of a second.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -59,10 +60,43 @@ def cached_or_trained(path: Path, recipe: dict, child_args: list[str], train_her
     from another recipe: in a child process (``python -m child_args...``, oneDNN on), else by
     ``train_here()`` in this process. Every self-trained model goes through here."""
     card_path = path.with_suffix(".json")
-    fresh = path.exists() and card_path.exists() and json.loads(card_path.read_text()).get("recipe") == recipe
-    if not fresh and not (subprocess_ok and train_in_child(child_args[0], child_args[1:], path, progress)):
-        train_here()
+
+    def fresh() -> bool:
+        try:
+            return path.exists() and card_path.exists() and json.loads(card_path.read_text()).get("recipe") == recipe
+        except (OSError, ValueError):
+            return False
+
+    if not fresh():
+        # Several server workers (make classroom) may want the same model at once: one trains, the
+        # others wait on the lock file and then load what it saved.
+        with training_lock(path, progress):
+            if not fresh() and not (subprocess_ok and train_in_child(child_args[0], child_args[1:], path, progress)):
+                train_here()
     return json.loads(card_path.read_text())
+
+
+@contextlib.contextmanager
+def training_lock(path: Path, progress: Progress, poll: float = 0.5):
+    """An exclusive ``flock`` on ``<model>.lock`` next to the model, shared by every process on this
+    machine; while another process holds it, report that we wait (progress may cancel us)."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "a+") as handle:
+        waited = 0.0
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                progress(0.0, f"another server process is training {path.stem}; waiting ({waited:.0f} s) ...")
+                time.sleep(poll)
+                waited += poll
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def save_trained(model, path: Path, card: dict) -> None:
@@ -135,11 +169,15 @@ def train_in_child(module: str, args: list[str], path: Path, progress: Progress)
     try:
         with subprocess.Popen([sys.executable, "-m", module, *args], cwd=root, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL, text=True) as proc:
-            for line in proc.stdout:
-                if line.startswith("PROGRESS "):
-                    _, fraction, message = line.rstrip("\n").split(" ", 2)
-                    progress(float(fraction), message)
-            proc.wait(timeout=900)
+            try:
+                for line in proc.stdout:
+                    if line.startswith("PROGRESS "):
+                        _, fraction, message = line.rstrip("\n").split(" ", 2)
+                        progress(float(fraction), message)  # raises when the waiting sessions cancelled
+                proc.wait(timeout=900)
+            except BaseException:
+                proc.kill()  # cancelled, interrupted or hung: never leave a training child behind
+                raise
         return proc.returncode == 0 and path.exists() and path.with_suffix(".json").exists()
     except (OSError, subprocess.SubprocessError, ValueError):
         return False

@@ -1,0 +1,157 @@
+"""One dashboard server: ``python -m dashboard.serve [--host H] [--port P] [--no-warm]``.
+
+It is ``streamlit run dashboard/app.py`` with two additions for a lecture hall:
+
+* **hardening** of Streamlit for many users: a client's ``clear_cache`` message (sent by any
+  websocket client, no cookie needed) no longer empties the caches of every session — it clears
+  that session's own state only (``DASHBOARD_ALLOW_CLEAR_CACHE=1`` restores Streamlit's behaviour);
+* **warm start**: once the server answers, a background thread opens every page with its defaults
+  over Streamlit's own websocket protocol (:mod:`dashboard.student`), so models, embeddings and
+  default results are computed before the first student arrives. Progress goes to the log and to
+  the Setup page (:data:`WARMUP`); pages stay usable meanwhile.
+
+``make run`` and every ``make classroom`` worker start here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "dashboard" / "app.py"
+log = logging.getLogger("dashboard.warmup")
+
+
+# ----------------------------------------------------------------------------- hardening
+
+
+def patch_streamlit() -> None:
+    """Idempotent: neutralise ``clear_cache`` and keep Keras sessions across reruns."""
+    from streamlit.runtime.app_session import AppSession
+    from streamlit.runtime.scriptrunner import script_runner
+
+    if getattr(script_runner, "_clean_problem_modules", None) is not None:
+        # Streamlit calls keras.backend.clear_session() after every rerun to free models a script
+        # rebuilt; ours are shared cached resources, and the call costs ~200 ms per slider move.
+        script_runner._clean_problem_modules = lambda: None
+
+    if os.environ.get("DASHBOARD_ALLOW_CLEAR_CACHE") == "1" or getattr(AppSession, "_dashboard_patched", False):
+        return
+
+    def own_state_only(self) -> None:
+        logging.getLogger("dashboard").warning(
+            "A client asked to clear every cache; only its own session state was cleared "
+            "(set DASHBOARD_ALLOW_CLEAR_CACHE=1 to allow clearing for everyone).")
+        self._session_state.clear()
+
+    AppSession._handle_clear_cache_request = own_state_only
+    AppSession._dashboard_patched = True
+
+
+# ----------------------------------------------------------------------------- warm start
+
+
+@dataclass
+class WarmupState:
+    state: str = "off"  # off | waiting | running | done | failed
+    total: int = 0
+    done: int = 0
+    current: str = ""
+    started: float = 0.0
+    finished: float = 0.0
+    pages: list[dict] = field(default_factory=list)  # {"page", "seconds", "exceptions"}
+    error: str = ""
+
+    def summary(self) -> str:
+        if self.state == "off":
+            return "Warm start is off (this server was not started by `make run`/`make classroom`)."
+        if self.state == "waiting":
+            return "Warm start: waiting for the server to answer ..."
+        if self.state == "running":
+            return f"Warm start: {self.done}/{self.total} pages ready; now computing '{self.current}' ..."
+        if self.state == "done":
+            bad = [p["page"] for p in self.pages if p["exceptions"]]
+            return (f"Warm start done: {self.total} pages computed in {self.finished - self.started:.0f} s"
+                    + (f"; errors on {', '.join(bad)}" if bad else "") + ".")
+        return f"Warm start failed: {self.error}"
+
+
+WARMUP = WarmupState()
+
+
+def _wait_healthy(base_url: str, timeout: float = 120.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(base_url + "_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def warm_up(base_url: str, state: WarmupState = WARMUP, timeout: float = 1800.0) -> WarmupState:
+    """Open every page once with its defaults (in slide order) so their results are cached."""
+    from dashboard import student
+
+    state.state, state.started = "waiting", time.time()
+    if not _wait_healthy(base_url):
+        state.state, state.error = "failed", "the server did not answer its health check"
+        log.warning("warm start: %s", state.error)
+        return state
+    state.state = "running"
+
+    def progress(done: int, total: int, page: str) -> None:
+        state.done, state.total, state.current = done, total, page
+        if page:
+            log.warning("warm start: %d/%d pages ready, opening %s", done, total, page)
+
+    try:
+        results = student.visit_pages(base_url, timeout=timeout, progress=progress)
+    except Exception as exc:  # never take the server down: it still serves, only colder
+        state.state, state.error = "failed", f"{type(exc).__name__}: {exc}"
+        log.warning("warm start: %s", state.error)
+        return state
+    state.pages = [{"page": r.page, "seconds": round(r.seconds, 2), "exceptions": list(r.exceptions)} for r in results]
+    state.done = state.total = len(results)
+    state.state, state.finished, state.current = "done", time.time(), ""
+    log.warning("warm start: done, %d pages in %.0f s", len(results), state.finished - state.started)
+    return state
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m dashboard.serve", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8501")))
+    parser.add_argument("--no-warm", action="store_true", help="skip computing every page's defaults at start")
+    args, extra = parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    os.chdir(ROOT)
+    patch_streamlit()
+    if not args.no_warm:
+        local = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+        threading.Thread(target=warm_up, args=(f"http://{local}:{args.port}/",), name="warm-up", daemon=True).start()
+    from streamlit.web import cli as stcli
+
+    sys.argv = ["streamlit", "run", str(APP), "--server.address", args.host, "--server.port", str(args.port),
+                "--server.headless", "true", *extra]
+    sys.exit(stcli.main())
+
+
+if __name__ == "__main__":
+    from dashboard.serve import main as _main  # the imported module's WARMUP is the one pages read
+
+    _main()
