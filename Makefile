@@ -7,17 +7,23 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
+# `make run` serves this machine only (127.0.0.1); `make classroom` serves the room (0.0.0.0) unless HOST is given.
+CLASSROOM_HOST := $(if $(filter undefined,$(origin HOST)),0.0.0.0,$(HOST))
 HOST ?= 127.0.0.1
 PORT ?= 8501
+WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+CLASSROOM_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test setup dev assets browser lint bench clean help
+.PHONY: run classroom test setup dev assets browser proxy lint bench clean help
 
 help:
-	@echo "make run    - set up .venv, fetch offline assets, serve the app on http://$(HOST):$(PORT)"
-	@echo "make test   - the same setup plus dev tools and Chromium, then the whole test suite"
-	@echo "make lint   - ruff"
-	@echo "make bench  - timing scripts in benchmarks/ (ratios against peer libraries)"
+	@echo "make run       - set up .venv, fetch offline assets, serve the app on http://$(HOST):$(PORT)"
+	@echo "make classroom - the same setup plus Debian's HAProxy, then WORKERS=$(WORKERS) workers behind it on"
+	@echo "                 $(CLASSROOM_HOST):$(PORT), sticky sessions; prints the students' URL and its QR code"
+	@echo "make test      - the same setup plus dev tools, Chromium and HAProxy, then the whole test suite"
+	@echo "make lint      - ruff"
+	@echo "make bench     - timing scripts in benchmarks/ (ratios against peer libraries)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -49,10 +55,25 @@ browser:
 		echo "chromium is missing and this is not root: browser tests will be skipped (CI=true fails them)"; \
 	fi
 
-run: setup
-	$(PY) -m streamlit run dashboard/app.py --server.address $(HOST) --server.port $(PORT) --server.headless true
+# Debian's HAProxy in front of the classroom workers (and for the routing test in tests/serving).
+proxy:
+	@if command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ]; then \
+		echo "haproxy: $$(command -v haproxy || echo /usr/sbin/haproxy)"; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; \
+	else \
+		echo "haproxy is missing and this is not root: install Debian's haproxy package (make classroom needs it;"; \
+		echo "the routing tests are skipped without it, CI=true fails them)"; \
+	fi
 
-test: setup dev browser
+run: setup
+	$(if $(wildcard dashboard/serve.py),$(PY) -m dashboard.serve --host $(HOST) --port $(PORT),$(PY) -m streamlit run dashboard/app.py --server.address $(HOST) --server.port $(PORT) --server.headless true)
+
+# A lecture hall: WORKERS Streamlit processes (default: one per core) behind HAProxy, sticky by cookie.
+classroom: setup proxy
+	$(PY) -m dashboard.classroom --workers $(WORKERS) --port $(PORT) --host $(CLASSROOM_HOST) $(CLASSROOM_ARGS)
+
+test: setup dev browser proxy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: dev
