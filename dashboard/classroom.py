@@ -48,8 +48,8 @@ def find_haproxy() -> str:
     path = shutil.which("haproxy") or next((p for p in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy")
                                             if os.access(p, os.X_OK)), None)
     if path is None:
-        raise ClassroomError("HAProxy is not installed: run `make classroom`, which installs Debian's haproxy "
-                             "package (as root) and starts the workers behind it.")
+        raise ClassroomError("HAProxy is not installed: run `make classroom` as root, which installs Debian's "
+                             "haproxy package and starts the workers behind it.")
     return path
 
 

@@ -203,3 +203,14 @@ def offer_download(manager, asset_name: str, what: str, key: str) -> bool:
         st.error(str(exc))
         return False
     return True
+
+
+def students_link(url: str) -> None:
+    """'Students: open URL' with a scannable QR code of it (Home, when `make classroom` sets DASHBOARD_PUBLIC_URL)."""
+    import segno
+
+    png = io.BytesIO()
+    segno.make(url, error="m").save(png, kind="png", scale=8, border=2)
+    qr_col, text_col = st.columns([1, 4], vertical_alignment="center")
+    qr_col.image(png.getvalue(), width=180)
+    text_col.markdown(f"### Students: open [{url}]({url})")

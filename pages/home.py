@@ -1,10 +1,14 @@
 """Home: the two lectures, their agenda in slide order, and links to the pages that exist."""
 
+import os
+
 import streamlit as st
 
 from dashboard import components, navigation
 
 st.title("CNN Visualization & Fully Convolutional Learning")
+if os.environ.get("DASHBOARD_PUBLIC_URL"):  # set by `make classroom`: the room's URL, as a QR code to scan
+    components.students_link(os.environ["DASHBOARD_PUBLIC_URL"])
 st.markdown(
     "An interactive companion to two lectures. Every picture on these pages is computed live, on "
     "real models, on this machine — move the sliders and the algorithms run again. "
