@@ -1,4 +1,4 @@
-"""CLI commands of the CNN pages: ``activations``, ``ascent``, ``dream``."""
+"""CLI commands of the CNN pages: ``predict``, ``activations``, ``ascent``, ``attribute``, ``dream``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,22 @@ def _model(args: argparse.Namespace):
     from core.vision.zoo import load_model
 
     return load_model(args.model, progress=None if args.json else stderr_progress)
+
+
+def cmd_predict(args: argparse.Namespace) -> tuple[Any, str]:
+    import numpy as np
+
+    if args.top < 1:
+        raise CommandError("--top must be at least 1.")
+    model = _model(args)
+    image = resolve_image(args.image).array
+    logits = model.predict_logits(model.preprocess(image)[None])[0].astype(np.float64)
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    # by index, not by name: ImageNet has two "crane"s and two "maillot"s
+    top = [{"class": model.class_names[i], "index": int(i), "probability": float(p[i])} for i in np.argsort(-p)[:args.top]]
+    return {"model": model.name, "top": top}, "\n".join(
+        f"{t['probability']:7.2%}  {t['class']} ({t['index']})" for t in top)
 
 
 def cmd_activations(args: argparse.Namespace) -> tuple[Any, str]:
@@ -91,8 +107,16 @@ def cmd_dream(args: argparse.Namespace) -> tuple[Any, str]:
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
     def model_args(p, default="emotion-cnn"):
-        p.add_argument("--model", default=default, help="emotion-cnn, shapes-cnn, vgg16, xception, inceptionv3, resnet50")
+        p.add_argument("--model", default=default,
+                       help="emotion-cnn, shapes-cnn, efficientnet-lite0, vgg16, xception, inceptionv3, resnet50")
         p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("predict", help="top classes with softmax probabilities for an image")
+    model_args(p)
+    p.add_argument("--image", default="chelsea", help="sample name or image path")
+    p.add_argument("--top", type=int, default=5, help="how many classes")
+    add_common(p)
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("activations", help="per-layer statistics (size, channels, sparsity) for an image")
     model_args(p)
