@@ -152,7 +152,7 @@ def _build_loop(loaded: LoadedModel, layer: str | None, targets: tuple[int, ...]
 
 
 def _compiled_fourier_loop(loaded: LoadedModel, layer: str | None, targets: tuple[int, ...], shape: tuple[int, ...],
-                           normalize: bool, seed: int):
+                           normalize: bool):
     """Lucid-style parameterisation: optimise a decorrelated Fourier spectrum instead of pixels."""
     return compiled(loaded, ("fourier", layer, targets, shape, normalize),
                     lambda: _build_fourier_loop(loaded, layer, targets, shape, normalize))

@@ -15,7 +15,7 @@ from typing import Any
 
 from core.cache import KeyedCache
 
-MAX_ENTRIES = 96
+MAX_ENTRIES = 48
 _CACHE = KeyedCache("compiled", max_entries=MAX_ENTRIES, sizeof=lambda v: 0)  # weights belong to the model
 
 

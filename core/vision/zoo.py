@@ -8,6 +8,7 @@ scores. ``load_model(name)`` returns a :class:`LoadedModel`; models are never mu
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,7 +118,7 @@ class LoadedModel:
     channels: int
     note: str = ""
     flexible: bool = False  # True when the network accepts any input size (fully convolutional)
-    _extractors: dict = field(default_factory=dict, repr=False)
+    uid: str = field(default_factory=lambda: uuid.uuid4().hex, repr=False)  # key of its compiled functions
 
     # -- images in and out ----------------------------------------------------------------
     def preprocess(self, image: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -213,9 +214,12 @@ class LoadedModel:
 
     def extractor(self, layer_names: tuple[str, ...]):
         """A cached keras.Model: input -> the outputs of ``layer_names`` (built once per tuple)."""
+        from core.vision.compiled import compiled
+
         keras = import_keras()
         layer_names = tuple(layer_names)
-        if layer_names not in self._extractors:
+
+        def build():
             outputs = []
             for n in layer_names:
                 out = self._connected_output(self.layer(n))
@@ -223,8 +227,9 @@ class LoadedModel:
                     raise ModelError(f"Layer '{n}' has no spatial output (shape {tuple(out.shape)}); "
                                      "choose a convolution or pooling layer.")
                 outputs.append(out)
-            self._extractors[layer_names] = keras.Model(self.model.inputs[0], outputs[0] if len(outputs) == 1 else outputs)
-        return self._extractors[layer_names]
+            return keras.Model(self.model.inputs[0], outputs[0] if len(outputs) == 1 else outputs)
+
+        return compiled(self, ("extractor",) + layer_names, build)
 
 
 # ----------------------------------------------------------------------------- building logits models

@@ -196,3 +196,26 @@ def test_two_embeddings_with_the_same_name_and_size_have_different_keys():
     a = Embedding(("he", "she", "private_word_of_a"), rng.normal(size=(3, 4)), name="class.txt")
     b = Embedding(("he", "she", "other_word"), rng.normal(size=(3, 4)), name="class.txt")
     assert a.digest != b.digest and a.digest == Embedding(a.words, a.vectors, name="x").digest
+
+
+def test_compiled_functions_are_bounded_and_keyed_by_a_uid_not_id():
+    from types import SimpleNamespace
+
+    from core.vision import compiled as C
+
+    a, b = SimpleNamespace(uid="model-a"), SimpleNamespace(uid="model-b")
+    first = C.compiled(a, ("fn", 0), lambda: object())
+    assert C.compiled(a, ("fn", 0), lambda: object()) is first
+    assert C.compiled(b, ("fn", 0), lambda: object()) is not first  # another model never gets a's function
+    for i in range(3 * C.MAX_ENTRIES):  # a class moving sliders
+        C.compiled(a, ("fn", i), lambda: object())
+    assert len(C.cache()) <= C.MAX_ENTRIES
+
+
+def test_loaded_models_carry_distinct_uids():
+    from core.vision.zoo import LoadedModel
+
+    args = dict(name="m", title="m", model=None, logits=None, class_names=["a"], preprocessing="unit",
+                input_size=(8, 8), channels=3)
+    assert LoadedModel(**args).uid != LoadedModel(**args).uid
+    assert not hasattr(LoadedModel(**args), "_extractors")  # nothing mutable hangs off shared models

@@ -93,7 +93,7 @@ def test_debiasing_in_one_session_never_changes_another(app):
     assert float(metric(first, "Direct bias after")) < 1e-6
     from dashboard import resources
 
-    cached = resources._store()["items"][("embedding", "w2v-small")]
+    cached = resources.CACHES["embeddings"].lookup("w2v-small")
     fresh = parse_embedding(AssetManager().path("w2v-small")).normalized()
     assert np.array_equal(cached.vectors, fresh.vectors)
     assert not cached.vectors.flags.writeable
@@ -101,33 +101,46 @@ def test_debiasing_in_one_session_never_changes_another(app):
     assert metric(second, "DirectBias_1 over 303") == "0.0731"
 
 
-def test_user_embedding_by_path_and_malformed_file(app, tmp_path):
-    good = tmp_path / "tiny.txt"
-    good.write_text("she 1 0 0\nhe -1 0 0\nwoman 0.9 0.1 0\nman -0.9 0.1 0\nnurse 0.5 0.5 0.1\n")
-    bad = tmp_path / "bad.txt"
-    bad.write_text("she 1 0 0\nhe -1 0\n")
+def test_no_widget_reads_a_server_path_unless_the_operator_sets_a_data_folder(app, monkeypatch):
+    monkeypatch.delenv("DASHBOARD_DATA_DIR", raising=False)
     at = open_page(app, "bias_subspace.py")
     at.selectbox(key="emb_choice").set_value("upload").run()
     assert any("Upload an embedding file" in i.value for i in at.info)
-    at.text_input(key="emb_path").set_value(str(bad)).run()
+    assert not [t for t in at.text_input if "path" in (t.label or "").lower()]
+    assert not [b for b in at.selectbox if b.key == "emb_server_file"]
+
+
+def test_user_embedding_from_the_data_folder_and_malformed_file(app, tmp_path, monkeypatch):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "tiny.txt").write_text("she 1 0 0\nhe -1 0 0\nwoman 0.9 0.1 0\nman -0.9 0.1 0\nnurse 0.5 0.5 0.1\n")
+    (folder / "bad.txt").write_text("SECRET_TOKEN 1 0 0\nhe -1 0\n")
+    (tmp_path / "outside.txt").write_text("she 1 0 0\nhe -1 0 0\n")
+    (folder / "escape.txt").symlink_to(tmp_path / "outside.txt")
+    monkeypatch.setenv("DASHBOARD_DATA_DIR", str(folder))
+    at = open_page(app, "bias_subspace.py")
+    at.selectbox(key="emb_choice").set_value("upload").run()
+    box = at.selectbox(key="emb_server_file")
+    assert box.options == ["(none)", "bad.txt", "tiny.txt"]  # the symlink out of the folder is not offered
+    box.set_value("bad.txt").run()
     assert not at.exception
-    assert any("Line 2: expected 3 numbers" in e.value for e in at.error)
-    at.text_input(key="emb_path").set_value(str(good)).run()
+    assert any("'bad.txt' is not a word2vec or GloVe file" in e.value for e in at.error)
+    assert not any("SECRET_TOKEN" in e.value for e in at.error)  # a server file's content is never echoed
+    at.selectbox(key="emb_server_file").set_value("tiny.txt").run()
     assert not at.exception
     assert any("tiny.txt: 5 words x 3" in c.value for c in at.caption)
-    at.text_input(key="emb_path").set_value(str(tmp_path / "missing.txt")).run()
-    assert any("No file at" in e.value for e in at.error)
 
 
 
 
 @pytest.mark.parametrize("file", ["bias_subspace.py", "bias_measures.py", "bias_debias.py", "bias_evaluation.py"])
-def test_every_ethics_page_survives_a_tiny_user_embedding(app, tmp_path, file):
+def test_every_ethics_page_survives_a_tiny_user_embedding(app, tmp_path, file, monkeypatch):
     tiny = tmp_path / "tiny.txt"
     tiny.write_text("she 1 0 0\nhe -1 0 0\nnurse 0.5 0.5 0.1\nwoman 0.9 0.1 0\nman -0.9 0.1 0\n")
+    monkeypatch.setenv("DASHBOARD_DATA_DIR", str(tmp_path))
     at = open_page(app, file)
     at.selectbox(key="emb_choice").set_value("upload").run()
-    at.text_input(key="emb_path").set_value(str(tiny)).run()
+    at.selectbox(key="emb_server_file").set_value("tiny.txt").run()
     assert not at.exception, [e.value for e in at.exception]
 
 
