@@ -207,13 +207,13 @@ def qr_text(url: str) -> str:
 # Processes
 # ---------------------------------------------------------------------------------------------
 
-def worker_command(port: int, warm: bool = True) -> list[str]:
-    """One worker on 127.0.0.1:port: ``python -m dashboard.serve`` (or plain ``streamlit run`` without it)."""
+def worker_command(port: int, warm: bool = True, host: str = "127.0.0.1") -> list[str]:
+    """One worker on host:port: ``python -m dashboard.serve`` (or plain ``streamlit run`` without it)."""
     if importlib.util.find_spec("dashboard.serve") is not None:
-        return [sys.executable, "-m", "dashboard.serve", "--host", "127.0.0.1", "--port", str(port)] + \
+        return [sys.executable, "-m", "dashboard.serve", "--host", host, "--port", str(port)] + \
             ([] if warm else ["--no-warm"])
     return [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
-            "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true"]
+            "--server.address", host, "--server.port", str(port), "--server.headless", "true"]
 
 
 def _own_group_dying_with_parent() -> None:
@@ -276,9 +276,12 @@ def stop_all(children: list[Child], grace: float = 10.0) -> None:
                 pass
 
 
-def healthy(port: int, timeout: float = 2.0) -> bool:
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via an http_proxy
+
+
+def healthy(port: int, timeout: float = 2.0, host: str = "127.0.0.1") -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{HEALTH}", timeout=timeout) as r:
+        with _DIRECT.open(f"http://{host}:{port}{HEALTH}", timeout=timeout) as r:
             return r.status == 200
     except OSError:
         return False

@@ -10,12 +10,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,22 +21,9 @@ import pytest
 
 from dashboard import classroom
 from tests.helpers import free_port
+from tests.serving.conftest import get, ws_connect
 
 ROOT = Path(__file__).resolve().parents[2]
-HAPROXY = shutil.which("haproxy") or next((p for p in ("/usr/sbin/haproxy",) if os.access(p, os.X_OK)), None)
-
-
-def _missing(reason: str):
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: the routing tests must run; `make test` installs haproxy as root)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def haproxy() -> str:
-    if HAPROXY is None:
-        _missing("Debian haproxy is not installed (make proxy)")
-    return HAPROXY
 
 
 # ----------------------------------------------------------------------------- config and addresses
@@ -159,18 +144,11 @@ def room(haproxy, tmp_path_factory):
 
 
 def _get(url: str, cookie: str | None = None):
-    req = urllib.request.Request(url, headers={"Cookie": cookie} if cookie else {})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        r.read()
-        return r.status, r.headers
+    return get(url, cookie)
 
 
 def _ws(room: Room, cookie: str | None = None, subprotocols=("streamlit",)):
-    from websockets.sync.client import connect
-
-    return connect(room.base.replace("http://", "ws://") + "/_stcore/stream", open_timeout=10, max_size=None,
-                   additional_headers={"Cookie": cookie, "Origin": room.base} if cookie else {"Origin": room.base},
-                   subprotocols=list(subprotocols))
+    return ws_connect(room.base, cookie, subprotocols)
 
 
 def test_launcher_prints_url_and_qr_and_shares_one_cookie_secret(room):
@@ -228,12 +206,14 @@ def test_cookie_keeps_page_websocket_reconnect_and_upload_on_one_worker(room):
         assert ws.response.headers["X-Dashboard-Worker"] == worker
         import requests
 
+        http = requests.Session()
+        http.trust_env = False  # loopback: never via an http_proxy
         url = f"{room.base}/_stcore/upload_file/{session_id}/f1"
         xheaders = {"X-Xsrftoken": xsrf}
-        up = requests.put(url, files={"file": ("big.bin", os.urandom(52_000_000))}, timeout=60,
+        up = http.put(url, files={"file": ("big.bin", os.urandom(52_000_000))}, timeout=60,
                           headers={**xheaders, "Cookie": cookie})
         assert (up.status_code, up.headers["X-Dashboard-Worker"]) == (204, worker)
-        wrong = requests.put(url, files={"file": ("small.bin", b"x" * 1000)}, timeout=10,
+        wrong = http.put(url, files={"file": ("small.bin", b"x" * 1000)}, timeout=10,
                              headers={**xheaders, "Cookie": cookie.replace(worker, other)})
         assert (wrong.status_code, wrong.headers["X-Dashboard-Worker"]) == (400, other)
         assert "sticky sessions" in wrong.text
