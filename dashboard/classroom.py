@@ -72,6 +72,8 @@ def haproxy_config(bind_host: str, port: int, workers: list[tuple[str, int]], lo
 global
     log {log_target} format raw local0 info
     maxconn 4096
+    # a second launch on a taken port must fail, not silently share the port (SO_REUSEPORT)
+    noreuseport
 
 defaults
     mode http
@@ -172,6 +174,18 @@ def public_url(host: str, port: int) -> str:
     return f"http://{host}:{port}/"
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Fail before starting anything when HOST:PORT is taken (another server, another classroom)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise ClassroomError(f"cannot listen on {host}:{port} ({exc.strerror}): stop what uses that port "
+                                 f"or pass another --port (make classroom PORT=...).") from None
+
+
 def free_loopback_ports(n: int) -> list[int]:
     """n distinct free ports on 127.0.0.1 (held open together so they differ, then released)."""
     socks = []
@@ -216,15 +230,23 @@ def worker_command(port: int, warm: bool = True, host: str = "127.0.0.1") -> lis
             "--server.address", host, "--server.port", str(port), "--server.headless", "true"]
 
 
-def _own_group_dying_with_parent() -> None:
-    """preexec_fn: a new session (so the whole group can be stopped), and SIGTERM if we die first."""
-    os.setsid()
+def _load_prctl():
     try:
         import ctypes
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG (Linux)
+        return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        pass
+        return None
+
+
+_PRCTL = _load_prctl()  # looked up here, not in the forked child
+
+
+def _own_group_dying_with_parent() -> None:
+    """preexec_fn: a new session (so the whole group can be stopped), and SIGTERM if we die first."""
+    os.setsid()
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG (Linux): covers a launcher killed with SIGKILL
 
 
 @dataclass
@@ -343,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         haproxy = find_haproxy()
+        check_port_free(args.host, args.port)
     except ClassroomError as exc:
         print(exc, file=sys.stderr)
         return 2

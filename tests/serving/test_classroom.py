@@ -64,6 +64,19 @@ def test_missing_haproxy_is_one_sentence_naming_make_classroom(monkeypatch, caps
     assert "make classroom" in err and err.count("\n") == 1
 
 
+def test_a_taken_port_is_refused_before_anything_starts(haproxy, capsys, tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code = classroom.main(["--workers", "1", "--host", "127.0.0.1", "--port", str(port), "--run-dir", str(tmp_path)])
+    assert code == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir()), "nothing was started"
+
+
 def test_home_shows_students_url_and_qr_when_public_url_is_set(monkeypatch):
     from streamlit.testing.v1 import AppTest
 
