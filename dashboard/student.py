@@ -284,7 +284,8 @@ def _widget_from_element(kind: str, el: Any, path: tuple[int, ...], fragment_id:
         w.value = list(el.raw_values) if w.set_value else list(w.default)
     elif kind == "button_group":
         w.kind = "pills" if el.style == type(el).PILLS else "segmented_control"
-        w.options = [o.content for o in el.options]
+        # the wire carries the formatted option; the proto splits a leading icon off into content_icon
+        w.options = [f"{o.content_icon} {o.content}".strip() if o.content_icon else o.content for o in el.options]
         w.default = [w.options[i] for i in el.default if 0 <= i < len(w.options)]
         w.value = list(el.raw_values) if w.set_value else list(w.default)
     elif kind == "date_input":

@@ -167,6 +167,47 @@ def test_protocol_against_stub():
     asyncio.run(main())
 
 
+async def _stub_form(ws, seen: dict) -> None:
+    async for data in ws:
+        back = BackMsg()
+        back.ParseFromString(data)
+        seen.setdefault("reruns", []).append(back.rerun_script)
+        msg = ForwardMsg()
+        s = msg.delta.new_element.slider
+        s.id, s.label, s.form_id, s.min, s.max, s.step = "$$ID-lr", "Steps", "f1", 1, 50, 1
+        s.default[:] = [10]
+        msg.metadata.delta_path[:] = [0, 0]
+        sub = ForwardMsg()
+        b = sub.delta.new_element.button
+        b.id, b.label, b.form_id, b.is_form_submitter = "$$ID-go", "Run", "f1", True
+        sub.metadata.delta_path[:] = [0, 1]
+        await ws.send(_fwd(new_session={"page_script_hash": "h"}, run="r"))
+        await ws.send(msg.SerializeToString())
+        await ws.send(sub.SerializeToString())
+        await ws.send(_fwd(script_finished=ForwardMsg.FINISHED_SUCCESSFULLY, run="r"))
+
+
+def test_form_values_wait_for_submit():
+    async def main():
+        seen: dict = {}
+        async with serve(lambda ws: _stub_form(ws, seen), "127.0.0.1", 0) as srv:
+            student = await Student.connect(f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}")
+            r = await student.open(timeout=10)
+            assert r.widget("Steps").form_id == "f1" and r.widget("Run").kind == "form_submit_button"
+            assert await student.set_widgets({"Steps": 20}, submit_forms=False, timeout=10) is None
+            assert len(seen["reruns"]) == 1  # a value inside a form alone sends nothing
+            await student.click("Run", timeout=10)
+            sent = {w.id: w.WhichOneof("value") for w in seen["reruns"][1].widget_states.widgets}
+            assert sent == {"$$ID-lr": "double_array_value", "$$ID-go": "trigger_value"}
+            assert list(seen["reruns"][1].widget_states.widgets[0].double_array_value.data) == [20.0]
+            await student.set_widgets({"Steps": 30}, timeout=10)  # submit_forms: the form's button goes along
+            last = {w.id: w for w in seen["reruns"][2].widget_states.widgets}
+            assert last["$$ID-go"].trigger_value and list(last["$$ID-lr"].double_array_value.data) == [30.0]
+            await student.close()
+
+    asyncio.run(main())
+
+
 # ------------------------------------------------------------------------------ the real dashboard
 @pytest.fixture(scope="module")
 def server():
