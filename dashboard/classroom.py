@@ -395,12 +395,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_config(haproxy, cfg)
         print(f"Run directory: {run_dir} (haproxy.cfg, haproxy.log, w1..w{args.workers}.log)", flush=True)
-        print(f"Starting {args.workers} worker(s): {' '.join(workers[0].cmd[1:4])} ...", flush=True)
+        print(f"Starting {args.workers} worker(s): python {' '.join(workers[0].cmd[1:3])} ...", flush=True)
         for w in workers:
             w.start()
         wait_healthy(workers, args.startup_timeout)
-        proxy.start()
         children.insert(0, proxy)
+        proxy.start()
         time.sleep(0.3)
         if not proxy.alive():
             raise ClassroomError(f"haproxy exited (code {proxy.proc.returncode}); is port {args.port} free? "
