@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.assets import AssetManager
-from core.detection.yolo import Detection, Head, Letterbox, letterbox, postprocess, raw_outputs
+from core.detection.boxes import Letterbox, letterbox
+from core.detection.yolo import Detection, Head, postprocess, raw_outputs
 from core.progress import Progress, ensure
 
 DETECTORS = {

@@ -1,4 +1,4 @@
-"""YOLO heads: decoding, letterboxing, non-max suppression, the loss, and mAP.
+"""YOLO heads: decoding, post-processing (threshold + NMS from core.detection.boxes), the loss, and mAP.
 
 One decoder and one loss serve the darknet models (v2 region head, v3 yolo heads) and the tiny
 YOLO trained here. A head's raw output is (n, S_h, S_w, B * (5 + C)); per anchor the channels are
@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.detection.boxes import Letterbox, box_iou, nms
+from core.detection.boxes import enlarge as enlarge_image
 from core.device import import_tensorflow
 
 LAMBDA_COORD = 5.0
@@ -36,6 +38,12 @@ class Head:
     @property
     def boxes_per_cell(self) -> int:
         return len(self.anchors)
+
+
+def boxes_per_image(heads: list[Head], grids: list[tuple[int, int]]) -> int:
+    """S_h * S_w * B summed over the heads: how many boxes one image yields before thresholding
+    (YOLOv3 at 416: 13*13*3 + 26*26*3 + 52*52*3 = 10,647)."""
+    return sum(h.boxes_per_cell * int(g[0]) * int(g[1]) for h, g in zip(heads, grids, strict=True))
 
 
 # ----------------------------------------------------------------------------- decode
@@ -73,41 +81,6 @@ def decode(raw, head: Head) -> dict:
     return {"t": t, "xy": offset, "centre": centre, "wh": wh, "objectness": objectness, "classes": classes}
 
 
-@dataclass(frozen=True)
-class Letterbox:
-    """How an image was fitted into the square network input: x_in = x_orig * scale + pad."""
-
-    scale: float
-    pad_x: float
-    pad_y: float
-    size: int
-    original: tuple[int, int]  # (H, W)
-
-    def to_original(self, boxes_px: np.ndarray) -> np.ndarray:
-        """Input-pixel boxes (x0, y0, x1, y1) -> original-image pixels, clipped to the image."""
-        b = (np.asarray(boxes_px, np.float64) - [self.pad_x, self.pad_y, self.pad_x, self.pad_y]) / self.scale
-        h, w = self.original
-        return np.clip(b, 0, [w, h, w, h])
-
-    def to_input(self, boxes_px: np.ndarray) -> np.ndarray:
-        return np.asarray(boxes_px, np.float64) * self.scale + [self.pad_x, self.pad_y, self.pad_x, self.pad_y]
-
-
-def letterbox(image: np.ndarray, size: int, fill: int = 127) -> tuple[np.ndarray, Letterbox]:
-    """Resize keeping the aspect ratio so the long side is ``size``, centre on a gray square (darknet)."""
-    import cv2
-
-    h, w = image.shape[:2]
-    scale = size / max(h, w)
-    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    out = np.full((size, size, 3), fill, np.uint8)
-    top, left = (size - nh) // 2, (size - nw) // 2
-    out[top:top + nh, left:left + nw] = resized
-    # the exact scale per axis (rounding) is folded into one scale: at most half a pixel off
-    return out, Letterbox(nw / w, left, top, size, (h, w))
-
-
 # ----------------------------------------------------------------------------- detections
 
 
@@ -138,24 +111,6 @@ def candidates(outputs: list, heads: list[Head], input_size: int) -> dict:
         where.append(np.stack([np.full(rr.size, s), rr.ravel(), cc.ravel(), aa.ravel()], axis=1))
     return {"boxes": np.concatenate(boxes), "objectness": np.concatenate(obj), "classes": np.concatenate(cls),
             "where": np.concatenate(where)}
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.45, max_out: int | None = None) -> np.ndarray:
-    """Greedy non-max suppression: indices kept, highest score first (vectorised IoU per step)."""
-    boxes = np.asarray(boxes, np.float64)
-    order = np.argsort(-np.asarray(scores), kind="stable")
-    area = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
-    keep = []
-    while order.size and (max_out is None or len(keep) < max_out):
-        i = order[0]
-        keep.append(i)
-        rest = order[1:]
-        w = np.clip(np.minimum(boxes[i, 2], boxes[rest, 2]) - np.maximum(boxes[i, 0], boxes[rest, 0]), 0, None)
-        h = np.clip(np.minimum(boxes[i, 3], boxes[rest, 3]) - np.maximum(boxes[i, 1], boxes[rest, 1]), 0, None)
-        inter = w * h
-        iou = inter / np.maximum(area[i] + area[rest] - inter, 1e-12)
-        order = rest[iou <= iou_threshold]
-    return np.array(keep, np.int64)
 
 
 def postprocess(outputs: list, heads: list[Head], box: Letterbox, class_names: list[str], conf: float = 0.5,
@@ -193,7 +148,7 @@ def draw_detections(image: np.ndarray, detections: list[Detection], thickness: i
     synthetic scenes on a projector) and scales the boxes with it."""
     import cv2
 
-    out = np.ascontiguousarray(np.repeat(np.repeat(image, enlarge, 0), enlarge, 1) if enlarge > 1 else image.copy())
+    out = enlarge_image(image, enlarge)
     scale = max(0.35, min(out.shape[:2]) / 800)
     for d in detections:
         hue = (d.class_id * 47) % 180
@@ -273,8 +228,6 @@ def mean_average_precision(detections: list[list[Detection]], gt_boxes: list, gt
                            iou_threshold: float = 0.5) -> APResult:
     """VOC-style mAP (all-point interpolation) over a dataset: per class, detections sorted by score
     are true positives when they match a not-yet-matched ground-truth box with IoU >= threshold."""
-    from core.vision.synthetic import box_iou
-
     result = APResult()
     for k, name in enumerate(class_names):
         scored = []  # (score, image, box)
@@ -340,13 +293,34 @@ def cell_table(raw, head: Head, row: int, col: int, input_size: int, class_names
     return rows
 
 
+def responsible_anchors(y_true: np.ndarray, raw, head: Head, input_size: int, class_names: list[str]) -> list[dict]:
+    """The 1^obj entries of one example's targets (1, S, S, B, 5 + C), each next to what the network
+    predicts at that (cell, anchor): the loss's x, y, w, h and their predictions (x_pred ...), the
+    predicted objectness and probability of the true class, and the predicted box in input pixels."""
+    d = {k: np.asarray(v)[0] for k, v in decode(np.asarray(raw, np.float32)[:1], head).items()}
+    y = np.asarray(y_true)[0]
+    rows = []
+    for r, c, a in zip(*np.nonzero(y[..., 4]), strict=True):
+        target = y[r, c, a]
+        k = int(np.argmax(target[5:]))
+        centre, wh = d["centre"][r, c, a] * input_size, d["wh"][r, c, a] * input_size
+        rows.append({"row": int(r), "col": int(c), "anchor": int(a), "class": class_names[k],
+                     "x": float(target[0]), "x_pred": float(d["xy"][r, c, a, 0]),
+                     "y": float(target[1]), "y_pred": float(d["xy"][r, c, a, 1]),
+                     "w": float(target[2]), "w_pred": float(d["wh"][r, c, a, 0]),
+                     "h": float(target[3]), "h_pred": float(d["wh"][r, c, a, 1]),
+                     "objectness": float(d["objectness"][r, c, a]), "class_prob": float(d["classes"][r, c, a, k]),
+                     "box": tuple(float(v) for v in np.concatenate([centre - wh / 2, centre + wh / 2]))})
+    return rows
+
+
 def draw_grid(image: np.ndarray, grid: tuple[int, int], heat: np.ndarray | None = None, alpha: float = 0.45,
               highlight: list[tuple[int, int]] = (), boxes: list[tuple] = (), scale: int = 1) -> np.ndarray:
     """The S x S grid over an image (enlarged ``scale`` times, nearest), optionally tinted by a per-cell
     heat in [0, 1], with highlighted cells and (x0, y0, x1, y1, label) boxes in input pixels."""
     import cv2
 
-    out = np.ascontiguousarray(np.repeat(np.repeat(np.asarray(image)[..., :3], scale, 0), scale, 1)).astype(np.float32)
+    out = enlarge_image(np.asarray(image)[..., :3], scale).astype(np.float32)
     h, w = out.shape[:2]
     sh, sw = grid
     if heat is not None:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from core.detection.boxes import box_iou
+
 SHAPES = ("circle", "square", "triangle", "star", "cross", "ring")
 BACKGROUNDS = ("noise", "stripes", "checker", "gradient", "blobs")
 
@@ -284,16 +286,6 @@ def detection_scenes(n: int, size: int = 128, seed: int = 0, max_objects: int = 
         all_boxes.append(np.array(boxes, np.float32).reshape(-1, 4))
         all_labels.append(np.array(labels, np.int64))
     return DetectionDataset(images, all_boxes, all_labels, masks)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(n, m) IoU of boxes (x0, y0, x1, y1)."""
-    a, b = np.asarray(a, np.float64)[:, None], np.asarray(b, np.float64)[None]
-    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = w * h
-    area = lambda x: (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])  # noqa: E731
-    return inter / np.maximum(area(a) + area(b) - inter, 1e-12)
 
 
 def compose_scene(objects: list[dict], size: int = 96, background_kind: str = "blobs", seed: int = 0):

