@@ -67,6 +67,26 @@ def progress_bar(text: str = "Working ...") -> Iterator[Progress]:
         bar.empty()
 
 
+# ----------------------------------------------------------------------------- replayed sections
+
+
+def replay(section: str, key, draw) -> None:
+    """Draw a section made of elements only (no widgets) whose look depends on ``key`` alone.
+
+    The first run in this server process that draws ``(section, key)`` records the element
+    messages; every later run, in any session, replays them instead of recomputing figures and
+    tables and serialising them again (Streamlit's own element replay of ``st.cache_data``). In a
+    lecture hall the same default sections are drawn for every student, so this is where a
+    worker's CPU goes furthest.
+    """
+    _replayed(section, repr(key), draw)
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _replayed(section: str, key: str, _draw) -> None:
+    _draw()
+
+
 # ----------------------------------------------------------------------------- image picker
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"]

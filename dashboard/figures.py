@@ -243,3 +243,91 @@ def accuracy_bars(labels: list[str], values: list[float], title: str = "") -> go
     fig.update_layout(title=title or None, height=320, yaxis=dict(range=[0, 1.1], tickformat=".0%"), font=FONT,
                       margin=dict(l=10, r=10, t=40 if title else 10, b=10))
     return fig
+
+
+# ----------------------------------------------------------------------------- detection and segmentation
+
+
+def detection_timeline(milestones) -> go.Figure:
+    """Published accuracy against seconds per image (log scale, faster to the right), one colour per
+    metric (VOC mAP and COCO numbers are not comparable). ``milestones``: objects with name,
+    seconds_per_image, accuracy, metric."""
+    fig = go.Figure()
+    for i, metric in enumerate(dict.fromkeys(m.metric for m in milestones)):
+        ms = [m for m in milestones if m.metric == metric]
+        fig.add_trace(go.Scatter(x=[m.seconds_per_image for m in ms], y=[m.accuracy for m in ms], mode="markers+text",
+                                 text=[m.name for m in ms], textposition="top center", name=metric,
+                                 marker=dict(size=13, color=PALETTE[i % len(PALETTE)]),
+                                 hovertemplate="%{text}: %{x:.3g} s/image, %{y}<extra>" + metric + "</extra>"))
+    fig.add_vline(x=1 / 30, line_dash="dot", line_color="#9ca3af", annotation_text="real time (30 FPS)")
+    fig.update_xaxes(type="log", title="seconds per image (log scale, faster →)", range=[2.0, -2.35],
+                     tickvals=[100, 10, 1, 0.1, 0.01], ticktext=["100 s", "10 s", "1 s", "100 ms", "10 ms"])
+    fig.update_yaxes(title="accuracy (%), as published")
+    fig.update_layout(height=460, font=FONT, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def anchor_iou_curve(mean_iou: dict[int, float], published: dict[str, tuple[int, float]], title: str = "") -> go.Figure:
+    """YOLO9000 Figure 2: mean IoU with the closest anchor against k, and published anchor sets as
+    diamonds ({label: (k, mean IoU)})."""
+    fig = go.Figure(go.Scatter(x=list(mean_iou), y=list(mean_iou.values()), mode="lines+markers",
+                               name="k-means (1 − IoU)", hovertemplate="k = %{x}: mean IoU %{y:.3f}<extra></extra>"))
+    for i, (label, (k, iou)) in enumerate(published.items()):
+        fig.add_trace(go.Scatter(x=[k], y=[iou], mode="markers", name=label,
+                                 marker=dict(size=12, symbol="diamond", color=PALETTE[(i + 1) % len(PALETTE)])))
+    fig.update_layout(height=360, xaxis_title="number of clusters k", yaxis_title="average IoU with the closest anchor",
+                      font=FONT, margin=dict(l=10, r=10, t=30, b=10), title=title or None)
+    return fig
+
+
+def loss_history(history: list[dict[str, float]]) -> go.Figure:
+    """One line per loss term over the epochs ([{term: mean loss per image}, ...])."""
+    terms = list(dict.fromkeys(k for epoch in history for k in epoch))
+    epochs = np.arange(1, len(history) + 1)
+    fig = go.Figure([go.Scatter(x=epochs, y=[epoch.get(t) for epoch in history], name=t, mode="lines+markers")
+                     for t in terms])
+    fig.update_layout(height=320, xaxis_title="epoch", yaxis_title="mean loss per image", font=FONT,
+                      margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=1.15))
+    return fig
+
+
+def per_class_iou_bars(iou: dict[str, float], colours: np.ndarray, title: str = "per-class IoU") -> go.Figure:
+    """IoU per class, each bar in its class's mask colour ((n, 3) uint8 RGB)."""
+    fig = go.Figure(go.Bar(x=list(iou), y=list(iou.values()),
+                           marker_color=[f"rgb{tuple(int(v) for v in c)}" for c in colours[:len(iou)]],
+                           hovertemplate="%{x}: IoU %{y:.3f}<extra></extra>"))
+    fig.update_layout(title=title, yaxis_range=[0, 1], height=320, margin=dict(l=10, r=10, t=40, b=10), font=FONT)
+    return fig
+
+
+def confusion_heatmap(confusion: np.ndarray, classes: list[str], title: str = "confusion (rows: true class)") -> go.Figure:
+    """Pixel counts (true, predicted) shown as shares of each true class."""
+    cm = np.asarray(confusion, dtype=float)
+    share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig = go.Figure(go.Heatmap(z=share, x=list(classes), y=list(classes), colorscale="Blues", text=np.round(share, 3),
+                               texttemplate="%{text}", showscale=False,
+                               hovertemplate="true %{y}, predicted %{x}: %{z:.3f}<extra></extra>"))
+    fig.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=40, b=10), font=FONT,
+                      yaxis_autorange="reversed")
+    return fig
+
+
+def matrix_html(m, fmt: str = "{:g}", highlight=None) -> str:
+    """A small matrix as a borderless HTML table (numbers formatted with ``fmt``, other entries as
+    text, ``highlight`` a boolean mask of cells to shade): reads like the slide, and costs a
+    fraction of a pandas Styler on every run."""
+    import html
+
+    m = np.asarray(m, dtype=object)
+    if m.ndim == 1:
+        m = m[None, :]
+    rows = []
+    for i, row in enumerate(m):
+        cells = []
+        for j, v in enumerate(row):
+            text = fmt.format(v) if isinstance(v, (int, float, np.integer, np.floating)) else str(v)
+            shade = ' style="background-color:#fde68a"' if highlight is not None and highlight[i, j] else ""
+            cells.append(f"<td{shade}>{html.escape(text)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return ('<table style="border-collapse:collapse;margin-bottom:0.8rem"><tbody>' + "".join(rows)
+            + "</tbody></table>")

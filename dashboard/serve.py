@@ -144,7 +144,13 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_warm:
         local = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
         threading.Thread(target=warm_up, args=(f"http://{local}:{args.port}/",), name="warm-up", daemon=True).start()
+    from streamlit.web import bootstrap
     from streamlit.web import cli as stcli
+
+    # Streamlit polls config.toml (and secrets.toml, see .streamlit/config.toml) every 200 ms in a
+    # thread, hashing the files: ~10 % of a worker's busy CPU under load, for files that never
+    # change while a lecture runs. Restart the server to change its config.
+    bootstrap._install_config_watchers = lambda flag_options: None
 
     sys.argv = ["streamlit", "run", str(APP), "--server.address", args.host, "--server.port", str(args.port),
                 "--server.headless", "true", *extra]

@@ -1,7 +1,6 @@
 """Fully Convolutional Learning I: upsampling, unpooling and transposed convolution, numbers live."""
 
 import numpy as np
-import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -10,14 +9,7 @@ from dashboard import components, figures
 
 
 def matrix_table(m: np.ndarray, fmt: str = "{:g}", highlight=None) -> None:
-    df = pd.DataFrame(np.asarray(m)).map(lambda v: fmt.format(v) if isinstance(v, (int, float, np.floating)) else v)
-    df.columns = [str(c) for c in df.columns]
-    # small matrices: a static table renders at once and reads like the slide
-    styler = df.style.hide(axis="index").hide(axis="columns")
-    if highlight is not None:
-        styler = styler.apply(lambda col: ["background-color: #fde68a" if highlight[i, int(col.name)] else ""
-                                           for i in range(len(col))])
-    st.table(styler)
+    st.html(figures.matrix_html(m, fmt, highlight))  # small matrices: a static table, like the slide
 
 
 def heat(m: np.ndarray, title: str, height: int = 300) -> go.Figure:
@@ -36,10 +28,14 @@ st.markdown("Segmentation needs outputs as large as the input: after pooling, th
 # ----------------------------------------------------------------------------- 1. interpolation
 st.header("1. Integer upsampling by interpolation")
 factor = st.slider("Factor", 1, 8, 2, key="up_factor")
-c1, c2, c3 = st.columns(3)
-for col, method in zip((c1, c2, c3), ("nearest", "bilinear", "bicubic"), strict=True):
-    col.plotly_chart(heat(U.interpolate(U.SLIDE_MATRIX, factor, method), f"{method} (OpenCV)"), width="stretch",
-                     key=f"interp_{method}")
+
+
+def interpolations():
+    for col, method in zip(st.columns(3), ("nearest", "bilinear", "bicubic"), strict=True):
+        col.plotly_chart(heat(U.interpolate(U.SLIDE_MATRIX, factor, method), f"{method} (OpenCV)"), width="stretch")
+
+
+components.replay("up.interpolation", factor, interpolations)
 st.caption("The slide's 4 x 4 matrix 1…16. OpenCV uses pixel centres and replicated edges; Keras's UpSampling2D "
            "below gives the same nearest and bilinear values.")
 with st.expander("Keras UpSampling2D on the same matrix"):
