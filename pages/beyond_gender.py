@@ -4,8 +4,7 @@ import streamlit as st
 
 from core.embeddings import bias, debias, evaluate
 from core.embeddings.bias import NotEnoughWords
-from core.embeddings.cli import default_name_groups
-from core.embeddings.wordlists import weat_tests
+from core.embeddings.wordlists import default_name_groups, weat_tests
 from dashboard import components, embedding_ui, figures, resources
 
 st.title("Beyond gender: other bias axes, and WEAT")

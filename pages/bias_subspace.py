@@ -1,6 +1,5 @@
 """Ethics demo 1: the gender subspace (Step 1) and where 320 professions fall on it."""
 
-import numpy as np
 import streamlit as st
 
 from core.embeddings import bias
@@ -71,15 +70,16 @@ if axis == "a word pair":
     if len(pair) != 2 or any(w not in emb for w in pair):
         st.error("Give two words that are both in the vocabulary, e.g. 'expensive, cheap'.")
         st.stop()
-    second = emb.vec(pair[0]) - emb.vec(pair[1])
-    second = second - (second @ sub.direction) * sub.direction  # orthogonal to g, so the axes are independent
+    try:
+        second = bias.orthogonal_axis(emb.vec(pair[0]) - emb.vec(pair[1]), sub.direction)
+    except ValueError as exc:
+        st.error(str(exc))
+        st.stop()
     y_title = f"{pair[0]} - {pair[1]} (orthogonalised)"
 else:
-    residual = vecs - np.outer(x, sub.direction)
-    residual -= residual.mean(axis=0)
-    second = np.linalg.svd(residual, full_matrices=False)[2][0]
+    second = bias.residual_principal_axis(vecs, sub.direction)
     y_title = "PC1 of the professions after removing g"
-y = vecs @ (second / np.linalg.norm(second))
+y = vecs @ second
 fig_2d = figures.projection_scatter(words, x, y, y_title, highlight=tuple(searched))
 st.plotly_chart(fig_2d, width="stretch")
 components.download_figure(fig_2d, "professions_2d.html", key="dl_2d")

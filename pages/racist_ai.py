@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from core.embeddings.bias import NotEnoughWords
-from core.embeddings.cli import DEFAULT_TEXTS, default_name_groups
-from core.embeddings.sentiment import group_comparison, opinion_lexicon, train_sentiment
+from core.embeddings.sentiment import DEFAULT_TEXTS, group_comparison, opinion_lexicon, train_sentiment
+from core.embeddings.wordlists import default_name_groups
 from dashboard import components, embedding_ui, figures, resources
 
 st.title("How to make a racist AI without really trying")

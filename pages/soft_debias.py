@@ -6,7 +6,7 @@ import streamlit as st
 from core.embeddings import bias, evaluate
 from core.embeddings.analysis import benchmark_report
 from core.embeddings.bias import NotEnoughWords
-from core.embeddings.soft import soft_debias
+from core.embeddings.soft import soft_debias, soft_neutral_words
 from dashboard import components, embedding_ui, figures, resources
 
 st.title("Soft debiasing")
@@ -34,7 +34,7 @@ if lam == 0:
 elif lam >= 100:
     st.info(f"λ = {lam:g} puts almost all weight on the bias: expect a larger distortion of the inner products.")
 
-neutral = [w for w in emb.words if w not in setup.specific]
+neutral = soft_neutral_words(emb, setup.specific)
 if not neutral:
     st.error("Every word is in the gender-specific set S: there is no neutral word to debias.")
     st.stop()

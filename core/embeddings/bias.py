@@ -139,6 +139,30 @@ def projections(emb: Embedding, words: Iterable[str], direction: np.ndarray) -> 
     return {w: float(v) for w, v in zip(known, values, strict=True)}
 
 
+def orthogonal_axis(vector: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """``vector`` with its component along the unit ``direction`` removed, normalised: a second axis
+    independent of g (e.g. expensive - cheap, for a 2-D view)."""
+    v = np.asarray(vector, dtype=np.float64)
+    g = np.asarray(direction, dtype=np.float64)
+    g = g / np.linalg.norm(g)
+    length = np.linalg.norm(v)
+    v = v - (v @ g) * g
+    norm = np.linalg.norm(v)
+    if norm <= 1e-6 * length or length == 0:
+        raise ValueError("The second axis lies along the bias direction; choose another word pair.")
+    return v / norm
+
+
+def residual_principal_axis(vectors: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """The first principal component of (n, d) ``vectors`` after removing their projections on the unit
+    ``direction``: the main way the words differ apart from g. Unit length, orthogonal to g."""
+    x = np.asarray(vectors, dtype=np.float64)
+    g = np.asarray(direction, dtype=np.float64)
+    residual = x - np.outer(x @ g, g)
+    residual -= residual.mean(axis=0)
+    return np.linalg.svd(residual, full_matrices=False)[2][0]
+
+
 def neutral_professions(emb: Embedding, professions: Iterable[str], specific: Iterable[str],
                         definitional: Iterable[Sequence[str]], equalize: Iterable[Sequence[str]]) -> list[str]:
     """Professions present in the embedding minus gender-specific, definitional and equalize words."""

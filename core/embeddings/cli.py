@@ -47,12 +47,12 @@ def cmd_debias(args: argparse.Namespace) -> tuple[Any, str]:
     payload = {"method": args.method, "embedding": emb.name, "n_words": len(emb),
                "direct_bias_before": direct_bias_of(emb, setup)}
     if args.method == "soft":
-        from core.embeddings.soft import soft_debias
+        from core.embeddings.soft import soft_debias, soft_neutral_words
 
         if args.lam < 0:
             raise CommandError("--lambda must be >= 0.")
-        neutral = [w for w in emb.words if w not in setup.specific]
-        soft = soft_debias(emb, setup.subspace.components, neutral, lam=args.lam, steps=args.steps,
+        soft = soft_debias(emb, setup.subspace.components, soft_neutral_words(emb, setup.specific), lam=args.lam,
+                           steps=args.steps,
                            progress=None if args.json else stderr_progress)
         debiased = soft.embedding
         payload.update({"lambda": args.lam, "steps": args.steps, "objective_start": float(soft.objective[0]),
@@ -74,20 +74,9 @@ def cmd_debias(args: argparse.Namespace) -> tuple[Any, str]:
     return payload, text
 
 
-DEFAULT_TEXTS = ["Let's go get Italian food", "Let's go get Chinese food", "Let's go get Mexican food",
-                 "My name is Emily", "My name is Shaniqua"]
-
-
-def default_name_groups(manager=None) -> dict[str, list[str]]:
-    """The 18 + 18 first names of WEAT 4 (Caliskan et al.; used by Bolukbasi's w2v)."""
-    from core.embeddings.wordlists import weat_tests
-
-    test = next(t for t in weat_tests(manager) if "European American" in t.targets[0] and len(t.x) == 18)
-    return {"european_american": list(test.x), "african_american": list(test.y)}
-
-
 def cmd_sentiment(args: argparse.Namespace) -> tuple[Any, str]:
-    from core.embeddings.sentiment import group_comparison, opinion_lexicon, train_sentiment
+    from core.embeddings.sentiment import DEFAULT_TEXTS, group_comparison, opinion_lexicon, train_sentiment
+    from core.embeddings.wordlists import default_name_groups
 
     emb, _ = _load(args)
     pos, neg = opinion_lexicon()

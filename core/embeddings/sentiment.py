@@ -23,6 +23,9 @@ from core.embeddings.io import Embedding
 
 TOKEN_RE = re.compile(r"[^\W_]+")  # letters and digits; apostrophes split (let's -> let, s)
 SEED = 0
+# The lecture's sentences (Speer 2017): only a nationality or a name differs.
+DEFAULT_TEXTS = ("Let's go get Italian food", "Let's go get Chinese food", "Let's go get Mexican food",
+                 "My name is Emily", "My name is Shaniqua")
 
 
 def read_lexicon(path: str | Path) -> list[str]:

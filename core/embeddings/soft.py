@@ -44,12 +44,12 @@ def soft_objective_parts(t: np.ndarray, s: np.ndarray, u: np.ndarray, m: np.ndar
 
 
 def soft_debias_problem(w: np.ndarray, n: np.ndarray, b: np.ndarray, lam: float, steps: int = 300,
-                        learning_rate: float = 1e-3, seed: int = 0,
+                        learning_rate: float = 1e-3,
                         progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
     """Solve for T given W (n_words x d rows), N (m x d rows), B (k x d rows).
 
     Returns (T, normalised objective per step, (ref_sim, ref_bias)): the objective is
-    sim / ref_sim + lambda * bias / ref_bias.
+    sim / ref_sim + lambda * bias / ref_bias. Deterministic: Adam from T = I, nothing random.
     """
     from core.device import import_tensorflow
 
@@ -68,7 +68,6 @@ def soft_debias_problem(w: np.ndarray, n: np.ndarray, b: np.ndarray, lam: float,
     # (relative bias left). This is the paper's objective with lambda' = lambda * ref_sim / ref_bias.
     ref_sim = float(np.sum(s ** 4)) or 1.0
     ref_bias = float(np.trace(b64.T @ m @ b64)) or 1.0
-    tf.random.set_seed(seed)
     d = w64.shape[1]
     t_var = tf.Variable(np.eye(d), dtype=tf.float64)
     s_t = tf.constant(s)
@@ -99,15 +98,21 @@ def soft_debias_problem(w: np.ndarray, n: np.ndarray, b: np.ndarray, lam: float,
     return t_var.numpy(), history, (ref_sim, ref_bias)
 
 
+def soft_neutral_words(emb: Embedding, specific) -> list[str]:
+    """N, the words soft debiasing shrinks the bias of: every word of the vocabulary not in the
+    gender-specific set S (the paper's rule; the page and the CLI both use it)."""
+    return [w for w in emb.words if w not in specific]
+
+
 def soft_debias(emb: Embedding, subspace: np.ndarray, neutral: list[str], lam: float = 0.2, steps: int = 300,
-                learning_rate: float = 1e-3, seed: int = 0, progress: Progress | None = None) -> SoftDebiasResult:
+                learning_rate: float = 1e-3, progress: Progress | None = None) -> SoftDebiasResult:
     """Soft-debias a (unit-normalised) embedding; returns a new, re-normalised embedding."""
     emb = emb.normalized()
     if len(neutral) == 0:
         raise ValueError("Soft debiasing needs at least one neutral word in the vocabulary.")
     n = emb.vectors[emb.rows(neutral)]
     b = np.atleast_2d(subspace)
-    t, history, (ref_sim, ref_bias) = soft_debias_problem(emb.vectors, n, b, lam, steps, learning_rate, seed, progress)
+    t, history, (ref_sim, ref_bias) = soft_debias_problem(emb.vectors, n, b, lam, steps, learning_rate, progress)
     _, s, vt = np.linalg.svd(emb.vectors.astype(np.float64), full_matrices=False)
     sim, bias = soft_objective_parts(t, s, vt.T, n.astype(np.float64).T @ n.astype(np.float64), b.astype(np.float64).T)
     new = (emb.vectors.astype(np.float64) @ t.T).astype(np.float32)  # rows: (T w)^T

@@ -94,6 +94,13 @@ def weat_tests(manager: AssetManager | None = None) -> list[WeatTest]:
     return tests
 
 
+def default_name_groups(manager: AssetManager | None = None) -> dict[str, list[str]]:
+    """The 18 + 18 first names of WEAT 4 (Caliskan et al.; the ones Bolukbasi's w2v subset contains):
+    the name groups the sentiment demo compares by default."""
+    test = next(t for t in weat_tests(manager) if "European American" in t.targets[0] and len(t.x) == 18)
+    return {"european_american": list(test.x), "african_american": list(test.y)}
+
+
 SIMILARITY_BENCHMARKS = {  # display name -> asset
     "WordSim353": "bench-wordsim353",
     "SimLex-999": "bench-simlex999",

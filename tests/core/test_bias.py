@@ -103,6 +103,21 @@ def test_projections_rank_stereotypes(emb, lists, setup):
     assert proj["maestro"] < -0.2 and proj["statesman"] < -0.15
 
 
+def test_second_axes_of_the_2d_view_are_orthogonal_to_g(emb, lists, setup):
+    g = setup.subspace.direction.astype(np.float64)
+    pair = bias.orthogonal_axis(emb.vec("expensive") - emb.vec("cheap"), g)
+    assert np.linalg.norm(pair) == pytest.approx(1.0) and abs(pair @ g) < 1e-9
+    vecs = emb.vectors[emb.rows([w for w in lists.profession_words if w in emb])].astype(np.float64)
+    pc = bias.residual_principal_axis(vecs, g)
+    assert np.linalg.norm(pc) == pytest.approx(1.0) and abs(pc @ g) < 1e-6
+    # the reference: the top eigenvector of the covariance of the vectors with g projected out
+    residual = vecs - np.outer(vecs @ g, g)
+    top = np.linalg.eigh(np.cov(residual.T))[1][:, -1]
+    assert abs(pc @ top) == pytest.approx(1.0, abs=1e-6)
+    with pytest.raises(ValueError, match="along the bias direction"):
+        bias.orthogonal_axis(3 * g, g)
+
+
 def test_candidate_pairs_match_brute_force(emb):
     head = emb.head(400)
     cp = bias.candidate_pairs(head, max_words=400, delta=1.0, skip_case_duplicates=False)

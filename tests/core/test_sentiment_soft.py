@@ -7,11 +7,11 @@ import pytest
 
 from core.embeddings import bias, debias, evaluate
 from core.embeddings.bias import NotEnoughWords
-from core.embeddings.cli import default_name_groups
 from core.embeddings.io import Embedding
 from core.embeddings.sentiment import TOKEN_RE, group_comparison, opinion_lexicon, train_sentiment
-from core.embeddings.soft import soft_debias, soft_debias_problem
+from core.embeddings.soft import soft_debias, soft_debias_problem, soft_neutral_words
 from core.embeddings.sources import load_named
+from core.embeddings.wordlists import default_name_groups
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_soft_debias_on_w2v_small_trades_little_for_much():
     from core.embeddings.wordlists import gender_lists
 
     setup = gender_setup(emb, gender_lists())
-    neutral = [w for w in emb.words if w not in setup.specific]
+    neutral = soft_neutral_words(emb, setup.specific)
     r = soft_debias(emb, setup.subspace.components, neutral, lam=0.2, steps=200)
     assert r.objective[-1] < 0.1 * r.objective[0]
     assert r.bias_term < 0.01 and r.similarity_term < 0.01
