@@ -126,9 +126,11 @@ def direction_controls(emb: Embedding, show: bool = True) -> GenderSetup | None:
     pairs, problems = components.parse_pairs(text)
     for p in problems:
         st.warning(f"Definitional pairs: {p}; it is ignored.")
+    k = int(k) if method == "pca" else 1
     try:
-        setup = gender_setup(emb, lists, pairs=pairs, method=method, k=int(k) if method == "pca" else 1,
-                             convention=convention)
+        setup = resources.compute("ethics", ("gender_setup", emb.digest, tuple(pairs), method, k, convention),
+                                  lambda p: gender_setup(emb, lists, pairs=pairs, method=method, k=k, convention=convention),
+                                  "Finding the gender direction ...")
     except bias.NotEnoughWords as exc:
         st.error(str(exc))
         return None

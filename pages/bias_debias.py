@@ -36,29 +36,37 @@ c3.metric("Neutral professions", len(setup.neutral))
 st.subheader("Professions on the gender direction")
 lists = resources.gender_lists()
 n_show = st.slider("Professions per side", 5, 25, 10, key="deb_n")
-p_before = bias.projections(emb, lists.profession_words, g)
-p_after = bias.projections(after, lists.profession_words, g)
-lim = max(abs(v) for v in p_before.values()) * 1.05 if p_before else 0.4
-ranked = sorted(p_before, key=p_before.get)
-shown = ranked[:n_show] + ranked[-n_show:]  # the same words, in the same order, on both sides
-c1, c2 = st.columns(2)
-c1.plotly_chart(figures.projection_bars(p_before, title="before", x_range=(-lim, lim), words=shown), width="stretch")
-c2.plotly_chart(figures.projection_bars(p_after, title="after", x_range=(-lim, lim), words=shown), width="stretch")
+# Sections drawn from (embedding, settings) alone are replayed for every later student (components.replay).
+derived = (embedding_ui.settings_key(emb, setup), mode, embedding_ui.words_key(setup.specific), setup.equality_sets)
+
+
+def projections_section():
+    p_before = bias.projections(emb, lists.profession_words, g)
+    p_after = bias.projections(after, lists.profession_words, g)
+    lim = max(abs(v) for v in p_before.values()) * 1.05 if p_before else 0.4
+    ranked = sorted(p_before, key=p_before.get)
+    shown = ranked[:n_show] + ranked[-n_show:]  # the same words, in the same order, on both sides
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(figures.projection_bars(p_before, title="before", x_range=(-lim, lim), words=shown), width="stretch")
+    c2.plotly_chart(figures.projection_bars(p_after, title="after", x_range=(-lim, lim), words=shown), width="stretch")
+
+
+components.replay("debias.projections", (derived, n_show), projections_section)
 st.caption("After debiasing, every neutral profession sits at 0; gender-specific words (actress, businessman ...) "
            "keep their projection because they are in S.")
 
 # ----------------------------------------------------------------------------- analogies before / after
 st.subheader("The same analogy generator, before and after")
 m = min(30_000, len(emb))
-rows_before = bias.generate_analogies(emb, resources.compute(
+has_seeds = "she" in emb and "he" in emb
+pairs_before = resources.compute(
     "ethics", ("analogy_pairs", embedding_ui.settings_key(emb, setup)[:3], m, 1.0),
-    lambda p: bias.candidate_pairs(emb, max_words=m, progress=p), "Finding close word pairs (original) ...", heavy=True),
-    "she", "he", top_n=3000) if "she" in emb and "he" in emb else []
-rows_after = bias.generate_analogies(after, resources.compute(
-    "ethics", ("analogy_pairs_debiased", embedding_ui.settings_key(emb, setup), mode,
-               embedding_ui.words_key(setup.specific), m),
-    lambda p: bias.candidate_pairs(after, max_words=m, progress=p), "Finding close word pairs (debiased) ...", heavy=True),
-    "she", "he", top_n=3000) if "she" in emb and "he" in emb else []
+    lambda p: bias.candidate_pairs(emb, max_words=m, progress=p), "Finding close word pairs (original) ...",
+    heavy=True) if has_seeds else None
+pairs_after = resources.compute(
+    "ethics", ("analogy_pairs_debiased",) + derived[:3] + (m,),
+    lambda p: bias.candidate_pairs(after, max_words=m, progress=p), "Finding close word pairs (debiased) ...",
+    heavy=True) if has_seeds else None
 
 
 def _table(column, rows, label):
@@ -71,9 +79,15 @@ def _table(column, rows, label):
                                    for r in rows]), hide_index=True, width="stretch")
 
 
-c1, c2 = st.columns(2)
-_table(c1, rows_before, "before")
-_table(c2, rows_after, "after")
+def analogies_section():
+    rows_before = bias.generate_analogies(emb, pairs_before, "she", "he", top_n=3000) if has_seeds else []
+    rows_after = bias.generate_analogies(after, pairs_after, "she", "he", top_n=3000) if has_seeds else []
+    c1, c2 = st.columns(2)
+    _table(c1, rows_before, "before")
+    _table(c2, rows_after, "after")
+
+
+components.replay("debias.analogies", derived, analogies_section)
 st.caption("Pairs where both words are in S are hidden (they are meant to stay gendered).")
 
 # ----------------------------------------------------------------------------- neighbours
@@ -81,7 +95,13 @@ st.subheader("Nearest neighbours of your words")
 words = components.parse_word_list(st.text_input("Words", "nurse, programmer, homemaker, babysitter", key="deb_nn"))
 known, unknown = emb.split_known(words)
 components.unknown_words_note(unknown, "your words")
-for w in known[:6]:
-    before_nn = ", ".join(x for x, _ in emb.most_similar(emb.vec(w), n=8, exclude=[w]))
-    after_nn = ", ".join(x for x, _ in after.most_similar(after.vec(w), n=8, exclude=[w]))
-    st.markdown(f"**{w}** — before: {before_nn}  \nafter: {after_nn}")
+
+
+def neighbours_section():
+    for w in known[:6]:
+        before_nn = ", ".join(x for x, _ in emb.most_similar(emb.vec(w), n=8, exclude=[w]))
+        after_nn = ", ".join(x for x, _ in after.most_similar(after.vec(w), n=8, exclude=[w]))
+        st.markdown(f"**{w}** — before: {before_nn}  \nafter: {after_nn}")
+
+
+components.replay("debias.neighbours", (derived, tuple(known[:6])), neighbours_section)

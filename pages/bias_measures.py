@@ -53,19 +53,26 @@ else:
 st.subheader("Closest words and how much of their similarity is gender")
 seeds = components.parse_word_list(st.text_input("Seed words", "softball, football", key="ib_seeds"))
 n_near = st.slider("Neighbours per seed", 5, 30, 12, key="ib_n")
-cols = st.columns(max(1, min(3, len(seeds))))
-for col, seed in zip(cols, seeds[:3], strict=False):
-    with col:
-        if seed not in emb:
-            st.warning(f"'{seed}' is not in the vocabulary.")
-            continue
-        rows = bias.neighbours_gender_share(emb, seed, g, n=n_near)
-        df = pd.DataFrame(rows)
-        st.markdown(f"**{seed}**")
-        st.dataframe(df, hide_index=True, width="stretch", column_config={
-            "similarity": st.column_config.NumberColumn(format="%.3f"),
-            "projection": st.column_config.NumberColumn(format="%+.3f"),
-            "beta": st.column_config.NumberColumn("gender share β", format="percent")})
+
+
+def neighbours_section():
+    cols = st.columns(max(1, min(3, len(seeds))))
+    for col, seed in zip(cols, seeds[:3], strict=False):
+        with col:
+            if seed not in emb:
+                st.warning(f"'{seed}' is not in the vocabulary.")
+                continue
+            rows = bias.neighbours_gender_share(emb, seed, g, n=n_near)
+            df = pd.DataFrame(rows)
+            st.markdown(f"**{seed}**")
+            st.dataframe(df, hide_index=True, width="stretch", column_config={
+                "similarity": st.column_config.NumberColumn(format="%.3f"),
+                "projection": st.column_config.NumberColumn(format="%+.3f"),
+                "beta": st.column_config.NumberColumn("gender share β", format="percent")})
+
+
+# drawn once per (embedding, direction, seeds, n) in this server process, replayed for everyone else
+components.replay("measures.neighbours", (key, tuple(seeds[:3]), n_near), neighbours_section)
 
 # ----------------------------------------------------------------------------- 4. analogies
 st.header("4. Analogies")
@@ -92,14 +99,25 @@ else:
     candidates = resources.compute("ethics", ("analogy_pairs", key[:3], max_words, delta),
         lambda p: bias.candidate_pairs(emb, max_words=max_words, delta=delta, progress=p),
         f"Finding all word pairs within δ = {delta} among {max_words:,} words ...", heavy=True)
-    rows = bias.generate_analogies(emb, candidates, seed_a, seed_b, top_n=top_n * 4 if hide_specific else top_n)
-    if hide_specific:
-        rows = [r for r in rows if not (r["x"] in setup.specific and r["y"] in setup.specific)][:top_n]
-    st.caption(f"{len(candidates.i):,} pairs within δ among the {len(candidates.words):,} most frequent words.")
-    df = pd.DataFrame([{"analogy": f"{seed_a} : {seed_b} :: {r['x']} : {r['y']}", "score": r["score"],
-                        "‖x−y‖": r["distance"]} for r in rows])
-    st.dataframe(df, hide_index=True, width="stretch", height=420, column_config={
-        "score": st.column_config.NumberColumn(format="%.3f"), "‖x−y‖": st.column_config.NumberColumn(format="%.2f")})
+    analogy_key = (key, max_words, delta, seed_a, seed_b, top_n, hide_specific)
+
+    def generated(progress):
+        found = bias.generate_analogies(emb, candidates, seed_a, seed_b, top_n=top_n * 4 if hide_specific else top_n)
+        if hide_specific:
+            found = [r for r in found if not (r["x"] in setup.specific and r["y"] in setup.specific)][:top_n]
+        return found
+
+    rows = resources.compute("ethics", ("analogies",) + analogy_key, generated, "Scoring the pairs ...")
+
+    def analogies_section():
+        st.caption(f"{len(candidates.i):,} pairs within δ among the {len(candidates.words):,} most frequent words.")
+        df = pd.DataFrame([{"analogy": f"{seed_a} : {seed_b} :: {r['x']} : {r['y']}", "score": r["score"],
+                            "‖x−y‖": r["distance"]} for r in rows])
+        st.dataframe(df, hide_index=True, width="stretch", height=420, column_config={
+            "score": st.column_config.NumberColumn(format="%.3f"),
+            "‖x−y‖": st.column_config.NumberColumn(format="%.2f")})
+
+    components.replay("measures.analogies", analogy_key, analogies_section)
     components.download_json(rows, "analogies.json", key="dl_analogies")
 
 st.subheader("Free-form analogy (3CosAdd)")
