@@ -91,8 +91,8 @@ def start_server(mode: str, workers: int, no_warm: bool, timeout: float) -> Serv
     base = f"http://127.0.0.1:{port}"
     log = Path(tempfile.gettempdir()) / f"bench-classroom-{mode}-{port}.log"
     if mode == "run":
-        cmd = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
-               "--server.address", "127.0.0.1", "--server.headless", "true"]
+        cmd = [sys.executable, "-m", "dashboard.serve", "--port", str(port), "--host", "127.0.0.1"] + (
+            ["--no-warm"] if no_warm else [])  # what `make run` starts
     else:
         if importlib.util.find_spec("dashboard.classroom") is None:
             print("--start classroom: dashboard/classroom.py is not there yet; skipping this mode.")
@@ -569,7 +569,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     where.add_argument("--start", choices=("run", "classroom"), default=None,
                        help="start a server: one `streamlit run`, or `python -m dashboard.classroom`")
     p.add_argument("--workers", type=int, default=2, help="--start classroom: worker processes (default 2)")
-    p.add_argument("--no-warm", action="store_true", help="--start classroom: workers do not warm up first")
+    p.add_argument("--no-warm", action="store_true", help="--start run|classroom: the server(s) do not warm up first")
     p.add_argument("--students", type=int, default=50, help=f"simulated students (default 50, at most {MAX_STUDENTS})")
     p.add_argument("--pages", help="comma-separated url paths (home or '' for the default page); default: all")
     p.add_argument("--settings", type=int, default=1000, help="distinct slider settings for the RSS check (default 1000)")
@@ -593,6 +593,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+async def wait_warm(base: str, workers: int, deadline: float) -> float:
+    """Wait until every worker's warm start is done (its Setup page says so); returns the seconds.
+    Behind the proxy each fresh student gets a sticky cookie naming its worker, so students are
+    opened until every worker has answered 'done'."""
+    from dashboard.student import Student
+
+    t0 = time.monotonic()
+    done: set[str] = set()
+    while time.monotonic() - t0 < deadline:
+        s = await Student.connect(base, fetch_cookies=True)
+        try:
+            r = await s.open("setup", timeout=120)
+            worker = next((v for k, v in s.cookies.items() if k == "DASHBOARD_WORKER"), "w1")
+            if any("Warm start done" in t or "Warm start is off" in t for t in r.texts):
+                done.add(worker)
+            else:
+                await asyncio.sleep(5)
+        finally:
+            await s.close()
+        if len(done) >= workers:
+            return time.monotonic() - t0
+    raise TimeoutError(f"warm start not done on every worker after {deadline:.0f} s")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     t = time.monotonic()
@@ -604,6 +628,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         print(f"started {args.start} at {server.base} in {time.monotonic() - t:.1f} s (log {server.log})",
               file=sys.stderr, flush=True)
+        if not args.no_warm:
+            workers = args.workers if args.start == "classroom" else 1
+            seconds = asyncio.run(wait_warm(server.base, workers, args.deadline))
+            print(f"warm start of {workers} worker(s) done after {seconds:.0f} s more", file=sys.stderr, flush=True)
     try:
         args.deadline -= time.monotonic() - t
         report = asyncio.run(run_class(args, server))
