@@ -85,7 +85,51 @@ SAMPLE_IMAGES: dict[str, tuple[str, str]] = {
     "horse": ("skimage", "horse.png"),
     "china": ("sklearn", "china.jpg"),
     "flower": ("sklearn", "flower.jpg"),
+    "cat_and_espresso": ("composite", "cat_and_espresso-v1.png"),
 }
+# Composites built from the samples above (deterministic, written once to the dashboard cache):
+# name -> the samples, each centre-cropped to a square and resized to COMPOSITE_SIDE, side by side.
+# A cat and an espresso in one picture: Grad-CAM's heat moves when the class asked about changes.
+COMPOSITES: dict[str, tuple[str, ...]] = {"cat_and_espresso": ("chelsea", "coffee")}
+COMPOSITE_SIDE = 224
+
+
+def square_crop(image: np.ndarray) -> np.ndarray:
+    """The centred square of side min(H, W)."""
+    h, w = image.shape[:2]
+    s = min(h, w)
+    r0, c0 = (h - s) // 2, (w - s) // 2
+    return image[r0:r0 + s, c0:c0 + s]
+
+
+def composite_image(name: str) -> np.ndarray:
+    """(side, n * side, 3) uint8: the samples of ``COMPOSITES[name]`` as squares, side by side."""
+    parts = [resize(square_crop(sample_image(part)), COMPOSITE_SIDE, COMPOSITE_SIDE, "area")
+             for part in COMPOSITES[name]]
+    return np.ascontiguousarray(np.concatenate(parts, axis=1))
+
+
+def _composite_path(name: str, filename: str) -> Path:
+    """The composite as a PNG in the dashboard cache (written atomically the first time)."""
+    import os
+    import tempfile
+
+    from core.assets import default_cache_dir
+
+    for folder in (default_cache_dir() / "samples", Path(tempfile.gettempdir()) / "cnnvis-samples"):
+        path = folder / filename
+        if path.exists():
+            return path
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, suffix=".png")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(to_png_bytes(composite_image(name)))
+            os.replace(tmp, path)  # several server workers may race: each rename is whole
+            return path
+        except OSError:
+            continue  # a read-only cache: fall back to the temp folder
+    raise NotAnImageError(f"The sample '{name}' could not be written to the cache or the temp folder.")
 
 
 def sample_image_path(name: str) -> Path:
@@ -95,6 +139,8 @@ def sample_image_path(name: str) -> Path:
         raise NotAnImageError(
             f"Unknown sample image '{name}'. Choose one of: {', '.join(SAMPLE_IMAGES)}."
         ) from None
+    if package == "composite":
+        return _composite_path(name, filename)
     base = _skimage_dir() if package == "skimage" else _sklearn_dir()
     return base / filename
 

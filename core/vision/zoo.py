@@ -58,7 +58,36 @@ SPECS: dict[str, ModelSpec] = {s.name: s for s in [
     ModelSpec("resnet50", "ResNet50 ImageNet - online weights", (224, 224), 3, "caffe", False, "keras.applications",
               asset="resnet50-imagenet", keras_app="ResNet50"),
 ]}
-DEFAULT_MODEL = "emotion-cnn"
+DEFAULT_MODEL = "efficientnet-lite0"  # the CNN pages open on it (emotion-cnn stays the face model)
+
+# Where each CNN page starts, per model: what a lecturer wants on the projector first. Chosen by
+# looking at the results (README, "CNN pages"); a page falls back to its generic choice for any
+# model or key not listed. ``filters``: the first ``count`` filters of a mid-level layer (textures,
+# stripes, dots, eyes), on a ``size``-pixel canvas of the network truncated at that layer;
+# ``class``: a class whose visualisation a room recognises (honeycomb cells); ``dream``: a photo
+# with sky and trees, two mid/late layers (dog faces and eyes appear); ``attribution``: the
+# composite of a cat and an espresso, Grad-CAM at the 7x7 head, compared with the second class.
+PAGE_DEFAULTS: dict[str, dict[str, dict]] = {
+    "efficientnet-lite0": {
+        "activations": {"image": "chelsea", "layer": "stem_activation", "late_layer": "block5c_activation",
+                        "stats": "activation"},
+        "filters": {"layer": "block4a_expand_activation", "count": 8, "steps": 60, "eta": 1.0, "init": "gray",
+                    "jitter": 0, "l2": 0.0, "blur_every": 0, "fourier": True, "size": 96},
+        "class": {"class": "honeycomb", "steps": 200, "eta": 24.0, "init": "gray", "jitter": 8, "l2": 0.005,
+                  "blur_every": 10, "fourier": False, "size": 224},
+        "dream": {"image": "china", "layers": {"block5c_add": 1.0, "block6a_expand_activation": 1.0}, "octaves": 4,
+                  "scale": 1.4, "iterations": 20, "step": 0.02, "jitter": 4, "max_side": 384},
+        "attribution": {"image": "cat_and_espresso", "layer": "head_activation", "contrast": ("espresso",),
+                        "layers": ("block3b_add", "block4c_add", "block5c_add", "block6d_add", "block7a_project_bn",
+                                   "head_activation")},
+        "gallery": {"layer": "block4a_expand_activation"},
+    },
+}
+
+
+def page_defaults(name: str, page: str) -> dict:
+    """The starting settings of ``page`` for model ``name`` ({} when the page's generic choice applies)."""
+    return dict(PAGE_DEFAULTS.get(name, {}).get(page, {}))
 
 
 # ----------------------------------------------------------------------------- preprocessing
