@@ -5,6 +5,14 @@ image (model-input array) and one class. Class scores are pre-softmax logits.
 
     Grad-CAM:  alpha_k = mean_{i,j} d f_c / d A_{i,j,k};  S = ReLU(sum_k alpha_k A_k) / S_max
     CAM:       S = sum_k w_{k,c} A_k for a GAP -> dense head (or A_c when the last conv has one map per class)
+    Guided backpropagation (Springenberg et al. 2015): d f_c / d x where every ReLU passes a gradient
+               back only where its input was positive *and* the gradient arriving is positive
+    Guided Grad-CAM (Selvaraju et al. 2017): guided backpropagation x the upsampled Grad-CAM map
+
+Guided backpropagation runs on a copy of the network whose ReLUs have that backward rule (built
+once per model through :func:`core.vision.compiled.compiled`); the shared model is never touched.
+:func:`cascading_randomization` is Adebayo et al.'s (2018) sanity check: a map that does not
+change when the weights are randomised from the top down does not explain the model.
 """
 
 from __future__ import annotations
@@ -15,9 +23,10 @@ import numpy as np
 
 from core.device import import_keras, import_tensorflow
 from core.vision.compiled import compiled
-from core.vision.zoo import LoadedModel, ModelError
+from core.vision.zoo import LoadedModel, ModelError, page_defaults
 
-METHODS = ("gradcam", "gradcampp", "scorecam", "cam", "saliency", "smoothgrad", "ig")
+METHODS = ("gradcam", "gradcampp", "scorecam", "cam", "saliency", "smoothgrad", "ig", "guided-backprop",
+           "guided-gradcam")
 
 
 class AttributionError(ModelError):
@@ -31,6 +40,7 @@ class Heatmap:
     target: int
     layer: str | None
     note: str = ""
+    rgb: np.ndarray | None = None  # (H, W, 3) uint8: the signed gradient as an image (guided methods)
 
 
 def _combined(loaded: LoadedModel, layer: str):
@@ -47,11 +57,38 @@ def _combined(loaded: LoadedModel, layer: str):
     return compiled(loaded, ("attribution", layer), build)
 
 
+def _has_layer(loaded: LoadedModel, name: str) -> bool:
+    return any(layer.name == name for layer in loaded.model.layers)
+
+
 def default_layer(loaded: LoadedModel) -> str:
+    """The model's own choice when it has one (EfficientNet-Lite0: ``head_activation``, the 7x7x1280
+    map after the head's BN and ReLU6, which is what the classifier pools), else the last convolution."""
+    preferred = page_defaults(loaded.name, "attribution").get("layer")
+    if preferred and _has_layer(loaded, preferred):
+        return preferred
     convs = loaded.conv_layers
     if not convs:
         raise AttributionError(f"{loaded.name} has no convolutional layer: Grad-CAM and CAM need one.")
     return convs[-1]
+
+
+def target_layers(loaded: LoadedModel) -> list[str]:
+    """Layers the CAM family may use, in network order: convolutions plus the model's default layer
+    (e.g. an activation after the last convolution) and its listed candidates."""
+    named = set(loaded.conv_layers) | set(candidate_layers(loaded))
+    try:
+        named.add(default_layer(loaded))
+    except AttributionError:
+        pass
+    return [n for n in loaded.spatial_layers if n in named]
+
+
+def candidate_layers(loaded: LoadedModel) -> list[str]:
+    """Where to compare Grad-CAM layer by layer (faithfulness per layer, the suggested target layer):
+    the model's listed candidates (one per resolution), else its last five convolutions."""
+    listed = [n for n in page_defaults(loaded.name, "attribution").get("layers", ()) if _has_layer(loaded, n)]
+    return listed or loaded.conv_layers[-5:]
 
 
 def _check(loaded: LoadedModel, x: np.ndarray, target: int) -> np.ndarray:
@@ -83,35 +120,40 @@ def _finish(cam: np.ndarray, size: tuple[int, int], method: str, target: int, la
     return Heatmap(np.clip(cam, 0, 1).astype(np.float32), method, int(target), layer, note)
 
 
+def _activation_gradient_fn(model):
+    """A tf.function (batch, class) -> (A, dA) for a model: input -> (activations, logits)."""
+    tf = import_tensorflow()
+
+    @tf.function(reduce_retracing=True)
+    def fn(batch, cls):
+        with tf.GradientTape() as tape:
+            acts, logits = model(batch, training=False)
+            score = tf.reduce_sum(logits * tf.one_hot(cls, tf.shape(logits)[-1]))
+        return acts, tape.gradient(score, acts)
+
+    return fn
+
+
 def _activation_gradients(loaded: LoadedModel, layer: str, x: np.ndarray, target: int):
     """(A, dA) for one class score: a tf.function compiled once per layer and reused (no model clone,
     no retracing per class: the class index is a tensor argument)."""
     tf = import_tensorflow()
-
-    def build():
-        model = _combined(loaded, layer)
-
-        @tf.function(reduce_retracing=True)
-        def fn(batch, cls):
-            with tf.GradientTape() as tape:
-                acts, logits = model(batch, training=False)
-                score = tf.reduce_sum(logits * tf.one_hot(cls, tf.shape(logits)[-1]))
-            return acts, tape.gradient(score, acts)
-
-        return fn
-
-    fn = compiled(loaded, ("activation_gradients", layer), build)
+    fn = compiled(loaded, ("activation_gradients", layer), lambda: _activation_gradient_fn(_combined(loaded, layer)))
     acts, grads = fn(tf.constant(x), tf.constant(int(target), tf.int32))
     return acts.numpy(), grads.numpy()
+
+
+def _grad_cam_map(acts: np.ndarray, grads: np.ndarray) -> np.ndarray:
+    """(h, w) sum_k alpha_k A_k with alpha_k = mean_ij dA (before the ReLU of :func:`_finish`)."""
+    alpha = grads.mean(axis=(1, 2))  # (1, K): the lecture's alpha_k^c
+    return np.einsum("bijk,bk->bij", acts, alpha)[0]
 
 
 def grad_cam(loaded: LoadedModel, x: np.ndarray, target: int, layer: str | None = None) -> Heatmap:
     layer = layer or default_layer(loaded)
     x = _check(loaded, x, target)
     acts, grads = _activation_gradients(loaded, layer, x, target)
-    alpha = grads.mean(axis=(1, 2))  # (1, K): the lecture's alpha_k^c
-    cam = np.einsum("bijk,bk->bij", acts, alpha)[0]
-    return _finish(cam, x.shape[1:3], "gradcam", target, layer)
+    return _finish(_grad_cam_map(acts, grads), x.shape[1:3], "gradcam", target, layer)
 
 
 def grad_cam_pp(loaded: LoadedModel, x: np.ndarray, target: int, layer: str | None = None) -> Heatmap:
@@ -185,24 +227,25 @@ def cam(loaded: LoadedModel, x: np.ndarray, target: int) -> Heatmap:
     return _finish(heat, x.shape[1:3], "cam", target, note_layer)
 
 
+def _input_gradient_fn(logits_model):
+    """A tf.function (batch, class) -> d f_c / d x for a model: input -> logits."""
+    tf = import_tensorflow()
+
+    @tf.function(reduce_retracing=True)
+    def fn(xt, cls):
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            logits = logits_model(xt, training=False)
+            score = tf.reduce_sum(logits * tf.one_hot(cls, tf.shape(logits)[-1]))
+        return tape.gradient(score, xt)
+
+    return fn
+
+
 def _input_gradients(loaded: LoadedModel, batch: np.ndarray, target: int) -> np.ndarray:
     """d f_c / d x for a batch, through one compiled function per model (batch size may vary)."""
     tf = import_tensorflow()
-
-    def build():
-        logits_model = loaded.logits
-
-        @tf.function(reduce_retracing=True)
-        def fn(xt, cls):
-            with tf.GradientTape() as tape:
-                tape.watch(xt)
-                logits = logits_model(xt, training=False)
-                score = tf.reduce_sum(logits * tf.one_hot(cls, tf.shape(logits)[-1]))
-            return tape.gradient(score, xt)
-
-        return fn
-
-    fn = compiled(loaded, ("input_gradients",), build)
+    fn = compiled(loaded, ("input_gradients",), lambda: _input_gradient_fn(loaded.logits))
     return fn(tf.constant(np.asarray(batch, np.float32)), tf.constant(int(target), tf.int32)).numpy()
 
 
@@ -273,6 +316,228 @@ def integrated_gradients(loaded: LoadedModel, x: np.ndarray, target: int, baseli
     return IGResult(heat, attributions, float(scores[0]), float(scores[1]))
 
 
+# ----------------------------------------------------------------------------- guided backpropagation
+
+RELU_ACTIVATIONS = {"relu": None, "relu6": 6.0}  # activation name -> upper clip of the ReLU
+
+
+def guided_relu(max_value: float | None = None):
+    """ReLU (or ReLU6 with ``max_value=6``) whose gradient follows Springenberg et al.'s guided rule:
+    pass ``dy`` back only where the input was in the ReLU's linear range *and* ``dy > 0``."""
+    tf = import_tensorflow()
+
+    @tf.custom_gradient
+    def guided(x):
+        y = tf.nn.relu(x) if max_value is None else tf.clip_by_value(x, 0.0, float(max_value))
+
+        def grad(dy):
+            gate = tf.cast(x > 0, dy.dtype) * tf.cast(dy > 0, dy.dtype)
+            if max_value is not None:
+                gate = gate * tf.cast(x < float(max_value), dy.dtype)
+            return dy * gate
+
+        return y, grad
+
+    guided.__name__ = "guided_relu" if max_value is None else f"guided_relu{max_value:g}"
+    return guided
+
+
+def _relu_kind(layer) -> tuple[bool, float | None]:
+    """(is a plain ReLU, its upper clip) for a ReLU layer, an Activation('relu'/'relu6') or a layer
+    with a built-in relu activation; leaky or thresholded ReLUs are left alone."""
+    keras = import_keras()
+    if isinstance(layer, keras.layers.ReLU):
+        cfg = layer.get_config()
+        if float(cfg.get("negative_slope") or 0) == 0 and float(cfg.get("threshold") or 0) == 0:
+            return True, (None if cfg.get("max_value") is None else float(cfg["max_value"]))
+        return False, None
+    name = getattr(getattr(layer, "activation", None), "__name__", "")
+    if name in RELU_ACTIVATIONS:
+        return True, RELU_ACTIVATIONS[name]
+    return False, None
+
+
+def clone_guided(model):
+    """A copy of ``model`` (same weights) whose ReLUs backpropagate by the guided rule. ``model``
+    itself is only read: its layers are re-created from their configs."""
+    keras = import_keras()
+
+    def clone(layer):
+        is_relu, max_value = _relu_kind(layer)
+        if is_relu and isinstance(layer, (keras.layers.ReLU, keras.layers.Activation)):
+            return keras.layers.Activation(guided_relu(max_value), name=layer.name)
+        new = layer.__class__.from_config(layer.get_config())
+        if is_relu:  # e.g. Conv2D(activation="relu"): the copy's activation, not the original's
+            new.activation = guided_relu(max_value)
+        return new
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def guided_model(loaded: LoadedModel):
+    """The guided copy of the model's logits (built once per model; the cached model is not changed)."""
+    return compiled(loaded, ("guided",), lambda: clone_guided(loaded.logits))
+
+
+def guided_gradients(loaded: LoadedModel, x: np.ndarray, target: int) -> np.ndarray:
+    """(1, H, W, C) guided-backpropagation gradient of the class score with respect to the input."""
+    tf = import_tensorflow()
+    fn = compiled(loaded, ("guided_gradients",), lambda: _input_gradient_fn(guided_model(loaded)))
+    return fn(tf.constant(np.asarray(x, np.float32)), tf.constant(int(target), tf.int32)).numpy()
+
+
+def gradient_image(g: np.ndarray) -> np.ndarray:
+    """(H, W, C) signed gradient -> (H, W, 3) uint8 for display: gray is 0, brighter/darker is +/-
+    (centred, 0.25 of the range per standard deviation: enough contrast for a projector)."""
+    g = np.asarray(g, np.float32)
+    if g.ndim == 2:
+        g = g[:, :, None]
+    g = g - g.mean()
+    g = g / (g.std() + 1e-8) * 0.25 + 0.5
+    out = (np.clip(g, 0, 1) * 255).round().astype(np.uint8)
+    return np.repeat(out, 3, axis=2) if out.shape[2] == 1 else out[:, :, :3]
+
+
+def _positive_map(g: np.ndarray) -> np.ndarray:
+    """(H, W) heat of a guided gradient: its positive part, the max over channels."""
+    return np.maximum(np.asarray(g, np.float32), 0.0).max(axis=-1)
+
+
+def guided_backprop(loaded: LoadedModel, x: np.ndarray, target: int) -> Heatmap:
+    """Guided backpropagation: fine, class-agnostic-looking edges (which is what the sanity check shows)."""
+    x = _check(loaded, x, target)
+    g = guided_gradients(loaded, x, target)[0]
+    heat = _finish(_positive_map(g), x.shape[1:3], "guided-backprop", target, None)
+    return Heatmap(heat.values, heat.method, heat.target, heat.layer, heat.note, gradient_image(g))
+
+
+def guided_grad_cam(loaded: LoadedModel, x: np.ndarray, target: int, layer: str | None = None) -> Heatmap:
+    """Guided Grad-CAM: the guided gradient times Grad-CAM upsampled to the input (pixel by pixel)."""
+    layer = layer or default_layer(loaded)
+    x = _check(loaded, x, target)
+    cam_map = grad_cam(loaded, x, target, layer).values  # (H, W) in [0, 1]
+    g = guided_gradients(loaded, x, target)[0] * cam_map[:, :, None]
+    heat = _finish(_positive_map(g), x.shape[1:3], "guided-gradcam", target, layer)
+    return Heatmap(heat.values, heat.method, heat.target, heat.layer, heat.note, gradient_image(g))
+
+
+# ----------------------------------------------------------------------------- sanity check (Adebayo et al.)
+
+SANITY_METHODS = ("gradcam", "saliency", "guided-backprop", "guided-gradcam")
+
+
+@dataclass(frozen=True)
+class SanityStep:
+    """The maps after randomising the weights of ``randomized`` (top layer first; empty: the original)."""
+
+    label: str
+    randomized: tuple[str, ...]
+    maps: dict  # method -> (H, W) float32 in [0, 1]
+    spearman: dict  # method -> Spearman rank correlation with the original map (nan when a map is flat)
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation of two maps (average ranks for ties); nan when either is constant."""
+    from scipy.stats import rankdata
+
+    ra, rb = rankdata(np.ravel(a)), rankdata(np.ravel(b))
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def weighted_layers(model) -> list[str]:
+    """Layers with a kernel (convolutions, depthwise convolutions, dense), from the top down."""
+    return [layer.name for layer in model.layers[::-1]
+            if any("kernel" in w.path.split("/")[-1] for w in layer.weights)]
+
+
+def _checkpoints(n: int, stops: int) -> list[int]:
+    """How many layers are randomised at each stop: 1, 2, 4, ... up to all (denser at the top,
+    where the maps that depend on the class change first)."""
+    counts = np.unique(np.round(np.geomspace(1, n, max(2, stops))).astype(int))
+    return [int(c) for c in counts]
+
+
+def cascading_randomization(loaded: LoadedModel, x: np.ndarray, target: int, layer: str | None = None,
+                            methods: tuple[str, ...] = SANITY_METHODS, stops: int = 8, seed: int = 0,
+                            progress=None) -> list[SanityStep]:
+    """Adebayo et al.'s cascading randomisation: on a private copy of the network, replace the weights
+    of each layer with a kernel by Gaussian noise of the same mean and spread, from the logits down,
+    and recompute each method's map at ``stops`` points along the way.
+
+    The original model (shared, cached) is never changed: the copy and its guided twin are built
+    here and dropped afterwards. Batch norm statistics are kept (randomising them can overflow).
+    """
+    from core.progress import ensure
+
+    tf = import_tensorflow()
+    keras = import_keras()
+    progress = ensure(progress)
+    unknown = [m for m in methods if m not in SANITY_METHODS]
+    if unknown:
+        raise AttributionError(f"The sanity check runs {', '.join(SANITY_METHODS)}; not '{unknown[0]}'.")
+    layer = layer or default_layer(loaded)
+    x = _check(loaded, x, target)
+    progress(0.0, "copying the network ...")
+    copy = keras.models.clone_model(loaded.logits)
+    copy.set_weights(loaded.logits.get_weights())
+    twin = clone_guided(copy)
+    try:
+        act_out = copy.get_layer(layer).output
+    except ValueError:
+        raise AttributionError(f"{loaded.name} has no layer '{layer}'.") from None
+    if len(act_out.shape) != 4:
+        raise AttributionError(f"Layer '{layer}' has no spatial output; choose a convolutional layer.")
+    act_grad = _activation_gradient_fn(keras.Model(copy.inputs[0], [act_out, copy.outputs[0]]))
+    plain_grad = _input_gradient_fn(copy)
+    guided_grad = _input_gradient_fn(twin)
+    xt, cls = tf.constant(x), tf.constant(int(target), tf.int32)
+    size = x.shape[1:3]
+
+    def maps() -> dict:
+        out = {}
+        if "gradcam" in methods or "guided-gradcam" in methods:
+            acts, grads = (t.numpy() for t in act_grad(xt, cls))
+            cam_map = _finish(_grad_cam_map(acts, grads), size, "gradcam", target, layer).values
+            if "gradcam" in methods:
+                out["gradcam"] = cam_map
+        if "saliency" in methods:
+            out["saliency"] = _finish(np.abs(plain_grad(xt, cls).numpy()[0]).max(axis=-1), size, "saliency",
+                                      target, None).values
+        if "guided-backprop" in methods or "guided-gradcam" in methods:
+            g = guided_grad(xt, cls).numpy()[0]
+            if "guided-backprop" in methods:
+                out["guided-backprop"] = _finish(_positive_map(g), size, "guided-backprop", target, None).values
+            if "guided-gradcam" in methods:
+                out["guided-gradcam"] = _finish(_positive_map(g * cam_map[:, :, None]), size, "guided-gradcam",
+                                                target, layer).values
+        return {m: out[m] for m in methods}
+
+    original = maps()
+    steps = [SanityStep("original", (), original, {m: 1.0 for m in methods})]
+    order = weighted_layers(copy)
+    if not order:
+        raise AttributionError(f"{loaded.name} has no layer with weights to randomise.")
+    rng = np.random.default_rng(seed)
+    done = 0
+    counts = _checkpoints(len(order), stops)
+    for i, count in enumerate(counts):
+        for name in order[done:count]:
+            new = [(rng.normal(float(w.mean()), float(w.std()) or 1e-3, w.shape)).astype(w.dtype)
+                   for w in copy.get_layer(name).get_weights()]
+            copy.get_layer(name).set_weights(new)
+            twin.get_layer(name).set_weights(new)
+        done = count
+        now = maps()
+        steps.append(SanityStep(f"up to {order[count - 1]}", tuple(order[:count]), now,
+                                {m: spearman(original[m], now[m]) for m in methods}))
+        progress((i + 1) / len(counts), f"randomised {count}/{len(order)} layers (down to {order[count - 1]})")
+    return steps
+
+
 def attribute(loaded: LoadedModel, image: np.ndarray, method: str, target: int, layer: str | None = None,
               **kwargs) -> Heatmap:
     """Dispatch by method name on an RGB uint8 image (preprocessed to the model's input here)."""
@@ -291,6 +556,10 @@ def attribute(loaded: LoadedModel, image: np.ndarray, method: str, target: int, 
         return saliency(loaded, x, target)
     if method == "smoothgrad":
         return smooth_grad(loaded, x, target, **kwargs)
+    if method == "guided-backprop":
+        return guided_backprop(loaded, x, target)
+    if method == "guided-gradcam":
+        return guided_grad_cam(loaded, x, target, layer)
     return integrated_gradients(loaded, x, target, **kwargs).heatmap
 
 
@@ -316,8 +585,9 @@ def attribute_all(loaded: LoadedModel, image: np.ndarray, target: int, layer: st
 
 
 METHOD_TITLES = {"gradcam": "Grad-CAM", "gradcampp": "Grad-CAM++", "scorecam": "Score-CAM", "cam": "CAM",
-                 "saliency": "Saliency (vanilla gradient)", "smoothgrad": "SmoothGrad", "ig": "Integrated Gradients"}
-LAYER_METHODS = ("gradcam", "gradcampp", "scorecam")
+                 "saliency": "Saliency (vanilla gradient)", "smoothgrad": "SmoothGrad", "ig": "Integrated Gradients",
+                 "guided-backprop": "Guided backpropagation", "guided-gradcam": "Guided Grad-CAM"}
+LAYER_METHODS = ("gradcam", "gradcampp", "scorecam", "guided-gradcam")
 
 COLORMAPS = ("jet", "turbo", "inferno", "viridis", "magma", "hot")
 
