@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from core.cli import CommandError, add_common, resolve_image
@@ -141,17 +142,28 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     add_common(p, out=True)
     p.set_defaults(func=cmd_ascent)
 
-    p = sub.add_parser("attribute", help="CAM / Grad-CAM / gradient heatmap as .npy (H x W in [0, 1])")
+    from core.vision.attribution import METHODS
+
+    p = sub.add_parser("attribute", help="CAM / Grad-CAM / gradient / guided heatmap as .npy (H x W in [0, 1])")
     model_args(p)
     p.add_argument("--image", default="astronaut", help="sample name or image path")
-    p.add_argument("--method", choices=["gradcam", "gradcampp", "scorecam", "cam", "saliency", "smoothgrad", "ig"],
-                   default="gradcam")
-    p.add_argument("--target", help="class name or index (default: the top prediction)")
-    p.add_argument("--layer", help="convolutional layer for the CAM family (default: the last one)")
+    p.add_argument("--method", choices=list(METHODS), default="gradcam")
+    p.add_argument("--target", help="class index (e.g. 285) or name (e.g. 'Egyptian cat'); default: the top "
+                                    "prediction")
+    p.add_argument("--layer", help="layer for the CAM family and Guided Grad-CAM (default: the model's own choice, "
+                                   "e.g. head_activation for efficientnet-lite0, else the last convolution)")
+    p.add_argument("--rgb-out", type=Path, help="guided methods: also write the signed gradient as a PNG")
     p.add_argument("--faithfulness", action="store_true",
                    help="also score the heatmap: deletion and insertion AUCs (RISE curves, 32 steps)")
     add_common(p, out=True)
     p.set_defaults(func=cmd_attribute)
+
+    p = sub.add_parser("gallery", help="neuron gallery: filter visualisations of a layer's channels, kept on disk")
+    model_args(p, default="efficientnet-lite0")
+    p.add_argument("--layer", help="layer (default: the model's gallery layer, e.g. block4a_expand_activation)")
+    p.add_argument("--channels", default="0-7", help="'all', K or K-L (default 0-7)")
+    add_common(p)
+    p.set_defaults(func=cmd_gallery)
 
     p = sub.add_parser("dream", help="Deep Dream on an image")
     model_args(p, default="shapes-cnn")
@@ -167,6 +179,43 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_dream)
 
 
+def _target_index(model, target: str) -> int:
+    """A class index from ``--target``: an index, or a name (exact, case-insensitive, else a unique
+    substring); a name shared by several classes asks for the index."""
+    text = str(target).strip()
+    if text.isdigit():
+        return model.class_index(int(text))
+    if text.startswith("-") and text[1:].isdigit():
+        raise CommandError(f"Class index {text} is out of range: {model.name} has classes 0-{len(model.class_names) - 1}.")
+    same = [i for i, c in enumerate(model.class_names) if c.lower() == text.lower()]
+    if len(same) > 1:
+        raise CommandError(f"'{text}' names {len(same)} classes of {model.name} (indices "
+                           f"{', '.join(map(str, same))}): pass --target with the index.")
+    return model.class_index(text)
+
+
+def cmd_gallery(args: argparse.Namespace) -> tuple[Any, str]:
+    """Filter visualisations of channels of a layer, into (or from) the neuron gallery on disk."""
+    from core.vision import gallery
+
+    model = _model(args)
+    layer = args.layer or gallery.default_layer(model)
+    n = gallery.layer_channels(model, layer)
+    try:
+        first, _, last = args.channels.partition("-")
+        channels = list(range(int(first), int(last or first) + 1)) if args.channels != "all" else list(range(n))
+    except ValueError:
+        raise CommandError(f"--channels takes 'all', K or K-L, not '{args.channels}'.") from None
+    store = gallery.compute(model, layer, channels, progress=None if args.json else stderr_progress)
+    rows = [{"channel": k, "path": str(store.path(k)), **{f: store.done[k][f] for f in ("activation", "std", "seconds")}}
+            for k in channels]
+    payload = {"model": model.name, "layer": layer, "channels_total": n, "recipe": store.recipe,
+               "folder": str(store.folder), "channels": rows}
+    mean = sum(r["seconds"] for r in rows) / max(1, len(rows))
+    return payload, (f"{len(rows)} channel(s) of {layer} in {store.folder} ({len(store.done)} of {n} on disk; "
+                     f"{mean:.2f} s per channel when computed)")
+
+
 def cmd_attribute(args: argparse.Namespace) -> tuple[Any, str]:
     import numpy as np
 
@@ -174,13 +223,20 @@ def cmd_attribute(args: argparse.Namespace) -> tuple[Any, str]:
 
     model = _model(args)
     image = resolve_image(args.image).array
-    target = model.class_index(args.target) if args.target is not None else None
     preds = model.predict(image, top=5)
-    if target is None:
-        target = model.class_index(preds[0][0])
+    if args.target is None:  # by index: a name may belong to two classes (ImageNet's two "crane"s)
+        target = int(np.argmax(model.predict_logits(model.preprocess(image)[None])[0]))
+    else:
+        target = _target_index(model, args.target)
     heat = attribute(model, image, args.method, target, layer=args.layer)
     if args.out:
         np.save(args.out, heat.values.astype(np.float32))
+    if args.rgb_out is not None:
+        if heat.rgb is None:
+            raise CommandError(f"--rgb-out needs a guided method (guided-backprop, guided-gradcam), not {args.method}.")
+        from core.images import to_png_bytes
+
+        args.rgb_out.write_bytes(to_png_bytes(heat.rgb))
     payload = {"model": model.name, "method": args.method, "target": model.class_names[target],
                "target_index": target, "layer": heat.layer, "top5": preds, "shape": list(heat.values.shape),
                "note": heat.note, "out": str(args.out) if args.out else None}
