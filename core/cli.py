@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "core.vision.cli",  # activations, ascent, attribute, dream
     "core.fcn.cli",  # upsample, transpose-conv, segment
     "core.detection.cli",  # darknet-summary, detect, anchors, yolo-loss
+    "core.report",  # report: every figure the README quotes
 ]
 
 

@@ -4,6 +4,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.detection.boxes import enlarge
+from core.train import TrainingError
 from core.vision import attribution as A
 from core.vision import tanks
 from core.vision.synthetic import TANK_BACKGROUNDS, TANK_CLASSES
@@ -30,13 +32,13 @@ def train(progress):
 try:
     result = resources.compute("tanks", ("trained", correlation), train,
                                f"Training the tank/truck CNN at {correlation:.0%} ...", heavy=True)
-except (ValueError, OSError) as exc:
+except (ValueError, OSError, TrainingError) as exc:
     st.error(f"Training failed: {exc}")
     st.stop()
 model = resources.model(f"tanks-cnn-{correlation:.2f}", lambda p: tanks.loaded(result), "Preparing ...")
 resources.note_loaded(model.name)
 card = result.card
-sets = resources.compute("datasets", ("tank_sets", correlation), lambda p: tanks.test_sets(correlation=correlation),
+sets = resources.compute("datasets", ("tank_sets", correlation), lambda p: tanks.held_out_sets(correlation=correlation),
                          "Drawing the test sets ...")
 
 
@@ -84,10 +86,8 @@ else:
 st.header("3. Grad-CAM shows where it looked")
 swapped = sets["swapped"]
 idx = list(range(8))
-xs = swapped.images[:8].astype(np.float32) / 255.0
-predicted = model.predict_logits(xs).argmax(axis=1)
 layer = A.default_layer(model)
-heat = {i: A.grad_cam(model, xs[i:i + 1], int(predicted[i]), layer).values for i in idx}
+predicted, heat = tanks.predicted_grad_cams(model, swapped.images[idx], layer)
 st.image(grid(swapped, idx, heat=heat), caption=captions(swapped, idx, predicted), width=120)
 st.caption(f"Grad-CAM ({layer}) for the class the network *predicted*, on background-swapped test images.")
 report = resources.compute("tanks", ("report", correlation), lambda p: tanks.heat_on_vehicle(model, sets["balanced"]),
@@ -120,7 +120,7 @@ example = st.slider("Example image (background-swapped test set)", 0, 7, 0, key=
 x = swapped.images[example:example + 1].astype(np.float32) / 255.0
 acts = A.layer_activations(model, x, inf_layer)
 maps = [A.colorize(acts[:, :, k] / max(float(acts[:, :, k].max()), 1e-6), "viridis") for k in top]
-maps = [np.kron(m, np.ones((64 // m.shape[0], 64 // m.shape[1], 1), np.uint8)) if m.shape[0] < 64 else m for m in maps]
+maps = [enlarge(m, max(1, swapped.images.shape[1] // m.shape[0])) for m in maps]
 st.image([swapped.images[example]] + maps,
          caption=[captions(swapped, [example])[0]] + [f"channel {k}: χ = {influence.channels[k]:.3f}" for k in top],
          width=120)

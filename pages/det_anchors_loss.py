@@ -3,14 +3,12 @@ tiny YOLO trained here on synthetic scenes."""
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from core.detection import anchors as K
-from core.detection import darknet as D
 from core.detection import train as T
 from core.detection import yolo as Y
-from core.vision.synthetic import DETECT_CLASSES, detection_scenes
+from core.vision.synthetic import DETECT_CLASSES
 from dashboard import components, figures, resources
 
 st.title("YOLO: anchors, loss and training")
@@ -58,20 +56,10 @@ if k > len(wh):
 curve = resources.compute("anchors", (update, int(seed), resources.content_key(wh)),
                           lambda p: K.iou_curve(wh, ks, int(seed), update), "Clustering for k = 1 ... 10 ...",
                           heavy=len(wh) > 5000)
-published = {}
-for name, scale in (("YOLOv2 VOC", 13), ("YOLOv3 COCO", 416)):
-    cfg = "yolov2-voc" if "v2" in name else "yolov3"
-    sec = [s for s in D.read_cfg(D.bundled_cfg(cfg)) if s.kind in ("region", "yolo")][-1]
-    published[name] = np.array(sec.floats("anchors")).reshape(-1, 2) / scale
-
-fig = go.Figure(go.Scatter(x=list(curve), y=[r.mean_iou for r in curve.values()], mode="lines+markers",
-                           name="k-means (1 − IoU)", hovertemplate="k = %{x}: mean IoU %{y:.3f}<extra></extra>"))
-for i, (name, anchors) in enumerate(published.items()):
-    fig.add_trace(go.Scatter(x=[len(anchors)], y=[K.iou_wh(wh, anchors).max(axis=1).mean()], mode="markers",
-                             marker=dict(size=12, symbol="diamond", color=figures.PALETTE[i + 1]),
-                             name=f"{name} anchors on these boxes"))
-fig.update_layout(height=360, xaxis_title="number of clusters k", yaxis_title="average IoU with the closest anchor",
-                  font=figures.FONT, margin=dict(l=10, r=10, t=30, b=10), title=source)
+published = K.published_anchors()
+fig = figures.anchor_iou_curve({kk: r.mean_iou for kk, r in curve.items()},
+                               {f"{K.PUBLISHED_ANCHORS[name][0]} anchors on these boxes": (len(a), K.mean_best_iou(wh, a))
+                                for name, a in published.items()}, source)
 c1, c2 = st.columns([3, 2])
 c1.plotly_chart(fig, width="stretch")
 chosen = curve[k]
@@ -99,7 +87,7 @@ st.caption("λ_coord = 5, λ_noobj = 0.5. 1^obj_ij marks anchor j of the cell ho
            "whose shape matches the box best; C_i = 1 there and 0 elsewhere. With anchors, each responsible anchor "
            "carries its own class probabilities.")
 example = st.slider("Training example", 0, 199, 3, key="loss_example")
-scene = resources.compute("datasets", "loss_scenes", lambda p: detection_scenes(200, recipe["size"], seed=recipe["seed"]),
+scene = resources.compute("datasets", "loss_scenes", lambda p: T.training_set(dict(recipe, n_train=200)),
                           "Drawing training scenes ...")
 x = scene.images[example:example + 1]
 y_true, raw, terms = yolo.loss_on(scene.images[example], scene.boxes[example], scene.labels[example])
@@ -108,23 +96,17 @@ for col, (t, v) in zip(cols, terms.items(), strict=False):
     col.metric(t, f"{v:.4f}")
 cols[-1].metric("total", f"{sum(terms.values()):.4f}")
 obj = y_true[0, ..., 4]
-responsible = list(zip(*np.nonzero(obj), strict=True))
+responsible = yolo.responsible(y_true, raw)
 grid = yolo.grid
-decoded = {k2: np.asarray(v)[0] for k2, v in Y.decode(raw, yolo.head).items()}
-rows, pred_boxes = [], []
-for r, c, a in responsible:
-    t_ = y_true[0, r, c, a]
-    pc, pw = decoded["centre"][r, c, a] * recipe["size"], decoded["wh"][r, c, a] * recipe["size"]
-    pred_boxes.append((pc[0] - pw[0] / 2, pc[1] - pw[1] / 2, pc[0] + pw[0] / 2, pc[1] + pw[1] / 2, f"pred {a}"))
-    rows.append({"cell (row, col)": f"({r}, {c})", "anchor": int(a), "class": DETECT_CLASSES[int(np.argmax(t_[5:]))],
-                 "x": t_[0], "x̂": decoded["xy"][r, c, a, 0], "y": t_[1], "ŷ": decoded["xy"][r, c, a, 1],
-                 "w": t_[2], "ŵ": decoded["wh"][r, c, a, 0], "h": t_[3], "ĥ": decoded["wh"][r, c, a, 1],
-                 "Ĉ": decoded["objectness"][r, c, a], "p̂(class)": decoded["classes"][r, c, a, int(np.argmax(t_[5:]))]})
+pred_boxes = [(*r["box"], f"pred {r['anchor']}") for r in responsible]
+rows = [{"cell (row, col)": f"({r['row']}, {r['col']})", "anchor": r["anchor"], "class": r["class"],
+         "x": r["x"], "x̂": r["x_pred"], "y": r["y"], "ŷ": r["y_pred"], "w": r["w"], "ŵ": r["w_pred"],
+         "h": r["h"], "ĥ": r["h_pred"], "Ĉ": r["objectness"], "p̂(class)": r["class_prob"]} for r in responsible]
 truth_boxes = [(*b, f"true {DETECT_CLASSES[lab]}") for b, lab in zip(scene.boxes[example], scene.labels[example],
                                                                      strict=True)]
 v1, v2 = st.columns(2)
 v1.image(Y.draw_grid(x[0], (grid, grid), heat=obj.max(axis=-1), alpha=0.35,
-                     highlight=[(int(r), int(c)) for r, c, _ in responsible], boxes=truth_boxes, scale=4),
+                     highlight=[(r["row"], r["col"]) for r in responsible], boxes=truth_boxes, scale=4),
          caption="1^obj: the cells responsible for an object (outlined), ground-truth boxes", width="stretch")
 v2.image(Y.draw_grid(x[0], (grid, grid), heat=Y.objectness_grid(raw, yolo.head), scale=4, boxes=pred_boxes),
          caption="what the trained network predicts: max objectness per cell, the responsible anchors' boxes",
@@ -142,10 +124,6 @@ m[2].metric("Input / grid", f"{recipe['size']} px / {recipe['size'] // recipe['s
 m[3].metric("Anchors (k-means)", f"{len(card['anchors'])}, IoU {card['anchor_mean_iou']:.3f}")
 st.caption("Per-class AP@0.5: " + ", ".join(f"{c} {v:.3f}" for c, v in card["ap50"].items()) +
            f". Trained on {recipe['n_train']} synthetic scenes with the loss above (Adam, cosine decay, flips).")
-history = pd.DataFrame(card["history"])
-hist = go.Figure([go.Scatter(x=np.arange(1, len(history) + 1), y=history[c], name=c, mode="lines+markers")
-                  for c in history.columns])
-hist.update_layout(height=320, xaxis_title="epoch", yaxis_title="mean loss per image", font=figures.FONT,
-                   margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=1.15))
+hist = figures.loss_history(card["history"])
 st.plotly_chart(hist, width="stretch")
 components.download_json(card, "shapes_yolo_card.json", key="dl_yolo_card")

@@ -3,7 +3,6 @@ alternative, and instance segmentation."""
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from core.detection import detector as detectors
@@ -19,18 +18,7 @@ st.markdown("From R-CNN to Faster R-CNN, detection got **~350× faster** (50 s �
 table = pd.DataFrame([{"year": m.year, "model": m.name, "speed (lecture)": m.speed_text,
                        "s / image": m.seconds_per_image, "accuracy": m.accuracy, "metric": m.metric,
                        "what changed": m.change} for m in MILESTONES])
-fig = go.Figure()
-for i, metric in enumerate(dict.fromkeys(m.metric for m in MILESTONES)):
-    ms = [m for m in MILESTONES if m.metric == metric]
-    fig.add_trace(go.Scatter(x=[m.seconds_per_image for m in ms], y=[m.accuracy for m in ms], mode="markers+text",
-                             text=[m.name for m in ms], textposition="top center", name=metric,
-                             marker=dict(size=13, color=figures.PALETTE[i]),
-                             hovertemplate="%{text}: %{x:.3g} s/image, %{y}<extra>" + metric + "</extra>"))
-fig.add_vline(x=1 / 30, line_dash="dot", line_color="#9ca3af", annotation_text="real time (30 FPS)")
-fig.update_xaxes(type="log", title="seconds per image (log scale, faster →)", range=[2.0, -2.35],
-                 tickvals=[100, 10, 1, 0.1, 0.01], ticktext=["100 s", "10 s", "1 s", "100 ms", "10 ms"])
-fig.update_yaxes(title="accuracy (%), as published")
-fig.update_layout(height=460, font=figures.FONT, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.2))
+fig = figures.detection_timeline(MILESTONES)
 st.plotly_chart(fig, width="stretch")
 st.caption("Speeds as in the lecture (GPUs of the day); accuracies are the papers' headline numbers on the dataset "
            "named — VOC 2007 mAP and COCO numbers are not comparable with each other, hence the colours. Not measured here.")
@@ -46,11 +34,10 @@ st.markdown("Mask R-CNN adds a small FCN *mask head* to Faster R-CNN: one mask p
             "download (keras-hub ships RetinaNet and D-FINE detectors, but no Mask R-CNN), so none is wired.")
 det = resources.detector("shapes-yolo")
 fcn, fcn_card = resources.fcn(seg.DEFAULT_DECODER)
-from core.detection.train import test_set  # noqa: E402
+from core.detection.train import held_out_set  # noqa: E402
 
-scenes = resources.compute("datasets", "det_test_set", lambda p: test_set(), "Drawing held-out scenes ...")
+scenes = resources.compute("datasets", "det_test_set", lambda p: held_out_set(), "Drawing held-out scenes ...")
 c1, c2 = st.columns(2)
-# default: the first scene with two objects of the same class, where instances differ from classes
 # default: the first scene where two instances of one class come out (what instances add over classes)
 showcase = resources.compute("detections", "inst_showcase", lambda p: I.showcase_scene(
     scenes.images, lambda im: detectors.detect(det, im, 0.5, 0.45).detections,
@@ -61,14 +48,14 @@ image = scenes.images[n]
 found = detectors.detect(det, image, conf, 0.45).detections
 class_mask = seg.predict_masks(fcn, image[None])[0]
 instances = I.box_restricted_masks(found, class_mask)
-big = lambda a: np.repeat(np.repeat(a, 4, 0), 4, 1)  # noqa: E731
 palette = np.array([[0, 0, 0], [230, 80, 80], [80, 160, 240], [90, 210, 110]], np.uint8)
+from core.detection.boxes import enlarge  # noqa: E402
 from core.detection.yolo import draw_detections  # noqa: E402
 
 i1, i2, i3 = st.columns(3)
 i1.image(draw_detections(image, found, enlarge=4), caption=f"tiny YOLO: {len(found)} boxes", width="stretch")
-i2.image(big(palette[class_mask]), caption="FCN: one class per pixel (semantic)", width="stretch")
-i3.image(big(I.colour_instances(image, instances)), caption=f"{len(instances)} instances: box ∩ class pixels",
+i2.image(enlarge(palette[class_mask], 4), caption="FCN: one class per pixel (semantic)", width="stretch")
+i3.image(enlarge(I.colour_instances(image, instances), 4), caption=f"{len(instances)} instances: box ∩ class pixels",
          width="stretch")
 st.dataframe(pd.DataFrame([{"instance": i, "class": inst.detection.class_name, "score": inst.detection.score,
                             "pixels": int(inst.mask.sum())} for i, inst in enumerate(instances)]).round(3),

@@ -36,9 +36,9 @@ with components.controls("Detector and image"):
                       index=0 if name == "shapes-yolo" else 2)
     truth = None
     if source == "Held-out synthetic scene":
-        from core.detection.train import test_set
+        from core.detection.train import held_out_set
 
-        scenes = resources.compute("datasets", "det_test_set", lambda p: test_set(), "Drawing held-out scenes ...")
+        scenes = resources.compute("datasets", "det_test_set", lambda p: held_out_set(), "Drawing held-out scenes ...")
         n = st.slider("Scene", 0, len(scenes.images) - 1, 7, key="det_scene")
         image, truth = scenes.images[n], (scenes.boxes[n], scenes.labels[n])
     elif source == "Compose a scene":
@@ -89,8 +89,7 @@ with c2:
     if truth is not None:
         st.caption(f"Ground truth: {len(truth[0])} objects (" +
                    ", ".join(DETECT_CLASSES[k] for k in truth[1]) + ").")
-    candidates = sum(h.boxes_per_cell * g[0] * g[1] for h, g in zip(det.heads, grids, strict=True))
-    st.metric("Boxes predicted before thresholding", f"{candidates:,}")
+    st.metric("Boxes predicted before thresholding", f"{Y.boxes_per_image(det.heads, grids):,}")
 
 # ----------------------------------------------------------------------------- output tensor
 st.header("The output tensor, cell by cell")
@@ -99,8 +98,9 @@ s_idx = st.radio("Head", range(len(grids)), format_func=lambda i: scale_names[i]
                  key="det_head") if len(grids) > 1 else 0
 head, (sh, sw) = det.heads[s_idx], grids[s_idx]
 B, C = head.boxes_per_cell, head.n_classes
+n_boxes = Y.boxes_per_image([head], [(sh, sw)])
 st.markdown(f"Shape arithmetic, live: **S × S × B·(5 + C) = {sh} × {sw} × {B}·(5 + {C}) = {sh} × {sw} × "
-            f"{B * (5 + C)}** = {sh * sw * B * (5 + C):,} numbers for {sh * sw * B:,} boxes. For comparison, "
+            f"{B * (5 + C)}** = {n_boxes * (5 + C):,} numbers for {n_boxes:,} boxes. For comparison, "
             "YOLOv1 on VOC: 7 × 7 × (2·5 + 20) = **7 × 7 × 30** — two boxes per cell but *one* class "
             "distribution per cell; from YOLOv2 on, every anchor has its own classes.")
 raw = result.raw[s_idx]
@@ -140,12 +140,11 @@ try:
 except D.DarknetError as exc:
     st.error(str(exc))
     st.stop()
-boxes_total = sum(h.boxes_per_cell * s[1] * s[2] for h, s in zip(net.heads, net.output_shapes, strict=True))
 m1, m2, m3 = st.columns(3)
 m1.metric("Outputs", " + ".join(f"{s[1]}×{s[2]}×{s[3]}" for s in net.output_shapes))
-m2.metric("Boxes per image", f"{boxes_total:,}")
-m3.metric("Parameters", f"{net.params:,}", help=f"= the weights file: 20-byte header + 4 bytes each = "
-          f"{20 + 4 * net.expected_floats():,} bytes")
+m2.metric("Boxes per image", f"{net.boxes_per_image:,}")
+m3.metric("Parameters", f"{net.params:,}", help=f"= the weights file: {D.HEADER_BYTES}-byte header + 4 bytes each = "
+          f"{net.weights_bytes():,} bytes")
 st.dataframe(pd.DataFrame([{"layer": i.index, "type": i.kind, "detail": i.detail,
                             "output": " x ".join(map(str, i.output_shape)), "params": i.params} for i in net.layers]),
              hide_index=True, width="stretch", height=320)

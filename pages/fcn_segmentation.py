@@ -1,16 +1,12 @@
 """Fully Convolutional Learning I, part two: semantic segmentation trained here, three decoders compared."""
 
-import json
-
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from core.fcn import segmentation as seg
 from core.images import resize
 from core.vision.synthetic import SEGMENT_CLASSES, segmentation_scenes
-from core.vision.train import model_dir
 from dashboard import components, figures, resources
 
 PALETTE = np.array([[40, 40, 40], [230, 80, 80], [80, 200, 80], [80, 120, 240]], np.uint8)
@@ -20,17 +16,6 @@ DECODER_TEXT = {"transpose": "transposed convolution (k=3, s=2)", "bilinear": "b
 
 def colour(mask: np.ndarray) -> np.ndarray:
     return PALETTE[np.clip(mask, 0, len(PALETTE) - 1)]
-
-
-def trained_cards() -> dict:
-    cards = {}
-    for d in seg.DECODERS:
-        p = model_dir() / f"{seg.MODEL_NAMES[d]}.json"
-        if p.exists():
-            card = json.loads(p.read_text())
-            if card.get("recipe") == seg.RECIPE:
-                cards[d] = card
-    return cards
 
 
 fcn = resources.fcn
@@ -54,20 +39,8 @@ c3.metric("training time", f"{card['train_seconds']:.0f} s")
 c4.metric("parameters", f"{card['params']:,}")
 
 c1, c2 = st.columns(2)
-iou = card["per_class_iou"]
-bar = go.Figure(go.Bar(x=list(iou), y=list(iou.values()), marker_color=[f"rgb{tuple(int(v) for v in p)}" for p in PALETTE],
-                       hovertemplate="%{x}: IoU %{y:.3f}<extra></extra>"))
-bar.update_layout(title="per-class IoU", yaxis_range=[0, 1], height=320, margin=dict(l=10, r=10, t=40, b=10),
-                  font=figures.FONT)
-c1.plotly_chart(bar, width="stretch")
-cm = np.array(card["confusion"], dtype=float)
-cm_norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-heat = go.Figure(go.Heatmap(z=cm_norm, x=list(SEGMENT_CLASSES), y=list(SEGMENT_CLASSES), colorscale="Blues",
-                            text=np.round(cm_norm, 3), texttemplate="%{text}", showscale=False,
-                            hovertemplate="true %{y}, predicted %{x}: %{z:.3f}<extra></extra>"))
-heat.update_layout(title="confusion (rows: true class)", height=320, margin=dict(l=10, r=10, t=40, b=10),
-                   font=figures.FONT, yaxis_autorange="reversed")
-c2.plotly_chart(heat, width="stretch")
+c1.plotly_chart(figures.per_class_iou_bars(card["per_class_iou"], PALETTE), width="stretch")
+c2.plotly_chart(figures.confusion_heatmap(card["confusion"], list(SEGMENT_CLASSES)), width="stretch")
 
 # ----------------------------------------------------------------------------- new scenes
 st.header("New scenes")
@@ -82,7 +55,7 @@ for i, col in enumerate(cols):
 
 # ----------------------------------------------------------------------------- all decoders
 st.header("The three decoders side by side")
-cards = trained_cards()
+cards = seg.trained_cards()
 missing = [d for d in seg.DECODERS if d not in cards]
 if missing:
     st.info(f"Not trained yet: {', '.join(missing)}. Each takes about a minute and a half, once.")
@@ -111,8 +84,7 @@ st.header("Your own drawing")
 loaded = components.image_picker("seg_image", default="coffee", camera=False)
 if loaded is not None:
     img = loaded.array
-    scale = 96 / max(img.shape[:2])
-    h, w = max(4, int(img.shape[0] * scale) // 4 * 4), max(4, int(img.shape[1] * scale) // 4 * 4)
+    h, w = seg.input_size(*img.shape[:2], max_side=96, grow=True)
     small = resize(img, h, w, "area")
     mask = seg.predict_masks(model, small[None])[0]
     c1, c2 = st.columns(2)

@@ -10,6 +10,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# The published anchors the pages compare with: cfg -> (title, the side their numbers are measured in).
+# YOLOv2's region anchors are in grid cells of its 13 x 13 output, YOLOv3's in pixels of a 416 px input.
+PUBLISHED_ANCHORS = {"yolov2-voc": ("YOLOv2 VOC", 13), "yolov3": ("YOLOv3 COCO", 416)}
+
+
+def published_anchors() -> dict[str, np.ndarray]:
+    """cfg name -> (k, 2) anchors as fractions of the image side, read from the shipped cfg's last head."""
+    from core.detection.darknet import bundled_cfg, read_cfg
+
+    out = {}
+    for name, (_, side) in PUBLISHED_ANCHORS.items():
+        head = [s for s in read_cfg(bundled_cfg(name)) if s.kind in ("region", "yolo")][-1]
+        out[name] = np.array(head.floats("anchors")).reshape(-1, 2) / side
+    return out
+
+
+def mean_best_iou(boxes: np.ndarray, anchors: np.ndarray) -> float:
+    """Mean over boxes of the IoU with their best-matching anchor (the y-axis of YOLO9000 Fig. 2)."""
+    return float(iou_wh(boxes, anchors).max(axis=1).mean())
+
 
 def iou_wh(boxes: np.ndarray, anchors: np.ndarray) -> np.ndarray:
     """(N, k) IoU of centred boxes."""

@@ -17,13 +17,12 @@ def cmd_darknet_summary(args: argparse.Namespace) -> tuple[Any, str]:
         net = load_darknet(args.cfg, args.weights, size=args.size)
     except DarknetError as exc:
         raise CommandError(str(exc)) from None
-    boxes = sum(h.boxes_per_cell * s[1] * s[2] for h, s in zip(net.heads, net.output_shapes, strict=True))
-    expected = net.expected_floats() * 4
+    boxes = net.boxes_per_image
     payload = {"cfg": str(args.cfg), "size": net.size, "kind": net.kind, "outputs": [list(s) for s in net.output_shapes],
                "boxes": boxes, "params": net.params, "classes": net.n_classes,
                "weights_bytes_used": net.weights_report.get("weights_bytes_used"),
                "weights_bytes_total": net.weights_report.get("weights_bytes_total"),
-               "weights_bytes_expected": expected + 20, "header": net.weights_report.get("header"),
+               "weights_bytes_expected": net.weights_bytes(), "header": net.weights_report.get("header"),
                "layers": [{"index": i.index, "type": i.kind, "output": list(i.output_shape), "params": i.params,
                            "detail": i.detail} for i in net.layers]}
     lines = [f"{i.index:4d} {i.kind:14s} {i.detail:28s} -> {' x '.join(map(str, i.output_shape))}" for i in net.layers]
@@ -38,13 +37,13 @@ def _image_for(detector, spec: str):
     from core.cli import resolve_image
 
     if spec.startswith("scene:"):
-        from core.detection.train import test_set
+        from core.detection.train import held_out_set
 
         try:
             n = int(spec.split(":", 1)[1])
         except ValueError:
             raise CommandError("Use scene:N with a number N.") from None
-        data = test_set()
+        data = held_out_set()
         if not 0 <= n < len(data.images):
             raise CommandError(f"scene:{n} is out of range: there are {len(data.images)} held-out scenes.")
         return data.images[n]
@@ -87,10 +86,7 @@ def _parse_ks(spec: str) -> list[int]:
 
 
 def cmd_anchors(args: argparse.Namespace) -> tuple[Any, str]:
-    import numpy as np
-
-    from core.detection.anchors import iou_curve, iou_wh, read_wh_csv
-    from core.detection.darknet import bundled_cfg, read_cfg
+    from core.detection.anchors import iou_curve, mean_best_iou, published_anchors, read_wh_csv
 
     if args.csv:
         try:
@@ -112,13 +108,9 @@ def cmd_anchors(args: argparse.Namespace) -> tuple[Any, str]:
         curve = iou_curve(wh, ks, args.seed, args.update)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    published = {}
     comparable = not args.csv or bool(args.image_size)  # published anchors are fractions of the image
-    for name, scale in (("yolov2-voc", 13), ("yolov3", 416)) if comparable else ():
-        sec = [s for s in read_cfg(bundled_cfg(name)) if s.kind in ("region", "yolo")][-1]
-        anchors = np.array(sec.floats("anchors")).reshape(-1, 2) / scale
-        published[name] = {"anchors": anchors.tolist(),
-                           "mean_iou_on_these_boxes": float(iou_wh(wh, anchors).max(axis=1).mean())}
+    published = {name: {"anchors": anchors.tolist(), "mean_iou_on_these_boxes": mean_best_iou(wh, anchors)}
+                 for name, anchors in (published_anchors().items() if comparable else ())}
     payload = {"source": source, "boxes": len(wh), "update": args.update,
                "anchors": {str(k): r.anchors.tolist() for k, r in curve.items()},
                "mean_iou": {str(k): r.mean_iou for k, r in curve.items()},
@@ -129,25 +121,21 @@ def cmd_anchors(args: argparse.Namespace) -> tuple[Any, str]:
 
 
 def cmd_yolo_loss(args: argparse.Namespace) -> tuple[Any, str]:
-    import numpy as np
-
-    from core.detection.train import load_shapes_yolo
-    from core.detection.yolo import LOSS_TERMS
-    from core.vision.synthetic import detection_scenes
+    from core.detection.train import load_shapes_yolo, training_set
+    from core.detection.yolo import LAMBDA_COORD, LAMBDA_NOOBJ, LOSS_TERMS
 
     if args.example < 0:
         raise CommandError("--example must be 0 or more.")
     yolo = load_shapes_yolo(None if args.json else stderr_progress)
-    recipe = yolo.card["recipe"]
-    data = detection_scenes(args.example + 1, recipe["size"], seed=recipe["seed"])  # = the training set's first scenes
+    data = training_set(dict(yolo.card["recipe"], n_train=args.example + 1))  # the training set's first scenes
     n = args.example
-    y, _, terms = yolo.loss_on(data.images[n], data.boxes[n], data.labels[n])
+    y, raw, terms = yolo.loss_on(data.images[n], data.boxes[n], data.labels[n])
     terms["total"] = float(sum(terms[k] for k in LOSS_TERMS))
-    obj = y[0, ..., 4]
-    payload = {"example": args.example, "terms": terms, **terms, "objects": len(data.boxes[args.example]),
-               "responsible": [[int(r), int(c), int(a)] for r, c, a in zip(*np.nonzero(obj), strict=True)],
-               "grid": list(obj.shape[:2]), "anchors_per_cell": obj.shape[2],
-               "lambda_coord": 5.0, "lambda_noobj": 0.5}
+    responsible = yolo.responsible(y, raw)
+    payload = {"example": args.example, "terms": terms, **terms, "objects": len(data.boxes[n]),
+               "responsible": [[r["row"], r["col"], r["anchor"]] for r in responsible],
+               "grid": [yolo.grid, yolo.grid], "anchors_per_cell": yolo.head.boxes_per_cell,
+               "lambda_coord": LAMBDA_COORD, "lambda_noobj": LAMBDA_NOOBJ}
     return payload, "\n".join(f"{k:9s} {v:.4f}" for k, v in terms.items())
 
 

@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from core.detection.yolo import Head, raw_outputs
+from core.detection.yolo import Head, boxes_per_image, raw_outputs
 from core.device import import_keras, import_tensorflow
 
 CFG_DIR = Path(__file__).resolve().parents[2] / "assets" / "darknet"
 BN_EPSILON = 1e-6  # darknet normalises with sqrt(var) + .000001
+HEADER_BYTES = 20  # major, minor, revision (int32) and seen (int64): every weights file since darknet 0.2
 
 
 class DarknetError(ValueError):
@@ -181,6 +182,14 @@ class DarknetModel:
         return sum(int(np.prod(conv.kernel.shape)) + (4 if bn is not None else 1) * conv.filters
                    for conv, bn in self.conv_layers)
 
+    def weights_bytes(self) -> int:
+        """The size of this cfg's weights file: the header and 4 bytes per float."""
+        return HEADER_BYTES + 4 * self.expected_floats()
+
+    @property
+    def boxes_per_image(self) -> int:
+        return boxes_per_image(self.heads, [s[1:3] for s in self.output_shapes])
+
     def raw(self, images: np.ndarray) -> list[np.ndarray]:
         return raw_outputs(self.model, images)
 
@@ -202,115 +211,141 @@ def _activation(x, name: str, prefix: str, section: Section):
                        "(leaky, linear, relu, logistic, mish).")
 
 
+@dataclass
+class _Build:
+    """What the section handlers share while the network is built."""
+
+    size: int
+    outputs: list = field(default_factory=list)  # every layer's output tensor, by darknet index
+    convs: list = field(default_factory=list)  # (Conv2D, BatchNormalization or None), cfg order
+    heads: list = field(default_factory=list)
+    head_outputs: list = field(default_factory=list)
+    kinds: set = field(default_factory=set)
+
+
+def _convolutional(x, sec: Section, index: int, build: _Build):
+    layers = import_keras().layers
+    prefix = f"{index:03d}"
+    filters, k = sec.get("filters", 1, int), sec.get("size", 1, int)
+    stride, groups = sec.get("stride", 1, int), sec.get("groups", 1, int)
+    pad = k // 2 if sec.get("pad", 0, int) else sec.get("padding", 0, int)
+    bn = sec.get("batch_normalize", 0, int)
+    if pad:
+        x = layers.ZeroPadding2D(pad, name=f"{prefix}_pad")(x)
+    conv = layers.Conv2D(filters, k, strides=stride, padding="valid", groups=groups, use_bias=not bn,
+                         name=f"{prefix}_conv")
+    x = conv(x)
+    norm = None
+    if bn:
+        norm = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{prefix}_bn")
+        x = norm(x)
+    activation = sec.get("activation", "logistic")
+    x = _activation(x, activation, prefix, sec)
+    build.convs.append((conv, norm))
+    params = int(conv.count_params() + (norm.count_params() if norm else 0))
+    return x, f"{filters} {k}x{k}/{stride}" + (" bn" if bn else "") + f" {activation}", params
+
+
+def _maxpool(x, sec: Section, index: int, build: _Build):
+    k, stride = sec.get("size", 2, int), sec.get("stride", 1, int)
+    padding = sec.get("padding", k - 1, int)
+    h = int(x.shape[1])
+    if (h + padding - k) // stride + 1 != -(-h // stride):
+        raise DarknetError(f"[maxpool] at line {sec.line}: size={k} stride={stride} padding={padding} "
+                           "gives an output size Keras cannot reproduce.")
+    x = import_keras().layers.MaxPooling2D(k, strides=stride, padding="same", name=f"{index:03d}_maxpool")(x)
+    return x, f"{k}x{k}/{stride}", 0
+
+
+def _layer_before(sec: Section, index: int, ref: int, build: _Build):
+    """The output of darknet layer ``ref`` (negative: relative to ``index``)."""
+    j = index + ref if ref < 0 else ref
+    if not 0 <= j < index:
+        raise DarknetError(f"[{sec.kind}] at line {sec.line}: layer {ref} does not exist before layer {index}.")
+    return build.outputs[j], j
+
+
+def _route(x, sec: Section, index: int, build: _Build):
+    layers = import_keras().layers
+    refs = sec.ints("layers")
+    if not refs:
+        raise DarknetError(f"[route] at line {sec.line} has no layers=.")
+    picked = [_layer_before(sec, index, r, build)[0] for r in refs]
+    groups, group_id = sec.get("groups", 1, int), sec.get("group_id", 0, int)
+    if groups > 1:  # YOLOv4-tiny: keep channel group ``group_id`` of ``groups``
+        picked = [layers.Lambda(lambda t, g=groups, i=group_id: t[..., (t.shape[-1] // g) * i:(t.shape[-1] // g) * (i + 1)],
+                                name=f"{index:03d}_group{m}")(p) for m, p in enumerate(picked)]
+    x = picked[0] if len(picked) == 1 else layers.Concatenate(name=f"{index:03d}_route")(picked)
+    return x, "layers " + ",".join(str(index + r if r < 0 else r) for r in refs), 0
+
+
+def _shortcut(x, sec: Section, index: int, build: _Build):
+    other, j = _layer_before(sec, index, sec.get("from", -3, int), build)
+    x = import_keras().layers.Add(name=f"{index:03d}_shortcut")([x, other])
+    return _activation(x, sec.get("activation", "linear"), f"{index:03d}", sec), f"from {j}", 0
+
+
+def _upsample(x, sec: Section, index: int, build: _Build):
+    s = sec.get("stride", 2, int)
+    return import_keras().layers.UpSampling2D(s, interpolation="nearest", name=f"{index:03d}_upsample")(x), f"x{s}", 0
+
+
+def _reorg(x, sec: Section, index: int, build: _Build):
+    s = sec.get("stride", 2, int)
+    return _reorg_layer()(s, name=f"{index:03d}_reorg")(x), f"/{s} (darknet order)", 0
+
+
+def _dropout(x, sec: Section, index: int, build: _Build):
+    return x, "identity at inference", 0
+
+
+def _head(x, sec: Section, index: int, build: _Build):
+    """[yolo] (v3: anchors in input pixels, a mask picks this scale's) or [region] (v2: grid cells)."""
+    classes = sec.get("classes", 20, int)
+    anchors = np.array(sec.floats("anchors"), np.float32).reshape(-1, 2)
+    if sec.kind == "yolo":
+        mask = sec.ints("mask", ",".join(str(i) for i in range(len(anchors))))
+        head = Head(anchors[mask] / build.size, classes, "v3")
+    else:
+        head = Head(anchors[: sec.get("num", len(anchors), int)] / int(x.shape[1]), classes, "v2")
+    expected = head.boxes_per_cell * (5 + classes)
+    if int(x.shape[-1]) != expected:
+        raise DarknetError(f"[{sec.kind}] at line {sec.line}: the layer before has {x.shape[-1]} channels, "
+                           f"the head needs {head.boxes_per_cell} x (5 + {classes}) = {expected}.")
+    build.heads.append(head)
+    build.kinds.add(head.kind)
+    build.head_outputs.append(x)
+    return x, f"{head.boxes_per_cell} anchors, {classes} classes", 0
+
+
+SECTION_HANDLERS = {"convolutional": _convolutional, "maxpool": _maxpool, "route": _route, "shortcut": _shortcut,
+                    "upsample": _upsample, "reorg": _reorg, "dropout": _dropout, "yolo": _head, "region": _head}
+
+
 def build_model(sections: list[Section], size: int | None = None) -> DarknetModel:
-    """A Keras functional model for the cfg at input ``size`` (default: the cfg's width)."""
+    """A Keras functional model for the cfg at input ``size`` (default: the cfg's width): each section
+    goes to its handler in :data:`SECTION_HANDLERS`, which returns (output, detail, parameters)."""
     keras = import_keras()
-    layers = keras.layers
     net = sections[0]
-    width, height = net.get("width", 416, int), net.get("height", 416, int)
-    size = int(size or width)
+    size = int(size or net.get("width", 416, int))
     if size % 32:
         raise DarknetError(f"The input size must be a multiple of 32 (the network's total stride), got {size}.")
-    if width != height:
-        size = int(size)
-    channels = net.get("channels", 3, int)
-    inputs = keras.Input((size, size, channels), name="image")
-    outputs, infos, convs, heads, head_outputs = [], [], [], [], []
-    x = inputs
-    kinds = set()
+    inputs = keras.Input((size, size, net.get("channels", 3, int)), name="image")
+    build, infos, x = _Build(size), [], inputs
     for index, sec in enumerate(sections[1:]):
-        prefix = f"{index:03d}"
-        detail = ""
-        n_params_before = None
-        if sec.kind == "convolutional":
-            filters, k = sec.get("filters", 1, int), sec.get("size", 1, int)
-            stride, groups = sec.get("stride", 1, int), sec.get("groups", 1, int)
-            pad = k // 2 if sec.get("pad", 0, int) else sec.get("padding", 0, int)
-            bn = sec.get("batch_normalize", 0, int)
-            if pad:
-                x = layers.ZeroPadding2D(pad, name=f"{prefix}_pad")(x)
-            conv = layers.Conv2D(filters, k, strides=stride, padding="valid", groups=groups, use_bias=not bn,
-                                 name=f"{prefix}_conv")
-            x = conv(x)
-            norm = None
-            if bn:
-                norm = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{prefix}_bn")
-                x = norm(x)
-            x = _activation(x, sec.get("activation", "logistic"), prefix, sec)
-            convs.append((conv, norm))
-            n_params_before = int(conv.count_params() + (norm.count_params() if norm else 0))
-            detail = f"{filters} {k}x{k}/{stride}" + (" bn" if bn else "") + f" {sec.get('activation', 'logistic')}"
-        elif sec.kind == "maxpool":
-            k, stride = sec.get("size", 2, int), sec.get("stride", 1, int)
-            padding = sec.get("padding", k - 1, int)
-            h = int(x.shape[1])
-            expected = (h + padding - k) // stride + 1
-            if expected != -(-h // stride):
-                raise DarknetError(f"[maxpool] at line {sec.line}: size={k} stride={stride} padding={padding} "
-                                   "gives an output size Keras cannot reproduce.")
-            x = layers.MaxPooling2D(k, strides=stride, padding="same", name=f"{prefix}_maxpool")(x)
-            detail = f"{k}x{k}/{stride}"
-        elif sec.kind == "route":
-            refs = sec.ints("layers")
-            if not refs:
-                raise DarknetError(f"[route] at line {sec.line} has no layers=.")
-            picked = []
-            for r in refs:
-                j = index + r if r < 0 else r
-                if not 0 <= j < index:
-                    raise DarknetError(f"[route] at line {sec.line}: layer {r} does not exist before layer {index}.")
-                picked.append(outputs[j])
-            groups, group_id = sec.get("groups", 1, int), sec.get("group_id", 0, int)
-            if groups > 1:
-                picked = [layers.Lambda(lambda t, g=groups, i=group_id: t[..., (t.shape[-1] // g) * i:
-                                                                          (t.shape[-1] // g) * (i + 1)],
-                                        name=f"{prefix}_group{m}")(p) for m, p in enumerate(picked)]
-            x = picked[0] if len(picked) == 1 else layers.Concatenate(name=f"{prefix}_route")(picked)
-            detail = "layers " + ",".join(str(index + r if r < 0 else r) for r in refs)
-        elif sec.kind == "shortcut":
-            r = sec.get("from", -3, int)
-            j = index + r if r < 0 else r
-            x = layers.Add(name=f"{prefix}_shortcut")([x, outputs[j]])
-            x = _activation(x, sec.get("activation", "linear"), prefix, sec)
-            detail = f"from {j}"
-        elif sec.kind == "upsample":
-            s = sec.get("stride", 2, int)
-            x = layers.UpSampling2D(s, interpolation="nearest", name=f"{prefix}_upsample")(x)
-            detail = f"x{s}"
-        elif sec.kind == "reorg":
-            s = sec.get("stride", 2, int)
-            x = _reorg_layer()(s, name=f"{prefix}_reorg")(x)
-            detail = f"/{s} (darknet order)"
-        elif sec.kind == "dropout":
-            detail = "identity at inference"
-        elif sec.kind in ("yolo", "region"):
-            classes = sec.get("classes", 20, int)
-            anchors = np.array(sec.floats("anchors"), np.float32).reshape(-1, 2)
-            if sec.kind == "yolo":
-                mask = sec.ints("mask", ",".join(str(i) for i in range(len(anchors))))
-                heads.append(Head(anchors[mask] / size, classes, "v3"))
-            else:
-                grid = int(x.shape[1])
-                heads.append(Head(anchors[: sec.get("num", len(anchors), int)] / grid, classes, "v2"))
-            expected = heads[-1].boxes_per_cell * (5 + classes)
-            if int(x.shape[-1]) != expected:
-                raise DarknetError(f"[{sec.kind}] at line {sec.line}: the layer before has {x.shape[-1]} channels, "
-                                   f"the head needs {heads[-1].boxes_per_cell} x (5 + {classes}) = {expected}.")
-            kinds.add("v3" if sec.kind == "yolo" else "v2")
-            head_outputs.append(x)
-            detail = f"{heads[-1].boxes_per_cell} anchors, {classes} classes"
-        else:
-            raise DarknetError(f"[{sec.kind}] at line {sec.line} is not supported (supported: convolutional, maxpool, "
-                               "route, shortcut, upsample, reorg, dropout, yolo, region; YOLOv1's [connected]/"
-                               "[detection] head is not).")
-        outputs.append(x)
-        infos.append(LayerInfo(index, sec.kind, tuple(int(d) for d in x.shape[1:]), n_params_before or 0, detail))
-    if not heads:
+        handler = SECTION_HANDLERS.get(sec.kind)
+        if handler is None:
+            raise DarknetError(f"[{sec.kind}] at line {sec.line} is not supported (supported: "
+                               f"{', '.join(SECTION_HANDLERS)}; YOLOv1's [connected]/[detection] head is not).")
+        x, detail, params = handler(x, sec, index, build)
+        build.outputs.append(x)
+        infos.append(LayerInfo(index, sec.kind, tuple(int(d) for d in x.shape[1:]), params, detail))
+    if not build.heads:
         raise DarknetError("The cfg has no [yolo] or [region] head.")
-    if len(kinds) > 1:
+    if len(build.kinds) > 1:
         raise DarknetError("The cfg mixes [yolo] and [region] heads.")
-    model = keras.Model(inputs, head_outputs, name="darknet")
-    return DarknetModel(model, heads, size, infos, convs, heads[0].n_classes, kinds.pop())
+    model = keras.Model(inputs, build.head_outputs, name="darknet")
+    return DarknetModel(model, build.heads, size, infos, build.convs, build.heads[0].n_classes, build.kinds.pop())
 
 
 # ----------------------------------------------------------------------------- weights
@@ -324,7 +359,7 @@ def read_header(data: bytes) -> tuple[tuple[int, int, int, int], int]:
     if (major * 10 + minor) >= 2 and major < 1000 and minor < 1000:
         if len(data) < 20:
             raise DarknetError("The weights file ends inside its header.")
-        return (major, minor, revision, int(np.frombuffer(data[12:20], "<i8")[0])), 20
+        return (major, minor, revision, int(np.frombuffer(data[12:20], "<i8")[0])), HEADER_BYTES
     return (major, minor, revision, int(np.frombuffer(data[12:16], "<i4")[0])), 16
 
 

@@ -8,7 +8,6 @@ process (oneDNN on), cached as .keras with a JSON card (anchors, mAP@0.5, traini
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from core.detection.anchors import iou_kmeans
-from core.detection.yolo import LOSS_TERMS, Head, encode_targets, raw_outputs, yolo_loss_terms
+from core.detection.yolo import LOSS_TERMS, Head, encode_targets, raw_outputs, responsible_anchors, yolo_loss_terms
 from core.device import import_keras, import_tensorflow
 from core.progress import Progress, ensure
+from core.train import cached_or_trained, compute_device, model_dir, save_trained
 from core.vision.synthetic import DETECT_CLASSES, detection_scenes
-from core.vision.train import cached_or_trained, compute_device, model_dir, print_progress, save_trained
 
 YOLO_RECIPE = {"version": 1, "seed": 0, "n_train": 3000, "n_test": 300, "size": 96, "stride": 16, "anchors": 5,
                "epochs": 8, "batch": 32, "lr": 0.003}
@@ -47,6 +46,10 @@ class ShapesYolo:
         y = encode_targets(boxes, labels, self.head, (s, s), self.size)[None]
         raw = self.raw(np.asarray(image)[None])
         return y, raw, {k: float(v) for k, v in yolo_loss_terms(y, raw, self.head).items()}
+
+    def responsible(self, y: np.ndarray, raw: np.ndarray) -> list[dict]:
+        """The targets' 1^obj anchors next to the network's predictions there (see loss_on)."""
+        return responsible_anchors(y, raw, self.head, self.size, self.class_names)
 
 
 def build_tiny_yolo(n_anchors: int, n_classes: int = len(DETECT_CLASSES), filters=(16, 32, 64, 128)):
@@ -76,8 +79,7 @@ def load_shapes_yolo(progress: Progress | None = None, recipe: dict | None = Non
     progress = ensure(progress)
     recipe = dict(YOLO_RECIPE, **(recipe or {}))
     path = path or model_path()
-    card = cached_or_trained(path, recipe, ["core.detection.train", json.dumps(recipe), str(path)],
-                             lambda: _train_here(recipe, path, progress), progress, subprocess_ok)
+    card = cached_or_trained("shapes-yolo", path, recipe, progress, subprocess_ok)
     model = keras.models.load_model(path, safe_mode=True)
     head = Head(np.array(card["anchors"], np.float32), len(DETECT_CLASSES), "v2")
     return ShapesYolo(model, head, recipe["size"], list(DETECT_CLASSES), card)
@@ -87,7 +89,8 @@ def training_set(recipe: dict):
     return detection_scenes(recipe["n_train"], recipe["size"], seed=recipe["seed"])
 
 
-def test_set(recipe: dict | None = None):
+def held_out_set(recipe: dict | None = None):
+    """The scenes mAP is measured on (seeded apart from the training scenes)."""
     recipe = dict(YOLO_RECIPE, **(recipe or {}))
     return detection_scenes(recipe["n_test"], recipe["size"], seed=recipe["seed"] + 1000)
 
@@ -100,10 +103,11 @@ def targets_for(data, head: Head, recipe: dict) -> np.ndarray:
 
 def detect_batch(yolo: ShapesYolo, images: np.ndarray, conf: float = 0.25, iou: float = 0.45):
     """Detections for a batch of images already at the network size (no letterbox needed)."""
-    from core.detection.yolo import Letterbox, postprocess
+    from core.detection.boxes import Letterbox
+    from core.detection.yolo import postprocess
 
     raw = yolo.raw(images)
-    box = Letterbox(1.0, 0, 0, yolo.size, (yolo.size, yolo.size))
+    box = Letterbox.identity(yolo.size)
     return [postprocess([raw[i:i + 1]], [yolo.head], box, yolo.class_names, conf, iou) for i in range(len(images))]
 
 
@@ -115,11 +119,44 @@ def evaluate(yolo: ShapesYolo, data, conf: float = 0.05) -> dict:
     return {"map50": ap.mean, "ap50": ap.per_class}
 
 
-def _train_here(recipe: dict, path: Path, progress: Progress) -> dict:
+def shrink_scenes(images: np.ndarray, boxes: list, scale: float, fill: int = 127) -> tuple[np.ndarray, list]:
+    """Every scene shrunk to ``scale`` of its side (area averaging) and centred on gray (the
+    letterbox's fill), its boxes mapped the same way: smaller objects at the same network size."""
+    from core.images import resize
+
+    n, size = images.shape[:2]
+    side = max(1, round(size * scale))
+    offset = (size - side) // 2
+    out = np.full_like(images, fill)
+    for i in range(n):
+        out[i, offset:offset + side, offset:offset + side] = resize(images[i], side, side, "area")
+    return out, [np.asarray(b, np.float64) * (side / size) + offset for b in boxes]
+
+
+def recall(yolo: ShapesYolo, images: np.ndarray, boxes: list, conf: float = 0.25, iou: float = 0.5) -> float:
+    """The share of ground-truth boxes that some detection (score >= conf, any class) overlaps with
+    IoU >= ``iou``: how many objects the detector finds at all."""
+    from core.detection.boxes import box_iou
+
+    found = total = 0
+    for dets, truth in zip(detect_batch(yolo, images, conf), boxes, strict=True):
+        total += len(truth)
+        if dets and len(truth):
+            found += int((box_iou(truth, np.array([d.box for d in dets])).max(axis=1) >= iou).sum())
+    return found / total if total else float("nan")
+
+
+def recall_at_scales(yolo: ShapesYolo, data, scales=(1.0, 0.75), conf: float = 0.25) -> dict[float, float]:
+    """scale -> recall on the held-out scenes shrunk to that scale (1.0: as trained)."""
+    return {s: recall(yolo, *shrink_scenes(data.images, data.boxes, s), conf=conf) for s in scales}
+
+
+def train_yolo_here(recipe: dict, path: Path, progress: Progress) -> dict:
+    """The trainer (``python -m core.train shapes-yolo``): k-means anchors on the training boxes, the
+    lecture's loss with Adam and cosine decay, mAP@0.5 on the held-out scenes, save."""
     keras = import_keras()
     tf = import_tensorflow()
     progress(0.0, f"drawing {recipe['n_train']} synthetic scenes ...")
-    keras.utils.set_random_seed(recipe["seed"])
     data = training_set(recipe)
     kmeans = iou_kmeans(data.all_wh(), recipe["anchors"], seed=recipe["seed"])
     head = Head(kmeans.anchors.astype(np.float32), len(DETECT_CLASSES), "v2")
@@ -164,16 +201,10 @@ def _train_here(recipe: dict, path: Path, progress: Progress) -> dict:
     seconds = time.perf_counter() - start
     progress(0.96, "measuring mAP@0.5 on held-out scenes ...")
     yolo = ShapesYolo(model, head, recipe["size"], list(DETECT_CLASSES), {"recipe": recipe})
-    scores = evaluate(yolo, test_set(recipe))
+    scores = evaluate(yolo, held_out_set(recipe))
     card = {"recipe": recipe, "anchors": kmeans.anchors.tolist(), "anchor_mean_iou": kmeans.mean_iou,
             "train_seconds": seconds, "history": history, "classes": list(DETECT_CLASSES),
             "device": compute_device(), **scores}
     save_trained(model, path, card)
     progress(1.0, f"shapes-yolo trained in {seconds:.0f} s: mAP@0.5 {card['map50']:.3f}")
     return card
-
-
-if __name__ == "__main__":  # the child process of train_in_child
-    import sys
-
-    _train_here(json.loads(sys.argv[1]), Path(sys.argv[2]), print_progress)

@@ -81,10 +81,7 @@ def cmd_segment(args: argparse.Namespace) -> tuple[Any, str]:
     if not args.image:
         raise CommandError("Give --image NAME|PATH, or --evaluate.")
     img = resolve_image(args.image).array
-    h, w = max(4, img.shape[0] // 4 * 4), max(4, img.shape[1] // 4 * 4)
-    if args.max_side and max(h, w) > args.max_side:
-        scale = args.max_side / max(h, w)
-        h, w = max(4, int(h * scale) // 4 * 4), max(4, int(w * scale) // 4 * 4)
+    h, w = seg.input_size(*img.shape[:2], max_side=args.max_side)
     mask = seg.predict_masks(model, resize(img, h, w, "area")[None])[0]
     if args.out:
         args.out.write_bytes(to_png_bytes(resize(mask, img.shape[0], img.shape[1], "nearest")))

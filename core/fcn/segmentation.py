@@ -17,13 +17,14 @@ import numpy as np
 
 from core.device import import_keras, import_tensorflow
 from core.progress import Progress, ensure
+from core.train import cached_or_trained, fit_classifier, model_dir, save_trained
 from core.vision.synthetic import SEGMENT_CLASSES, segmentation_scenes
-from core.vision.train import cached_or_trained, fit_classifier, model_dir, print_progress, save_trained
 
 DECODERS = ("transpose", "bilinear", "unpool")
 DEFAULT_DECODER = "transpose"
 RECIPE = {"version": 3, "seed": 0, "n_train": 3000, "n_test": 300, "size": 48, "epochs": 8, "batch": 32}
 MODEL_NAMES = {d: f"shapes-fcn-{d}" for d in DECODERS}
+SIZE_MULTIPLE = 4  # two 2x2 poolings: height and width must be divisible by 4
 
 
 class SegmentationError(ValueError):
@@ -64,8 +65,7 @@ def _layers():
 
 def build_fcn(decoder: str, n_classes: int = len(SEGMENT_CLASSES)):
     """Encoder (2 pooling stages with switches) + the chosen decoder; any input size divisible by 4."""
-    if decoder not in DECODERS:
-        raise SegmentationError(f"Unknown decoder '{decoder}'; choose one of {', '.join(DECODERS)}.")
+    _check_decoder(decoder)
     keras = import_keras()
     layers = keras.layers
     pool_layer, unpool_layer = _layers()
@@ -111,8 +111,9 @@ def iou_from_confusion(cm: np.ndarray) -> np.ndarray:
 
 def predict_masks(model, images: np.ndarray, batch: int = 64) -> np.ndarray:
     """(n, h, w) class indices; h and w must be divisible by 4."""
-    if images.shape[1] % 4 or images.shape[2] % 4:
-        raise SegmentationError(f"Height and width must be divisible by 4 (two 2x2 poolings); got {images.shape[1:3]}.")
+    if images.shape[1] % SIZE_MULTIPLE or images.shape[2] % SIZE_MULTIPLE:
+        raise SegmentationError(f"Height and width must be divisible by {SIZE_MULTIPLE} (two 2x2 poolings); "
+                                f"got {images.shape[1:3]}.")
     out = []
     for start in range(0, len(images), batch):
         logits = model(images[start:start + batch].astype(np.float32) / 255.0, training=False)
@@ -129,10 +130,11 @@ def evaluate(model, data) -> dict:
             "confusion": cm.tolist()}
 
 
-def _train_here(decoder: str, recipe: dict, path: Path, progress: Progress) -> dict:
+def train_fcn_here(recipe: dict, path: Path, progress: Progress, decoder: str = DEFAULT_DECODER) -> dict:
+    """The trainer (``python -m core.train shapes-fcn --options '{"decoder": ...}'``): train with a live
+    mean IoU on a small watch set, measure on the held-out scenes, save."""
     keras = import_keras()
     progress(0.0, "generating segmentation scenes ...")
-    keras.utils.set_random_seed(recipe["seed"])
     train = segmentation_scenes(recipe["n_train"], recipe["size"], seed=recipe["seed"])
     test = segmentation_scenes(recipe["n_test"], recipe["size"], seed=recipe["seed"] + 1)
     model = build_fcn(decoder)
@@ -156,21 +158,47 @@ def _train_here(decoder: str, recipe: dict, path: Path, progress: Progress) -> d
     return card
 
 
+def model_path(decoder: str) -> Path:
+    return model_dir() / f"{MODEL_NAMES[_check_decoder(decoder)]}.keras"
+
+
+def _check_decoder(decoder: str) -> str:
+    if decoder not in DECODERS:
+        raise SegmentationError(f"Unknown decoder '{decoder}'; choose one of {', '.join(DECODERS)}.")
+    return decoder
+
+
 def load_fcn(decoder: str = DEFAULT_DECODER, progress: Progress | None = None, subprocess_ok: bool = True):
     """The trained FCN for ``decoder`` (training it first if it is not cached): (model, card)."""
     keras = import_keras()
     _layers()  # register the custom layers before loading
     progress = ensure(progress)
-    if decoder not in DECODERS:
-        raise SegmentationError(f"Unknown decoder '{decoder}'; choose one of {', '.join(DECODERS)}.")
-    path = model_dir() / f"{MODEL_NAMES[decoder]}.keras"
-    card = cached_or_trained(path, RECIPE, ["core.fcn.segmentation", decoder, json.dumps(RECIPE), str(path)],
-                             lambda: _train_here(decoder, RECIPE, path, progress), progress, subprocess_ok)
+    path = model_path(decoder)
+    card = cached_or_trained("shapes-fcn", path, RECIPE, progress, subprocess_ok, options={"decoder": decoder})
     progress(1.0, f"{MODEL_NAMES[decoder]} ready: mean IoU {card['mean_iou']:.3f}")
     return keras.models.load_model(path, safe_mode=True), card
 
 
-if __name__ == "__main__":  # the child process of train_in_child
-    import sys
+def trained_cards() -> dict[str, dict]:
+    """decoder -> card, for the decoders already trained with the current recipe (nothing is trained)."""
+    cards = {}
+    for decoder in DECODERS:
+        try:
+            card = json.loads(model_path(decoder).with_suffix(".json").read_text())
+        except (OSError, ValueError):
+            continue
+        if card.get("recipe") == RECIPE:
+            cards[decoder] = card
+    return cards
 
-    _train_here(sys.argv[1], json.loads(sys.argv[2]), Path(sys.argv[3]), print_progress)
+
+def input_size(height: int, width: int, max_side: int | None = None, grow: bool = False,
+               multiple: int = SIZE_MULTIPLE) -> tuple[int, int]:
+    """An input size the FCN takes for an (height, width) image: each side rounded down to a multiple
+    of ``multiple`` (two 2x2 poolings: 4), after scaling so the long side is at most ``max_side``
+    (exactly ``max_side`` with ``grow``)."""
+    scale = 1.0
+    if max_side and (grow or max(height, width) > max_side):
+        scale = max_side / max(height, width)
+    return (max(multiple, int(height * scale) // multiple * multiple),
+            max(multiple, int(width * scale) // multiple * multiple))

@@ -9,7 +9,6 @@ looked. Trained in a child process (oneDNN on), cached per correlation like the 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +16,8 @@ import numpy as np
 
 from core.device import import_keras
 from core.progress import Progress, ensure
+from core.train import accuracy, cached_or_trained, compute_device, fit_classifier, model_dir, save_trained
 from core.vision.synthetic import TANK_BACKGROUNDS, TANK_CLASSES, tanks_in_trees
-from core.vision.train import cached_or_trained, compute_device, fit_classifier, model_dir, print_progress, save_trained
 
 TANKS_RECIPE = {"version": 2, "seed": 0, "n_train": 2400, "n_test": 600, "size": 64, "epochs": 10, "batch": 64}
 CORRELATIONS = tuple(round(c, 2) for c in np.arange(0.5, 1.0001, 0.05))
@@ -54,7 +53,7 @@ def model_path(correlation: float) -> Path:
     return model_dir() / f"tanks-cnn-{round(_check_correlation(correlation) * 100):03d}.keras"
 
 
-def test_sets(recipe: dict | None = None, correlation: float = 1.0):
+def held_out_sets(recipe: dict | None = None, correlation: float = 1.0):
     """The three held-out sets: drawn like the training set (biased), backgrounds swapped, and balanced."""
     recipe = dict(TANKS_RECIPE, **(recipe or {}))
     n, size, seed = recipe["n_test"], recipe["size"], recipe["seed"] + 1000
@@ -71,27 +70,21 @@ def train_tanks_cnn(correlation: float = 1.0, progress: Progress | None = None, 
     correlation = _check_correlation(correlation)
     recipe = dict(TANKS_RECIPE, **(recipe or {}), correlation=correlation)
     path = path or model_path(correlation)
-    card = cached_or_trained(path, recipe, ["core.vision.tanks", json.dumps(recipe), str(path)],
-                             lambda: _train_here(recipe, path, progress), progress, subprocess_ok)
+    card = cached_or_trained("tanks-cnn", path, recipe, progress, subprocess_ok)
     return TankResult(keras.models.load_model(path, safe_mode=True), card)
 
 
-def accuracy(model, images: np.ndarray, labels: np.ndarray) -> float:
-    logits = np.asarray(model.predict(images.astype(np.float32) / 255.0, batch_size=200, verbose=0))
-    return float((logits.argmax(axis=1) == labels).mean())
-
-
-def _train_here(recipe: dict, path: Path, progress: Progress) -> dict:
-    keras = import_keras()
+def train_tanks_here(recipe: dict, path: Path, progress: Progress) -> dict:
+    """The trainer (``python -m core.train tanks-cnn``): train at the recipe's correlation, score the
+    three held-out sets, save."""
     correlation = recipe["correlation"]
     progress(0.0, f"drawing {recipe['n_train']} tanks and trucks ({correlation:.0%} on their usual background) ...")
-    keras.utils.set_random_seed(recipe["seed"])
     train = tanks_in_trees(recipe["n_train"], recipe["size"], correlation, recipe["seed"])
     model = build_tanks_cnn()
     seconds = fit_classifier(model, train.images, train.labels, recipe, progress)
     card = {"recipe": recipe, "correlation": correlation, "train_seconds": seconds, "classes": list(TANK_CLASSES),
             "backgrounds": list(TANK_BACKGROUNDS), "device": compute_device()}
-    for name, data in test_sets(recipe, correlation).items():
+    for name, data in held_out_sets(recipe, correlation).items():
         card[f"{name}_accuracy"] = accuracy(model, data.images, data.labels)
     save_trained(model, path, card)
     progress(1.0, f"trained in {seconds:.0f} s: biased test {card['biased_accuracy']:.1%}, "
@@ -115,24 +108,23 @@ def object_share(heat: np.ndarray, mask: np.ndarray) -> float:
     return float(np.asarray(heat, np.float64)[np.asarray(mask, bool)].sum() / total) if total > 0 else float("nan")
 
 
-if __name__ == "__main__":  # the child process of train_in_child
-    import sys
+def predicted_grad_cams(loaded_model, images: np.ndarray, layer: str | None = None) -> tuple[np.ndarray, list]:
+    """Grad-CAM for the class the network *predicts*, per uint8 image (n, H, W, 3): (predicted classes
+    (n,), heatmaps (h, w) in [0, 1])."""
+    from core.vision.attribution import grad_cam
 
-    _train_here(json.loads(sys.argv[1]), Path(sys.argv[2]), print_progress)
+    x = np.asarray(images).astype(np.float32) / 255.0
+    predicted = loaded_model.predict_logits(x).argmax(axis=1)
+    return predicted, [grad_cam(loaded_model, x[i:i + 1], int(predicted[i]), layer).values for i in range(len(x))]
 
 
 def heat_on_vehicle(loaded_model, data, n: int = 100, layer: str | None = None) -> dict:
     """Where Grad-CAM (for the *predicted* class) puts its mass over ``n`` images of a TankDataset:
     the mean share on the vehicle's pixels, the vehicle's mean share of the image, and their ratio
     (1 = no more attention on the vehicle than on any background pixel)."""
-    from core.vision.attribution import grad_cam
-
     n = min(n, len(data.images))
-    x = data.images[:n].astype(np.float32) / 255.0
-    predicted = loaded_model.predict_logits(x).argmax(axis=1)
-    shares = [object_share(grad_cam(loaded_model, x[i:i + 1], int(predicted[i]), layer).values, data.masks[i])
-              for i in range(n)]
-    share = float(np.nanmean(shares))
+    _, heats = predicted_grad_cams(loaded_model, data.images[:n], layer)
+    share = float(np.nanmean([object_share(heat, mask) for heat, mask in zip(heats, data.masks[:n], strict=True)]))
     area = float(data.masks[:n].mean())
     return {"vehicle_share_of_heat": share, "vehicle_share_of_image": area, "ratio": share / area if area else float("nan"),
             "images": n}

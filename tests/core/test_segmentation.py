@@ -111,8 +111,8 @@ def test_deeplab_unreachable_names_the_folder(monkeypatch, tmp_path):
 
 def test_training_reports_live_loss_and_mean_iou(tmp_path):
     messages = []
-    card = seg._train_here("bilinear", dict(seg.RECIPE, n_train=320, n_test=16, epochs=2), tmp_path / "tiny.keras",
-                           lambda f, m: messages.append((f, m)))
+    card = seg.train_fcn_here(dict(seg.RECIPE, n_train=320, n_test=16, epochs=2), tmp_path / "tiny.keras",
+                              lambda f, m: messages.append((f, m)), decoder="bilinear")
     assert any("loss" in m for _, m in messages)
     assert any("epoch 2/2 done, mean IoU" in m for _, m in messages)
     assert 0 <= card["mean_iou"] <= 1 and (tmp_path / "tiny.keras").exists()

@@ -36,14 +36,14 @@ def test_biased_model_fails_on_swapped_backgrounds(biased):
     assert card["biased_accuracy"] >= 0.9
     assert card["swapped_accuracy"] <= 0.3
     # the card's numbers are real: re-evaluate the swapped set here
-    swapped = tanks.test_sets(correlation=1.0)["swapped"]
+    swapped = tanks.held_out_sets(correlation=1.0)["swapped"]
     assert tanks.accuracy(biased.model, swapped.images, swapped.labels) == pytest.approx(card["swapped_accuracy"])
 
 
 def test_no_correlation_means_learning_the_vehicle(biased):
     fair = tanks.train_tanks_cnn(0.5)
     assert fair.card["swapped_accuracy"] >= 0.8 and fair.card["balanced_accuracy"] >= 0.8
-    balanced = tanks.test_sets(correlation=0.5)["balanced"]
+    balanced = tanks.held_out_sets(correlation=0.5)["balanced"]
     fair_heat = tanks.heat_on_vehicle(tanks.loaded(fair), balanced, n=60)
     biased_heat = tanks.heat_on_vehicle(tanks.loaded(biased), balanced, n=60)
     assert fair_heat["ratio"] > 1.5 * biased_heat["ratio"]

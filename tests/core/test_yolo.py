@@ -9,8 +9,10 @@ import pytest
 
 import core  # noqa: F401
 from core.detection import anchors as K
+from core.detection import boxes as B
 from core.detection import yolo as Y
-from core.vision.synthetic import box_iou, detection_scenes
+from core.detection.boxes import box_iou
+from core.vision.synthetic import detection_scenes
 from tests.core.test_cli import run
 
 
@@ -52,7 +54,7 @@ def test_nms_matches_tensorflow():
 
 def test_letterbox_round_trip_and_inverse():
     image = np.zeros((300, 500, 3), np.uint8)
-    boxed, box = Y.letterbox(image, 416)
+    boxed, box = B.letterbox(image, 416)
     assert boxed.shape == (416, 416, 3) and box.pad_x == 0 and box.pad_y == (416 - round(300 * 416 / 500)) // 2
     b = np.array([[10.0, 20.0, 200.0, 290.0]])
     assert np.allclose(box.to_original(box.to_input(b)), b)
@@ -65,7 +67,7 @@ def test_letterbox_inverse_is_exact_on_a_drawn_rectangle():
         canvas = np.zeros((h, w, 3), np.uint8)
         x0, y0, x1, y1 = rect
         canvas[y0:y1, x0:x1] = 255
-        boxed, box = Y.letterbox(canvas, 96, fill=0)
+        boxed, box = B.letterbox(canvas, 96, fill=0)
         ys, xs = np.nonzero(boxed[..., 0] > 127)
         found = box.to_original(np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], float))[0]
         assert np.allclose(found, rect, atol=1.5 / box.scale), (found, rect)
@@ -179,11 +181,11 @@ def test_map_on_hand_made_cases():
 
 
 def test_the_tiny_yolo_reaches_its_map():
-    from core.detection.train import evaluate, load_shapes_yolo, test_set
+    from core.detection.train import evaluate, held_out_set, load_shapes_yolo
 
     yolo = load_shapes_yolo()
     assert yolo.card["map50"] >= 0.7
-    assert evaluate(yolo, test_set())["map50"] == pytest.approx(yolo.card["map50"], abs=1e-6)
+    assert evaluate(yolo, held_out_set())["map50"] == pytest.approx(yolo.card["map50"], abs=1e-6)
     assert yolo.card["train_seconds"] > 0 and len(yolo.card["anchors"]) == 5
 
 
