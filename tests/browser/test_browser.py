@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from dashboard import navigation
@@ -19,17 +21,37 @@ def test_page_renders_without_exception(server, page, spec):
     wait_for_app(page)
     assert page.locator('[data-testid="stException"]').count() == 0
     assert page.locator("h1").count() >= 1
+    # every number the page shows in a metric is a number (no NaN, None or empty value drawn)
+    values = [v.strip() for v in page.locator('[data-testid="stMetricValue"]').all_inner_texts()]
+    assert all(v and not re.search(r"\b(nan|None|inf)\b", v, re.IGNORECASE) for v in values), values
     shot = screenshot(page, spec.url_path)
     assert shot.stat().st_size > 10_000
 
 
-def test_lecture_mode_in_url_survives_navigation(server, page):
+def root_font_size(page) -> str:
+    return page.evaluate("getComputedStyle(document.documentElement).fontSize")
+
+
+def test_lecture_mode_survives_a_click_on_a_sidebar_link(server, page):
+    """Lecture mode switched on by the URL stays on when the lecturer moves on by clicking a link in
+    the sidebar (not by typing ?lecture=1 again): larger type, the toggle on, the URL shareable."""
+    page.goto(server + "/")
+    wait_for_app(page)
+    normal = root_font_size(page)
     page.goto(server + "/?lecture=1")
     wait_for_app(page)
     screenshot(page, "home-lecture-mode")
-    page.goto(server + "/setup?lecture=1")
+    assert root_font_size(page) == "21px" != normal
+    expand = page.locator('[data-testid="stExpandSidebarButton"]')  # lecture mode starts with it collapsed
+    if expand.count():
+        expand.first.click()
+    setup = next(spec for spec in ALL_PAGES if spec.url_path == "setup")
+    page.locator('[data-testid="stSidebarNavLink"]', has_text=setup.title).first.click()
     wait_for_app(page)
+    assert page.url.split("?")[0].rstrip("/").endswith("/setup")
     assert "lecture=1" in page.url
+    assert root_font_size(page) == "21px"
+    assert page.locator('[data-testid="stSidebar"] [data-testid="stCheckbox"] input').first.is_checked()
     assert page.locator('[data-testid="stException"]').count() == 0
 
 
