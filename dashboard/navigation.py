@@ -50,6 +50,9 @@ PAGES: list[PageSpec] = [
              "activations", "Every channel of a layer, and sparsity across the network."),
     PageSpec("CNN Visualization", "cnn_ascent.py", "Filters & class neurons", ":material/auto_awesome:",
              "gradient-ascent", "Gradient ascent in input space: what maximally activates a filter or a class."),
+    PageSpec("CNN Visualization", "cnn_gallery.py", "Neuron gallery", ":material/view_module:",
+             "neuron-gallery", "Every channel of a layer as a filter picture (Microscope style), kept on disk; "
+             "click one to see it fire on your image, link to it by URL."),
     PageSpec("CNN Visualization", "cnn_dream.py", "Deep Dream", ":material/bedtime:",
              "deep-dream", "Amplify what chosen layers see, with octaves and a noise process."),
     PageSpec("CNN Visualization", "cnn_attribution.py", "CAM & Grad-CAM", ":material/local_fire_department:",

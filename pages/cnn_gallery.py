@@ -1,0 +1,125 @@
+"""CNN Visualization: a neuron gallery (OpenAI Microscope style). Every channel of a layer as the image that
+maximally activates it, computed once in the background and kept on disk; click a channel to see where it
+fires on your image; every channel has its own URL (``?layer=...&channel=...``)."""
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.vision import activations, gallery, zoo
+from core.vision import attribution as A
+from dashboard import components, resources, vision_ui
+
+PAGE = 32  # channels per gallery page (one background job computes the missing ones, ~25 s on 2 cores)
+COLUMNS = 8
+TILE = 96
+
+st.title("Neuron gallery")
+st.markdown("What does each channel of a layer look for? Every picture below is gradient ascent on one channel "
+            "alone (the filter visualisation of the previous page), for **every** channel of the layer. Pictures are "
+            "computed once, in the background, and kept on disk for everyone; click one to see where that channel "
+            "fires on your image.")
+
+offline = [n for n, s in zoo.SPECS.items() if s.offline]
+with components.controls("Model and image"):
+    model = vision_ui.model_picker(key="gal_model", exclude=tuple(n for n in zoo.SPECS if n not in offline)
+                                   + (vision_ui.UPLOAD,))
+    if model is None:
+        st.stop()
+    image = vision_ui.model_image(model, "gal_image")
+if image is None:
+    st.stop()
+
+# ?layer=...&channel=... : a shared link opens that channel; bad values are replaced with a note
+default = gallery.default_layer(model)
+url_layer, url_channel, notes = gallery.clamp_request(model, st.query_params.get("layer"),
+                                                      st.query_params.get("channel"), default)
+for note in notes:
+    st.caption(f"Link: {note}")
+if st.session_state.get("_gal_url") != (model.name, url_layer, url_channel):
+    # a new URL (or the first run): it wins over the widgets' remembered values
+    st.session_state["_gal_url"] = (model.name, url_layer, url_channel)
+    st.session_state["gal_layer"] = url_layer
+    if url_channel is not None:
+        st.session_state["gal_channel"] = url_channel
+        st.session_state["gal_page"] = url_channel // PAGE + 1
+
+layers = model.spatial_layers
+c1, c2 = st.columns([2, 1])
+layer = c1.selectbox("Layer", layers, key="gal_layer", help="Any layer with an (h, w, channels) output.")
+n = gallery.layer_channels(model, layer)
+pages = max(1, int(np.ceil(n / PAGE)))
+if st.session_state.get("gal_page", 1) > pages:
+    st.session_state["gal_page"] = 1
+page = c2.number_input(f"Page (of {pages}, {PAGE} channels each)", 1, pages, key="gal_page")
+channels = list(range((int(page) - 1) * PAGE, min(n, int(page) * PAGE)))
+recipe = gallery.recipe_for(model)
+
+store = gallery.open_gallery(model, layer, recipe)
+missing = store.missing(channels)
+if missing:
+    try:
+        store = resources.compute(
+            "ascent", ("gallery", model.uid, layer, gallery.recipe_key(recipe), channels[0], channels[-1]),
+            lambda p: gallery.compute(model, layer, channels, recipe, progress=p,
+                                      preview=lambda imgs, caps: p.show((imgs, caps))),
+            f"Computing channels {channels[0]}-{channels[-1]} of {layer} (once, then from disk) ...", heavy=True)
+    except zoo.ModelError as exc:
+        st.error(str(exc))
+        st.stop()
+store = gallery.open_gallery(model, layer, recipe)  # what is on disk now (other pages may have been added)
+st.caption(f"{len(store.done)} of {n} channels of {layer} on disk · recipe: {recipe['steps']} steps, "
+           f"{recipe['size']} px, η = {recipe['eta']}, {'Fourier' if recipe['fourier'] else 'pixels'} · "
+           f"{np.mean([v['seconds'] for v in store.done.values()]):.2f} s per channel when computed")
+
+mosaic, centres = gallery.mosaic(store, channels, COLUMNS, TILE)
+fig = go.Figure(go.Image(z=mosaic, hoverinfo="skip"))
+fig.add_trace(go.Scatter(x=[c[1] for c in centres], y=[c[2] for c in centres], mode="markers",
+                         marker={"size": TILE * 0.6, "opacity": 0.01, "symbol": "square"},
+                         customdata=[c[0] for c in centres], hovertemplate="channel %{customdata}<extra></extra>",
+                         showlegend=False))
+fig.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}, height=int(mosaic.shape[0] * 1.05) + 10,
+                  xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x"}, dragmode=False,
+                  clickmode="event+select")
+event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points", key="gal_click",
+                        config={"displayModeBar": False})
+clicked = [p.get("customdata") for p in (event.selection.points if event and event.selection else [])]
+if clicked and clicked[0] is not None and st.session_state.get("_gal_clicked") != clicked[0]:
+    st.session_state["_gal_clicked"] = clicked[0]
+    st.session_state["gal_channel"] = int(clicked[0])
+
+st.subheader("One channel")
+if st.session_state.get("gal_channel", 0) >= n:
+    st.session_state["gal_channel"] = n - 1
+channel = int(st.number_input(f"Channel (0-{n - 1}); or click one above", 0, n - 1, key="gal_channel"))
+st.query_params["layer"] = layer
+st.query_params["channel"] = str(channel)
+st.session_state["_gal_url"] = (model.name, layer, channel)
+if channel not in store.done:
+    try:
+        store = resources.compute(
+            "ascent", ("gallery", model.uid, layer, gallery.recipe_key(recipe), channel, channel),
+            lambda p: gallery.compute(model, layer, [channel], recipe, progress=p), f"Computing channel {channel} ...",
+            heavy=True)
+    except zoo.ModelError as exc:
+        st.error(str(exc))
+        st.stop()
+
+maps = activations.activation_maps(model, image, layer)  # (h, w, C) on the current image
+fires = maps[:, :, channel]
+peak = float(fires.max())
+v1, v2, v3 = st.columns(3)
+v1.image(store.image(channel), width="stretch",
+         caption=f"{layer}, channel {channel}: what maximises it (activation {store.done[channel]['activation']:.2f})")
+heat = np.clip(fires / peak, 0, 1) if peak > 0 else np.zeros_like(fires)
+v2.image(A.overlay(image, heat, 0.55, "inferno"), width="stretch",
+         caption=f"where it fires on your image ({fires.shape[0]}x{fires.shape[1]} map, max {peak:.2f}"
+                 + (", silent here" if peak <= 0 else "") + ")")
+strongest = [int(k) for k in np.argsort(-maps.mean(axis=(0, 1)))[:6]]
+with v3:
+    st.markdown(f"**The channels of {layer} that fire most on this image** (mean activation):")
+    for k in strongest:
+        vision_ui.gallery_link(layer, k, f"channel {k}: {float(maps[:, :, k].mean()):.2f}")
+st.markdown(f"This channel's address: `?layer={layer}&channel={channel}` (the browser's address bar has it: "
+            "copy it to share this neuron).")
+components.download_image(store.image(channel), f"{model.name}_{layer}_channel{channel}.png", key="dl_gal")
