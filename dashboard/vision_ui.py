@@ -62,7 +62,7 @@ def _user_model() -> zoo.LoadedModel | None:
 
 def model_picker(key: str = "cnn_model", default: str = zoo.DEFAULT_MODEL,
                  exclude: tuple[str, ...] = ()) -> zoo.LoadedModel | None:
-    options = [n for n in zoo.SPECS if n not in exclude] + [UPLOAD]
+    options = [n for n in zoo.SPECS if n not in exclude] + ([UPLOAD] if UPLOAD not in exclude else [])
     current = components.remembered("cnn_model", default)
     name = st.selectbox("Model", options, index=options.index(current) if current in options else 0,
                         format_func=_title, key=key)
@@ -87,6 +87,7 @@ def model_picker(key: str = "cnn_model", default: str = zoo.DEFAULT_MODEL,
 def model_image(model: zoo.LoadedModel, key: str, default: str | None = None) -> np.ndarray | None:
     """The picked image; for the emotion CNN, the face chosen among those the LBP cascade finds."""
     default = default or ("astronaut" if model.name == "emotion-cnn" else "chelsea")
+    follow_default(key, default)
     loaded = components.image_picker(key, default=default)
     if loaded is None:
         return None
@@ -103,9 +104,44 @@ def model_image(model: zoo.LoadedModel, key: str, default: str | None = None) ->
     return image
 
 
+def follow_default(key: str, default: str) -> None:
+    """A new model brings its own sample picture (a face for the emotion CNN, the cat-and-espresso for
+    Grad-CAM on ImageNet) to image picker ``key``, unless the user had picked another one."""
+    previous = st.session_state.get(f"_{key}_default")
+    if previous not in (None, default) and st.session_state.get(f"{key}_sample") == previous:
+        st.session_state[f"{key}_sample"] = default
+    st.session_state[f"_{key}_default"] = default
+
+
 def prediction_table(model: zoo.LoadedModel, image: np.ndarray, top: int = 5) -> None:
     import pandas as pd
 
     preds = model.predict(image, top=min(top, len(model.class_names)))
     st.dataframe(pd.DataFrame(preds, columns=["class", "probability"]), hide_index=True,
                  column_config={"probability": st.column_config.ProgressColumn(format="%.3f", min_value=0, max_value=1)})
+
+
+def preferred(options: list[str], wanted: str | None, fallback: str) -> str:
+    """``wanted`` (a model's page default) when it is one of ``options``, else ``fallback``."""
+    return wanted if wanted in options else fallback
+
+
+def gallery_link(layer: str, channel: int | None, label: str, width="content") -> None:
+    """A link to the neuron gallery at ``layer`` (and ``channel``): the same URL a student can share."""
+    from dashboard import navigation
+
+    spec = next((p for p in navigation.PAGES if p.file == "cnn_gallery.py"), None)
+    if spec is None or not spec.path.exists():
+        return
+    params = {"layer": layer} | ({"channel": str(channel)} if channel is not None else {})
+    st.page_link(navigation.page_link_target(spec), label=label, icon=spec.icon, query_params=params, width=width)
+
+
+def reset_on_model_change(prefix: str, model: zoo.LoadedModel, keep: tuple[str, ...] = ()) -> None:
+    """Forget the settings widgets ``prefix*`` had for another model, so each model opens on its own
+    defaults (a texture filter of EfficientNet wants other steps and η than the emotion CNN)."""
+    marker = f"_{prefix}for"
+    if st.session_state.get(marker) not in (None, model.name):
+        for k in [k for k in st.session_state if isinstance(k, str) and k.startswith(prefix) and k not in keep]:
+            del st.session_state[k]
+    st.session_state[marker] = model.name

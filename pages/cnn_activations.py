@@ -13,7 +13,8 @@ with components.controls("Model and image"):
     model = vision_ui.model_picker()
     if model is None:
         st.stop()
-    image = vision_ui.model_image(model, "act_image")
+    defaults = zoo.page_defaults(model.name, "activations")
+    image = vision_ui.model_image(model, "act_image", default=defaults.get("image"))
 if image is None:
     st.stop()
 
@@ -22,9 +23,12 @@ if not layers:
     st.error(f"{model.name} has no layer with a spatial output to show.")
     st.stop()
 convs = [n for n in layers if n in model.conv_layers] or layers
+early = vision_ui.preferred(layers, defaults.get("layer"), convs[min(1, len(convs) - 1)])
+late = vision_ui.preferred(layers, defaults.get("late_layer"), convs[-1])
+
 c1, c2 = st.columns([2, 1])
 with c1:
-    layer = st.selectbox("Layer", layers, index=layers.index(convs[min(1, len(convs) - 1)]), key="act_layer",
+    layer = st.selectbox("Layer", layers, index=layers.index(early), key="act_layer",
                          help="Every layer with an (h, w, channels) output, in network order.")
     standardize = st.toggle("Standardise each channel (zero mean, unit variance)", True, key="act_std")
     max_channels = st.slider("Channels to show", 4, 256, 64, step=4, key="act_max")
@@ -32,22 +36,42 @@ with c2:
     st.image(model.deprocess(model.preprocess(image)), caption=f"what {model.name} sees", width="stretch")
     vision_ui.prediction_table(model, image, top=3)
 
+
+def grid_section(name: str, download_key: str) -> None:
+    """One layer's channels as a hoverable grid, with its download."""
+    maps = activations.activation_maps(model, image, name)
+    grid, columns = activations.tile_channels(maps, standardize=standardize, max_channels=max_channels)
+    shown = min(maps.shape[2], max_channels)
+    fig = figures.activation_grid(grid, columns, maps.shape[:2],
+                                  f"{name}: {shown} of {maps.shape[2]} channels, {maps.shape[0]} x {maps.shape[1]}")
+    st.plotly_chart(fig, width="stretch", key=f"{download_key}_chart")
+    st.caption(f"{float((abs(maps) < 1e-6).mean()):.0%} of {name}'s activations are exactly zero on this image.")
+    components.download_figure(fig, f"{model.name}_{name}_activations.html", key=download_key)
+
+
 try:
-    maps = activations.activation_maps(model, image, layer)
+    g1, g2 = st.columns(2)
+    with g1:
+        grid_section(layer, "dl_act")
+    with g2:
+        later = [n for n in layers if layers.index(n) > layers.index(layer)] or [layer]
+        compare = st.selectbox("Compare with a later layer", later,
+                               index=later.index(late) if late in later else len(later) - 1, key="act_late")
+        grid_section(compare, "dl_act_late")
 except zoo.ModelError as exc:
     st.error(str(exc))
     st.stop()
-grid, columns = activations.tile_channels(maps, standardize=standardize, max_channels=max_channels)
-shown = min(maps.shape[2], max_channels)
-fig = figures.activation_grid(grid, columns, maps.shape[:2],
-                              f"{layer}: {shown} of {maps.shape[2]} channels, {maps.shape[0]} x {maps.shape[1]}")
-st.plotly_chart(fig, width="stretch")
 st.caption("Hover for the channel number. Dark tiles are channels that did not fire on this image (all zeros "
-           "after a ReLU).")
-components.download_figure(fig, f"{model.name}_{layer}_activations.html", key="dl_act")
+           "after a ReLU). Early maps are large and look like the photo's edges; late maps are small, many, and "
+           "mostly silent.")
 
 st.header("Across the whole network")
-stats = activations.network_stats(model, image)
+relu_layers = [n for n in layers if type(model.layer(n)).__name__ in ("ReLU", "Activation")]
+only_relu = st.toggle("Only the outputs of the ReLUs (where sparsity is measured)", defaults.get("stats") == "activation",
+                      key="act_only_relu", disabled=not relu_layers,
+                      help="Convolutions and batch norms before a ReLU are dense by construction; the ReLU's output "
+                           "is where the zeros appear.")
+stats = activations.network_stats(model, image, relu_layers if only_relu and relu_layers else None)
 chart = figures.layer_stats_chart([s.name for s in stats], [s.zero_fraction for s in stats], [s.mean_abs for s in stats],
                                   [f"{s.height}x{s.width}x{s.channels}" for s in stats])
 st.plotly_chart(chart, width="stretch")

@@ -1,10 +1,14 @@
 """CNN Visualization part two: what maximally activates a filter, or a class neuron (gradient ascent)."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import streamlit as st
 
-from core.vision import ascent, zoo
+from core.vision import ascent, gallery, zoo
 from dashboard import components, figures, resources, vision_ui
+
+ETAS = [0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 24.0, 32.0]
 
 st.title("Visualizing filters and class neurons")
 st.latex(r"\text{filter } n:\quad I \leftarrow I + \eta\,\frac{g}{\|g\|},\quad "
@@ -13,37 +17,56 @@ st.latex(r"\text{class } c:\quad I \leftarrow I + \eta\,\nabla_I f_c(I)\quad (f_
 st.caption("Gradient ascent in input space: the network's weights stay fixed, only the image changes.")
 
 with components.controls("Model"):
-    model = vision_ui.model_picker(key="asc_model", default="shapes-cnn")
+    model = vision_ui.model_picker(key="asc_model")
 if model is None:
     st.stop()
 
+vision_ui.reset_on_model_change("asc_", model, keep=("asc_model", "asc_mode"))
 mode = st.segmented_control("Maximise", ["filters of a layer", "a class neuron"], default="filters of a layer",
                             key="asc_mode") or "filters of a layer"
-convs = model.conv_layers or model.spatial_layers
+filters_mode = mode == "filters of a layer"
+# each mode keeps its own settings (a class wants other steps and η than a texture filter)
+tag = "f" if filters_mode else "c"
+d = zoo.page_defaults(model.name, "filters" if filters_mode else "class")
+layers = model.spatial_layers
+convs = [n for n in layers if n in model.conv_layers] or layers
+native = int(model.input_size[0])
+any_size_ok = model.flexible or filters_mode  # a filter's canvas can be any size: the network is cut at its layer
 with st.form("asc_form"):
     c1, c2, c3 = st.columns(3)
-    if mode == "filters of a layer":
-        layer = c1.selectbox("Layer", convs, index=max(0, len(convs) - 2), key="asc_layer")
+    if filters_mode:
+        chosen = vision_ui.preferred(layers, d.get("layer"), convs[max(0, len(convs) - 2)])
+        layer = c1.selectbox("Layer", layers, index=layers.index(chosen), key="asc_layer",
+                             help="Any layer with an (h, w, channels) output. The network is truncated at it, so "
+                                  "an early layer is cheap.")
         n_channels = int(model.layer(layer).output.shape[-1])
         first = c2.number_input(f"First filter (0-{n_channels - 1})", 0, max(0, n_channels - 1), 0, key="asc_first")
-        count = c3.slider("Filters to show", 1, 16, 8, key="asc_count")
+        count = c3.slider("Filters to show", 1, 16, int(d.get("count", 8)), key="asc_count")
         targets = list(range(int(first), min(n_channels, int(first) + count)))
     else:
         layer = None
-        cls = c1.selectbox("Class", model.class_names, index=min(3, len(model.class_names) - 1), key="asc_class")
+        names = model.class_names
+        wanted = d.get("class")
+        cls = c1.selectbox("Class", names, index=names.index(wanted) if wanted in names else min(3, len(names) - 1),
+                           key="asc_class")
         targets = [model.class_index(cls)]
     c4, c5, c6 = st.columns(3)
-    steps = c4.slider("Steps", 10, 500, 150, step=10, key="asc_steps")
-    eta = c5.select_slider("η (step length)", [0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0], 2.0, key="asc_eta")
-    init = c6.selectbox("Start from", ["gray", "zeros", "random", "image"], key="asc_init",
+    steps = c4.slider("Steps", 10, 500, int(d.get("steps", 150)), step=5, key=f"asc_{tag}_steps")
+    eta = c5.select_slider("η (step length)", ETAS, float(d.get("eta", 2.0)), key=f"asc_{tag}_eta",
+                           help="With the Fourier parameterisation η moves the spectrum, not the pixels.")
+    inits = ["gray", "zeros", "random", "image"]
+    init = c6.selectbox("Start from", inits, index=inits.index(d.get("init", "gray")), key=f"asc_{tag}_init",
                         help="gray + noise, zeros (the lecture's choice), uniform noise, or the image below")
     c7, c8, c9, c10 = st.columns(4)
-    jitter = c7.slider("Jitter (px)", 0, 8, 2, key="asc_jitter")
-    l2 = c8.select_slider("L2 decay", [0.0, 0.0005, 0.001, 0.005, 0.01], 0.0, key="asc_l2")
-    blur_every = c9.slider("Blur every k steps (0 = never)", 0, 50, 10, step=5, key="asc_blur")
-    fourier = c10.toggle("Fourier parameterisation", False, key="asc_fourier")
-    size = st.slider("Image size", 32, 256, 96, step=16, key="asc_size", disabled=not model.flexible,
-                     help="Only for models that accept any input size; others use their own.")
+    jitter = c7.slider("Jitter (px)", 0, 8, int(d.get("jitter", 2)), key=f"asc_{tag}_jitter")
+    l2 = c8.select_slider("L2 decay", [0.0, 0.0005, 0.001, 0.005, 0.01], float(d.get("l2", 0.0)), key=f"asc_{tag}_l2")
+    blur_every = c9.slider("Blur every k steps (0 = never)", 0, 50, int(d.get("blur_every", 10)), step=5,
+                           key=f"asc_{tag}_blur")
+    fourier = c10.toggle("Fourier parameterisation", bool(d.get("fourier", False)), key=f"asc_{tag}_fourier")
+    size = st.slider("Image size", 32, 256, int(d.get("size", 96 if model.flexible else native)), step=16,
+                     key=f"asc_{tag}_size", disabled=not any_size_ok,
+                     help="Filters: the canvas (the network truncated at the layer takes any size). Class "
+                          f"neurons: only for models that accept any input size; {model.name} uses {native} px.")
     st.form_submit_button("Run gradient ascent", type="primary")
 
 start_image = None
@@ -52,12 +75,28 @@ if init == "image":
     if start_image is None:
         st.stop()
 
-key = (model.uid, layer, tuple(targets), steps, eta, init, jitter, l2, blur_every, fourier, size,
+if not any_size_ok:
+    size = native
+net = ascent.any_size(model) if (size != native and not model.flexible) else model
+settings = {"steps": steps, "eta": float(eta), "init": init, "jitter": jitter, "l2": float(l2), "blur_every": blur_every,
+            "fourier": bool(fourier), "size": size, "seed": 0}
+# The gallery's recipe on an offline model: the pictures come from (and go to) the gallery on disk,
+# so the page's default filters are computed once per installation, not once per process.
+from_gallery = filters_mode and start_image is None and zoo.SPECS.get(model.name, None) is not None \
+    and zoo.SPECS[model.name].offline and settings == gallery.recipe_for(model)
+key = (model.uid, layer, tuple(targets), tuple(sorted(settings.items())),
        resources.content_key(start_image) if start_image is not None else None)
 
 
 def run(progress):
-    return ascent.gradient_ascent(model, layer, targets, steps=steps, step_size=eta, size=size, init=init,
+    if from_gallery:
+        store = gallery.compute(model, layer, targets, settings, progress=progress,
+                                preview=lambda imgs, caps: progress.show((imgs, caps)))
+        curves = [store.done[t]["objective"] for t in targets]
+        return SimpleNamespace(images=np.stack([store.image(t) for t in targets]), targets=tuple(targets),
+                               objective=np.mean(curves, axis=0), seconds=sum(store.done[t]["seconds"] for t in targets),
+                               sampled=True)
+    return ascent.gradient_ascent(net, layer, targets, steps=steps, step_size=eta, size=size, init=init,
                                   image=start_image, jitter=jitter, l2=l2, blur_every=blur_every, fourier=fourier,
                                   seed=0, progress=progress, snapshot_every=max(10, steps // 5),
                                   snapshot=lambda imgs, k: progress.show((imgs, [f"step {k}"] * len(imgs))))
@@ -70,12 +109,18 @@ except zoo.ModelError as exc:
     st.stop()
 captions = ([f"filter {t}" for t in result.targets] if layer else [model.class_names[t] for t in result.targets])
 st.image(list(result.images), caption=captions, width=160 if len(result.images) > 1 else 320)
-st.caption(f"{steps} steps in {result.seconds:.2f} s. Objective: {result.objective[0]:.3g} → {result.objective[-1]:.3g}.")
+where = (f"{size}x{size} canvas, {model.name} truncated at {layer}" if layer else f"{size}x{size} input")
+st.caption(f"{steps} steps on a {where}, in {result.seconds:.2f} s"
+           + (" (kept on disk in the neuron gallery)" if from_gallery else "")
+           + f". Objective: {result.objective[0]:.3g} → {result.objective[-1]:.3g}.")
 st.plotly_chart(figures.objective_curve(result.objective, "mean objective per step", log_y=False), width="stretch")
 if layer is None:
     preds = model.predict(result.images[0], top=3)
     st.markdown("The model now predicts: " + ", ".join(f"**{c}** {p:.1%}" for c, p in preds))
+else:
+    vision_ui.gallery_link(layer, targets[0], f"Every channel of {layer} in the neuron gallery")
 grid = figures.image_row(result.images, captions, columns=min(8, len(result.images)))
 components.download_image(grid, f"{model.name}_{layer or 'class'}_ascent.png", key="dl_asc")
-if not np.all(np.diff(result.objective[:: max(1, len(result.objective) // 10)]) >= -1e-3 * abs(result.objective).max()):
+curve = result.objective[:: max(1, len(result.objective) // 10)]
+if not np.all(np.diff(curve) >= -1e-3 * abs(result.objective).max()):
     st.caption("The objective is not monotone here: try a smaller η, or turn jitter off.")

@@ -12,32 +12,39 @@ st.caption("f_A: all activations of the chosen layers (sum of weighted mean squa
            "process). Octaves run small to large, re-injecting the detail lost by shrinking.")
 
 with components.controls("Model and image"):
-    model = vision_ui.model_picker(key="dream_model", default="shapes-cnn")
+    model = vision_ui.model_picker(key="dream_model")
     if model is None:
         st.stop()
-    loaded = components.image_picker("dream_image", default="chelsea")
+    vision_ui.reset_on_model_change("dream_", model, keep=("dream_model",))
+    d = zoo.page_defaults(model.name, "dream")
+    vision_ui.follow_default("dream_image", d.get("image", "chelsea"))
+    loaded = components.image_picker("dream_image", default=d.get("image", "chelsea"))
 if loaded is None:
     st.stop()
 image = loaded.array
 
-convs = model.conv_layers or model.spatial_layers
+layers = model.spatial_layers
+convs = [n for n in layers if n in model.conv_layers] or layers
 with st.form("dream_form"):
-    default_layers = convs[-3:-1] if len(convs) >= 3 else convs[-1:]
-    chosen = st.multiselect("Layers to amplify", convs, default=default_layers, key="dream_layers")
+    default_layers = [n for n in d.get("layers", {}) if n in layers] or (convs[-3:-1] if len(convs) >= 3 else convs[-1:])
+    chosen = st.multiselect("Layers to amplify", layers, default=default_layers, key="dream_layers",
+                            help="Any layer with an (h, w, channels) output; mid-level layers dream textures and "
+                                 "eyes, late ones whole animal faces.")
     weights = {}
     if chosen:
         cols = st.columns(len(chosen))
         for col, name in zip(cols, chosen, strict=True):
-            weights[name] = col.slider(f"weight of {name}", 0.0, 2.0, 1.0, 0.1, key=f"dream_w_{name}")
+            weights[name] = col.slider(f"weight of {name}", 0.0, 2.0, float(d.get("layers", {}).get(name, 1.0)), 0.1,
+                                       key=f"dream_w_{name}")
     c1, c2, c3, c4 = st.columns(4)
-    octaves = c1.slider("Octaves", 1, 5, 3, key="dream_oct")
-    scale = c2.slider("Octave scale", 1.1, 2.0, 1.4, 0.1, key="dream_scale")
-    iterations = c3.slider("Iterations per octave", 5, 100, 20, step=5, key="dream_iter")
-    step = c4.select_slider("η", [0.002, 0.005, 0.01, 0.02, 0.05, 0.1], 0.01, key="dream_step")
+    octaves = c1.slider("Octaves", 1, 5, int(d.get("octaves", 3)), key="dream_oct")
+    scale = c2.slider("Octave scale", 1.1, 2.0, float(d.get("scale", 1.4)), 0.1, key="dream_scale")
+    iterations = c3.slider("Iterations per octave", 5, 100, int(d.get("iterations", 20)), step=5, key="dream_iter")
+    step = c4.select_slider("η", [0.002, 0.005, 0.01, 0.02, 0.05, 0.1], float(d.get("step", 0.01)), key="dream_step")
     c5, c6, c7 = st.columns(3)
-    jitter = c5.slider("Random roll ε (px)", 0, 16, 4, key="dream_jitter")
+    jitter = c5.slider("Random roll ε (px)", 0, 16, int(d.get("jitter", 4)), key="dream_jitter")
     max_loss = c6.number_input("Stop an octave when the loss exceeds (0 = never)", 0.0, 1e6, 0.0, key="dream_maxloss")
-    max_side = c7.select_slider("Longest side (px)", [256, 384, 512, 768], 512, key="dream_side")
+    max_side = c7.select_slider("Longest side (px)", [256, 384, 512, 768], int(d.get("max_side", 512)), key="dream_side")
     st.form_submit_button("Dream", type="primary")
 
 if not weights or all(w == 0 for w in weights.values()):
