@@ -1,5 +1,5 @@
-"""CNN Visualization part three: heatmaps of class activation (CAM, Grad-CAM and the gradient family),
-compared side by side and scored for faithfulness (deletion / insertion curves)."""
+"""CNN Visualization part three: heatmaps of class activation (CAM, Grad-CAM, the gradient family and the
+guided methods), two classes side by side, a sanity check, and faithfulness (deletion / insertion curves)."""
 
 import numpy as np
 import pandas as pd
@@ -7,10 +7,12 @@ import streamlit as st
 
 from core.images import resize
 from core.vision import attribution as A
+from core.vision import zoo
 from dashboard import components, figures, resources, vision_ui
 
 DISPLAY = 320  # px: the short side the overlays are drawn at
 HEAVY_METHODS = {"scorecam", "smoothgrad", "ig"}  # queued in the job pool (the others take milliseconds)
+GUIDED = ("guided-backprop", "guided-gradcam")
 
 st.title("Where does the network look? CAM and Grad-CAM")
 st.markdown(
@@ -24,7 +26,8 @@ with components.controls("Model and image"):
     model = vision_ui.model_picker(key="attr_model")
     if model is None:
         st.stop()
-    image = vision_ui.model_image(model, "attr_image")
+    defaults = zoo.page_defaults(model.name, "attribution")
+    image = vision_ui.model_image(model, "attr_image", default=defaults.get("image"))
 if image is None:
     st.stop()
 
@@ -32,24 +35,38 @@ x = model.preprocess(image)[None]
 probabilities = A.softmax(model.predict_logits(x)[0])
 ranked = [int(i) for i in np.argsort(-probabilities)]
 model_key = (model.uid, resources.content_key(x))
+names = model.class_names
+# the second class: the model's named contrast when it is among the top 5 (the espresso next to the
+# cat), else the runner-up
+contrast = next((i for i in ranked[:5] if names[i] in defaults.get("contrast", ())), ranked[min(1, len(ranked) - 1)])
+try:
+    layer_options = A.target_layers(model)
+    default_layer = A.default_layer(model)
+except A.AttributionError:
+    layer_options, default_layer = [], None
 
 c1, c2 = st.columns([2, 1])
 with c2:
     st.markdown("**Top-5 predictions**")
     vision_ui.prediction_table(model, image, top=5)
 with c1:
-    cls_name = st.selectbox("Class to explain (default: the top prediction)", model.class_names, index=ranked[0],
-                            key="attr_class", help="Any class, not only the predicted one: where would it be?")
-    target = model.class_index(cls_name)
+    k1, k2 = st.columns(2)
+    cls_name = k1.selectbox("Class to explain (default: the top prediction)", names, index=ranked[0], key="attr_class",
+                            help="Any class, not only the predicted one: where would it be?")
+    other_name = k2.selectbox("Compare with", names, index=contrast, key="attr_two_b",
+                              help="The same network, the same image, another question.")
+    target, other = model.class_index(cls_name), model.class_index(other_name)
     m1, m2 = st.columns(2)
     method = m1.selectbox("Method", A.METHODS, format_func=A.METHOD_TITLES.get, key="attr_method")
-    convs = model.conv_layers
     layer = None
     if method in A.LAYER_METHODS:
-        if not convs:
+        if not layer_options:
             st.error(f"{model.name} has no convolutional layer: {A.METHOD_TITLES[method]} needs one. Try Saliency.")
             st.stop()
-        layer = m2.selectbox("Convolutional layer (default: the last)", convs, index=len(convs) - 1, key="attr_layer")
+        layer = m2.selectbox("Target layer (default: where the classifier looks)", layer_options,
+                             index=layer_options.index(default_layer), key="attr_layer",
+                             help="The convolutions, plus the model's own choice (EfficientNet-Lite0: head_activation, "
+                                  "the 7x7x1280 map the classifier pools). The Faithfulness tab scores them.")
     o1, o2 = st.columns(2)
     alpha = o1.slider("Overlay opacity α", 0.0, 1.0, 0.5, 0.05, key="attr_alpha")
     colormap = o2.selectbox("Colormap", A.COLORMAPS, key="attr_cmap")
@@ -76,26 +93,44 @@ h, w = image.shape[:2]
 scale = DISPLAY / min(h, w)
 base = resize(image, max(1, round(h * scale)), max(1, round(w * scale)), "auto") if scale > 1 else image
 
+
+def as_shown(rgb: np.ndarray) -> np.ndarray:
+    """A model-input-sized picture (e.g. a guided gradient) at the shown image's size and aspect."""
+    return resize(rgb, base.shape[0], base.shape[1], "bilinear")
+
+
 try:
     heat = compute(method, target, layer, options)
+    heat_other = compute(method, other, layer, options)
 except A.AttributionError as exc:
     st.error(str(exc))
     st.stop()
 
-st.subheader(f"{A.METHOD_TITLES[method]} for '{cls_name}' (p = {probabilities[target]:.3f})")
+title = A.METHOD_TITLES[method]
+st.subheader(f"{title} for '{cls_name}' (p = {probabilities[target]:.3f}) and for '{other_name}' "
+             f"(p = {probabilities[other]:.3f})")
 if heat.note:
     st.warning(heat.note)
+for col, name, idx, hm in zip(st.columns(2), (cls_name, other_name), (target, other), (heat, heat_other), strict=True):
+    col.image(A.overlay(base, hm.values, alpha, colormap), width="stretch",
+              caption=f"{title}: '{name}' (p = {probabilities[idx]:.3f})")
+st.caption("The same network, the same image, two questions: the heat moves to where the evidence for each class is.")
 if heat.layer and method in A.LAYER_METHODS:
     shape = model.layer(heat.layer).output.shape
     st.caption(f"From layer {heat.layer}: a {shape[1]}x{shape[2]} map with {shape[3]} channels, upsampled "
                f"(bilinear) to the {x.shape[1]}x{x.shape[2]} input.")
-p1, p2, p3 = st.columns(3)
-p1.image(base, caption="what the model was given" + (" (the face crop)" if model.name == "emotion-cnn" else ""),
-         width="stretch")
-p2.image(A.colorize(heat.values, colormap), caption=f"heatmap {heat.values.shape[0]}x{heat.values.shape[1]}"
-         + (f" from {heat.layer}" if heat.layer else ""), width="stretch")
-shown = A.overlay(base, heat.values, alpha, colormap)
-p3.image(shown, caption=f"overlay, α = {alpha:.2f}", width="stretch")
+
+with st.expander(f"'{cls_name}' in detail: input, heatmap, overlay", expanded=False):
+    p1, p2, p3 = st.columns(3)
+    p1.image(base, caption="what the model was given" + (" (the face crop)" if model.name == "emotion-cnn" else ""),
+             width="stretch")
+    if heat.rgb is not None:
+        p2.image(as_shown(heat.rgb), caption="the guided gradient (gray = 0)", width="stretch")
+    else:
+        p2.image(A.colorize(heat.values, colormap), caption=f"heatmap {heat.values.shape[0]}x{heat.values.shape[1]}"
+                 + (f" from {heat.layer}" if heat.layer else ""), width="stretch")
+    shown = A.overlay(base, heat.values, alpha, colormap)
+    p3.image(shown, caption=f"overlay, α = {alpha:.2f}", width="stretch")
 d1, d2 = st.columns(2)
 with d1:
     components.download_image(shown, f"{model.name}_{method}_{cls_name}.png", "Download overlay (PNG)", key="dl_attr")
@@ -104,90 +139,167 @@ with d2:
                               "heatmap": np.round(heat.values, 4).tolist()}, f"{model.name}_{method}_{cls_name}.json",
                              "Download heatmap (JSON)", key="dl_attr_json")
 
-tab_all, tab_two, tab_faith = st.tabs(["Compare all methods", "One method, two classes", "Faithfulness"])
+# Only the open tab runs (on_change="rerun"): a student opening the page pays for one of them.
+tab_guided, tab_all, tab_sanity, tab_faith = st.tabs(
+    ["Guided backprop & Guided Grad-CAM", "Compare all methods", "Sanity check", "Faithfulness & best layer"],
+    key="attr_tab", on_change="rerun")
 
-with tab_all:
-    st.caption("Every method for the same image and class. CAM needs a global-average-pooling head; the CAM "
-               "family uses the layer chosen above, the gradient family looks at the pixels.")
-    heatmaps = {}
-    columns = st.columns(4)
-    for i, m in enumerate(A.METHODS):
-        with columns[i % 4]:
+if tab_guided.open:
+    with tab_guided:
+        st.markdown(
+            "**Guided backpropagation** (Springenberg et al. 2015) takes the gradient of the class score with respect "
+            "to the pixels, but lets each ReLU pass a gradient back only where its input was positive *and* the "
+            "gradient arriving from above is positive. The result is crisp — and nearly the same for every class. "
+            "**Guided Grad-CAM** (Selvaraju et al. 2017) multiplies it by the Grad-CAM map: fine detail, but only "
+            "where the class is.")
+        gl = layer if method in A.LAYER_METHODS else default_layer
+        for name, idx in ((cls_name, target), (other_name, other)):
+            cols = st.columns(3)
             try:
-                heatmaps[m] = compute(m, target, layer, {"smoothgrad": {"samples": 20}, "ig": {"steps": 64}}.get(m, {}))
+                maps = {m: compute(m, idx, gl, {}) for m in ("gradcam", *GUIDED)}
             except A.AttributionError as exc:
-                st.markdown(f"**{A.METHOD_TITLES[m]}**")
                 st.info(str(exc))
-                continue
-            st.image(A.overlay(base, heatmaps[m].values, alpha, colormap), caption=A.METHOD_TITLES[m], width="stretch")
-            if heatmaps[m].note:
-                st.caption(heatmaps[m].note)
+                break
+            cols[0].image(A.overlay(base, maps["gradcam"].values, alpha, colormap), width="stretch",
+                          caption=f"Grad-CAM: '{name}'")
+            for col, m in zip(cols[1:], GUIDED, strict=True):
+                col.image(as_shown(maps[m].rgb), width="stretch", caption=f"{A.METHOD_TITLES[m]}: '{name}'")
+        st.caption("The guided gradient is shown as an image: gray is zero, brighter and darker are positive and "
+                   "negative. Does guided backpropagation change between the two classes? See the sanity check.")
 
-with tab_two:
-    t1, t2 = st.columns(2)
-    first = t1.selectbox("First class", model.class_names, index=ranked[0], key="attr_two_a")
-    second = t2.selectbox("Second class", model.class_names, index=ranked[min(1, len(ranked) - 1)], key="attr_two_b")
-    for col, name in zip(st.columns(2), (first, second), strict=True):
-        idx = model.class_index(name)
+if tab_all.open:
+    with tab_all:
+        st.caption("Every method for the same image and class. CAM needs a global-average-pooling head; the CAM "
+                   "family uses the layer chosen above, the gradient family looks at the pixels.")
+        columns = st.columns(4)
+        for i, m in enumerate(A.METHODS):
+            with columns[i % 4]:
+                try:
+                    hm = compute(m, target, layer or default_layer,
+                                 {"smoothgrad": {"samples": 20}, "ig": {"steps": 64}}.get(m, {}))
+                except A.AttributionError as exc:
+                    st.markdown(f"**{A.METHOD_TITLES[m]}**")
+                    st.info(str(exc))
+                    continue
+                st.image(A.overlay(base, hm.values, alpha, colormap), caption=A.METHOD_TITLES[m], width="stretch")
+                if hm.note:
+                    st.caption(hm.note)
+
+if tab_sanity.open:
+    with tab_sanity:
+        st.markdown(
+            "**Sanity check** (Adebayo et al. 2018, cascading randomisation): on a *copy* of the network, replace the "
+            "weights layer by layer, from the classifier down, with random numbers of the same spread, and recompute "
+            "each map. A map that explains the model must change once the model is destroyed; the number under "
+            "each map is its Spearman rank correlation with the original (1 = unchanged).")
+        stops = st.slider("Stops along the way (randomised layers double each time)", 3, 10, 6, key="attr_sanity_stops")
+        sl = layer if method in A.LAYER_METHODS else default_layer
         try:
-            hm = compute(method, idx, layer, options)
+            steps = resources.compute(
+                "faithfulness", ("sanity", model_key, target, sl, stops),
+                lambda p: A.cascading_randomization(model, x, target, sl, stops=stops, progress=p),
+                "Randomising the copy layer by layer ...", heavy=True)
         except A.AttributionError as exc:
-            col.error(str(exc))
-            continue
-        col.image(A.overlay(base, hm.values, alpha, colormap), width="stretch",
-                  caption=f"{A.METHOD_TITLES[method]}: '{name}' (p = {probabilities[idx]:.3f})")
-    st.caption("The same network, the same image, two questions: where is the evidence for each class?")
+            st.error(str(exc))
+            steps = []
+        if steps:
+            methods = list(steps[0].maps)
+            for m in methods:
+                st.markdown(f"**{A.METHOD_TITLES[m]}**")
+                st.image([A.overlay(base, s.maps[m], 0.6, colormap) for s in steps], width=120,
+                         caption=[f"{s.label}: ρ = {s.spearman[m]:.2f}" if np.isfinite(s.spearman[m])
+                                  else f"{s.label}: flat" for s in steps])
+            rows = [{"randomised down to": s.label, "layers": len(s.randomized),
+                     **{A.METHOD_TITLES[m]: s.spearman[m] for m in methods}} for s in steps]
+            table = pd.DataFrame(rows)
+            st.dataframe(table, hide_index=True, width="stretch",
+                         column_config={A.METHOD_TITLES[m]: st.column_config.NumberColumn(format="%.2f")
+                                        for m in methods})
+            last_top = steps[min(2, len(steps) - 1)]
+            st.info(f"After randomising {len(last_top.randomized)} layer(s) from the top: "
+                    + ", ".join(f"{A.METHOD_TITLES[m]} ρ = {last_top.spearman[m]:.2f}" for m in methods)
+                    + ". A method whose map stays near 1 while the classifier is random is showing the image, "
+                      "not the model's reasons.")
+            components.download_json(rows, f"{model.name}_sanity_check.json", key="dl_sanity")
 
-with tab_faith:
-    st.markdown(
-        "A heatmap is only useful if it is **faithful**: removing the pixels it ranks highest should make the class "
-        "probability fall fast (*deletion*, low area under the curve is good), and revealing them first on a "
-        "blurred copy should make it rise fast (*insertion*, high area is good). A random pixel order is the floor.")
-    steps = st.slider("Steps along each curve", 8, 64, 32, 8, key="attr_faith_steps")
+if tab_faith.open:
+    with tab_faith:
+        st.markdown(
+            "A heatmap is only useful if it is **faithful**: removing the pixels it ranks highest should make the "
+            "class probability fall fast (*deletion*, low area under the curve is good), and revealing them first on "
+            "a blurred copy should make it rise fast (*insertion*, high area is good). A random order is the floor.")
+        steps_f = st.slider("Steps along each curve", 8, 64, 32, 8, key="attr_faith_steps")
+        fl = layer or default_layer
 
-    def curves():
-        rows, lines = [], {}
-        orders = dict(heatmaps)
-        rng = np.random.default_rng(0)
-        orders["random order"] = A.Heatmap(rng.random(x.shape[1:3]).astype(np.float32), "random", target, None)
-        for name, hm in orders.items():
-            f = A.faithfulness(model, x, hm.values, target, steps=steps)
-            label = A.METHOD_TITLES.get(name, name)
-            lines[label] = (f.fractions, f.deletion, f.insertion)
-            rows.append({"method": label, "deletion AUC ↓": f.deletion_auc, "insertion AUC ↑": f.insertion_auc,
-                         "insertion − deletion": f.insertion_auc - f.deletion_auc})
-        return rows, lines
+        def curves(progress):
+            rows, lines = [], {}
+            orders = {}
+            for m in A.METHODS:
+                try:
+                    orders[m] = A.attribute(model, image, m, target, layer=fl if m in A.LAYER_METHODS else None,
+                                            **{"smoothgrad": {"samples": 20}, "ig": {"steps": 64}}.get(m, {}))
+                except A.AttributionError:
+                    continue
+            rng = np.random.default_rng(0)
+            orders["random order"] = A.Heatmap(rng.random(x.shape[1:3]).astype(np.float32), "random", target, None)
+            for i, (name, hm) in enumerate(orders.items()):
+                progress(i / len(orders), f"deleting and inserting pixels: {A.METHOD_TITLES.get(name, name)}")
+                f = A.faithfulness(model, x, hm.values, target, steps=steps_f)
+                label = A.METHOD_TITLES.get(name, name)
+                lines[label] = (f.fractions, f.deletion, f.insertion)
+                rows.append({"method": label, "deletion AUC ↓": f.deletion_auc, "insertion AUC ↑": f.insertion_auc,
+                             "insertion − deletion": f.insertion_auc - f.deletion_auc})
+            return rows, lines
 
-    rows, lines = resources.compute("faithfulness", (model_key, target, layer, steps), lambda p: curves(),
-                                    "Deleting and inserting pixels ...", heavy=True)
-    fig = figures.faithfulness_curves(lines)
-    st.plotly_chart(fig, width="stretch")
-    table = pd.DataFrame(rows).sort_values("insertion − deletion", ascending=False)
-    st.dataframe(table, hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns[1:]})
-    best = table.iloc[0]
-    st.info(f"Most faithful here: **{best['method']}** (insertion − deletion = {best['insertion − deletion']:.3f}). "
-            "Scores depend on the image, the class and the model: try another face or class.")
-    if convs:
-        st.markdown("**Grad-CAM at each convolutional layer** (the last is the default, and the coarsest):")
+        rows, lines = resources.compute("faithfulness", (model_key, target, fl, steps_f), curves,
+                                        "Deleting and inserting pixels ...", heavy=True)
+        fig = figures.faithfulness_curves(lines)
+        st.plotly_chart(fig, width="stretch")
+        table = pd.DataFrame(rows).sort_values("insertion − deletion", ascending=False)
+        st.dataframe(table, hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns[1:]})
+        best = table.iloc[0]
+        st.info(f"Most faithful here: **{best['method']}** (insertion − deletion = {best['insertion − deletion']:.3f}). "
+                "Scores depend on the image, the class and the model: try another image or class.")
+        candidates = A.candidate_layers(model) if layer_options else []
+        if candidates:
+            st.markdown("**Grad-CAM at each candidate layer** (coarse late maps vs finer earlier ones):")
 
-        def per_layer():
-            out = []
-            for name in convs[-5:]:
-                hm = A.grad_cam(model, x, target, name)
-                f = A.faithfulness(model, x, hm.values, target, steps=steps)
-                shape = model.layer(name).output.shape
-                out.append({"layer": name, "map": f"{shape[1]}x{shape[2]}", "deletion AUC ↓": f.deletion_auc,
-                            "insertion AUC ↑": f.insertion_auc, "insertion − deletion": f.insertion_auc - f.deletion_auc})
-            return out
+            def per_layer(progress):
+                out = []
+                for i, name in enumerate(candidates):
+                    progress(i / len(candidates), f"Grad-CAM at {name}")
+                    hm = A.grad_cam(model, x, target, name)
+                    f = A.faithfulness(model, x, hm.values, target, steps=steps_f)
+                    shape = model.layer(name).output.shape
+                    out.append({"layer": name, "map": f"{shape[1]}x{shape[2]}", "deletion AUC ↓": f.deletion_auc,
+                                "insertion AUC ↑": f.insertion_auc,
+                                "insertion − deletion": f.insertion_auc - f.deletion_auc})
+                return out
 
-        layer_rows = resources.compute("faithfulness", ("layers", model_key, target, steps), lambda p: per_layer(),
-                                       "Grad-CAM layer by layer ...", heavy=True)
-        st.dataframe(pd.DataFrame(layer_rows), hide_index=True, width="stretch",
-                     column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                    for c in ("deletion AUC ↓", "insertion AUC ↑", "insertion − deletion")})
-    f1, f2 = st.columns(2)
-    with f1:
-        components.download_figure(fig, f"{model.name}_faithfulness.html", key="dl_faith_fig")
-    with f2:
-        components.download_json(rows, f"{model.name}_faithfulness.json", key="dl_faith_json")
+            layer_rows = resources.compute("faithfulness", ("layers", model_key, target, steps_f, tuple(candidates)),
+                                           per_layer, "Grad-CAM layer by layer ...", heavy=True)
+            st.dataframe(pd.DataFrame(layer_rows), hide_index=True, width="stretch",
+                         column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                        for c in ("deletion AUC ↓", "insertion AUC ↑", "insertion − deletion")})
+            top = max(layer_rows, key=lambda r: r["insertion − deletion"])
+            current = layer or default_layer
+            if top["layer"] == current:
+                st.success(f"Suggested target layer: **{top['layer']}** ({top['map']}) — already in use.")
+            else:
+                def use_layer(name=top["layer"]):
+                    st.session_state["attr_layer"] = name
+                    if st.session_state.get("attr_method") not in A.LAYER_METHODS:
+                        st.session_state["attr_method"] = "gradcam"
+
+                s1, s2 = st.columns([3, 1])
+                s1.info(f"Suggested target layer: **{top['layer']}** ({top['map']}): its Grad-CAM scores "
+                        f"{top['insertion − deletion']:.3f} (insertion − deletion) here, against "
+                        f"{next((r['insertion − deletion'] for r in layer_rows if r['layer'] == current), float('nan')):.3f}"
+                        f" at {current}.")
+                s2.button(f"Use {top['layer']}", key="attr_use_layer", on_click=use_layer, type="primary")
+        f1, f2 = st.columns(2)
+        with f1:
+            components.download_figure(fig, f"{model.name}_faithfulness.html", key="dl_faith_fig")
+        with f2:
+            components.download_json(rows, f"{model.name}_faithfulness.json", key="dl_faith_json")
