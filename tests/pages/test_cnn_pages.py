@@ -1,61 +1,143 @@
-"""AppTest of the CNN pages with their defaults and with awkward inputs."""
+"""AppTest of the CNN pages with their defaults (EfficientNet-Lite0) and with awkward inputs; the
+emotion CNN's face-specific behaviour with that model chosen explicitly."""
 
 from __future__ import annotations
 
 from tests.pages.test_embedding_pages import open_page
 
 
-def test_activations_page_defaults_and_layers(app):
+def choose_model(at, key: str, name: str):
+    at.selectbox(key=key).set_value(name).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+# ----------------------------------------------------------------------------- activations
+
+
+def test_activations_page_defaults_show_early_edges_and_sparse_late_maps(app):
     at = open_page(app, "cnn_activations.py")
+    assert at.selectbox(key="cnn_model").value == "efficientnet-lite0"
+    assert at.selectbox(key="act_image_sample").value == "chelsea"
+    assert any("Egyptian cat" in str(df.value) for df in at.dataframe)
+    assert at.selectbox(key="act_layer").value == "stem_activation"
+    assert at.selectbox(key="act_late").value == "block5c_activation"
+    assert len(at.get("plotly_chart")) >= 3  # early grid, late grid, the network chart
+    assert any("stem_activation (112x112x32" in i.value and "head_activation (7x7x1280" in i.value and "sparser" in i.value
+               for i in at.info)
+    at.toggle(key="act_only_relu").set_value(False).run()
+    layers = at.selectbox(key="act_layer").options
+    at.selectbox(key="act_layer").set_value(layers[-1]).run()
+    assert not at.exception
+
+
+def test_activations_on_the_emotion_cnn_face(app):
+    at = choose_model(open_page(app, "cnn_activations.py"), "cnn_model", "emotion-cnn")
     assert any("happy" in str(df.value) for df in at.dataframe)
     assert any("sparser" in i.value for i in at.info)
     at.selectbox(key="act_image_face").set_value("whole image").run()
     at.toggle(key="act_std").set_value(False).run()
-    layers = at.selectbox(key="act_layer").options
-    at.selectbox(key="act_layer").set_value(layers[-1]).run()
     assert not at.exception
     at.selectbox(key="act_image_sample").set_value("coffee").run()  # no face in it
     assert not at.exception
 
 
 def test_activations_on_the_shapes_model(app):
-    at = open_page(app, "cnn_activations.py")
-    at.selectbox(key="cnn_model").set_value("shapes-cnn").run()
-    assert not at.exception and at.get("plotly_chart")
+    at = choose_model(open_page(app, "cnn_activations.py"), "cnn_model", "shapes-cnn")
+    assert at.get("plotly_chart")
 
 
-def test_ascent_page_filters_and_class(app):
+# ----------------------------------------------------------------------------- filters and class neurons
+
+
+def test_ascent_page_defaults_to_mid_level_filters_from_the_gallery(app):
     at = open_page(app, "cnn_ascent.py")
-    assert any("Objective" in c.value for c in at.caption)
+    assert at.selectbox(key="asc_layer").value == "block4a_expand_activation"
+    images = at.get("image")
+    assert images and images[0].captions == [f"filter {k}" for k in range(8)]  # the first 8 filters
+    assert any("96x96 canvas" in c.value and "truncated at block4a_expand_activation" in c.value and "Objective" in c.value
+               for c in at.caption)
+    assert any("neuron gallery" in c.value for c in at.caption)
+
+
+def test_ascent_page_class_neuron(app):
+    at = open_page(app, "cnn_ascent.py")
     at.segmented_control(key="asc_mode").set_value("a class neuron").run()
     assert not at.exception
-    at.slider(key="asc_steps").set_value(20)
+    assert at.selectbox(key="asc_class").value == "honeycomb"
+    at.slider(key="asc_c_steps").set_value(20)
     next(b for b in at.button if b.label == "Run gradient ascent").click().run()
     assert not at.exception
     assert any("now predicts" in m.value for m in at.markdown)
 
 
+def test_ascent_page_emotion_cnn_filters(app):
+    at = choose_model(open_page(app, "cnn_ascent.py"), "asc_model", "emotion-cnn")
+    at.slider(key="asc_f_steps").set_value(20)
+    next(b for b in at.button if b.label == "Run gradient ascent").click().run()
+    assert not at.exception
+    assert any("64x64 canvas" in c.value for c in at.caption)
+
+
+# ----------------------------------------------------------------------------- Deep Dream
+
+
 def test_dream_page_defaults_and_no_layer(app):
     at = open_page(app, "cnn_dream.py")
-    assert any("Octaves" in c.value for c in at.caption)
+    assert at.selectbox(key="dream_image_sample").value == "china"
+    assert list(at.multiselect(key="dream_layers").value) == ["block5c_add", "block6a_expand_activation"]
+    assert any("Octaves 140x93 → 196x131 → 274x183 → 384x256" in c.value for c in at.caption)
     at.multiselect(key="dream_layers").set_value([])
     next(b for b in at.button if b.label == "Dream").click().run()
     assert not at.exception
     assert any("at least one layer" in w.value for w in at.warning)
 
 
-def test_attribution_page_defaults_to_grad_cam_happy(app):
+# ----------------------------------------------------------------------------- CAM and Grad-CAM
+
+
+def test_attribution_page_defaults_to_the_cat_and_the_espresso(app):
     at = open_page(app, "cnn_attribution.py")
-    assert not at.exception
+    assert at.selectbox(key="attr_image_sample").value == "cat_and_espresso"
+    assert at.selectbox(key="attr_layer").value == "head_activation"
+    assert at.selectbox(key="attr_two_b").value == "espresso"
+    assert any("Grad-CAM for 'tiger cat'" in s.value and "for 'espresso'" in s.value for s in at.subheader)
+    assert any("espresso" in str(df.value) for df in at.dataframe)  # the top-5 table
+    captions = [c for img in at.get("image") for c in img.captions]
+    assert any("Guided Grad-CAM: 'espresso'" in c for c in captions)  # the default tab: guided methods
+
+
+def test_attribution_page_guided_methods_and_layer_choice(app):
+    at = open_page(app, "cnn_attribution.py")
+    for method in ("guided-backprop", "guided-gradcam", "saliency"):
+        at.selectbox(key="attr_method").set_value(method).run()
+        assert not at.exception, method
+    at.selectbox(key="attr_method").set_value("gradcam").run()
+    at.selectbox(key="attr_layer").set_value("block5c_add").run()
+    assert not at.exception and any("block5c_add: a 14x14 map" in c.value for c in at.caption)
+
+
+def test_attribution_page_emotion_cnn_happy_and_faithfulness(app):
+    at = choose_model(open_page(app, "cnn_attribution.py"), "attr_model", "emotion-cnn")
     assert any("Grad-CAM for 'happy'" in s.value for s in at.subheader)
-    assert any("happy" in str(df.value) for df in at.dataframe)  # the top-5 table
+    assert any("happy" in str(df.value) for df in at.dataframe)
+    at.session_state["attr_tab"] = "Faithfulness & best layer"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
     assert any("Most faithful here" in i.value for i in at.info)
-    faith = next(df.value for df in at.dataframe if "deletion AUC ↓" in df.value.columns)
-    assert len(faith) == 8 and faith["deletion AUC ↓"].between(0, 1).all()  # 7 methods + random order
+    faith = next(df.value for df in at.dataframe if "deletion AUC ↓" in df.value.columns and "method" in df.value.columns)
+    assert len(faith) == 10 and faith["deletion AUC ↓"].between(0, 1).all()  # 9 methods + random order
+    use = [b for b in at.button if b.label.startswith("Use ")]
+    if use:  # the suggested layer is not the one in use: one click makes it the target layer
+        suggested = use[0].label.removeprefix("Use ")
+        use[0].click().run()
+        assert at.selectbox(key="attr_layer").value == suggested
+    else:
+        assert any("already in use" in s.value for s in at.success)
 
 
-def test_attribution_page_methods_classes_and_layers(app):
-    at = open_page(app, "cnn_attribution.py")
+def test_attribution_page_emotion_methods_classes_and_sanity(app):
+    at = choose_model(open_page(app, "cnn_attribution.py"), "attr_model", "emotion-cnn")
     for method in ("smoothgrad", "ig", "scorecam", "cam"):
         at.selectbox(key="attr_method").set_value(method).run()
         assert not at.exception, method
@@ -63,16 +145,53 @@ def test_attribution_page_methods_classes_and_layers(app):
     at.selectbox(key="attr_two_b").set_value("angry").run()
     at.slider(key="attr_alpha").set_value(1.0).run()
     assert not at.exception and any("'sad'" in s.value for s in at.subheader)
+    at.session_state["attr_tab"] = "Sanity check"
+    at.session_state["attr_sanity_stops"] = 3
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = next(df.value for df in at.dataframe if "randomised down to" in df.value.columns)
+    assert table.iloc[0]["randomised down to"] == "original" and (table.iloc[0, 2:] == 1).all()
     at.selectbox(key="attr_image_face").set_value("whole image").run()
     assert not at.exception
 
 
 def test_attribution_page_on_the_shapes_model(app):
-    at = open_page(app, "cnn_attribution.py")
-    at.selectbox(key="attr_model").set_value("shapes-cnn").run()
-    assert not at.exception
+    at = choose_model(open_page(app, "cnn_attribution.py"), "attr_model", "shapes-cnn")
     at.selectbox(key="attr_layer").set_value("conv1_1").run()
     assert not at.exception and any("conv1_1" in c.value for c in at.caption)
+
+
+# ----------------------------------------------------------------------------- neuron gallery
+
+
+def test_gallery_page_defaults_and_channel_links(app):
+    at = open_page(app, "cnn_gallery.py")
+    assert at.selectbox(key="gal_layer").value == "block4a_expand_activation"
+    assert any("of 240 channels of block4a_expand_activation on disk" in c.value for c in at.caption)
+    assert "block4a_expand_activation" in str(at.query_params["layer"])
+    at.number_input(key="gal_channel").set_value(7).run()
+    assert not at.exception
+    assert any("channel 7: what maximises it" in c for img in at.get("image") for c in img.captions)
+
+
+def test_gallery_page_opens_a_linked_channel_and_clamps_bad_links(app):
+    at = app({"layer": "block4a_expand_activation", "channel": "7"})
+    at.run()
+    at.switch_page("../pages/cnn_gallery.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.number_input(key="gal_channel").value == 7
+    bad = app({"layer": "no_such_layer", "channel": "99999"})
+    bad.run()
+    bad.switch_page("../pages/cnn_gallery.py")
+    bad.run()
+    assert not bad.exception, [e.value for e in bad.exception]
+    notes = " ".join(c.value for c in bad.caption)
+    assert "has no layer 'no_such_layer'" in notes and "out of range" in notes
+    assert bad.number_input(key="gal_channel").value == 239
+
+
+# ----------------------------------------------------------------------------- tanks
 
 
 def test_tanks_page_fails_on_swapped_backgrounds(app):
