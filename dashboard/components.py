@@ -82,7 +82,7 @@ def replay(section: str, key, draw) -> None:
     _replayed(section, repr(key), draw)
 
 
-@st.cache_data(max_entries=512, show_spinner=False)
+@st.cache_data(max_entries=256, show_spinner=False)  # bounded: a class moving sliders cannot grow it
 def _replayed(section: str, key: str, _draw) -> None:
     _draw()
 
