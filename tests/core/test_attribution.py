@@ -199,3 +199,138 @@ def test_no_conv_layer_and_all_zero_gradients():
     for method in ("gradcam", "saliency", "smoothgrad"):
         heat = A.attribute(zero, np.full((8, 8, 3), 128, np.uint8), method, 1)
         assert "zero" in heat.note and not heat.values.any()
+
+
+# ----------------------------------------------------------------------------- EfficientNet-Lite0, composite sample
+
+
+@pytest.fixture(scope="module")
+def lite_composite():
+    model = zoo.load_model("efficientnet-lite0")
+    return model, model.preprocess(sample_image("cat_and_espresso"))[None]
+
+
+def test_default_layer_is_model_aware(lite_composite, emotion_face, shapes_x):
+    lite, _ = lite_composite
+    assert A.default_layer(lite) == "head_activation"  # after the head's BN + ReLU6, 7x7x1280
+    assert A.default_layer(emotion_face[0]) == emotion_face[0].conv_layers[-1]  # unchanged: the last convolution
+    assert A.default_layer(shapes_x[0]) == "conv3_2"
+    assert "head_activation" in A.target_layers(lite) and "block5c_add" in A.candidate_layers(lite)
+    assert A.candidate_layers(emotion_face[0]) == emotion_face[0].conv_layers[-5:]
+
+
+def test_grad_cam_of_the_composite_puts_the_heat_on_the_requested_object(lite_composite):
+    """Cat on the left half, espresso on the right: Grad-CAM for each class heats its own half."""
+    lite, x = lite_composite
+    top = [name for name, _ in lite.predict(sample_image("cat_and_espresso"), top=5)]
+    assert "espresso" in top and any("cat" in name for name in top)
+    half = x.shape[2] // 2
+    for name, left in (("tiger cat", True), ("Egyptian cat", True), ("espresso", False)):
+        heat = A.grad_cam(lite, x, lite.class_index(name)).values
+        share = heat[:, :half].sum() / heat.sum()
+        assert (share if left else 1 - share) > 0.75, (name, share)
+    # Guided Grad-CAM inherits the class discrimination; guided backprop alone does not have it
+    esp = A.guided_grad_cam(lite, x, lite.class_index("espresso")).values
+    assert esp[:, half:].sum() / esp.sum() > 0.75
+
+
+def _tiny_relu_model():
+    """2x2x3 input -> 1x1 conv (4) -> ReLU6 layer -> 1x1 conv (2, relu built in) -> GAP -> dense (2)."""
+    import keras
+
+    rng = np.random.default_rng(4)
+    inputs = keras.Input((2, 2, 3))
+    h = keras.layers.Conv2D(4, 1, name="c1")(inputs)
+    h = keras.layers.ReLU(6.0, name="r1")(h)
+    h = keras.layers.Conv2D(2, 1, activation="relu", name="c2")(h)
+    h = keras.layers.GlobalAveragePooling2D(name="gap")(h)
+    out = keras.layers.Dense(2, name="logits")(h)
+    model = keras.Model(inputs, out)
+    model.get_layer("c1").set_weights([rng.normal(0, 3, (1, 1, 3, 4)), np.array([0.0, -1.0, 5.0, 4.0])])
+    model.get_layer("c2").set_weights([rng.normal(0, 1, (1, 1, 4, 2)), np.array([0.5, -0.2])])
+    model.get_layer("logits").set_weights([np.array([[1.5, -1.0], [-2.0, 0.7]]), np.zeros(2)])
+    return model
+
+
+def test_guided_backprop_matches_the_hand_computed_relu_rule():
+    """Springenberg et al.'s rule by hand: at each ReLU, pass the gradient only where the input is in
+    the linear range (0 < h, and h < 6 for ReLU6) AND the gradient from above is positive."""
+    from core.vision.zoo import LoadedModel
+
+    model = _tiny_relu_model()
+    tiny = LoadedModel("tiny", "tiny", model, model, ["a", "b"], "none", (2, 2), 3)
+    x = np.random.default_rng(1).normal(0, 1, (1, 2, 2, 3)).astype(np.float32)
+    w1, b1 = model.get_layer("c1").get_weights()
+    w2, b2 = model.get_layer("c2").get_weights()
+    w3, _ = model.get_layer("logits").get_weights()
+    gates_seen = set()
+    for c in (0, 1):
+        expected = np.zeros((2, 2, 3))
+        plain = np.zeros((2, 2, 3))
+        for i in range(2):
+            for j in range(2):
+                h1 = x[0, i, j] @ w1[0, 0] + b1
+                a1 = np.clip(h1, 0, 6)
+                h2 = a1 @ w2[0, 0] + b2
+                g_a2 = w3[:, c] / 4.0  # d logit / d a2 through the 2x2 global average
+                g_h2 = g_a2 * (h2 > 0) * (g_a2 > 0)
+                g_a1 = w2[0, 0] @ g_h2
+                g_h1 = g_a1 * (h1 > 0) * (h1 < 6) * (g_a1 > 0)
+                expected[i, j] = w1[0, 0] @ g_h1
+                plain[i, j] = w1[0, 0] @ ((w2[0, 0] @ (g_a2 * (h2 > 0))) * (h1 > 0) * (h1 < 6))
+                gates_seen.update({("clipped", bool((h1 > 6).any())), ("negative grad", bool((g_a1 < 0).any()))})
+        got = A.guided_gradients(tiny, x, c)[0]
+        assert np.allclose(got, expected, atol=1e-5), c
+        assert np.allclose(A._input_gradients(tiny, x, c)[0], plain, atol=1e-5)  # the shared model: plain rule
+    assert ("clipped", True) in gates_seen and ("negative grad", True) in gates_seen  # both gates were exercised
+    # the shared model is untouched: its ReLUs are still ReLUs, its weights the same
+    assert model.get_layer("c2").activation.__name__ == "relu" and type(model.get_layer("r1")).__name__ == "ReLU"
+    assert np.array_equal(model.get_layer("c1").get_weights()[0], w1)
+    assert A.guided_model(tiny) is not model and A.guided_model(tiny) is A.guided_model(tiny)  # built once
+
+
+def test_guided_grad_cam_is_guided_backprop_times_grad_cam(shapes_x):
+    shapes, xs = shapes_x
+    g = A.guided_gradients(shapes, xs, 2)[0]
+    cam = A.grad_cam(shapes, xs, 2, "conv3_2").values
+    expected = np.maximum(g * cam[:, :, None], 0).max(axis=-1)
+    got = A.guided_grad_cam(shapes, xs, 2, "conv3_2")
+    assert np.allclose(got.values, expected / expected.max(), atol=1e-5)
+    assert got.rgb.shape == (48, 48, 3) and got.rgb.dtype == np.uint8 and got.layer == "conv3_2"
+
+
+def test_sanity_check_cascading_randomisation(lite_composite):
+    """Adebayo et al.: randomising the classifier destroys Grad-CAM but barely touches guided
+    backpropagation; the shared model keeps its weights."""
+    lite, x = lite_composite
+    before = [w.copy() for w in lite.model.get_weights()[-4:]]
+    steps = A.cascading_randomization(lite, x, lite.class_index("espresso"), stops=4)
+    assert steps[0].label == "original" and all(v == 1.0 for v in steps[0].spearman.values())
+    assert steps[1].randomized == ("predictions",)
+    top = steps[2]  # the classifier and the head randomised
+    assert top.spearman["guided-backprop"] > 0.95  # still the image's edges, whatever the classifier
+    assert not top.spearman["gradcam"] >= 0.5  # the class evidence is gone (or the map went flat: nan)
+    assert steps[-1].spearman["saliency"] < 0.3
+    assert len(steps[-1].randomized) == len(A.weighted_layers(lite.model))
+    assert all(np.array_equal(a, b) for a, b in zip(before, lite.model.get_weights()[-4:], strict=True))
+    with pytest.raises(A.AttributionError, match="sanity check runs"):
+        A.cascading_randomization(lite, x, 0, methods=("scorecam",))
+
+
+def test_spearman_ties_and_flat_maps():
+    assert A.spearman(np.arange(10), np.arange(10) ** 3) == pytest.approx(1.0)
+    assert A.spearman(np.arange(10), -np.arange(10)) == pytest.approx(-1.0)
+    assert np.isnan(A.spearman(np.zeros(10), np.arange(10)))
+
+
+def test_cli_attribute_guided_by_name_or_index(tmp_path):
+    by_name, by_index = tmp_path / "a.npy", tmp_path / "b.npy"
+    payload = json.loads(run("attribute", "--model", "efficientnet-lite0", "--image", "cat_and_espresso", "--method",
+                             "guided-gradcam", "--target", "espresso", "--out", str(by_name), "--rgb-out",
+                             str(tmp_path / "g.png"), "--json").stdout)
+    assert payload["target_index"] == 967 and payload["layer"] == "head_activation"
+    run("attribute", "--model", "efficientnet-lite0", "--image", "cat_and_espresso", "--method", "guided-gradcam",
+        "--target", "967", "--out", str(by_index))
+    assert np.array_equal(np.load(by_name), np.load(by_index)) and (tmp_path / "g.png").stat().st_size > 1000
+    twice = run("attribute", "--model", "efficientnet-lite0", "--image", "chelsea", "--target", "crane", check=False)
+    assert twice.returncode == 2 and "134, 517" in twice.stderr
