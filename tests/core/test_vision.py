@@ -294,3 +294,74 @@ def test_user_model_with_a_nested_sub_model(tmp_path):
     assert maps.shape == (30, 30, 4)
     logits = user.predict_logits(user.preprocess(sample_image("coffee"))[None])
     assert logits.shape == (1, 3) and not np.allclose(logits.sum(), 1.0)
+
+
+# ----------------------------------------------------------------------------- EfficientNet-Lite0 page defaults
+
+
+@pytest.fixture(scope="module")
+def lite():
+    return zoo.load_model("efficientnet-lite0")
+
+
+def test_efficientnet_is_the_default_and_its_page_defaults_exist(lite):
+    from core.images import SAMPLE_IMAGES
+
+    assert zoo.DEFAULT_MODEL == "efficientnet-lite0"
+    layers = set(lite.spatial_layers)
+    for page, d in zoo.PAGE_DEFAULTS["efficientnet-lite0"].items():
+        named = [d[k] for k in ("layer", "late_layer") if k in d] + list(d.get("layers", ()))
+        assert set(named) <= layers, page
+        assert d.get("image", "chelsea") in SAMPLE_IMAGES, page
+    assert lite.class_index(zoo.page_defaults(lite.name, "class")["class"]) == 599  # honeycomb
+    assert zoo.page_defaults("emotion-cnn", "filters") == {}  # other models keep the pages' generic choices
+
+
+def test_composite_sample_is_deterministic_and_made_of_the_two_photos():
+    from core.images import composite_image, resize, sample_image_path, square_crop
+
+    img = sample_image("cat_and_espresso")
+    assert img.shape == (224, 448, 3) and np.array_equal(img, composite_image("cat_and_espresso"))
+    assert np.array_equal(img[:, :224], resize(square_crop(sample_image("chelsea")), 224, 224, "area"))
+    assert np.array_equal(img[:, 224:], resize(square_crop(sample_image("coffee")), 224, 224, "area"))
+    assert sample_image_path("cat_and_espresso").name.startswith("cat_and_espresso")
+
+
+def test_filter_ascent_runs_on_the_network_truncated_at_its_layer(lite):
+    """An early filter costs what its layers cost: the objective's model stops at the layer."""
+    model, _, _ = ascent._objective_builder(lite, "block2b_expand_activation")
+    assert len(model.layers) < len(lite.model.layers) / 5
+    assert model.layers[-1].name == "block2b_expand_activation"
+    # the any-size copy is the same network: same activations at 224 px, and it takes 96 px too
+    flex = ascent.any_size(lite)
+    x = lite.preprocess(sample_image("chelsea"))[None]
+    a = np.asarray(lite.extractor(("block4a_expand_activation",))(x))
+    b = np.asarray(flex.extractor(("block4a_expand_activation",))(x))
+    assert flex.flexible and flex is ascent.any_size(lite) and np.allclose(a, b, atol=1e-4)
+    assert np.asarray(flex.extractor(("block4a_expand_activation",))(x[:, :96, :96])).shape == (1, 12, 12, 240)
+
+
+def test_new_targets_do_not_retrace_the_ascent_loop(shapes):
+    ascent.gradient_ascent(shapes, "conv2_1", [0, 1], steps=2, size=48)
+    loop = ascent._compiled_loop(shapes, "conv2_1", True, 0, 0.0)
+    traces = loop.experimental_get_tracing_count()
+    ascent.gradient_ascent(shapes, "conv2_1", [5, 7], steps=2, size=48)
+    assert ascent._compiled_loop(shapes, "conv2_1", True, 0, 0.0) is loop
+    assert loop.experimental_get_tracing_count() == traces
+
+
+def test_default_filters_of_efficientnet_are_not_flat(lite):
+    """The page's first picture: the first 8 filters of block4a_expand_activation each show a pattern
+    (per-image std well above the gray start's ~20 and still high after a blur that removes pixel
+    noise) and each reached far more than the channel's response to a photo."""
+    import cv2
+
+    d = zoo.page_defaults(lite.name, "filters")
+    r = ascent.gradient_ascent(ascent.any_size(lite), d["layer"], list(range(d["count"])), steps=d["steps"],
+                               step_size=d["eta"], size=d["size"], fourier=d["fourier"], init=d["init"])
+    stds = [float(im.std()) for im in r.images]
+    blurred = [float(cv2.GaussianBlur(im.astype(np.float32), (0, 0), 2).std()) for im in r.images]
+    assert min(stds) > 40 and min(blurred) > 30, (stds, blurred)
+    reached = np.asarray(ascent.any_size(lite).extractor((d["layer"],))(r.raw)).mean(axis=(1, 2))[np.arange(8), np.arange(8)]
+    photo = activations.activation_maps(lite, sample_image("chelsea"), d["layer"]).mean(axis=(0, 1))[:8]
+    assert np.all(reached > np.maximum(photo, 0) + 1.0), (reached, photo)
