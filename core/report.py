@@ -1,11 +1,14 @@
 """``python -m core report [--quick] [--json]``: every number the README quotes, recomputed.
 
-Each section recomputes its figures from the shipped data and the models the dashboard trains
-itself, and prints them in the README's units (``--json``: key -> value, unit, text). ``--quick``
-is the subset ``make test`` runs (tests/core/test_report.py checks the README against it): it uses
-the models the test suite trains anyway and skips the FCN decoders that are not trained yet; the
-full report trains those too. Training times come from the models' cards (measured when they were
-trained); every other figure is recomputed on each run.
+Each section recomputes its figures from the shipped data, the pretrained models and the models the
+dashboard trains itself, and prints them in the README's units (``--json``: key -> label, value,
+unit, text). The full report trains every self-trained model again from scratch in a fresh folder
+(``--models DIR`` keeps them; default: a temporary folder), so their scores and training times are
+measured anew -- about 10 minutes on 2 cores. ``--quick`` is the subset ``make test`` runs
+(tests/core/test_report.py checks the README against it): it takes the trained models from the
+dashboard's cache (training those the test suite needs when missing, and leaving out the FCN
+decoders nobody trained yet), so its training times are the cards' and everything else is
+recomputed.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,6 +49,16 @@ class Figure:
         return f"{v:.{self.digits}f}"
 
 
+@dataclass(frozen=True)
+class Options:
+    quick: bool = False
+    models: Path | None = None  # where the self-trained models live (None: the dashboard's cache)
+
+    def model_path(self, cached: Path) -> Path:
+        """Where the model cached at ``cached`` lives for this report."""
+        return self.models / cached.name if self.models else cached
+
+
 class Section:
     """Collects one section's figures."""
 
@@ -60,7 +74,7 @@ class Section:
 # ----------------------------------------------------------------------------- embeddings
 
 
-def embedding_figures(progress: Progress, quick: bool) -> Section:
+def embedding_figures(progress: Progress, options: Options) -> Section:
     """w2v-small with the defaults: the README's table, soft debiasing, the benchmark deltas."""
     from core.embeddings import analysis as an
     from core.embeddings import bias
@@ -109,7 +123,7 @@ def embedding_figures(progress: Progress, quick: bool) -> Section:
     return out
 
 
-def sentiment_figures(progress: Progress, quick: bool) -> Section:
+def sentiment_figures(progress: Progress, options: Options) -> Section:
     """Speer's classifier on both offline embeddings: accuracy, the food sentences, names and ANOVA,
     and the name gap left after gender debiasing."""
     from core.embeddings import analysis as an
@@ -164,7 +178,7 @@ def _heatmap(loaded, x: np.ndarray, target: int, method: str) -> np.ndarray:
     return compute(loaded, x, target).values
 
 
-def cnn_figures(progress: Progress, quick: bool) -> Section:
+def cnn_figures(progress: Progress, options: Options) -> Section:
     """The emotion CNN on the astronaut's face (prediction, faithfulness AUCs per method and for
     Grad-CAM per layer, 32 steps) and the shapes CNN's held-out accuracy."""
     from core.images import sample_image
@@ -195,14 +209,16 @@ def cnn_figures(progress: Progress, quick: bool) -> Section:
         out.add(f"deletion_gradcam_{layer}", f"deletion AUC, Grad-CAM at {layer}", f.deletion_auc)
         out.add(f"insertion_gradcam_{layer}", f"insertion AUC, Grad-CAM at {layer}", f.insertion_auc)
     progress(0.8, "shapes CNN on held-out shapes ...")
-    shapes, card = train_shapes_cnn()
+    from core.train import model_dir
+
+    shapes, card = train_shapes_cnn(path=options.model_path(model_dir() / "shapes-cnn.keras"))
     test = shape_classification(SHAPES_RECIPE["n_test"], SHAPES_RECIPE["size"], seed=SHAPES_RECIPE["seed"] + 1)
     out.add("shapes_accuracy", "shapes CNN held-out accuracy", accuracy(shapes, test.images, test.labels), "%", 1)
-    out.add("shapes_train_seconds", "shapes CNN training time (card)", card["train_seconds"], "s")
+    out.add("shapes_train_seconds", "shapes CNN training time", card["train_seconds"], "s")
     return out
 
 
-def tanks_figures(progress: Progress, quick: bool) -> Section:
+def tanks_figures(progress: Progress, options: Options) -> Section:
     """Tanks in trees at correlations 1.0 and 0.5: the three accuracies and Grad-CAM's heat on the
     vehicle relative to its share of the pixels (100 balanced test images)."""
     from core.train import accuracy
@@ -211,7 +227,7 @@ def tanks_figures(progress: Progress, quick: bool) -> Section:
     out = Section("tanks")
     for i, correlation in enumerate((1.0, 0.5)):
         progress(i / 2, f"tanks-in-trees CNN at {correlation:.0%} ...")
-        result = tanks.train_tanks_cnn(correlation)
+        result = tanks.train_tanks_cnn(correlation, path=options.model_path(tanks.model_path(correlation)))
         tag = f"{round(correlation * 100):03d}"
         sets = tanks.held_out_sets(result.card["recipe"], correlation)
         for name, data in sets.items():
@@ -220,34 +236,34 @@ def tanks_figures(progress: Progress, quick: bool) -> Section:
         heat = tanks.heat_on_vehicle(tanks.loaded(result), sets["balanced"])
         out.add(f"heat_ratio_{tag}", f"Grad-CAM heat on the vehicle / its pixel share at {correlation:.2f}",
                 heat["ratio"], "x", 1)
-        out.add(f"train_seconds_{tag}", f"training time at {correlation:.2f} (card)", result.card["train_seconds"], "s")
+        out.add(f"train_seconds_{tag}", f"training time at {correlation:.2f}", result.card["train_seconds"], "s")
     return out
 
 
 # ----------------------------------------------------------------------------- fully convolutional
 
 
-def segmentation_figures(progress: Progress, quick: bool) -> Section:
+def segmentation_figures(progress: Progress, options: Options) -> Section:
     """Each decoder's mean IoU on the 300 held-out scenes (quick: the default decoder, and the others
     only when already trained)."""
     from core.fcn import segmentation as seg
     from core.vision.synthetic import segmentation_scenes
 
     out = Section("segmentation")
-    trained = seg.trained_cards()
+    trained = seg.trained_cards(options.models)
     held_out = segmentation_scenes(seg.RECIPE["n_test"], seg.RECIPE["size"], seed=seg.RECIPE["seed"] + 1)
     for i, decoder in enumerate(seg.DECODERS):
-        if quick and decoder != seg.DEFAULT_DECODER and decoder not in trained:
+        if options.quick and decoder != seg.DEFAULT_DECODER and decoder not in trained:
             out.skipped.append(f"segmentation.{decoder}: not trained yet (the full report trains it)")
             continue
         progress(i / len(seg.DECODERS), f"FCN with the {decoder} decoder ...")
-        model, card = seg.load_fcn(decoder)
+        model, card = seg.load_fcn(decoder, folder=options.models)
         out.add(f"mean_iou_{decoder}", f"mean IoU, {decoder} decoder", seg.evaluate(model, held_out)["mean_iou"])
-        out.add(f"train_seconds_{decoder}", f"training time, {decoder} decoder (card)", card["train_seconds"], "s")
+        out.add(f"train_seconds_{decoder}", f"training time, {decoder} decoder", card["train_seconds"], "s")
     return out
 
 
-def detection_figures(progress: Progress, quick: bool) -> Section:
+def detection_figures(progress: Progress, options: Options) -> Section:
     """The tiny YOLO (mAP@0.5, per-class AP, recall on shrunk scenes), IoU k-means anchors with the
     published ones on the same boxes, and the darknet weights files' sizes."""
     from core.detection import anchors as K
@@ -256,13 +272,13 @@ def detection_figures(progress: Progress, quick: bool) -> Section:
 
     out = Section("detection")
     progress(0.0, "tiny YOLO on the held-out scenes ...")
-    yolo = T.load_shapes_yolo()
+    yolo = T.load_shapes_yolo(path=options.model_path(T.model_path()))
     held_out = T.held_out_set(yolo.card["recipe"])
     scores = T.evaluate(yolo, held_out)
     out.add("map50", "tiny YOLO mAP@0.5", scores["map50"])
     for name, ap in scores["ap50"].items():
         out.add(f"ap50_{name}", f"AP@0.5, {name}", ap)
-    out.add("train_seconds", "tiny YOLO training time (card)", yolo.card["train_seconds"], "s")
+    out.add("train_seconds", "tiny YOLO training time", yolo.card["train_seconds"], "s")
     progress(0.3, "recall on shrunk scenes ...")
     for scale, value in T.recall_at_scales(yolo, held_out, (1.0, 0.75)).items():
         out.add(f"recall_{round(scale * 100)}", f"recall at IoU 0.5, scenes at {scale:.0%}", value, "%", 0)
@@ -280,27 +296,34 @@ def detection_figures(progress: Progress, quick: bool) -> Section:
     return out
 
 
-SECTIONS: dict[str, Callable[[Progress, bool], Section]] = {
+SECTIONS: dict[str, Callable[[Progress, Options], Section]] = {
     "embeddings": embedding_figures, "sentiment": sentiment_figures, "cnn": cnn_figures, "tanks": tanks_figures,
     "segmentation": segmentation_figures, "detection": detection_figures,
 }
 
 
-def build_report(quick: bool = False, sections: tuple[str, ...] | None = None, progress: Progress | None = None) -> dict:
-    """{"quick", "seconds", "figures": {key: {label, value, unit, text}}, "skipped", "sections": {name: seconds}}."""
+def build_report(quick: bool = False, sections: tuple[str, ...] | None = None, progress: Progress | None = None,
+                 models: Path | None = None) -> dict:
+    """{"quick", "seconds", "sections": {name: seconds}, "figures": {key: {label, value, unit, text}},
+    "skipped"}. Not quick: the self-trained models are trained again in ``models`` (default: a
+    temporary folder, removed afterwards)."""
+    import tempfile
+
     progress = ensure(progress)
     names = list(sections or SECTIONS)
     unknown = [n for n in names if n not in SECTIONS]
     if unknown:
         raise ValueError(f"Unknown report section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}.")
-    figures, skipped, timing = {}, [], {}
-    start = time.perf_counter()
-    for i, name in enumerate(names):
-        began = time.perf_counter()
-        section = SECTIONS[name](scaled(progress, i / len(names), (i + 1) / len(names)), quick)
-        timing[name] = time.perf_counter() - began
-        figures.update({f.key: {**asdict(f), "text": f.text} for f in section.figures})
-        skipped += section.skipped
+    with tempfile.TemporaryDirectory(prefix="cnnvis-report-") as scratch:
+        options = Options(quick, None if quick else Path(models or scratch))
+        figures, skipped, timing = {}, [], {}
+        start = time.perf_counter()
+        for i, name in enumerate(names):
+            began = time.perf_counter()
+            section = SECTIONS[name](scaled(progress, i / len(names), (i + 1) / len(names)), options)
+            timing[name] = time.perf_counter() - began
+            figures.update({f.key: {**asdict(f), "text": f.text} for f in section.figures})
+            skipped += section.skipped
     progress(1.0, "report done")
     return {"quick": quick, "seconds": time.perf_counter() - start, "sections": timing, "figures": figures,
             "skipped": skipped}
@@ -324,10 +347,13 @@ def format_report(report: dict) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> tuple[Any, str]:
+    from core.cli import CommandError
     from core.progress import stderr_progress
 
+    if args.quick and args.models:
+        raise CommandError("--models is for the full report (the quick one uses the dashboard's model cache).")
     report = build_report(args.quick, tuple(args.section) if args.section else None,
-                          None if args.json else stderr_progress)
+                          None if args.json else stderr_progress, args.models)
     return report, format_report(report)
 
 
@@ -336,7 +362,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("report", help="recompute every figure the README quotes, in its units")
     p.add_argument("--quick", action="store_true",
-                   help="the subset make test checks: models the test suite trains anyway, no extra FCN decoders")
+                   help="the subset make test checks: the cached self-trained models, no untrained FCN decoders")
+    p.add_argument("--models", type=Path, help="full report: train the self-trained models into this folder "
+                                               "(default: a temporary one)")
     p.add_argument("--section", action="append", choices=list(SECTIONS), help="only this section (repeatable)")
     add_common(p)
     p.set_defaults(func=cmd_report)

@@ -158,8 +158,8 @@ def train_fcn_here(recipe: dict, path: Path, progress: Progress, decoder: str = 
     return card
 
 
-def model_path(decoder: str) -> Path:
-    return model_dir() / f"{MODEL_NAMES[_check_decoder(decoder)]}.keras"
+def model_path(decoder: str, folder: Path | None = None) -> Path:
+    return (folder or model_dir()) / f"{MODEL_NAMES[_check_decoder(decoder)]}.keras"
 
 
 def _check_decoder(decoder: str) -> str:
@@ -168,23 +168,25 @@ def _check_decoder(decoder: str) -> str:
     return decoder
 
 
-def load_fcn(decoder: str = DEFAULT_DECODER, progress: Progress | None = None, subprocess_ok: bool = True):
-    """The trained FCN for ``decoder`` (training it first if it is not cached): (model, card)."""
+def load_fcn(decoder: str = DEFAULT_DECODER, progress: Progress | None = None, subprocess_ok: bool = True,
+             folder: Path | None = None):
+    """The trained FCN for ``decoder`` (training it first if ``folder``, default the model cache, has
+    none for this recipe): (model, card)."""
     keras = import_keras()
     _layers()  # register the custom layers before loading
     progress = ensure(progress)
-    path = model_path(decoder)
+    path = model_path(decoder, folder)
     card = cached_or_trained("shapes-fcn", path, RECIPE, progress, subprocess_ok, options={"decoder": decoder})
     progress(1.0, f"{MODEL_NAMES[decoder]} ready: mean IoU {card['mean_iou']:.3f}")
     return keras.models.load_model(path, safe_mode=True), card
 
 
-def trained_cards() -> dict[str, dict]:
+def trained_cards(folder: Path | None = None) -> dict[str, dict]:
     """decoder -> card, for the decoders already trained with the current recipe (nothing is trained)."""
     cards = {}
     for decoder in DECODERS:
         try:
-            card = json.loads(model_path(decoder).with_suffix(".json").read_text())
+            card = json.loads(model_path(decoder, folder).with_suffix(".json").read_text())
         except (OSError, ValueError):
             continue
         if card.get("recipe") == RECIPE:

@@ -20,7 +20,6 @@ from core.train import accuracy, cached_or_trained, compute_device, fit_classifi
 from core.vision.synthetic import TANK_BACKGROUNDS, TANK_CLASSES, tanks_in_trees
 
 TANKS_RECIPE = {"version": 2, "seed": 0, "n_train": 2400, "n_test": 600, "size": 64, "epochs": 10, "batch": 64}
-CORRELATIONS = tuple(round(c, 2) for c in np.arange(0.5, 1.0001, 0.05))
 
 
 @dataclass(frozen=True)

@@ -168,3 +168,13 @@ def test_report_text_is_in_the_readmes_units(quick_report):
     assert figures["detection.weights_bytes_yolov3"]["text"] == "248,007,048 bytes"
     assert figures["tanks.heat_ratio_050"]["text"].endswith("×")
     assert figures["sentiment.anova_p_w2v-small"]["text"] == "1.4e-04"
+
+
+def test_bad_report_options_are_a_sentence(tmp_path):
+    from tests.core.test_cli import run
+
+    proc = run("report", "--quick", "--models", str(tmp_path), check=False)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: --models is for the full report")
+    assert not any(tmp_path.iterdir())
+    proc = run("report", "--section", "weather", check=False)
+    assert proc.returncode == 2 and "invalid choice: 'weather'" in proc.stderr
