@@ -61,9 +61,9 @@ try:
 except zoo.ModelError as exc:
     st.error(str(exc))
     st.stop()
-st.caption("Hover for the channel number. Dark tiles are channels that did not fire on this image (all zeros "
-           "after a ReLU). Early maps are large and look like the photo's edges; late maps are small, many, and "
-           "mostly silent.")
+st.caption("Hover for the channel number. A tile of one flat colour is a channel that did not fire on this image "
+           "(all zeros after a ReLU). Early maps are large and trace the photo's edges; late maps are small, many, "
+           "and mostly silent.")
 
 st.header("Across the whole network")
 relu_layers = [n for n in layers if type(model.layer(n)).__name__ in ("ReLU", "Activation")]

@@ -59,7 +59,8 @@ with st.form("asc_form"):
                         help="gray + noise, zeros (the lecture's choice), uniform noise, or the image below")
     c7, c8, c9, c10 = st.columns(4)
     jitter = c7.slider("Jitter (px)", 0, 8, int(d.get("jitter", 2)), key=f"asc_{tag}_jitter")
-    l2 = c8.select_slider("L2 decay", [0.0, 0.0005, 0.001, 0.005, 0.01], float(d.get("l2", 0.0)), key=f"asc_{tag}_l2")
+    l2 = c8.select_slider("L2 decay", [0.0, 0.0005, 0.001, 0.002, 0.005, 0.01], float(d.get("l2", 0.0)),
+                          key=f"asc_{tag}_l2")
     blur_every = c9.slider("Blur every k steps (0 = never)", 0, 50, int(d.get("blur_every", 10)), step=5,
                            key=f"asc_{tag}_blur")
     fourier = c10.toggle("Fourier parameterisation", bool(d.get("fourier", False)), key=f"asc_{tag}_fourier")
@@ -108,7 +109,14 @@ except zoo.ModelError as exc:
     st.error(str(exc))
     st.stop()
 captions = ([f"filter {t}" for t in result.targets] if layer else [model.class_names[t] for t in result.targets])
-st.image(list(result.images), caption=captions, width=160 if len(result.images) > 1 else 320)
+if len(result.images) == 1:
+    st.image(result.images[0], caption=captions[0], width=448)
+else:  # four to a row, as large as the page allows: the room should see the stripes and the eyes
+    per_row = min(4, len(result.images))
+    for start in range(0, len(result.images), per_row):
+        for col, img, cap in zip(st.columns(per_row), result.images[start:start + per_row],
+                                 captions[start:start + per_row], strict=False):
+            col.image(img, caption=cap, width="stretch")
 where = (f"{size}x{size} canvas, {model.name} truncated at {layer}" if layer else f"{size}x{size} input")
 st.caption(f"{steps} steps on a {where}, in {result.seconds:.2f} s"
            + (" (kept on disk in the neuron gallery)" if from_gallery else "")
@@ -123,4 +131,6 @@ grid = figures.image_row(result.images, captions, columns=min(8, len(result.imag
 components.download_image(grid, f"{model.name}_{layer or 'class'}_ascent.png", key="dl_asc")
 curve = result.objective[:: max(1, len(result.objective) // 10)]
 if not np.all(np.diff(curve) >= -1e-3 * abs(result.objective).max()):
-    st.caption("The objective is not monotone here: try a smaller η, or turn jitter off.")
+    st.caption("The objective wiggles because every step sees a randomly shifted image (jitter): the price of "
+               "pictures without high-frequency noise." if jitter else
+               "The objective is not monotone here: try a smaller η.")

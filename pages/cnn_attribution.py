@@ -204,11 +204,21 @@ if tab_sanity.open:
             steps = []
         if steps:
             methods = list(steps[0].maps)
+            # one row per method, one column per stop (left: the original network)
+            header = st.columns([1.2] + [1] * len(steps))
+            header[0].markdown("**randomised →**")
+            for col, s in zip(header[1:], steps, strict=True):
+                col.caption("original" if not s.randomized else
+                            f"{len(s.randomized)} layer{'s' if len(s.randomized) > 1 else ''}, down to "
+                            f"{s.randomized[-1]}")
             for m in methods:
-                st.markdown(f"**{A.METHOD_TITLES[m]}**")
-                st.image([A.overlay(base, s.maps[m], 0.6, colormap) for s in steps], width=120,
-                         caption=[f"{s.label}: ρ = {s.spearman[m]:.2f}" if np.isfinite(s.spearman[m])
-                                  else f"{s.label}: flat" for s in steps])
+                row = st.columns([1.2] + [1] * len(steps))
+                row[0].markdown(f"**{A.METHOD_TITLES[m]}**")
+                for col, s in zip(row[1:], steps, strict=True):
+                    rho = s.spearman[m]
+                    shown_map = (A.overlay(base, s.maps[m], 0.6, colormap) if m == "gradcam"
+                                 else as_shown(A.gradient_image(s.maps[m][:, :, None])))
+                    col.image(shown_map, width="stretch", caption=f"ρ = {rho:.2f}" if np.isfinite(rho) else "flat map")
             rows = [{"randomised down to": s.label, "layers": len(s.randomized),
                      **{A.METHOD_TITLES[m]: s.spearman[m] for m in methods}} for s in steps]
             table = pd.DataFrame(rows)

@@ -78,7 +78,7 @@ fig.add_trace(go.Scatter(x=[c[1] for c in centres], y=[c[2] for c in centres], m
                          marker={"size": TILE * 0.6, "opacity": 0.01, "symbol": "square"},
                          customdata=[c[0] for c in centres], hovertemplate="channel %{customdata}<extra></extra>",
                          showlegend=False))
-fig.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}, height=int(mosaic.shape[0] * 1.05) + 10,
+fig.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}, height=int(mosaic.shape[0] * 1.4) + 10,
                   xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x"}, dragmode=False,
                   clickmode="event+select")
 event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points", key="gal_click",

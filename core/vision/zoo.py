@@ -73,7 +73,7 @@ PAGE_DEFAULTS: dict[str, dict[str, dict]] = {
                         "stats": "activation"},
         "filters": {"layer": "block4a_expand_activation", "count": 8, "steps": 60, "eta": 1.0, "init": "gray",
                     "jitter": 0, "l2": 0.0, "blur_every": 0, "fourier": True, "size": 96},
-        "class": {"class": "honeycomb", "steps": 200, "eta": 24.0, "init": "gray", "jitter": 8, "l2": 0.005,
+        "class": {"class": "honeycomb", "steps": 200, "eta": 32.0, "init": "gray", "jitter": 8, "l2": 0.002,
                   "blur_every": 10, "fourier": False, "size": 224},
         "dream": {"image": "china", "layers": {"block5c_add": 1.0, "block6a_expand_activation": 1.0}, "octaves": 4,
                   "scale": 1.4, "iterations": 20, "step": 0.02, "jitter": 4, "max_side": 384},
