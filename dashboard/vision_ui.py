@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from core.assets import AssetError
+from core.cache import KeyedCache
 from core.vision import zoo
 from dashboard import components, resources
 
@@ -17,10 +18,55 @@ def _title(name: str) -> str:
 
 
 def loaded_model(name: str) -> zoo.LoadedModel:
-    """A zoo model, loaded (or trained) once per process, with a progress bar the first time."""
+    """A zoo model, loaded (or trained) once per process, with a progress bar the first time; its
+    pages' first computations are then traced in the background (:func:`warm_up`)."""
     model = resources.model(name, lambda p: zoo.load_model(name, resources.asset_manager(), progress=p))
     resources.note_loaded(name)
+    if name in zoo.PAGE_DEFAULTS:
+        from core import jobs
+
+        jobs.pool().submit(_WARM, model.uid, lambda p: warm_up(model, p), f"Preparing {name}'s pages ...")
     return model
+
+
+_WARM = KeyedCache("warm-up", max_entries=16, sizeof=lambda v: 0)  # model uid -> seconds spent
+
+
+def warm_up(model: zoo.LoadedModel, progress=None) -> float:
+    """Trace what the CNN pages compute first for this model (Grad-CAM and the guided gradient at the
+    default layer, the filter loop on its canvas, the Deep Dream loop for the default layers), once per
+    process, on a job-pool thread while the lecturer is still talking: tracing EfficientNet-Lite0's
+    gradient graphs costs 1-2 s each. The first student then waits for the computation, not the tracing.
+    No Streamlit here (it runs in a worker thread)."""
+    import time
+
+    import numpy as np
+
+    from core.vision import ascent
+    from core.vision import attribution as A
+
+    start = time.perf_counter()
+    x = np.zeros((1, *model.input_size, model.channels), np.float32)
+    steps = [("Grad-CAM", lambda: A.grad_cam(model, x, 0)), ("guided backpropagation", lambda: A.guided_backprop(model, x, 0))]
+    f = zoo.page_defaults(model.name, "filters")
+    if f:
+        net = ascent.any_size(model) if f.get("size", model.input_size[0]) != model.input_size[0] else model
+        first = list(range(f.get("count", 8)))  # the page's batch: another batch size would trace again
+        steps.append(("filters", lambda: ascent.gradient_ascent(net, f["layer"], first, steps=1, size=f.get("size"),
+                                                                fourier=f.get("fourier", False))))
+    d = zoo.page_defaults(model.name, "dream")
+    if d:
+        gray = np.full((64, 64, 3), 128, np.uint8)
+        steps.append(("Deep Dream", lambda: ascent.deep_dream(model, gray, d["layers"], octaves=1, iterations=1,
+                                                              jitter=d.get("jitter", 0), max_side=64)))
+    for i, (what, fn) in enumerate(steps):
+        if progress is not None:
+            progress(i / len(steps), f"tracing {what} for {model.name}")
+        try:
+            fn()
+        except Exception:  # a warm-up never fails a page: the page will report its own error
+            pass
+    return time.perf_counter() - start
 
 
 def _user_model() -> zoo.LoadedModel | None:
