@@ -219,6 +219,18 @@ def test_default_layer_is_model_aware(lite_composite, emotion_face, shapes_x):
     assert A.candidate_layers(emotion_face[0]) == emotion_face[0].conv_layers[-5:]
 
 
+def test_grad_cam_on_efficientnet_matches_tf_keras_vis_at_the_same_layer(lite_composite):
+    from tf_keras_vis.gradcam import Gradcam
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    lite, x = lite_composite
+    cls = lite.class_index("espresso")
+    # head_activation is a ReLU layer: tell tf-keras-vis not to step back to the last convolution
+    ref = Gradcam(lite.model, clone=True)(CategoricalScore(cls), x, penultimate_layer="head_activation",
+                                          seek_penultimate_conv_layer=False)[0]
+    assert pearson(ref, A.grad_cam(lite, x, cls).values) >= 0.99
+
+
 def test_grad_cam_of_the_composite_puts_the_heat_on_the_requested_object(lite_composite):
     """Cat on the left half, espresso on the right: Grad-CAM for each class heats its own half."""
     lite, x = lite_composite
