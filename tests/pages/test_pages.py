@@ -96,4 +96,4 @@ def test_sidebar_lists_a_model_on_the_run_that_loaded_it(app):
     at.run()
     assert any("no model or embedding yet" in c.value for c in at.sidebar.caption)
     at.switch_page(page_path("cnn_activations.py")).run()
-    assert any("Loaded:" in c.value and "emotion-cnn" in c.value for c in at.sidebar.caption)
+    assert any("Loaded:" in c.value and "efficientnet-lite0" in c.value for c in at.sidebar.caption)
