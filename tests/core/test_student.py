@@ -6,7 +6,6 @@ Upsampling), so the module takes about as long as the app's first import (~15-30
 
 from __future__ import annotations
 
-import asyncio
 import http.server
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from dashboard.student import (
     fetch_cookies_sync,
     visit_pages,
 )
-from tests.helpers import free_port
+from tests.helpers import free_port, run_async
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -164,7 +163,7 @@ def test_protocol_against_stub():
             assert time.perf_counter() - t < 5
             await student.close()
 
-    asyncio.run(main())
+    run_async(main())
 
 
 async def _stub_form(ws, seen: dict) -> None:
@@ -205,7 +204,7 @@ def test_form_values_wait_for_submit():
             assert last["$$ID-go"].trigger_value and list(last["$$ID-lr"].double_array_value.data) == [30.0]
             await student.close()
 
-    asyncio.run(main())
+    run_async(main())
 
 
 # ------------------------------------------------------------------------------ the real dashboard
@@ -274,7 +273,7 @@ def test_home_and_upsampling(server):
             again = await student.open("Home", timeout=60)  # the default page by its title
             assert again.finished and again.url_pathname == "" and again.page_script_hash == home.page_script_hash
 
-    asyncio.run(main())
+    run_async(main())
 
 
 def test_message_cache_refs(server):
@@ -286,7 +285,7 @@ def test_message_cache_refs(server):
             assert second.refs > 0 and second.unresolved_refs == 0
             assert second.texts == first.texts and len(second.widgets) == len(first.widgets)
 
-    asyncio.run(main())
+    run_async(main())
 
 
 def test_visit_pages_from_a_thread_with_a_loop(server):
@@ -295,7 +294,7 @@ def test_visit_pages_from_a_thread_with_a_loop(server):
     async def inside_a_running_loop():  # a new thread gets its own event loop
         return visit_pages(server, ["", "upsampling"], timeout=180, progress=lambda *a: done.append(a))
 
-    results = asyncio.run(inside_a_running_loop())
+    results = run_async(inside_a_running_loop())
     assert [r.status for r in results] == ["FINISHED_SUCCESSFULLY"] * 2
     assert [r.url_pathname for r in results] == ["", "upsampling"]
     assert done == [(0, 2, "(default page)"), (1, 2, "upsampling"), (2, 2, "")]

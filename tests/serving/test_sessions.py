@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from dashboard.student import Student
-from tests.helpers import free_port
+from tests.helpers import free_port, run_async
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -94,4 +94,4 @@ def test_a_long_job_of_one_student_does_not_block_another(server):
         finally:
             await asyncio.gather(a.close(), b.close(), return_exceptions=True)
 
-    asyncio.run(scenario())
+    run_async(scenario())
