@@ -117,28 +117,19 @@ def compute(concept: str, key: Hashable, fn: Callable[[Pending], Any], label: st
         return value
     if heavy:
         return _heavy(cache, concept, key, fn, label)
-    while True:
-        pending, owner, value = cache.claim(key, label)
-        if pending is None:
-            return value
-        if owner:
-            from dashboard.components import progress_bar
 
-            try:
-                with progress_bar(label) as bar:
-                    def progress(fraction: float, message: str, _p=pending) -> None:
-                        _p.progress(fraction, message)
-                        bar(fraction, message)
-                    progress.show = pending.show  # type: ignore[attr-defined]
-                    value = fn(progress)
-            except BaseException as exc:
-                cache.fail(pending, exc if isinstance(exc, Exception) else Cancelled(label))
-                raise
-            return cache.fulfil(pending, value)
-        try:
-            return _wait(pending, label)
-        except Cancelled:
-            continue  # the session computing it stopped (its page was rerun): take it over
+    def here(pending: Pending) -> Any:  # this session computes it, under its own progress bar
+        from dashboard.components import progress_bar
+
+        with progress_bar(label) as bar:
+            def progress(fraction: float, message: str) -> None:
+                pending.progress(fraction, message)
+                bar(fraction, message)
+            progress.show = pending.show  # type: ignore[attr-defined]
+            return fn(progress)
+
+    # another session computing it: draw its progress until it is done (a stopped one is taken over)
+    return cache.get_or_compute(key, here, label, on_wait=lambda pending: _draw_until_done(pending, label))
 
 
 def _heavy(cache: KeyedCache, concept: str, key: Hashable, fn, label: str) -> Any:
@@ -169,8 +160,9 @@ def _heavy(cache: KeyedCache, concept: str, key: Hashable, fn, label: str) -> An
             cancel.empty()
             return value
         mine[concept] = pending
+        _draw_until_done(pending, label, queued=True)
         try:
-            value = _wait(pending, label, queued=True)
+            value = pending.result()
         except Cancelled:
             if me in pending.waiters:  # somebody else cancelled a job we still want: queue it again
                 continue
@@ -179,8 +171,8 @@ def _heavy(cache: KeyedCache, concept: str, key: Hashable, fn, label: str) -> An
         return value
 
 
-def _wait(pending: Pending, label: str, queued: bool = False) -> Any:
-    """Poll ``pending`` and draw its queue position, progress and preview until it has a value."""
+def _draw_until_done(pending: Pending, label: str, queued: bool = False) -> None:
+    """Poll ``pending`` and draw its queue position, progress and preview until it is done."""
     box = st.empty()
     preview_box = st.empty() if pending.preview is not None or queued else None
     shown, seen_version = None, -1
@@ -209,7 +201,6 @@ def _wait(pending: Pending, label: str, queued: bool = False) -> Any:
     box.empty()
     if preview_box is not None:
         preview_box.empty()
-    return pending.result()
 
 
 # ----------------------------------------------------------------------------- named shared objects
