@@ -326,8 +326,8 @@ def matrix_html(m, fmt: str = "{:g}", highlight=None) -> str:
         cells = []
         for j, v in enumerate(row):
             text = fmt.format(v) if isinstance(v, (int, float, np.integer, np.floating)) else str(v)
-            shade = ' style="background-color:#fde68a"' if highlight is not None and highlight[i, j] else ""
-            cells.append(f"<td{shade}>{html.escape(text)}</td>")
+            shade = "background-color:#fde68a;" if highlight is not None and highlight[i, j] else ""
+            cells.append(f'<td style="{shade}padding:2px 12px;text-align:right;border:none">{html.escape(text)}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return ('<table style="border-collapse:collapse;margin-bottom:0.8rem"><tbody>' + "".join(rows)
             + "</tbody></table>")
