@@ -70,6 +70,9 @@ PAGES: list[PageSpec] = [
              "yolo", "Boxes, confidence and NMS sliders; the S x S x B(5+C) tensor cell by cell; darknet models in Keras."),
     PageSpec("Fully Convolutional Learning", "det_anchors_loss.py", "YOLO: anchors, loss & training", ":material/query_stats:",
              "yolo-training", "Anchors from IoU k-means, the loss term by term, and the tiny YOLO trained here."),
+    PageSpec("Live demo", "live_camera.py", "Live camera", ":material/videocam:",
+             "live-camera", "The class on camera: emotion + Grad-CAM on faces, selfie segmentation, BlazeFace "
+             "anchors, one CNN channel, live with FPS and per-stage milliseconds."),
 ]
 
 # Section titles in lecture order; a section with no page yet is not shown in the navigation.
@@ -78,6 +81,7 @@ SECTIONS = [
     "Ethics: biased embeddings",
     "CNN Visualization",
     "Fully Convolutional Learning",
+    "Live demo",
 ]
 
 
