@@ -153,14 +153,25 @@ def sample_image(name: str, max_side: int = DEFAULT_MAX_SIDE) -> np.ndarray:
 # ----------------------------------------------------------------------------- decoding
 
 
+def _short(text: object, limit: int = 80) -> str:
+    """At most ``limit`` characters of user content (a path, a name) for a message."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _open(source: ImageInput) -> tuple[Image.Image, str]:
     if isinstance(source, Image.Image):
         return source, "PIL"
     if isinstance(source, (str, Path)):
         path = Path(source)
         if not path.exists():
-            raise NotAnImageError(f"No image file at '{path}'.")
-        data = path.read_bytes()
+            raise NotAnImageError(f"No image file at '{_short(path)}'.")
+        if not path.is_file():
+            raise NotAnImageError(f"'{_short(path)}' is a folder (or a device), not an image file.")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise NotAnImageError(f"'{_short(path)}' cannot be read ({exc.strerror or type(exc).__name__}).") from None
     elif isinstance(source, (bytes, bytearray)):
         data = bytes(source)
     elif hasattr(source, "read"):
@@ -347,6 +358,39 @@ def resize(image: np.ndarray, height: int, width: int, method: str = "auto") -> 
     if image.ndim == 3 and out.ndim == 2:  # OpenCV drops a single channel axis
         out = out[:, :, None]
     return out
+
+
+def display_scaled(image: np.ndarray, long_side: int, enlarge_only: bool = True) -> np.ndarray:
+    """``image`` resized so that its *long* side is ``long_side`` pixels, the short side following (at
+    least 1 px). Scaling by the short side instead turns a 20000 x 1 strip into a 256 x 5,120,000
+    picture; by the long side it can never be larger than ``long_side`` squared."""
+    h, w = image.shape[:2]
+    scale = long_side / max(h, w, 1)
+    if enlarge_only and scale <= 1:
+        return image
+    return resize(image, max(1, round(h * scale)), max(1, round(w * scale)), "auto")
+
+
+MODEL_MIN_SIDE = 8  # px: below this a model's resize to its input is a smear of one or two pixels
+MODEL_MAX_ASPECT = 20  # long side / short side: beyond it the squeeze to a square input destroys the picture
+
+
+def model_view_problem(image: np.ndarray, input_size: tuple[int, int] | None = None) -> str | None:
+    """Why a network cannot usefully see ``image`` (one sentence), or None when it can.
+
+    A classifier resizes every picture to its fixed input (e.g. 224 x 224): a 2048 x 1 strip becomes
+    224 copies of one row, so its predictions and heatmaps would describe an artefact, not the image.
+    """
+    h, w = image.shape[:2]
+    into = f" into the model's {input_size[1]} x {input_size[0]} input" if input_size else " to the model's input"
+    if min(h, w) < MODEL_MIN_SIDE:
+        return (f"This image is {w:,} x {h:,} pixels: stretched{into}, its {min(h, w)}-pixel side would be repeated "
+                f"into streaks, so the model would not see the picture. Use an image at least {MODEL_MIN_SIDE} "
+                "pixels on each side.")
+    if max(h, w) > MODEL_MAX_ASPECT * min(h, w):
+        return (f"This image is {w:,} x {h:,} pixels (aspect {max(h, w) / min(h, w):,.0f}:1): squeezed{into}, it "
+                f"would be distorted beyond recognition. Crop it to at most {MODEL_MAX_ASPECT}:1 first.")
+    return None
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from core import images
 from core.assets import AssetError
 from core.cache import KeyedCache
 from core.vision import zoo
@@ -138,6 +139,10 @@ def model_image(model: zoo.LoadedModel, key: str, default: str | None = None) ->
     if loaded is None:
         return None
     image = loaded.array
+    problem = images.model_view_problem(image, model.input_size)
+    if problem is not None:  # refuse what the network cannot see, rather than explain an artefact
+        st.error(problem)
+        return None
     if model.name == "emotion-cnn":
         faces = resources.compute("faces", resources.content_key(image), lambda p: zoo.find_faces(image),
                                   "Looking for faces ...")

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core import images
 from core.detection import detector as detectors
 from core.detection import yolo as Y
 from core.vision.synthetic import BACKGROUNDS, DETECT_CLASSES, compose_scene
@@ -60,6 +61,10 @@ with components.controls("Detector and image"):
         if loaded is None:
             st.stop()
         image = loaded.array
+        problem = images.model_view_problem(image, (det.size, det.size))
+        if problem is not None:  # a 2048 x 1 strip letterboxes to a 0-pixel-high picture: say why, stop
+            st.error(problem)
+            st.stop()
     c1, c2, c3 = st.columns(3)
     conf = c1.slider("Confidence threshold", 0.0, 1.0, 0.5, 0.01, key="det_conf",
                      help="objectness x class probability")
