@@ -1,7 +1,14 @@
 """Headless CLI: ``python -m core <command> ...``.
 
 Every command prints a human summary, or JSON on stdout with ``--json``, and writes files with
-``--out`` where it produces one. Errors are one sentence on stderr and a non-zero exit code.
+``--out`` where it produces one.
+
+Error policy: a *user* error (a bad argument, a file that is not what it should be) is one line
+``error: <sentence>`` on stderr and exit code 2. User errors are :class:`CommandError`, argparse's own
+errors, and the library's input-error classes listed in :data:`USER_ERRORS` (each carries a sentence
+written for the user). Anything else is a bug of ours, not the user's: exit code 70 (EX_SOFTWARE),
+one line ``internal error, please report: ...`` and the traceback on stderr, so a ``KeyError`` deep
+inside a computation is never passed off as the user's mistake.
 Each feature module contributes its commands through a ``register_cli(subparsers)`` function
 listed in :data:`COMMAND_MODULES`; command functions take the parsed args and return
 ``(payload, text)``.
@@ -31,6 +38,60 @@ COMMAND_MODULES = [
 
 class CommandError(Exception):
     """A user-facing failure of a command: printed as one sentence, exit code 2."""
+
+
+USER_EXIT = 2
+INTERNAL_EXIT = 70  # sysexits.h EX_SOFTWARE
+MAX_ECHO = 80  # characters of user content quoted in a message
+
+# Library exceptions whose message is, by contract, one sentence for the user (module, class name).
+# They are looked up only in modules already imported: an exception cannot come from a module that was
+# never loaded, and the CLI must not import TensorFlow just to classify an error.
+USER_ERRORS = (
+    ("core.images", "ImageError"), ("core.assets", "AssetError"), ("core.vision.zoo", "ModelError"),
+    ("core.embeddings.io", "EmbeddingFormatError"), ("core.embeddings.bias", "NotEnoughWords"),
+    ("core.fcn.upsampling", "UpsamplingError"), ("core.fcn.segmentation", "SegmentationError"),
+    ("core.detection.darknet", "DarknetError"), ("core.datadir", "DataDirError"),
+    ("core.vision.efficientnet", "ConversionError"), ("core.vision.torch_legacy", "LegacyFormatError"),
+)
+# OS errors about a path the user named (a missing file, a folder given as a file, no permission).
+USER_OS_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+
+
+def short(text: object, limit: int = MAX_ECHO) -> str:
+    """User content for a message: at most ``limit`` characters, one line."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _user_error_classes() -> tuple[type, ...]:
+    found = [CommandError]
+    for module, name in USER_ERRORS:
+        mod = sys.modules.get(module)
+        cls = getattr(mod, name, None) if mod is not None else None
+        if isinstance(cls, type):
+            found.append(cls)
+    return tuple(found)
+
+
+def user_message(exc: BaseException) -> str | None:
+    """The one sentence for a user error, or None when ``exc`` is an internal error."""
+    if isinstance(exc, _user_error_classes()):
+        return str(exc)
+    if isinstance(exc, USER_OS_ERRORS):
+        what = {FileNotFoundError: "does not exist", IsADirectoryError: "is a folder, not a file",
+                NotADirectoryError: "is not inside a folder", PermissionError: "cannot be read or written "
+                "(permission denied)"}[next(c for c in USER_OS_ERRORS if isinstance(exc, c))]
+        name = exc.filename if exc.filename is not None else "a path"
+        return f"'{short(name)}' {what}."
+    return None
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with a one-line error (exit 2) instead of the usage block followed by the error."""
+
+    def error(self, message: str):  # noqa: D102 (argparse's hook)
+        self.exit(USER_EXIT, f"error: {message} (see '{self.prog} --help').\n")
 
 
 def add_common(parser: argparse.ArgumentParser, out: bool = False) -> None:
@@ -130,6 +191,8 @@ def resolve_image(spec: str):
     """A sample-image name or a file path -> :class:`core.images.LoadedImage`."""
     from core import images
 
+    if not spec:
+        raise CommandError("--image is empty: give a sample name or an image file.")
     if spec in images.SAMPLE_IMAGES:
         return images.load_image(images.sample_image_path(spec))
     return images.load_image(Path(spec))
@@ -138,6 +201,8 @@ def resolve_image(spec: str):
 def _cmd_image(args: argparse.Namespace) -> tuple[Any, str]:
     from core import images
 
+    if args.max_side < 0:
+        raise CommandError(f"--max-side must be 0 (no cap) or a number of pixels, not {args.max_side}.")
     loaded = resolve_image(args.image)
     loaded = images.load_image(loaded.array, max_side=args.max_side) if args.max_side else loaded
     if args.out:
@@ -182,7 +247,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m core",
         description="Lecture dashboard library: the same computations as the pages, headless.",
     )
@@ -199,13 +264,21 @@ def main(argv: list[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 0
-    from core.assets import AssetError
-    from core.images import ImageError
-
     try:
         payload, text = func(args)
-    except (CommandError, AssetError, ImageError, ValueError, FileNotFoundError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted.", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 (sorted below into the user's errors and ours)
+        message = user_message(exc)
+        if message is not None:
+            print(f"error: {message}", file=sys.stderr)
+            return USER_EXIT
+        import traceback
+
+        print(f"internal error, please report: {type(exc).__name__} in '{args.command}' "
+              f"({short(exc)}); the traceback follows.", file=sys.stderr)
+        traceback.print_exc(file=sys.stderr)
+        return INTERNAL_EXIT
     emit(args, payload, text)
     return 0

@@ -10,7 +10,19 @@ from core.cli import CommandError, add_common
 from core.progress import stderr_progress
 
 
+MAX_SIZE = 2048  # px: darknet inputs; 608 is the largest the cfgs use
+MAX_EXAMPLE = 2999  # yolo-loss --example: the first YOLO_RECIPE["n_train"] training scenes
+MAX_K = 50  # anchors --k: YOLO9000 Figure 2 stops at 10
+MAX_SCENES = 5000  # anchors --scenes
+
+
+def _check_size(size: int | None) -> None:
+    if size is not None and not 32 <= size <= MAX_SIZE:
+        raise CommandError(f"--size must be an input side between 32 and {MAX_SIZE} pixels (e.g. 416), not {size}.")
+
+
 def cmd_darknet_summary(args: argparse.Namespace) -> tuple[Any, str]:
+    _check_size(args.size)
     from core.detection.darknet import DarknetError, load_darknet
 
     try:
@@ -56,6 +68,10 @@ def cmd_detect(args: argparse.Namespace) -> tuple[Any, str]:
     from core.detection.yolo import draw_detections
     from core.images import to_png_bytes
 
+    _check_size(args.size)
+    for flag, value in (("--conf", args.conf), ("--iou", args.iou)):
+        if not 0.0 <= value <= 1.0:  # NaN fails too
+            raise CommandError(f"{flag} must be between 0 and 1, not {value}.")
     detector = load_detector(args.model, AssetManager(), progress=None if args.json else stderr_progress, size=args.size)
     image = _image_for(detector, args.image)
     result = detect(detector, image, args.conf, args.iou, args.agnostic)
@@ -72,36 +88,49 @@ def cmd_detect(args: argparse.Namespace) -> tuple[Any, str]:
 
 
 def _parse_ks(spec: str) -> list[int]:
+    shown = spec if len(spec) <= 40 else spec[:37] + "..."
     try:
         if ".." in spec:
             lo, hi = (int(v) for v in spec.split(".."))
+            if lo > hi:
+                raise CommandError(f"--k {shown} is an empty range: write the smaller number first ({hi}..{lo}).")
+            if lo < 1 or hi > MAX_K:
+                raise CommandError(f"--k values must be between 1 and {MAX_K}, got {shown}.")
             ks = list(range(lo, hi + 1))
         else:
-            ks = [int(v) for v in spec.split(",")]
+            ks = sorted({int(v) for v in spec.split(",")})
     except ValueError:
-        raise CommandError(f"--k takes N, N..M or a comma list, got {spec!r}.") from None
-    if not ks or min(ks) < 1:
-        raise CommandError("k must be at least 1.")
+        raise CommandError(f"--k takes N, N..M or a comma list, got {shown!r}.") from None
+    if not ks or min(ks) < 1 or max(ks) > MAX_K:
+        raise CommandError(f"--k values must be between 1 and {MAX_K}, got {shown}.")
     return ks
 
 
 def cmd_anchors(args: argparse.Namespace) -> tuple[Any, str]:
     from core.detection.anchors import iou_curve, mean_best_iou, published_anchors, read_wh_csv
 
+    ks = _parse_ks(args.k)  # before any work: a bad --k costs nothing
+    note = ""
     if args.csv:
+        from core.detection.anchors import sample_boxes
+
+        if args.image_size is not None and not 0 < args.image_size <= 100_000:
+            raise CommandError(f"--image-size must be a positive number of pixels, not {args.image_size}.")
         try:
-            wh = read_wh_csv(Path(args.csv).read_text())
+            wh = read_wh_csv(Path(args.csv).read_text(errors="replace"))
         except (OSError, ValueError) as exc:
             raise CommandError(f"{args.csv}: {exc}") from None
+        wh, note = sample_boxes(wh, seed=args.seed)
         source = str(args.csv)
         if args.image_size:
             wh = wh / float(args.image_size)
     else:
         from core.detection.train import YOLO_RECIPE, training_set
 
+        if not 1 <= args.scenes <= MAX_SCENES:
+            raise CommandError(f"--scenes must be between 1 and {MAX_SCENES:,}, not {args.scenes}.")
         wh = training_set(dict(YOLO_RECIPE, n_train=args.scenes)).all_wh()
         source = f"{args.scenes} synthetic training scenes (w, h as fractions of the image)"
-    ks = _parse_ks(args.k)
     if max(ks) > len(wh):
         raise CommandError(f"k must be at most the number of boxes ({len(wh)}), got {max(ks)}.")
     try:
@@ -111,12 +140,12 @@ def cmd_anchors(args: argparse.Namespace) -> tuple[Any, str]:
     comparable = not args.csv or bool(args.image_size)  # published anchors are fractions of the image
     published = {name: {"anchors": anchors.tolist(), "mean_iou_on_these_boxes": mean_best_iou(wh, anchors)}
                  for name, anchors in (published_anchors().items() if comparable else ())}
-    payload = {"source": source, "boxes": len(wh), "update": args.update,
+    payload = {"source": source, "boxes": len(wh), "sampled": note or None, "update": args.update,
                "anchors": {str(k): r.anchors.tolist() for k, r in curve.items()},
                "mean_iou": {str(k): r.mean_iou for k, r in curve.items()},
                "results": [{"k": k, "anchors": r.anchors.tolist(), "mean_iou": r.mean_iou, "iterations": r.iterations}
                            for k, r in curve.items()], "published": published}
-    text = "\n".join(f"k={k:2d}: mean IoU {r.mean_iou:.3f}" for k, r in curve.items())
+    text = "\n".join(([note] if note else []) + [f"k={k:2d}: mean IoU {r.mean_iou:.3f}" for k, r in curve.items()])
     return payload, text
 
 
@@ -124,8 +153,8 @@ def cmd_yolo_loss(args: argparse.Namespace) -> tuple[Any, str]:
     from core.detection.train import load_shapes_yolo, training_set
     from core.detection.yolo import LAMBDA_COORD, LAMBDA_NOOBJ, LOSS_TERMS
 
-    if args.example < 0:
-        raise CommandError("--example must be 0 or more.")
+    if not 0 <= args.example <= MAX_EXAMPLE:
+        raise CommandError(f"--example must be between 0 and {MAX_EXAMPLE} (the training scenes), not {args.example}.")
     yolo = load_shapes_yolo(None if args.json else stderr_progress)
     data = training_set(dict(yolo.card["recipe"], n_train=args.example + 1))  # the training set's first scenes
     n = args.example

@@ -61,6 +61,9 @@ def cmd_ascent(args: argparse.Namespace) -> tuple[Any, str]:
 
     if (args.filter is None) == (args.cls is None):
         raise CommandError("Give either --filter K (with --layer L) or --class C.")
+    _check_range("--steps", args.steps, 1, 5000)
+    _check_range("--eta", args.eta, 0.0, 1e4)
+    _check_range("--size", args.size, 16, 1024)
     model = _model(args)
     if args.filter is not None:
         if not args.layer:
@@ -82,16 +85,35 @@ def cmd_ascent(args: argparse.Namespace) -> tuple[Any, str]:
                      f"{result.objective[-1]:.4g}" + (f"; wrote {args.out}" if args.out else ""))
 
 
+def _check_range(flag: str, value: float, lo: float, hi: float) -> None:
+    """A numeric option within [lo, hi] (NaN and infinity fail too), or one sentence."""
+    import math
+
+    if not (math.isfinite(value) and lo <= value <= hi):
+        raise CommandError(f"{flag} must be between {lo:g} and {hi:g}, not {value}.")
+
+
 def cmd_dream(args: argparse.Namespace) -> tuple[Any, str]:
+    import math
+
     from core.images import to_png_bytes
     from core.vision.ascent import deep_dream
 
-    model = _model(args)
-    image = resolve_image(args.image).array
+    for flag, value, lo, hi in (("--octaves", args.octaves, 1, 8), ("--scale", args.scale, 1.05, 4.0),
+                                ("--iterations", args.iterations, 1, 1000), ("--step", args.step, 1e-6, 10.0),
+                                ("--jitter", args.jitter, 0, 64), ("--max-side", args.max_side, 16, 2048)):
+        _check_range(flag, value, lo, hi)
     layers = {}
     for item in args.layer or []:
         name, _, weight = item.partition(":")
-        layers[name] = float(weight) if weight else 1.0
+        try:
+            layers[name] = float(weight) if weight else 1.0
+        except ValueError:
+            raise CommandError(f"--layer takes LAYER[:WEIGHT] with a number as the weight, not {item[:60]!r}.") from None
+        if not math.isfinite(layers[name]):
+            raise CommandError(f"--layer {item[:60]!r}: the weight must be a finite number.")
+    model = _model(args)
+    image = resolve_image(args.image).array
     if not layers:
         convs = model.conv_layers
         layers = {name: 1.0 for name in (convs[-3:-1] if len(convs) >= 3 else convs[-1:])}
