@@ -33,16 +33,20 @@ with components.controls("Boxes and clustering", expanded=True):
                               key="anc_csv")
     image_side = None
     if upload is not None:
-        try:
-            wh = K.read_wh_csv(upload.getvalue().decode("utf-8", errors="replace"))
+        name = upload.name if len(upload.name) <= 60 else upload.name[:57] + "..."
+        try:  # NaN, infinity, sides above the widget's maximum: one sentence naming the line
+            wh = K.read_wh_csv(upload.getvalue().decode("utf-8", errors="replace"), max_side=K.MAX_BOX_SIDE)
         except ValueError as exc:
-            st.error(f"{upload.name}: {exc}")
+            st.error(f"{name}: {exc}")
             st.stop()
+        wh, sampled = K.sample_boxes(wh, seed=int(seed))  # bounded k-means time, said in a sentence
+        if sampled:
+            st.info(sampled)
         if wh.max() > 1.0:
-            image_side = st.number_input("Image side in pixels (to turn w,h into fractions)", 1, 10_000,
-                                         int(max(416, wh.max())), key="anc_side")
+            image_side = st.number_input("Image side in pixels (to turn w,h into fractions)", 1, K.MAX_BOX_SIDE,
+                                         int(min(K.MAX_BOX_SIDE, max(416, np.ceil(wh.max())))), key="anc_side")
             wh = wh / image_side
-        source = f"{len(wh)} boxes from {upload.name}"
+        source = f"{len(wh)} boxes from {name}"
     else:
         data = resources.compute("datasets", "anchor_boxes", lambda p: T.training_set(dict(recipe, n_train=1000)),
                                  "Drawing 1000 training scenes ...")

@@ -91,8 +91,19 @@ def iou_curve(boxes: np.ndarray, ks=range(1, 11), seed: int = 0, update: str = "
     return {k: iou_kmeans(boxes, k, seed, update) for k in ks if k <= len(boxes)}
 
 
-def read_wh_csv(text: str) -> np.ndarray:
-    """Parse 'w,h' lines (an optional header line is skipped) into (N, 2) floats, with a clear error."""
+MAX_BOX_SIDE = 10_000  # px: the largest image side the pages accept, so no box can be larger
+MAX_CLUSTER_BOXES = 20_000  # k-means for k = 1..10 with 5 restarts stays around a second up to here
+
+
+def _line_excerpt(line: str) -> str:
+    line = " ".join(line.split())
+    return repr(line if len(line) <= 60 else line[:57] + "...")
+
+
+def read_wh_csv(text: str, max_side: float = MAX_BOX_SIDE) -> np.ndarray:
+    """Parse 'w,h' lines (an optional header line is skipped) into (N, 2) floats, with a clear error:
+    the line that is not 'w,h', that holds NaN or infinity, a side <= 0, or a side above ``max_side``
+    pixels (no image the pages accept is that large)."""
     rows = []
     for number, line in enumerate(text.strip().splitlines(), start=1):
         parts = [p.strip() for p in line.replace(";", ",").split(",") if p.strip()]
@@ -103,11 +114,29 @@ def read_wh_csv(text: str) -> np.ndarray:
         except (ValueError, IndexError):
             if number == 1:
                 continue  # a header
-            raise ValueError(f"Line {number} is not 'w,h': {line[:60]!r}") from None
+            raise ValueError(f"Line {number} is not 'w,h': {_line_excerpt(line)}.") from None
+        if not (np.isfinite(w) and np.isfinite(h)):
+            raise ValueError(f"Line {number} holds NaN or infinity ({_line_excerpt(line)}): widths and heights "
+                             "must be finite numbers.")
+        if w <= 0 or h <= 0:
+            raise ValueError(f"Line {number}: widths and heights must be positive ({_line_excerpt(line)}).")
+        if max(w, h) > max_side:
+            raise ValueError(f"Line {number}: a side of {max(w, h):,.6g} px is larger than any image this page "
+                             f"accepts ({max_side:,.0f} px): {_line_excerpt(line)}.")
         rows.append((w, h))
     if not rows:
         raise ValueError("No 'w,h' rows found.")
-    out = np.array(rows)
-    if np.any(out <= 0):
-        raise ValueError("Widths and heights must be positive.")
-    return out
+    return np.array(rows)
+
+
+def sample_boxes(wh: np.ndarray, limit: int = MAX_CLUSTER_BOXES, seed: int = 0) -> tuple[np.ndarray, str]:
+    """At most ``limit`` boxes, drawn uniformly without replacement (seeded), and a sentence saying so
+    ("" when nothing was dropped). k-means on a uniform sample finds the same anchors to within the
+    sampling noise, in bounded time."""
+    wh = np.asarray(wh)
+    if len(wh) <= limit:
+        return wh, ""
+    rng = np.random.default_rng(seed)
+    keep = np.sort(rng.choice(len(wh), limit, replace=False))
+    return wh[keep], (f"{len(wh):,} boxes: clustering a random sample of {limit:,} of them (seed {seed}); "
+                      "anchors from a uniform sample match the full set's to within sampling noise.")
