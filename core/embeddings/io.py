@@ -1,8 +1,11 @@
 """Word embeddings: an immutable container and strict parsers for word2vec binary/text and GloVe text.
 
 Uploads are parsed, never unpickled. Every malformed file gets one sentence naming the line (text)
-or byte offset (binary) where it went wrong: wrong dimension, NaN/inf, duplicate word, empty file,
-a binary header that promises more (or fewer) words than the file holds.
+or byte offset (binary) where it went wrong: wrong dimension, NaN/inf, an all-zero vector, duplicate
+word, empty file, a binary header that promises more (or fewer) words than the file holds (checked
+against the bytes present *before* anything is allocated). A gzip file is decompressed in a stream
+that stops at a cap (:func:`decompressed_cap`), so a few bytes can never cost the server gigabytes,
+and a message quotes at most :data:`MAX_ECHO` characters of the file.
 """
 
 from __future__ import annotations
@@ -16,6 +19,51 @@ from pathlib import Path
 import numpy as np
 
 from core.progress import Progress, ensure
+
+MAX_ECHO = 80  # characters of a word quoted in a message
+MAX_WORD_CHARS = 1000  # a longer "word" is not a word: the file is not an embedding
+GZIP_RATIO = 20  # embeddings compress 1.1x (binary) to 4x (text); 20x leaves room and stops bombs
+GZIP_FLOOR = 16 * 2 ** 20  # small archives may always expand to 16 MiB
+DEFAULT_UPLOAD_MB = 200  # Streamlit's default when .streamlit/config.toml sets no maxUploadSize
+UPLOAD_EXPANSION = 8  # a decompressed upload may be at most 8 x the upload cap
+
+
+def short(text: object, limit: int = MAX_ECHO) -> str:
+    """User content for a message: at most ``limit`` characters on one line."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def upload_cap_bytes() -> int:
+    """The dashboard's upload cap (``server.maxUploadSize`` in .streamlit/config.toml), in bytes."""
+    import tomllib
+
+    config = Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml"
+    try:
+        mb = tomllib.loads(config.read_text())["server"]["maxUploadSize"]
+    except (OSError, KeyError, ValueError, TypeError):
+        mb = DEFAULT_UPLOAD_MB
+    return int(mb) * 2 ** 20
+
+
+def _memory_bytes() -> int | None:
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def decompressed_cap(compressed_bytes: int, upload: bool = True) -> int:
+    """The most bytes a gzip file of ``compressed_bytes`` may expand to: ``GZIP_RATIO`` x its size (at
+    least ``GZIP_FLOOR``), never more than ``UPLOAD_EXPANSION`` x the upload cap (uploads) nor a quarter
+    of the machine's free memory (both)."""
+    cap = max(GZIP_FLOOR, GZIP_RATIO * compressed_bytes)
+    if upload:
+        cap = min(cap, UPLOAD_EXPANSION * upload_cap_bytes())
+    free = _memory_bytes()
+    return min(cap, free // 4) if free else cap
 
 
 class EmbeddingFormatError(ValueError):
@@ -111,14 +159,23 @@ class Embedding:
         return new
 
     def normalized(self) -> Embedding:
-        """Unit-length rows (all bias work is done on these). Zero rows stay zero."""
+        """Unit-length rows (all bias work is done on these). Zero rows stay zero.
+
+        Norms are taken in float64: in float32, |w|^2 overflows for finite components above ~1e19
+        (every such vector would become 0) and underflows below ~1e-23 (nothing would become unit).
+        """
         if self.__dict__.get("_unit"):
             return self
-        norms = np.sqrt(np.einsum("ij,ij->i", self.vectors, self.vectors))[:, None]
+        v64 = self.vectors.astype(np.float64)
+        scale = np.abs(v64).max(axis=1, initial=0.0)[:, None]  # divide first: |w|^2 then cannot overflow
+        scaled = v64 / np.where(scale > 0, scale, 1.0)
+        n_scaled = np.sqrt(np.einsum("ij,ij->i", scaled, scaled))[:, None]  # 0 for zero rows, else >= 1
+        norms = n_scaled * scale
         if np.abs(norms - 1.0).max(initial=0.0) <= 1e-5:
             object.__setattr__(self, "_unit", True)  # immutable vectors: the answer never changes
             return self
-        unit = self.with_vectors(self.vectors / np.maximum(norms, 1e-12))
+        unit_rows = np.where(n_scaled > 0, scaled / np.where(n_scaled > 0, n_scaled, 1.0), 0.0)
+        unit = self.with_vectors(unit_rows.astype(np.float32))
         object.__setattr__(unit, "_unit", True)
         return unit
 
@@ -148,21 +205,53 @@ class Embedding:
 # ----------------------------------------------------------------------------- parsing
 
 
-def _read_bytes(source) -> bytes:
-    if isinstance(source, (bytes, bytearray)):
+def _read_bytes(source, max_decompressed: int | None | str = "auto") -> bytes:
+    """The file's bytes, gunzipped in a capped stream when it is gzip.
+
+    ``max_decompressed``: "auto" for :func:`decompressed_cap` (an upload), a number of bytes, or None
+    for no cap (a pinned asset whose sha256 was checked).
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     elif isinstance(source, (str, Path)):
-        data = Path(source).read_bytes()
+        path = Path(source)
+        if path.is_dir():
+            raise EmbeddingFormatError(f"'{short(path)}' is a folder, not an embedding file.")
+        data = path.read_bytes()
     else:
         data = source.read()
     if data[:2] == b"\x1f\x8b":  # gzip (gensim-data ships .gz files)
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise EmbeddingFormatError(f"The gzip file is damaged ({exc}).") from None
+        limit = decompressed_cap(len(data)) if max_decompressed == "auto" else max_decompressed
+        data = _gunzip(data, limit)
     if not data.strip():
         raise EmbeddingFormatError("The file is empty.")
     return data
+
+
+def _gunzip(data: bytes, limit: int | None, chunk: int = 2 ** 20) -> bytes:
+    """Decompress in chunks, stopping as soon as the output passes ``limit`` bytes (a gzip bomb)."""
+    out = bytearray()
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as fh:
+            while True:
+                block = fh.read(chunk)
+                if not block:
+                    break
+                out += block
+                if limit is not None and len(out) > limit:
+                    raise EmbeddingFormatError(
+                        f"The gzip file expands to more than {limit / 2 ** 20:,.0f} MiB from "
+                        f"{len(data) / 2 ** 20:,.1f} MiB (more than this dashboard reads): decompress it and "
+                        "keep the most frequent words, or upload a smaller file.")
+    except (OSError, EOFError, zlib_error()) as exc:
+        raise EmbeddingFormatError(f"The gzip file is damaged ({short(exc)}).") from None
+    return bytes(out)
+
+
+def zlib_error() -> type:
+    import zlib
+
+    return zlib.error
 
 
 def _header(line: bytes) -> tuple[int, int] | None:
@@ -190,31 +279,50 @@ def detect_format(data: bytes) -> str:
 
 
 def parse_embedding(source, fmt: str = "auto", name: str = "embedding",
-                    progress: Progress | None = None, max_words: int | None = None) -> Embedding:
+                    progress: Progress | None = None, max_words: int | None = None,
+                    max_decompressed: int | None | str = "auto", zero_rows: bool = False) -> Embedding:
     """Parse word2vec binary, word2vec text (with "n d" header) or GloVe text (no header).
 
-    ``source``: bytes, a path or a binary file object (gzip is detected). ``max_words`` keeps the
-    first (most frequent) words only.
+    ``source``: bytes, a path or a binary file object (gzip is detected and decompressed up to
+    ``max_decompressed`` bytes, see :func:`_read_bytes`). ``max_words`` keeps the first (most
+    frequent) words only. ``zero_rows``: accept all-zero vectors (a pinned asset may have some; an
+    upload is refused with the word named).
     """
-    data = _read_bytes(source)
+    data = _read_bytes(source, max_decompressed)
     fmt = detect_format(data) if fmt == "auto" else fmt
     progress = ensure(progress)
+    check = _check_finite if zero_rows else _check_row
     if fmt == "word2vec-binary":
-        words, vectors = _parse_binary(data, progress, max_words)
+        words, vectors = _parse_binary(data, progress, max_words, check)
     elif fmt in ("word2vec-text", "glove-text"):
-        words, vectors = _parse_text(data, fmt == "word2vec-text", progress, max_words)
+        words, vectors = _parse_text(data, fmt == "word2vec-text", progress, max_words, check)
     else:
-        raise EmbeddingFormatError(f"Unknown embedding format '{fmt}'.")
+        raise EmbeddingFormatError(f"Unknown embedding format '{short(fmt)}'.")
     progress(1.0, f"{name}: {len(words):,} words x {vectors.shape[1]}")
     return Embedding(tuple(words), vectors, name)
 
 
-def _check_row(vec: np.ndarray, word: str, where: str) -> None:
+def _check_finite(vec: np.ndarray, word: str, where: str) -> None:
     if not np.all(np.isfinite(vec)):
-        raise EmbeddingFormatError(f"{where}: the vector of '{word}' contains NaN or infinity.")
+        raise EmbeddingFormatError(f"{where}: the vector of '{short(word)}' contains NaN or infinity.")
 
 
-def _parse_binary(data: bytes, progress: Progress, max_words: int | None) -> tuple[list[str], np.ndarray]:
+def _check_row(vec: np.ndarray, word: str, where: str) -> None:
+    _check_finite(vec, word, where)
+    if not np.any(vec):
+        raise EmbeddingFormatError(
+            f"{where}: the vector of '{short(word)}' is all zeros (a word with no direction cannot be measured); "
+            "remove it.")
+
+
+def _check_word(word: str, where: str) -> None:
+    if len(word) > MAX_WORD_CHARS:
+        raise EmbeddingFormatError(
+            f"{where}: a 'word' of {len(word):,} characters ('{short(word, 40)}') - this is not an embedding file.")
+
+
+def _parse_binary(data: bytes, progress: Progress, max_words: int | None,
+                  check=_check_row) -> tuple[list[str], np.ndarray]:
     first, sep, _ = data.partition(b"\n")
     header = _header(first)
     if header is None or not sep:
@@ -225,6 +333,11 @@ def _parse_binary(data: bytes, progress: Progress, max_words: int | None) -> tup
     keep = min(n, max_words) if max_words else n
     row_bytes = 4 * d
     pos = len(first) + 1
+    need = keep * (row_bytes + 2)  # at least a one-byte word and a space per row: checked before allocating
+    if need > len(data) - pos:
+        raise EmbeddingFormatError(
+            f"The header announces {n:,} words of dimension {d:,} (at least {need:,} bytes) but the file "
+            f"holds only {len(data) - pos:,} bytes after it.")
     words: list[str] = []
     vectors = np.empty((keep, d), dtype=np.float32)
     seen: dict[str, int] = {}
@@ -243,13 +356,13 @@ def _parse_binary(data: bytes, progress: Progress, max_words: int | None) -> tup
             word = data[pos:space].decode("latin-1")
         if space + 1 + row_bytes > end:
             raise EmbeddingFormatError(
-                f"The vector of word #{i + 1} ('{word}') at byte offset {space + 1:,} is cut short: "
+                f"The vector of word #{i + 1} ('{short(word)}') at byte offset {space + 1:,} is cut short: "
                 f"the header promises {n:,} words of dimension {d}.")
         vec = np.frombuffer(data, dtype="<f4", count=d, offset=space + 1)
         where = f"Word #{i + 1} at byte offset {pos:,}"
-        _check_row(vec, word, where)
+        check(vec, word, where)
         if word in seen:
-            raise EmbeddingFormatError(f"{where}: '{word}' appears twice (first as word #{seen[word] + 1}).")
+            raise EmbeddingFormatError(f"{where}: '{short(word)}' appears twice (first as word #{seen[word] + 1}).")
         seen[word] = i
         words.append(word)
         vectors[i] = vec
@@ -265,7 +378,7 @@ def _parse_binary(data: bytes, progress: Progress, max_words: int | None) -> tup
 
 
 def _parse_text(data: bytes, has_header: bool, progress: Progress,
-                max_words: int | None) -> tuple[list[str], np.ndarray]:
+                max_words: int | None, check=_check_row) -> tuple[list[str], np.ndarray]:
     text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace", newline=None)
     lines = iter(text)
     n_expected = d = None
@@ -285,20 +398,22 @@ def _parse_text(data: bytes, has_header: bool, progress: Progress,
         if parts == [""]:
             continue  # blank line
         word, numbers = parts[0], parts[1:]
+        _check_word(word, f"Line {lineno}")
         if d is None:
             d = len(numbers)
             if d < 1:
-                raise EmbeddingFormatError(f"Line {lineno}: the word '{word}' has no numbers after it.")
+                raise EmbeddingFormatError(f"Line {lineno}: the word '{short(word)}' has no numbers after it.")
         if len(numbers) != d:
             raise EmbeddingFormatError(
-                f"Line {lineno}: expected {d} numbers after the word '{word}', found {len(numbers)}.")
+                f"Line {lineno}: expected {d} numbers after the word '{short(word)}', found {len(numbers)}.")
         try:
             vec = np.array(numbers, dtype=np.float32)
         except ValueError:
-            raise EmbeddingFormatError(f"Line {lineno}: the vector of '{word}' has a value that is not a number.") from None
-        _check_row(vec, word, f"Line {lineno}")
+            raise EmbeddingFormatError(
+                f"Line {lineno}: the vector of '{short(word)}' has a value that is not a number.") from None
+        check(vec, word, f"Line {lineno}")
         if word in seen:
-            raise EmbeddingFormatError(f"Line {lineno}: '{word}' appears twice (first on line {seen[word]}).")
+            raise EmbeddingFormatError(f"Line {lineno}: '{short(word)}' appears twice (first on line {seen[word]}).")
         seen[word] = lineno
         words.append(word)
         rows.append(vec)

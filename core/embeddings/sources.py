@@ -41,7 +41,8 @@ def load_named(name: str, manager: AssetManager | None = None, progress: Progres
         raise ValueError(f"Unknown embedding '{name}'. Known: {', '.join(EMBEDDINGS)}; or give a file path.") from None
     manager = manager or AssetManager()
     path = manager.ensure(spec.asset, progress=scaled(progress, 0.0, 0.5))
-    emb = parse_embedding(path, spec.fmt, name=name, progress=scaled(progress, 0.5, 1.0), max_words=spec.max_words)
+    emb = parse_embedding(path, spec.fmt, name=name, progress=scaled(progress, 0.5, 1.0), max_words=spec.max_words,
+                          max_decompressed=None, zero_rows=True)  # a pinned asset (sha256 checked): no caps
     return emb.normalized()
 
 
