@@ -354,16 +354,86 @@ def load_model(name: str, manager: AssetManager | None = None, progress: Progres
                        spec.input_size, 3)
 
 
+USER_MODEL_RATIO = 20  # a model archive may expand to 20 x its size (weights barely compress) ...
+USER_MODEL_FLOOR = 64 * 2 ** 20  # ... or to 64 MiB, whichever is larger
+USER_MODEL_CONFIG_MAX = 16 * 2 ** 20  # config.json / metadata.json: EfficientNet-B7's is under 1 MiB
+
+
+def _short(text: object, limit: int = 80) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _expanded_cap(size: int) -> int:
+    from core.embeddings.io import UPLOAD_EXPANSION, upload_cap_bytes
+
+    return min(max(USER_MODEL_FLOOR, USER_MODEL_RATIO * size), UPLOAD_EXPANSION * upload_cap_bytes())
+
+
+def check_model_archive(data: bytes, filename: str) -> None:
+    """Refuse a .keras (zip) upload whose members *declare* more bytes than we agree to expand, before
+    Keras opens it: a 1 MB file whose config.json expands to 1 GiB must not cost the server gigabytes.
+    (zipfile never reads past a member's declared size, so the declared sizes bound what is read.)
+    Legacy .h5 files: the datasets' declared sizes, likewise."""
+    import io
+    import zipfile
+
+    name = _short(filename)
+    cap = _expanded_cap(len(data))
+    if data[:4] == b"PK\x03\x04":
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                members = zf.infolist()
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            raise ModelError(f"{name} is not a valid .keras archive ({_short(exc)}).") from None
+        total = sum(m.file_size for m in members)
+        for m in members:
+            if m.filename.endswith(".json") and m.file_size > USER_MODEL_CONFIG_MAX:
+                raise ModelError(f"{name}: its {_short(m.filename, 40)} declares {m.file_size / 2 ** 20:,.0f} MiB "
+                                 f"(more than {USER_MODEL_CONFIG_MAX / 2 ** 20:.0f} MiB of model description): "
+                                 "refused as a possible decompression bomb.")
+        if total > cap:
+            raise ModelError(f"{name} expands to {total / 2 ** 20:,.0f} MiB from {len(data) / 2 ** 20:,.1f} MiB "
+                             f"(more than {cap / 2 ** 20:,.0f} MiB): refused as a possible decompression bomb.")
+    elif data[:8] == b"\x89HDF\r\n\x1a\n":
+        import h5py
+
+        sizes = []
+        try:
+            with h5py.File(io.BytesIO(data), "r") as fh:
+                fh.visititems(lambda _, obj: sizes.append(obj.size * obj.dtype.itemsize)
+                              if isinstance(obj, h5py.Dataset) else None)
+        except (OSError, ValueError, TypeError) as exc:
+            raise ModelError(f"{name} is not a valid HDF5 model file ({_short(exc)}).") from None
+        if sum(sizes) > cap:
+            raise ModelError(f"{name} declares {sum(sizes) / 2 ** 20:,.0f} MiB of weights in {len(data) / 2 ** 20:,.1f} "
+                             f"MiB (more than {cap / 2 ** 20:,.0f} MiB): refused as a possible decompression bomb.")
+
+
+def _scrub(message: str, tmp: str, filename: str) -> str:
+    """A load error without the server's temp path (nor any other absolute path)."""
+    import re
+
+    message = message.replace(tmp, filename).replace(Path(tmp).name, filename)
+    return re.sub(r"(/[\w.+-]+){2,}/?", "<path>", message)
+
+
 def load_user_model(data: bytes, filename: str, preprocessing: str = "unit", class_layer: str | None = None,
                     class_names: list[str] | None = None) -> LoadedModel:
-    """An uploaded .keras (safe_mode) or legacy .h5 classifier. Never executes pickled/lambda code."""
+    """An uploaded .keras (safe_mode) or legacy .h5 classifier. Never executes pickled/lambda code; the
+    archive's declared sizes are checked first (:func:`check_model_archive`); the class-score layer must
+    give one score per class (a vector, not (H, W, C) maps)."""
     import os
     import tempfile
 
     keras = import_keras()
+    name = _short(Path(filename).name)
     suffix = Path(filename).suffix.lower()
     if suffix not in (".keras", ".h5", ".hdf5"):
         raise ModelError("Upload a .keras file (Keras 3) or a legacy .h5/.hdf5 model file.")
+    if not data:
+        raise ModelError(f"{name} is empty (0 bytes).")
+    check_model_archive(data, name)
     fd, tmp = tempfile.mkstemp(suffix=suffix)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -371,25 +441,33 @@ def load_user_model(data: bytes, filename: str, preprocessing: str = "unit", cla
         try:
             model = keras.models.load_model(tmp, compile=False, safe_mode=True)
         except Exception as exc:  # any parse failure of an untrusted file becomes one sentence
-            raise ModelError(f"{filename} could not be loaded as a Keras model ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0][:200]}).") from None
+            first = (str(exc).splitlines() or [""])[0]
+            raise ModelError(f"{name} could not be loaded as a Keras model ({type(exc).__name__}: "
+                             f"{_scrub(first, tmp, name)[:200]}).") from None
     finally:
         os.unlink(tmp)
     if not isinstance(model, keras.Model) or len(model.inputs) != 1 or len(model.inputs[0].shape) != 4:
-        raise ModelError(f"{filename} is not an image classifier with one (H, W, C) input.")
+        raise ModelError(f"{name} is not an image classifier with one (H, W, C) input.")
     shape = model.inputs[0].shape
     channels = int(shape[-1]) if shape[-1] is not None else 3
     if channels not in (1, 3):
-        raise ModelError(f"{filename} expects {channels} channels; only gray (1) or RGB (3) models are supported.")
+        raise ModelError(f"{name} expects {channels} channels; only gray (1) or RGB (3) models are supported.")
     try:
         logits = logits_model(model, class_layer)
     except ValueError as exc:
-        raise ModelError(str(exc)) from None
-    n = int(logits.outputs[0].shape[-1])
+        raise ModelError(_short(exc, 200)) from None
+    out_shape = tuple(logits.outputs[0].shape)
+    where = f"The layer '{_short(class_layer, 40)}'" if class_layer else f"{name}'s output"
+    if len(out_shape) != 2:
+        raise ModelError(f"{where} has shape {out_shape[1:]}, not one score per class: pick the layer that gives "
+                         "the class scores (a Dense layer, or the pooling after the last convolution).")
+    if out_shape[-1] is None or int(out_shape[-1]) < 2:
+        raise ModelError(f"{where} gives {out_shape[-1]} score(s); a classifier needs at least 2 classes.")
+    n = int(out_shape[-1])
     names = class_names if class_names and len(class_names) == n else [f"class {i}" for i in range(n)]
     flexible = shape[1] is None or shape[2] is None
     size = (224, 224) if flexible else (int(shape[1]), int(shape[2]))
-    return LoadedModel(Path(filename).stem, filename, model, logits, names, preprocessing, size, channels,
+    return LoadedModel(_short(Path(filename).stem, 40), name, model, logits, names, preprocessing, size, channels,
                        flexible=flexible)
 
 
