@@ -1,7 +1,9 @@
 """CNN Visualization: Deep Dream, amplifying whatever a set of layers sees in an image."""
 
+import numpy as np
 import streamlit as st
 
+from core import images
 from core.vision import ascent, zoo
 from dashboard import components, figures, resources, vision_ui
 
@@ -22,6 +24,10 @@ with components.controls("Model and image"):
 if loaded is None:
     st.stop()
 image = loaded.array
+problem = images.model_view_problem(image)
+if problem is not None:  # octaves shrink a 1-px side to nothing: refuse with the reason
+    st.error(problem)
+    st.stop()
 
 layers = model.spatial_layers
 convs = [n for n in layers if n in model.conv_layers] or layers
@@ -47,6 +53,9 @@ with st.form("dream_form"):
     max_side = c7.select_slider("Longest side (px)", [256, 384, 512, 768], int(d.get("max_side", 512)), key="dream_side")
     st.form_submit_button("Dream", type="primary")
 
+if not np.isfinite(max_loss) or max_loss < 0:  # NaN would silently mean "never stop" (NaN > x is False)
+    st.error(f"The loss limit must be a number ≥ 0 (0 = never stop), not {max_loss}.")
+    st.stop()
 if not weights or all(w == 0 for w in weights.values()):
     st.warning("Choose at least one layer with a non-zero weight.")
     st.stop()
