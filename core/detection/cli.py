@@ -63,6 +63,9 @@ def _image_for(detector, spec: str):
 
 
 def cmd_detect(args: argparse.Namespace) -> tuple[Any, str]:
+    if args.model == "blazeface":  # MediaPipe's face detector (core/live)
+        from core.live.cli_helpers import detect_blazeface
+        return detect_blazeface(args)
     from core.assets import AssetManager
     from core.detection.detector import detect, load_detector
     from core.detection.yolo import draw_detections
@@ -177,7 +180,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_darknet_summary)
 
     p = sub.add_parser("detect", help="YOLO detection: boxes, scores, an annotated PNG")
-    p.add_argument("--model", choices=["shapes-yolo", "yolov3", "yolov3-tiny"], default="shapes-yolo")
+    p.add_argument("--model", choices=["shapes-yolo", "yolov3", "yolov3-tiny", "blazeface"], default="shapes-yolo")
     p.add_argument("--image", default="scene:0", help="scene:N (held-out synthetic scene), a sample name or a path")
     p.add_argument("--conf", type=float, default=0.5)
     p.add_argument("--iou", type=float, default=0.45)

@@ -70,6 +70,9 @@ def cmd_segment(args: argparse.Namespace) -> tuple[Any, str]:
     names = {v: k for k, v in seg.MODEL_NAMES.items()}
     if args.model == "deeplab":
         return _segment_deeplab(args)
+    if args.model == "selfie":  # MediaPipe selfie segmentation (core/live)
+        from core.live.cli_helpers import segment_selfie
+        return segment_selfie(args)
     if args.model not in names:
         raise CommandError(f"Unknown model '{args.model}'; choose one of {', '.join(names)}.")
     model, card = seg.load_fcn(names[args.model], progress=None if args.json else stderr_progress)
