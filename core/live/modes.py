@@ -197,9 +197,21 @@ class LiveSession:
     def _mode_faces(self, frame: np.ndarray, s: LiveSettings):
         det = self.blazeface.detect(frame, min_score=s.min_score)
         t0 = time.perf_counter()
+        out = self._draw_faces(frame, det, s.show_anchors)
+        stages = {f"BlazeFace {k}": v for k, v in det.seconds.items()}
+        stages["draw"] = time.perf_counter() - t0
+        self.last_info = {"fired": int(len(det.fired)), "faces": len(det.faces),
+                          "scores_fired": [round(float(det.scores[i]), 3) for i in det.fired[:20]],
+                          "scores_kept": [round(f.score, 3) for f in det.faces]}
+        legend = f"anchors fired {len(det.fired)} -> after NMS {len(det.faces)}"
+        return out, stages, legend
+
+    @staticmethod
+    def _draw_faces(frame: np.ndarray, det, show_anchors: bool) -> np.ndarray:
+        """The anchors that fired (centre dot + decoded box, thin) and the merged faces with keypoints."""
         out = frame.copy()
         cv2 = _cv2()
-        if s.show_anchors:
+        if show_anchors:
             lb = det.letterbox
             from core.live.blazeface import ANCHORS
 
@@ -217,14 +229,9 @@ class LiveSession:
                 cv2.circle(out, (int(x), int(y)), 4, (255, 0, 255), -1)
             put_text(out, f"face {face.score:.2f} ({len(face.members)} anchors)", (x0, max(12, y0 - 6)), 0.45,
                      (0, 255, 0))
-        stages = {f"BlazeFace {k}": v for k, v in det.seconds.items()}
-        stages["draw"] = time.perf_counter() - t0
-        self.last_info = {"fired": int(len(det.fired)), "faces": len(det.faces),
-                          "scores_fired": [round(float(det.scores[i]), 3) for i in det.fired[:20]],
-                          "scores_kept": [round(f.score, 3) for f in det.faces]}
-        legend = f"anchors fired {len(det.fired)} -> after NMS {len(det.faces)}"
-        put_text(out, "yellow dots: 16x16 grid, cyan: 8x8 grid", (6, out.shape[0] - 8), 0.42)
-        return out, stages, legend
+        if show_anchors:
+            put_text(out, "anchor centres: yellow 16x16 grid, cyan 8x8 grid", (6, out.shape[0] - 8), 0.42)
+        return out
 
     def _mode_selfie(self, frame: np.ndarray, s: LiveSettings):
         seg = self.selfie.segment(frame)
