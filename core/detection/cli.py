@@ -23,15 +23,21 @@ def _check_size(size: int | None) -> None:
 
 def cmd_darknet_summary(args: argparse.Namespace) -> tuple[Any, str]:
     _check_size(args.size)
-    from core.detection.darknet import DarknetError, load_darknet
+    from core.detection.darknet import DarknetError, default_size, load_darknet
 
     try:
-        net = load_darknet(args.cfg, args.weights, size=args.size)
+        net = load_darknet(args.cfg, args.weights, size=args.size or default_size(args.cfg))
     except DarknetError as exc:
         raise CommandError(str(exc)) from None
     boxes = net.boxes_per_image
+    b = net.heads[0].boxes_per_cell
     payload = {"cfg": str(args.cfg), "size": net.size, "kind": net.kind, "outputs": [list(s) for s in net.output_shapes],
                "boxes": boxes, "params": net.params, "classes": net.n_classes,
+               # per head (S_h, S_w, channels): v1 S x S x (B*5 + C), one class distribution per cell; v2/v3 S x S x B*(5 + C)
+               "output_grid": [list(s[1:]) for s in net.output_shapes], "boxes_per_cell": b,
+               "cell_layout": f"{b} x (x, y, w, h, confidence) + {net.n_classes} classes" if net.kind == "v1"
+               else f"{b} x (t_x, t_y, t_w, t_h, t_o, {net.n_classes} classes)",
+               "weights_bytes": net.weights_bytes(),
                "weights_bytes_used": net.weights_report.get("weights_bytes_used"),
                "weights_bytes_total": net.weights_report.get("weights_bytes_total"),
                "weights_bytes_expected": net.weights_bytes(), "header": net.weights_report.get("header"),
@@ -175,7 +181,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("darknet-summary", help="parse a darknet .cfg (+ .weights) into Keras; output shapes, params")
     p.add_argument("--cfg", required=True, help="a .cfg path or a bundled name (yolov3, yolov3-tiny, yolov2-voc, ...)")
     p.add_argument("--weights", help="darknet .weights file (checked byte for byte against the cfg)")
-    p.add_argument("--size", type=int, default=416)
+    p.add_argument("--size", type=int, default=None,
+                   help="network input (default 416, or the cfg's own size when a [connected] layer fixes it: yolov1 448)")
     add_common(p)
     p.set_defaults(func=cmd_darknet_summary)
 

@@ -4,12 +4,16 @@ OpenCV 5 dropped its Darknet reader; building the network ourselves also makes e
 YOLO inspectable in class. Supported sections: [net], [convolutional] (batch_normalize; leaky,
 linear, mish, relu, logistic; groups), [maxpool] (incl. stride-1 size-2), [route] (one or more
 layers, negative = relative; groups/group_id as in YOLOv4-tiny), [shortcut], [upsample], [reorg]
-(darknet's own channel order), [dropout], [yolo] (v3/v4) and [region] (v2) heads.
+(darknet's own channel order), [dropout], [yolo] (v3/v4) and [region] (v2) heads, and YOLO v1's
+[local] (locally connected: a 3x3 filter bank of its own at every output position), [connected]
+(fully connected, on darknet's (C, H, W) flattening) and [detection] head (S x S x (B*5 + C)).
 
 Weights file: int32 major, minor, revision; then ``seen`` as int64 when major*10 + minor >= 2 (and
 both < 1000), else int32; then float32 per convolution, in cfg order: with batch norm beta, gamma,
 rolling mean, rolling variance (filters each), else the biases; then the kernel in (out, in, h, w)
-order, which becomes Keras's (h, w, in, out).
+order, which becomes Keras's (h, w, in, out). A [local] layer stores its biases (filters, out_h,
+out_w), then per output position (row-major) a (filters, in, h, w) kernel; a [connected] layer its
+biases (outputs), then weights (outputs, inputs).
 """
 
 from __future__ import annotations
@@ -167,8 +171,9 @@ class DarknetModel:
     layers: list[LayerInfo]
     conv_layers: list[tuple]  # (keras Conv2D, keras BatchNormalization or None), cfg order
     n_classes: int
-    kind: str  # "v2" or "v3"
+    kind: str  # "v1", "v2" or "v3"
     weights_report: dict = field(default_factory=dict)
+    weighted: list = field(default_factory=list)  # (kind, layer, batch norm or None) in cfg order = file order
 
     @property
     def output_shapes(self) -> list[tuple]:
@@ -179,8 +184,15 @@ class DarknetModel:
         return int(self.model.count_params())
 
     def expected_floats(self) -> int:
-        return sum(int(np.prod(conv.kernel.shape)) + (4 if bn is not None else 1) * conv.filters
-                   for conv, bn in self.conv_layers)
+        """How many float32 the weights file holds: every weighted layer's parameters, with a batch
+        norm's beta, gamma, mean and variance in place of the bias."""
+        total = 0
+        for kind, layer, bn in self.weighted or [("convolutional", c, b) for c, b in self.conv_layers]:
+            if kind == "convolutional":
+                total += int(np.prod(layer.kernel.shape)) + (4 if bn is not None else 1) * layer.filters
+            else:  # local, connected: kernel and bias, as many as Keras counts
+                total += int(layer.count_params())
+        return total
 
     def weights_bytes(self) -> int:
         """The size of this cfg's weights file: the header and 4 bytes per float."""
@@ -218,6 +230,7 @@ class _Build:
     size: int
     outputs: list = field(default_factory=list)  # every layer's output tensor, by darknet index
     convs: list = field(default_factory=list)  # (Conv2D, BatchNormalization or None), cfg order
+    weighted: list = field(default_factory=list)  # (kind, layer, BatchNormalization or None), cfg order
     heads: list = field(default_factory=list)
     head_outputs: list = field(default_factory=list)
     kinds: set = field(default_factory=set)
@@ -242,6 +255,7 @@ def _convolutional(x, sec: Section, index: int, build: _Build):
     activation = sec.get("activation", "logistic")
     x = _activation(x, activation, prefix, sec)
     build.convs.append((conv, norm))
+    build.weighted.append(("convolutional", conv, norm))
     params = int(conv.count_params() + (norm.count_params() if norm else 0))
     return x, f"{filters} {k}x{k}/{stride}" + (" bn" if bn else "") + f" {activation}", params
 
@@ -318,8 +332,144 @@ def _head(x, sec: Section, index: int, build: _Build):
     return x, f"{head.boxes_per_cell} anchors, {classes} classes", 0
 
 
+def _local_layer():
+    keras = import_keras()
+
+    class DarknetLocal(keras.layers.Layer):
+        """Locally connected 2-D layer (darknet [local]; Keras 3 has no LocallyConnected2D): a
+        convolution whose weights are *not* shared, each output position (i, j) has its own
+        (size*size*C, filters) kernel and its own bias. Computed as patches x per-position kernels.
+
+        kernel: (out_h * out_w, size * size * C, filters), patch order (dy, dx, c) as
+        tf.image.extract_patches gives it; bias: (out_h, out_w, filters). Input is padded beforehand."""
+
+        def __init__(self, filters: int, size: int, stride: int = 1, kernel_initializer="glorot_uniform", **kwargs):
+            super().__init__(**kwargs)
+            self.filters, self.size, self.stride = filters, size, stride
+            self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+        def output_hw(self, h: int, w: int) -> tuple[int, int]:
+            return (h - self.size) // self.stride + 1, (w - self.size) // self.stride + 1
+
+        def build(self, input_shape):
+            _, h, w, c = input_shape
+            oh, ow = self.output_hw(int(h), int(w))
+            if oh < 1 or ow < 1:
+                raise DarknetError(f"A {self.size}x{self.size} local layer does not fit a {h}x{w} input.")
+            self.kernel = self.add_weight(shape=(oh * ow, self.size * self.size * int(c), self.filters),
+                                          initializer=self.kernel_initializer, name="kernel")
+            self.bias = self.add_weight(shape=(oh, ow, self.filters), initializer="zeros", name="bias")
+
+        def call(self, x):
+            tf = import_tensorflow()
+            k, s = self.size, self.stride
+            patches = tf.image.extract_patches(x, [1, k, k, 1], [1, s, s, 1], [1, 1, 1, 1], "VALID")
+            n, oh, ow = tf.shape(patches)[0], patches.shape[1], patches.shape[2]
+            flat = tf.reshape(patches, [n, oh * ow, patches.shape[3]])
+            out = tf.einsum("nlk,lkf->nlf", flat, self.kernel)  # one matrix product per position
+            return tf.reshape(out, [n, oh, ow, self.filters]) + self.bias
+
+        def compute_output_shape(self, input_shape):
+            n, h, w, _ = input_shape
+            return (n, *self.output_hw(h, w), self.filters)
+
+        def get_config(self):
+            return {**super().get_config(), "filters": self.filters, "size": self.size, "stride": self.stride}
+
+    return DarknetLocal
+
+
+def _local(x, sec: Section, index: int, build: _Build):
+    """darknet [local]: out = (in + 2*pad - size) / stride + 1 with pad = size // 2 when pad=1."""
+    layers = import_keras().layers
+    prefix = f"{index:03d}"
+    filters, k, stride = sec.get("filters", 1, int), sec.get("size", 1, int), sec.get("stride", 1, int)
+    pad = k // 2 if sec.get("pad", 0, int) else 0
+    if pad:
+        x = layers.ZeroPadding2D(pad, name=f"{prefix}_pad")(x)
+    layer = _local_layer()(filters, k, stride, name=f"{prefix}_local")
+    x = layer(x)
+    activation = sec.get("activation", "logistic")
+    x = _activation(x, activation, prefix, sec)
+    build.weighted.append(("local", layer, None))
+    oh, ow = int(x.shape[1]), int(x.shape[2])
+    return x, f"{filters} {k}x{k}/{stride} unshared x {oh * ow} positions {activation}", int(layer.count_params())
+
+
+def _connected(x, sec: Section, index: int, build: _Build):
+    """darknet [connected]: a dense layer on the input flattened in darknet's (C, H, W) order, so the
+    weights file's (outputs, inputs) matrix applies as it is (transposed for Keras)."""
+    layers = import_keras().layers
+    prefix = f"{index:03d}"
+    if sec.get("batch_normalize", 0, int):
+        raise DarknetError(f"[connected] at line {sec.line}: batch_normalize is not supported on a connected layer.")
+    if len(x.shape) == 4:
+        x = layers.Flatten(name=f"{prefix}_flatten")(layers.Permute((3, 1, 2), name=f"{prefix}_chw")(x))
+    outputs = sec.get("output", 1, int)
+    dense = layers.Dense(outputs, name=f"{prefix}_connected")
+    x = dense(x)
+    activation = sec.get("activation", "logistic")
+    x = _activation(x, activation, prefix, sec)
+    build.weighted.append(("connected", dense, None))
+    return x, f"{int(dense.kernel.shape[0])} -> {outputs} {activation}", int(dense.count_params())
+
+
+def detection_index(side: int, boxes: int, classes: int) -> np.ndarray:
+    """The v1 [detection] layer's flat input is laid out by darknet as all cells' classes
+    (S*S*C), then all cells' box confidences (S*S*B), then all cells' boxes (S*S*B*4); this index
+    gathers it into one vector per cell: B x (x, y, w, h, confidence), then the cell's C classes,
+    so that out[(row * S + col) * (B*5 + C) + j] = flat[index[...]]."""
+    cells = side * side
+    index = np.empty((cells, boxes * 5 + classes), np.int64)
+    for i in range(cells):
+        for b in range(boxes):
+            index[i, b * 5:b * 5 + 4] = cells * (classes + boxes) + (i * boxes + b) * 4 + np.arange(4)
+            index[i, b * 5 + 4] = cells * classes + i * boxes + b
+        index[i, boxes * 5:] = i * classes + np.arange(classes)
+    return index.ravel()
+
+
+def _detection(x, sec: Section, index: int, build: _Build):
+    """YOLO v1's head: S x S cells, each with B boxes (x, y in the cell, sqrt w, sqrt h of the image
+    when sqrt=1, confidence) and ONE class distribution Pr(class | object) shared by its B boxes."""
+    keras = import_keras()
+    side, boxes = sec.get("side", 7, int), sec.get("num", 2, int)
+    classes, coords = sec.get("classes", 20, int), sec.get("coords", 4, int)
+    if coords != 4:
+        raise DarknetError(f"[detection] at line {sec.line}: coords={coords}; only 4 is supported.")
+    flat = int(np.prod(x.shape[1:]))
+    expected = side * side * (boxes * 5 + classes)
+    if flat != expected:
+        raise DarknetError(f"[detection] at line {sec.line}: the layer before has {flat} outputs, the head needs "
+                           f"side x side x (num*5 + classes) = {side} x {side} x ({boxes}*5 + {classes}) = {expected}.")
+    order = detection_index(side, boxes, classes)
+    x = keras.layers.Reshape((flat,), name=f"{index:03d}_flat")(x)
+    x = keras.layers.Lambda(lambda t: import_tensorflow().gather(t, order, axis=1), name=f"{index:03d}_cells",
+                            output_shape=(flat,))(x)
+    x = keras.layers.Reshape((side, side, boxes * 5 + classes), name=f"{index:03d}_detection")(x)
+    head = Head(np.zeros((boxes, 2), np.float32), classes, "v1")  # v1 has no anchors: B free predictors per cell
+    build.heads.append(head)
+    build.kinds.add("v1")
+    build.head_outputs.append(x)
+    return x, f"{side}x{side} cells, {boxes} boxes + 1 class distribution ({classes}) each", 0
+
+
 SECTION_HANDLERS = {"convolutional": _convolutional, "maxpool": _maxpool, "route": _route, "shortcut": _shortcut,
-                    "upsample": _upsample, "reorg": _reorg, "dropout": _dropout, "yolo": _head, "region": _head}
+                    "upsample": _upsample, "reorg": _reorg, "dropout": _dropout, "yolo": _head, "region": _head,
+                    "local": _local, "connected": _connected, "detection": _detection}
+
+
+def fixes_input_size(sections: list[Section]) -> bool:
+    """A [connected] or [local] layer has weights per input position: the cfg's own size is the only one."""
+    return any(sec.kind in ("connected", "local") for sec in sections)
+
+
+def default_size(cfg: str | Path, fallback: int = 416) -> int:
+    """The input size to build ``cfg`` at when none is asked for: its own width when a layer fixes
+    it (YOLO v1: 448), else ``fallback`` (the dashboard's 416)."""
+    path = Path(cfg)
+    sections = read_cfg(path if path.exists() else bundled_cfg(str(cfg)))
+    return sections[0].get("width", fallback, int) if fixes_input_size(sections) else fallback
 
 
 def build_model(sections: list[Section], size: int | None = None) -> DarknetModel:
@@ -330,22 +480,27 @@ def build_model(sections: list[Section], size: int | None = None) -> DarknetMode
     size = int(size or net.get("width", 416, int))
     if size % 32:
         raise DarknetError(f"The input size must be a multiple of 32 (the network's total stride), got {size}.")
+    own = net.get("width", size, int)
+    if fixes_input_size(sections) and size != own:
+        raise DarknetError(f"This cfg has a [connected]/[local] layer, whose weights fix the input at {own} "
+                           f"pixels; got {size}.")
     inputs = keras.Input((size, size, net.get("channels", 3, int)), name="image")
     build, infos, x = _Build(size), [], inputs
     for index, sec in enumerate(sections[1:]):
         handler = SECTION_HANDLERS.get(sec.kind)
         if handler is None:
             raise DarknetError(f"[{sec.kind}] at line {sec.line} is not supported (supported: "
-                               f"{', '.join(SECTION_HANDLERS)}; YOLOv1's [connected]/[detection] head is not).")
+                               f"{', '.join(SECTION_HANDLERS)}).")
         x, detail, params = handler(x, sec, index, build)
         build.outputs.append(x)
         infos.append(LayerInfo(index, sec.kind, tuple(int(d) for d in x.shape[1:]), params, detail))
     if not build.heads:
-        raise DarknetError("The cfg has no [yolo] or [region] head.")
+        raise DarknetError("The cfg has no [yolo], [region] or [detection] head.")
     if len(build.kinds) > 1:
-        raise DarknetError("The cfg mixes [yolo] and [region] heads.")
+        raise DarknetError("The cfg mixes [yolo], [region] and [detection] heads.")
     model = keras.Model(inputs, build.head_outputs, name="darknet")
-    return DarknetModel(model, build.heads, size, infos, build.convs, build.heads[0].n_classes, build.kinds.pop())
+    return DarknetModel(model, build.heads, size, infos, build.convs, build.heads[0].n_classes, build.kinds.pop(),
+                        weighted=build.weighted)
 
 
 # ----------------------------------------------------------------------------- weights
@@ -369,12 +524,12 @@ def load_weights(net: DarknetModel, data: bytes) -> dict:
     need = net.expected_floats() * 4
     have = len(data) - offset
     if have < need:
-        raise DarknetError(f"The weights file is too short: the cfg's {len(net.conv_layers)} convolutions need "
+        raise DarknetError(f"The weights file is too short: the cfg's {len(net.weighted)} weighted layers need "
                            f"{need + offset:,} bytes, the file has {len(data):,} ({need - have:,} missing). "
                            "Is it the weights file for this cfg, and completely downloaded?")
     if have > need:
         raise DarknetError(f"The weights file has {have - need:,} bytes left over after the cfg's "
-                           f"{len(net.conv_layers)} convolutions ({need + offset:,} of {len(data):,} bytes used): "
+                           f"{len(net.weighted)} weighted layers ({need + offset:,} of {len(data):,} bytes used): "
                            "it belongs to a different cfg.")
     floats = np.frombuffer(data, "<f4", offset=offset)
     pos = 0
@@ -385,7 +540,21 @@ def load_weights(net: DarknetModel, data: bytes) -> dict:
         pos += n
         return out
 
-    for conv, bn in net.conv_layers:
+    for kind, layer, bn in net.weighted:
+        if kind == "local":
+            locations, patch, filters = (int(d) for d in layer.kernel.shape)
+            oh, ow = (int(d) for d in layer.bias.shape[:2])
+            k = layer.size
+            bias = take(filters * oh * ow).reshape(filters, oh, ow).transpose(1, 2, 0)
+            kernel = take(locations * filters * patch).reshape(locations, filters, patch // (k * k), k, k)
+            layer.set_weights([kernel.transpose(0, 3, 4, 2, 1).reshape(locations, patch, filters), bias])
+            continue
+        if kind == "connected":
+            n_in, n_out = (int(d) for d in layer.kernel.shape)
+            bias = take(n_out)
+            layer.set_weights([take(n_out * n_in).reshape(n_out, n_in).T, bias])
+            continue
+        conv = layer
         filters = conv.filters
         if bn is not None:
             beta, gamma, mean, var = take(filters), take(filters), take(filters), take(filters)
