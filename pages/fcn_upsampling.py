@@ -107,32 +107,61 @@ with c2:
 
 # ----------------------------------------------------------------------------- 4. convolution as a matrix
 st.header("4. Convolution as matrix multiplication, and its transpose")
+construction = st.radio("Construction", list(U.CONSTRUCTIONS), format_func=lambda c: U.CONSTRUCTIONS[c],
+                        key="tc_construction",
+                        help="The slide's square matrix is the default; the valid cross-correlation is what a deep "
+                             "learning framework's Conv1D computes (its transpose is Conv1DTranspose).")
 c1, c2, c3 = st.columns(3)
-kernel_text = c1.text_input("Kernel", "x, y, z", key="tc_kernel")
-input_text = c2.text_input("Input (zero-padded at both ends)", "a, b, c", key="tc_input")
+kernel_text = c1.text_input("Kernel", "x, y, z", key="tc_kernel",
+                            help=f"Numbers or symbol names, at most {U.MAX_KERNEL}.")
+input_text = c2.text_input("Input (zero-padded at both ends)", "a, b, c", key="tc_input",
+                           help=f"Numbers or symbol names, at most {U.MAX_PAGE_VALUES}.")
 stride = c3.radio("Stride", [1, 2], horizontal=True, key="tc_stride")
+kernel_entries = components.parse_word_list(kernel_text)
+input_entries = components.parse_word_list(input_text)
 try:
-    res = U.transpose_conv_1d(components.parse_word_list(kernel_text), components.parse_word_list(input_text), stride)
+    res = U.transpose_conv_1d(kernel_entries, input_entries, stride, construction, max_values=U.MAX_PAGE_VALUES)
 except U.UpsamplingError as exc:
     st.error(str(exc))
-    st.stop()
-c1, c2 = st.columns(2)
-with c1:
-    st.markdown(f"**C** ({res['output_length']} x {res['transpose_output_length']}) times the padded input "
-                f"({', '.join(res['padded_input'])})")
-    matrix_table(np.array(res["matrix"], dtype=object))
-    st.markdown("= " + ", ".join(f"`{e}`" for e in res["product"]))
-with c2:
-    st.markdown(f"**Cᵀ** times ({', '.join(res['transpose_input'])}): the transposed convolution")
-    matrix_table(np.array(res["transpose"], dtype=object))
-    st.markdown("= " + ", ".join(f"`{e}`" for e in res["transpose_product"]))
-numbers = np.array([1.0, 2.0, 3.0])
-values = np.array([2.0, 3.0, 5.0])[: res["output_length"]]
-check = U.transpose_conv_1d([str(v) for v in numbers], [str(v) for v in [2.0, 3.0, 5.0]], stride)
-tf_out = U.conv1d_transpose_tf(numbers, values, stride, res["transpose_output_length"])
-ours = np.array([float(e) for e in check["transpose_product"]])
-st.caption(f"Numeric check with kernel {numbers.tolist()} and input {values.tolist()}: Cᵀ·v = {ours.tolist()}, "
-           f"tf.nn.conv1d_transpose = {tf_out.tolist()} — {'equal' if np.allclose(ours, tf_out) else 'DIFFERENT'}.")
+    res = None
+if res is not None:
+    if construction == "slide":
+        st.markdown("The slide's construction: each row of **C** holds the kernel flipped, (…, z, y, x, …), centred on "
+                    "the diagonal and shifted one step per row; taps that fall off the padded input are dropped. "
+                    + ("Stride 2 keeps rows 1, 3, 5, … of the stride-1 matrix." if stride == 2 else ""))
+    else:
+        st.markdown("Valid cross-correlation of the padded input: each row is the kernel as written, shifted by the "
+                    "stride — the convention of `Conv1D` (`padding='same'` on the unpadded input for a 3-tap kernel).")
+    m, n = res["output_length"], res["transpose_output_length"]
+    c1, c2 = st.columns(2)
+    with c1:
+        st.markdown(f"**Convolution: C** ({m} x {n}) times the padded input ({', '.join(map(str, res['padded_input']))})")
+        matrix_table(np.array(res["matrix"], dtype=object))
+        st.markdown("C · input = " + ", ".join(f"`{e}`" for e in res["product"]))
+    with c2:
+        st.markdown(f"**Transposed convolution: Cᵀ** ({n} x {m}) times ({', '.join(map(str, res['transpose_input']))})")
+        matrix_table(np.array(res["transpose"], dtype=object))
+        st.markdown("Cᵀ · v = " + ", ".join(f"`{e}`" for e in res["transpose_product"]))
+    st.caption(res["transpose_note"] + " Cᵀ maps the short output back to the input's length: that is why a "
+               "stride-2 transposed convolution upsamples.")
+    # A numeric check of Cᵀ at the user's lengths: the user's numbers, or a fixed example where symbols stand.
+    numeric = all(isinstance(e, (int, float)) for e in res["padded_input"] + res["matrix"][0])
+    k_num = [float(e) for e in kernel_entries] if numeric else [float(t + 1) for t in range(len(kernel_entries))]
+    if numeric:
+        v_num = [float(e) for e in res["transpose_input"]]
+        ours = np.array(res["transpose_product"], dtype=float)
+    else:
+        example = [2.0, 3.0, 5.0, 7.0, 11.0, 13.0, 17.0, 19.0, 23.0, 29.0, 31.0, 37.0]
+        check = U.transpose_conv_1d([f"{e:g}" for e in k_num], [f"{e:g}" for e in example[: len(input_entries)]],
+                                    stride, construction, max_values=U.MAX_PAGE_VALUES)
+        v_num = [float(e) for e in check["transpose_input"]]
+        ours = np.array(check["transpose_product"], dtype=float)
+    by_zeros = U.transpose_conv_numpy(k_num, v_num, stride, n, construction)
+    tf_out = U.conv1d_transpose_tf(k_num, v_num, stride, n, construction)
+    agree = np.allclose(ours, by_zeros) and np.allclose(ours, tf_out, rtol=1e-5, atol=1e-4 * max(1.0, np.abs(ours).max()))
+    st.caption(f"Numeric check{'' if numeric else ' (symbols replaced by kernel ' + str(k_num) + ')'}: "
+               f"Cᵀ·{v_num} = {ours.tolist()}; zero insertion + sliding the kernel = {by_zeros.tolist()}; "
+               f"tf.nn.conv1d_transpose = {np.round(tf_out, 4).tolist()} — {'equal' if agree else 'DIFFERENT'}.")
 
 # ----------------------------------------------------------------------------- 5. 2-D transposed convolution
 st.header("5. Transposed convolution in 2-D")

@@ -34,9 +34,10 @@ def cmd_upsample(args: argparse.Namespace) -> tuple[Any, str]:
 def cmd_transpose_conv(args: argparse.Namespace) -> tuple[Any, str]:
     from core.fcn.upsampling import transpose_conv_1d
 
-    res = transpose_conv_1d(args.kernel.split(","), args.input.split(","), args.stride)
-    text = (f"C = {res['matrix']}\nC @ padded input = {res['product']}\nC^T = {res['transpose']}\n"
-            f"C^T @ {res['transpose_input']} = {res['transpose_product']}")
+    res = transpose_conv_1d(args.kernel.split(","), args.input.split(","), args.stride, args.construction)
+    text = (f"C = {res['matrix']}\nC @ padded input {res['padded_input']} = {res['product']}\n"
+            f"C^T = {res['transpose']}\nC^T @ {res['transpose_input']} = {res['transpose_product']}\n"
+            f"({res['transpose_note']})")
     return res, text
 
 
@@ -52,7 +53,10 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("transpose-conv", help="1-D convolution as a matrix and its transpose (symbolic or numeric)")
     p.add_argument("--kernel", default="x,y,z")
     p.add_argument("--input", default="a,b,c")
-    p.add_argument("--stride", type=int, choices=[1, 2], default=1)
+    p.add_argument("--stride", type=int, choices=[1, 2, 3, 4], default=1)
+    p.add_argument("--construction", choices=["slide", "valid"], default="slide",
+                   help="slide: the slide's square matrix (true convolution on the padded input, default); "
+                        "valid: valid cross-correlation of the padded input (Keras padding='same' on the input)")
     add_common(p)
     p.set_defaults(func=cmd_transpose_conv)
     register_segment(sub)

@@ -167,26 +167,60 @@ def max_unpool(values: np.ndarray, switches: np.ndarray, shape: tuple[int, int])
 
 # ----------------------------------------------------------------------------- convolution as a matrix
 
+# The two constructions the page offers. "slide" is the default everywhere (page, CLI, tests).
+CONSTRUCTIONS = {
+    "slide": "the slide's: true convolution on the zero-padded input, a square matrix (5 x 5 for (0, a, b, c, 0))",
+    "valid": "valid cross-correlation of the padded input (= Keras Conv1D padding='same' on the unpadded input)",
+}
+MAX_KERNEL = 9  # taps
+MAX_VALUES = 64  # input entries (the page shows at most MAX_PAGE_VALUES)
+MAX_PAGE_VALUES = 12
+MAX_MAGNITUDE = 1e9  # |number|: products stay exact in float64 and printable
+MAX_SYMBOL_CHARS = 12
 
-def conv_matrix(kernel: Sequence, n_input: int, stride: int = 1) -> list[list]:
-    """Rows of the matrix C with C @ x = the valid cross-correlation of x with ``kernel`` (stride s).
 
-    Entries are the kernel's own objects (numbers or symbols), zeros elsewhere.
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def conv_matrix(kernel: Sequence, n_input: int, stride: int = 1, construction: str = "slide") -> list[list]:
+    """Rows of the convolution matrix C for an input of length ``n_input`` (already zero-padded).
+
+    slide: C is n x n, C[i, i + c - t] = kernel[t] with c = len(kernel) // 2 (taps that fall off the
+      ends are dropped), i.e. the true convolution (kernel flipped) with the centre tap on the diagonal:
+      for (x, y, z) the rows read (... z, y, x ...), as on the slide. Stride s keeps rows 0, s, 2s, …
+    valid: the valid cross-correlation, rows (0…0, x, y, z, 0…0) starting at 0, s, 2s, …
+    Entries are the kernel's own objects (numbers or symbols), 0 elsewhere.
     """
     k = len(kernel)
-    if k < 1 or n_input < k:
-        raise UpsamplingError(f"The kernel (length {k}) must be non-empty and no longer than the input ({n_input}).")
+    if k < 1:
+        raise UpsamplingError("The kernel must have at least one entry.")
     if stride < 1:
         raise UpsamplingError("The stride must be at least 1.")
-    rows = []
-    for start in range(0, n_input - k + 1, stride):
-        rows.append([0] * start + list(kernel) + [0] * (n_input - k - start))
-    return rows
+    if construction == "slide":
+        c = k // 2
+        rows = []
+        for i in range(0, n_input, stride):
+            row = [0] * n_input
+            for t, w in enumerate(kernel):
+                j = i + c - t
+                if 0 <= j < n_input:
+                    row[j] = w
+            rows.append(row)
+        return rows
+    if construction == "valid":
+        if n_input < k:
+            raise UpsamplingError(f"A kernel of length {k} is longer than the padded input ({n_input}).")
+        return [[0] * start + list(kernel) + [0] * (n_input - k - start) for start in range(0, n_input - k + 1, stride)]
+    raise UpsamplingError(f"Unknown construction '{_short(str(construction))}'; choose {' or '.join(CONSTRUCTIONS)}.")
 
 
-def _symbols(values: Sequence[str]):
+def _symbols(values: Sequence[str], what: str, limit: int):
     import sympy
 
+    values = list(values)
+    if len(values) > limit:
+        raise UpsamplingError(f"The {what} has {len(values)} entries; at most {limit} are shown here.")
     out = []
     for v in values:
         v = str(v).strip()
@@ -195,60 +229,130 @@ def _symbols(values: Sequence[str]):
         try:
             number = float(v)
         except ValueError:
-            if not v.isidentifier():
-                raise UpsamplingError(f"'{v}' is neither a number nor a symbol name.") from None
+            if not v.isidentifier() or not v.isascii():
+                raise UpsamplingError(f"'{_short(v)}' in the {what} is neither a number nor a symbol name.") from None
+            if len(v) > MAX_SYMBOL_CHARS:
+                raise UpsamplingError(f"Symbol names are at most {MAX_SYMBOL_CHARS} characters; "
+                                      f"'{_short(v)}' in the {what} is longer.") from None
             out.append(sympy.Symbol(v))
             continue
         if not np.isfinite(number):
-            raise UpsamplingError(f"'{v}' is not a finite number.")
+            raise UpsamplingError(f"'{_short(v)}' in the {what} is not a finite number.")
+        if abs(number) > MAX_MAGNITUDE:
+            raise UpsamplingError(f"'{_short(v)}' in the {what} is too large; use numbers within ±{MAX_MAGNITUDE:g}.")
         out.append(sympy.Integer(int(number)) if number.is_integer() else sympy.Float(number))
     return out
 
 
-def transpose_conv_1d(kernel: Sequence[str], values: Sequence[str], stride: int = 1) -> dict:
+def _plain(entries: list) -> list:
+    """sympy entries -> numbers (int or float) when every entry is a number, else strings."""
+    import sympy
+
+    entries = [sympy.expand(e) for e in entries]
+    if all(e.is_number for e in entries):
+        return [int(e) if e.is_Integer or (e.is_Float and float(e).is_integer()) else float(e) for e in entries]
+    return [str(e) for e in entries]
+
+
+def _plain_matrix(m) -> list[list]:
+    rows = m.tolist()
+    flat = _plain([e for row in rows for e in row])
+    width = len(rows[0]) if rows else 0
+    return [flat[i * width:(i + 1) * width] for i in range(len(rows))]
+
+
+def transpose_conv_1d(kernel: Sequence[str], values: Sequence[str], stride: int = 1, construction: str = "slide",
+                      max_values: int = MAX_VALUES) -> dict:
     """The slide's example: kernel (x, y, z) on the zero-padded input (0, a, b, c, 0).
 
-    Returns ``matrix`` (the convolution matrix for the padded input), ``product`` (matrix @ padded
-    input), ``transpose`` and ``transpose_product`` (transpose @ a vector of the convolution's output
-    length, taken from the start of ``values``: the transposed convolution of the slide). Entries are
-    sympy expressions, printed as strings (numbers when everything is numeric).
+    Returns ``matrix`` (C for the padded input), ``product`` (C @ padded input), ``transpose`` (Cᵀ)
+    and ``transpose_product`` (Cᵀ @ ``transpose_input``: the transposed convolution). Cᵀ needs a
+    vector as long as C has rows: with the slide's construction at stride 1 that is the padded input
+    itself (as on the slide); otherwise the input values, cut or zero-extended to that length
+    (``transpose_note`` says which) — for the slide's stride 2 exactly (a, b, c).
+    Entries are numbers when every entry of that field is a number, else sympy strings ("a*x + b*y").
     """
     import sympy
 
-    k = _symbols(kernel)
-    v = _symbols(values)
-    if len(v) < 1:
+    if not isinstance(stride, (int, np.integer)) or not 1 <= stride <= 4:
+        raise UpsamplingError(f"The stride must be a whole number from 1 to 4; got {_short(str(stride))}.")
+    stride = int(stride)
+    k = _symbols(kernel, "kernel", MAX_KERNEL)
+    v = _symbols(values, "input", max_values)
+    if not k:
+        raise UpsamplingError("Give at least one kernel entry.")
+    if not v:
         raise UpsamplingError("Give at least one input value.")
     padded = [sympy.Integer(0)] + v + [sympy.Integer(0)]
-    if len(k) > len(padded):
-        raise UpsamplingError(f"A kernel of length {len(k)} is longer than the padded input ({len(padded)}).")
-    c = sympy.Matrix(conv_matrix(k, len(padded), stride))
+    c = sympy.Matrix(conv_matrix(k, len(padded), stride, construction))
     product = c * sympy.Matrix(padded)
-    vector = sympy.Matrix(v[: c.shape[0]]) if len(v) >= c.shape[0] else sympy.Matrix(v + [0] * (c.shape[0] - len(v)))
-    transpose_product = c.T * vector
-
-    def fmt(m):
-        return [[str(sympy.expand(e)) for e in row] for row in m.tolist()]
-
+    m = c.shape[0]
+    if construction == "slide" and stride == 1:
+        vector, note = padded, "Cᵀ multiplies the padded input, as on the slide."
+    elif len(v) == m:
+        vector, note = v, "Cᵀ multiplies the input values (one per row of C)."
+    elif len(v) > m:
+        vector, note = v[:m], f"C has {m} rows, so Cᵀ multiplies the first {m} input values."
+    else:
+        vector = v + [sympy.Integer(0)] * (m - len(v))
+        note = f"C has {m} rows, so Cᵀ multiplies the input values followed by {m - len(v)} zero(s)."
+    transpose_product = c.T * sympy.Matrix(vector)
     return {
-        "kernel": [str(e) for e in k], "input": [str(e) for e in v], "padded_input": [str(e) for e in padded],
-        "stride": stride,
-        "matrix": fmt(c), "product": [r[0] for r in fmt(product)],
-        "transpose": fmt(c.T), "transpose_input": [str(e) for e in vector],
-        "transpose_product": [r[0] for r in fmt(transpose_product)],
-        "output_length": c.shape[0], "transpose_output_length": c.shape[1],
+        "construction": construction, "kernel": [str(e) for e in k], "input": [str(e) for e in v],
+        "padded_input": _plain(padded), "stride": stride,
+        "matrix": _plain_matrix(c), "product": _plain(list(product)),
+        "transpose": _plain_matrix(c.T), "transpose_input": _plain(vector),
+        "transpose_product": _plain(list(transpose_product)), "transpose_note": note,
+        "output_length": m, "transpose_output_length": c.shape[1],
     }
 
 
-def conv1d_transpose_tf(kernel: np.ndarray, values: np.ndarray, stride: int, output_length: int) -> np.ndarray:
-    """TensorFlow's conv1d_transpose (VALID) of ``values`` with ``kernel``: the reference for C^T."""
+def transpose_conv_numpy(kernel: Sequence[float], vector: Sequence[float], stride: int, output_length: int,
+                         construction: str = "slide") -> np.ndarray:
+    """Cᵀ @ vector without building C: insert stride-1 zeros between the entries, then slide the kernel.
+
+    slide: (Cᵀv)[j] = Σ_t k[t] u[j + t - c] with u the zero-inserted vector and c = len(k) // 2 (a
+    cross-correlation with the kernel, i.e. a convolution with the flipped kernel of the forward pass);
+    valid: (Cᵀv)[j] = Σ_t k[t] u[j - t] (the full convolution). An independent route to the same numbers.
+    """
+    k = np.asarray(kernel, np.float64)
+    v = np.asarray(vector, np.float64)
+    u = np.zeros(max(output_length, (len(v) - 1) * stride + 1) + 2 * len(k))
+    off = len(k)  # u[off + s*i] = v[i]; the margins absorb taps that fall off the ends
+    u[off:off + (len(v) - 1) * stride + 1:stride] = v
+    out = np.zeros(output_length)
+    c = len(k) // 2
+    for j in range(output_length):
+        if construction == "slide":
+            out[j] = sum(k[t] * u[off + j + t - c] for t in range(len(k)))
+        else:
+            out[j] = sum(k[t] * u[off + j - t] for t in range(len(k)) if j - t >= -off)
+    return out
+
+
+def conv1d_transpose_tf(kernel: np.ndarray, values: np.ndarray, stride: int, output_length: int,
+                        construction: str = "valid") -> np.ndarray:
+    """TensorFlow's conv1d_transpose of ``values``: the reference for Cᵀ.
+
+    valid: tf.nn.conv1d_transpose (VALID) with the kernel itself, ``output_length`` = the padded length.
+    slide: the same with the flipped kernel (the slide's C is a true convolution), computed at full
+    length (m-1)s + k and cropped by (k-1)//2 on the left to ``output_length``.
+    """
     from core.device import import_tensorflow
 
     tf = import_tensorflow()
+    f = np.asarray(kernel, np.float32)
     x = np.asarray(values, np.float32)[None, :, None]
-    f = np.asarray(kernel, np.float32)[:, None, None]
-    out = tf.nn.conv1d_transpose(x, f, output_shape=[1, output_length, 1], strides=stride, padding="VALID")
-    return np.asarray(out)[0, :, 0]
+    if construction == "valid":
+        out = tf.nn.conv1d_transpose(x, f[:, None, None], output_shape=[1, output_length, 1], strides=stride,
+                                     padding="VALID")
+        return np.asarray(out)[0, :, 0]
+    full_length = (x.shape[1] - 1) * stride + len(f)
+    full = tf.nn.conv1d_transpose(x, f[::-1].copy()[:, None, None], output_shape=[1, full_length, 1],
+                                  strides=stride, padding="VALID")
+    full = np.concatenate([np.asarray(full)[0, :, 0], np.zeros(output_length + len(f))])
+    start = (len(f) - 1) // 2
+    return full[start:start + output_length]
 
 
 # ----------------------------------------------------------------------------- 2-D transposed convolution

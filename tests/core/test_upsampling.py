@@ -44,24 +44,109 @@ def test_max_pool_switches_and_unpool():
     assert un.sum() == 26
 
 
-def test_conv_matrix_and_transpose_symbolic():
-    r = U.transpose_conv_1d(["x", "y", "z"], ["a", "b", "c"], 1)
+# The slide ("What about transpose convolution?" and "Transpose Convolution: Strides"), copied from
+# lecture-notes.md: the matrices as printed, the products as printed (ax = a*x, ...).
+SLIDE_C = [["y", "x", 0, 0, 0], ["z", "y", "x", 0, 0], [0, "z", "y", "x", 0], [0, 0, "z", "y", "x"], [0, 0, 0, "z", "y"]]
+SLIDE_C_PRODUCT = ["ax", "ay+bx", "az+by+cx", "bz+cy", "cz"]
+SLIDE_CT = [["y", "z", 0, 0, 0], ["x", "y", "z", 0, 0], [0, "x", "y", "z", 0], [0, 0, "x", "y", "z"], [0, 0, 0, "x", "y"]]
+SLIDE_CT_PRODUCT = ["az", "ay+bz", "ax+by+cz", "bx+cy", "cx"]  # times (0, a, b, c, 0)
+SLIDE_C2 = [["y", "x", 0, 0, 0], [0, "z", "y", "x", 0], [0, 0, 0, "z", "y"]]
+SLIDE_C2_PRODUCT = ["ax", "az+by+cx", "cz"]
+SLIDE_C2T = [["y", 0, 0], ["x", "z", 0], [0, "y", 0], [0, "x", "z"], [0, 0, "y"]]
+SLIDE_C2T_PRODUCT = ["ay", "ax+bz", "by", "bx+cz", "cy"]  # times (a, b, c)
+
+
+def slide_expr(text):
+    """'az+by+cx' -> a sympy expression (every product on the slide is a sum of letter pairs)."""
+    import sympy
+
+    return sum((sympy.Symbol(t[0]) * sympy.Symbol(t[1]) for t in str(text).split("+")), sympy.Integer(0)) \
+        if isinstance(text, str) else sympy.Integer(text)
+
+
+def as_sympy(entries):
+    import sympy
+
+    return [sympy.sympify(e) for e in entries]
+
+
+@pytest.mark.parametrize("stride, c, c_product, ct, ct_input, ct_product", [
+    (1, SLIDE_C, SLIDE_C_PRODUCT, SLIDE_CT, ["0", "a", "b", "c", "0"], SLIDE_CT_PRODUCT),
+    (2, SLIDE_C2, SLIDE_C2_PRODUCT, SLIDE_C2T, ["a", "b", "c"], SLIDE_C2T_PRODUCT),
+])
+def test_slide_matrices_and_products_symbolic(stride, c, c_product, ct, ct_input, ct_product):
+    r = U.transpose_conv_1d(["x", "y", "z"], ["a", "b", "c"], stride)
+    assert r["matrix"] == [[str(e) for e in row] for row in c]
+    assert r["transpose"] == [[str(e) for e in row] for row in ct]
+    assert r["padded_input"] == ["0", "a", "b", "c", "0"] and r["transpose_input"] == ct_input
+    assert as_sympy(r["product"]) == [slide_expr(e) for e in c_product]
+    assert as_sympy(r["transpose_product"]) == [slide_expr(e) for e in ct_product]
+    assert (r["output_length"], r["transpose_output_length"]) == (len(c), 5)
+
+
+@pytest.mark.parametrize("stride, c, c_product, ct, ct_input, ct_product", [
+    (1, SLIDE_C, SLIDE_C_PRODUCT, SLIDE_CT, ["0", "a", "b", "c", "0"], SLIDE_CT_PRODUCT),
+    (2, SLIDE_C2, SLIDE_C2_PRODUCT, SLIDE_C2T, ["a", "b", "c"], SLIDE_C2T_PRODUCT),
+])
+def test_slide_matrices_and_products_numeric(stride, c, c_product, ct, ct_input, ct_product):
+    """The same slide with numbers: x, y, z = 2, -3, 7 and a, b, c = 5, 11, -13; numbers come back as numbers."""
+    import sympy
+
+    env = dict(x=2, y=-3, z=7, a=5, b=11, c=-13)
+    subs = {sympy.Symbol(k): v for k, v in env.items()}
+    r = U.transpose_conv_1d(["2", "-3", "7"], ["5", "11", "-13"], stride)
+    assert r["matrix"] == [[env.get(e, e) for e in row] for row in c]
+    assert r["transpose"] == [[env.get(e, e) for e in row] for row in ct]
+    assert r["product"] == [int(slide_expr(e).subs(subs)) for e in c_product]
+    assert r["transpose_product"] == [int(slide_expr(e).subs(subs)) for e in ct_product]
+    assert r["transpose_input"] == [0 if e == "0" else env[e] for e in ct_input]
+    assert all(type(v) is int for v in r["product"] + r["transpose_product"] + r["matrix"][0])
+    # and as matrices: C^T really is the transpose of C, and both products are matrix products
+    m, mt = np.array(r["matrix"]), np.array(r["transpose"])
+    assert np.array_equal(mt, m.T)
+    assert np.array_equal(m @ np.array(r["padded_input"]), r["product"])
+    assert np.array_equal(mt @ np.array(r["transpose_input"]), r["transpose_product"])
+
+
+def test_fractional_numbers_stay_numbers_and_mixed_fields_are_strings():
+    r = U.transpose_conv_1d(["0.5", "1", "0.25"], ["a", "2", "3"], 2)
+    assert r["matrix"][0] == [1, 0.5, 0, 0, 0] and isinstance(r["matrix"][0][1], float)
+    assert all(isinstance(e, str) for e in r["product"]) and r["product"][0] == "0.5*a"
+
+
+def test_valid_construction_is_the_labelled_alternative():
+    r = U.transpose_conv_1d(["x", "y", "z"], ["a", "b", "c"], 1, "valid")
     assert r["matrix"] == [["x", "y", "z", "0", "0"], ["0", "x", "y", "z", "0"], ["0", "0", "x", "y", "z"]]
-    assert r["product"] == ["a*y + b*z", "a*x + b*y + c*z", "b*x + c*y"]
-    assert r["transpose_product"] == ["a*x", "a*y + b*x", "a*z + b*y + c*x", "b*z + c*y", "c*z"]
-    s = U.transpose_conv_1d(["x", "y", "z"], ["a", "b", "c"], 2)
+    assert as_sympy(r["product"]) == as_sympy(["a*y + b*z", "a*x + b*y + c*z", "b*x + c*y"])
+    assert as_sympy(r["transpose_product"]) == as_sympy(["a*x", "a*y + b*x", "a*z + b*y + c*x", "b*z + c*y", "c*z"])
+    s = U.transpose_conv_1d(["x", "y", "z"], ["a", "b", "c"], 2, "valid")
     assert s["matrix"] == [["x", "y", "z", "0", "0"], ["0", "0", "x", "y", "z"]]
-    assert s["transpose_product"] == ["a*x", "a*y", "a*z + b*x", "b*y", "b*z"]
+    assert s["transpose_input"] == ["a", "b"] and "first 2" in s["transpose_note"]  # said, not silent
 
 
-@pytest.mark.parametrize("stride", [1, 2])
-def test_matrix_transpose_equals_conv1d_transpose(stride):
-    rng = np.random.default_rng(stride)
-    kernel = rng.normal(size=3)
-    values = rng.normal(size=3)
-    c = np.array(U.conv_matrix(list(kernel), 5, stride), dtype=float)
-    v = values[: c.shape[0]]
-    assert np.allclose(c.T @ v, U.conv1d_transpose_tf(kernel, v, stride, 5), atol=1e-6)
+@pytest.mark.parametrize("construction", ["slide", "valid"])
+@pytest.mark.parametrize("k, n, stride", [(3, 3, 1), (3, 3, 2), (1, 4, 2), (2, 5, 1), (4, 3, 2), (5, 6, 2), (3, 7, 3)])
+def test_transpose_equals_zero_insertion_and_tensorflow(construction, k, n, stride):
+    """C^T v by the matrix, by zero insertion + sliding the kernel, and by tf.nn.conv1d_transpose."""
+    if construction == "valid" and k > n + 2:
+        pytest.skip("no valid correlation")
+    rng = np.random.default_rng(k * 100 + n * 10 + stride)
+    kernel = rng.integers(-5, 6, k)
+    values = rng.integers(-5, 6, n)
+    r = U.transpose_conv_1d([str(v) for v in kernel], [str(v) for v in values], stride, construction)
+    c = np.array(r["matrix"], dtype=float)
+    v = np.array(r["transpose_input"], dtype=float)
+    assert np.allclose(c.T @ v, r["transpose_product"])
+    assert np.allclose(U.transpose_conv_numpy(kernel, v, stride, n + 2, construction), r["transpose_product"])
+    assert np.allclose(U.conv1d_transpose_tf(kernel, v, stride, n + 2, construction), r["transpose_product"], atol=1e-4)
+    # the forward product is the convolution itself: numpy's full convolution (slide) / correlation (valid)
+    padded = np.concatenate([[0], values, [0]]).astype(float)
+    if construction == "slide":
+        full = np.convolve(padded, kernel.astype(float), "full")
+        expected = full[k // 2: k // 2 + n + 2][::stride]
+    else:
+        expected = np.correlate(padded, kernel.astype(float), "valid")[::stride]
+    assert np.allclose(r["product"], expected)
 
 
 @pytest.mark.parametrize("k, s", [(3, 2), (4, 2), (2, 2), (3, 1), (5, 3)])
@@ -88,7 +173,13 @@ def test_checkerboard():
     (lambda: U.insert_zeros(np.array([[1, np.nan]])), "NaN"),
     (lambda: U.transpose_conv_1d(["x", "nan", "z"], ["a"], 1), "finite"),
     (lambda: U.transpose_conv_1d(["x", "", "z"], ["a"], 1), "Empty entry"),
-    (lambda: U.transpose_conv_1d(["x", "y", "z", "w", "v", "u"], ["a"], 1), "longer"),
+    (lambda: U.transpose_conv_1d(["x", "y", "z", "w", "v", "u"], ["a"], 1, "valid"), "longer"),
+    (lambda: U.transpose_conv_1d(["x"] * 10, ["a"], 1), "at most 9"),
+    (lambda: U.transpose_conv_1d(["x"], [str(i) for i in range(65)], 1), "at most 64"),
+    (lambda: U.transpose_conv_1d(["x"], ["1e300"], 1), "too large"),
+    (lambda: U.transpose_conv_1d(["x"], ["a" * 10_000], 1), "at most 12 characters"),
+    (lambda: U.transpose_conv_1d(["x"], ["a"], 1, "same-ish"), "Unknown construction"),
+    (lambda: U.transpose_conv_1d(["x"], ["a"], 0), "stride"),
     (lambda: U.max_pool_with_switches(np.ones((3, 4))), "divisible"),
     (lambda: U.transposed_output_size(2, 1, 1, 3), "reduce the padding"),
 ])
@@ -104,6 +195,10 @@ def test_cli_upsample_and_transpose_conv():
     assert pool["pooled"] == [[5, 6], [7, 8]]
     tc = json.loads(run("transpose-conv", "--kernel", "x,y,z", "--input", "a,b,c", "--stride", "2", "--json").stdout)
     assert set(tc) >= {"matrix", "product", "transpose", "transpose_product"}
-    assert tc["transpose_product"] == ["a*x", "a*y", "a*z + b*x", "b*y", "b*z"]
+    assert tc["matrix"] == [["y", "x", "0", "0", "0"], ["0", "z", "y", "x", "0"], ["0", "0", "0", "z", "y"]]
+    assert tc["transpose_product"] == ["a*y", "a*x + b*z", "b*y", "b*x + c*z", "c*y"]  # the slide's Cᵀ·(a, b, c)
+    num = json.loads(run("transpose-conv", "--kernel", "1,2,3", "--input", "2,3,5", "--json").stdout)
+    assert num["product"] == [2, 7, 17, 19, 15]  # ax, ay+bx, … with x, y, z = 1, 2, 3 and a, b, c = 2, 3, 5
+    assert num["transpose_product"] == [6, 13, 23, 13, 5]
     bad = run("transpose-conv", "--kernel", "x,nan,z", "--json", check=False)
     assert bad.returncode == 2 and "finite" in bad.stderr
