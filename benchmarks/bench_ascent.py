@@ -87,7 +87,7 @@ def efficientnet() -> None:
     from core.vision import attribution
 
     x = lite.preprocess(sample_image("chelsea"))[None]
-    floor = best_of(lambda: attribution._input_gradients(lite, x, honeycomb), repeat=5, warm=True)
+    floor = best_of(lambda: attribution.input_gradients(lite, x, honeycomb), repeat=5, warm=True)
     print(f"  (the floor: one forward + backward pass at 224x224 costs {floor * 1000:.1f} ms here, 100 steps "
           f"{floor * 100:.2f} s; a 10x ratio would need tf-keras-vis above {floor * 1000:.1f} s)")
 

@@ -102,7 +102,7 @@ def efficientnet() -> None:
                 saliency(CategoricalScore(cls), x, smooth_samples=20, smooth_noise=0.2)[0])
     print(f"SmoothGrad-20, EfficientNet-Lite0 224x224: ours {ours * 1000:.0f} ms, tf-keras-vis {peer * 1000:.0f} ms "
           f"-> ratio {peer / ours:.1f}x (goal >= 10x); Pearson {r:.4f} (different noise draws)")
-    floor = timed(lambda: A._input_gradients(lite, np.repeat(x, 20, axis=0), cls), repeat=3)
+    floor = timed(lambda: A.input_gradients(lite, np.repeat(x, 20, axis=0), cls), repeat=3)
     print(f"  (the floor: one forward + backward pass of 20 images costs {floor * 1000:.0f} ms here, so a 10x ratio "
           f"would need tf-keras-vis above {floor * 10000:.0f} ms)")
 

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core.images import display_scaled, resize
+from core.numeric import softmax
 from core.vision import attribution as A
 from core.vision import zoo
 from dashboard import components, figures, resources, vision_ui
@@ -32,7 +33,7 @@ if image is None:
     st.stop()
 
 x = model.preprocess(image)[None]
-probabilities = A.softmax(model.predict_logits(x)[0])
+probabilities = softmax(model.predict_logits(x)[0])
 ranked = [int(i) for i in np.argsort(-probabilities)]
 model_key = (model.uid, resources.content_key(x))
 names = model.class_names
@@ -240,28 +241,10 @@ if tab_faith.open:
         steps_f = st.slider("Steps along each curve", 8, 64, 32, 8, key="attr_faith_steps")
         fl = layer or default_layer
 
-        def curves(progress):
-            rows, lines = [], {}
-            orders = {}
-            for m in A.METHODS:
-                try:
-                    orders[m] = A.attribute(model, image, m, target, layer=fl if m in A.LAYER_METHODS else None,
-                                            **{"smoothgrad": {"samples": 20}, "ig": {"steps": 64}}.get(m, {}))
-                except A.AttributionError:
-                    continue
-            rng = np.random.default_rng(0)
-            orders["random order"] = A.Heatmap(rng.random(x.shape[1:3]).astype(np.float32), "random", target, None)
-            for i, (name, hm) in enumerate(orders.items()):
-                progress(i / len(orders), f"deleting and inserting pixels: {A.METHOD_TITLES.get(name, name)}")
-                f = A.faithfulness(model, x, hm.values, target, steps=steps_f)
-                label = A.METHOD_TITLES.get(name, name)
-                lines[label] = (f.fractions, f.deletion, f.insertion)
-                rows.append({"method": label, "deletion AUC ↓": f.deletion_auc, "insertion AUC ↑": f.insertion_auc,
-                             "insertion − deletion": f.insertion_auc - f.deletion_auc})
-            return rows, lines
-
-        rows, lines = resources.compute("faithfulness", (model_key, target, fl, steps_f), curves,
-                                        "Deleting and inserting pixels ...", heavy=True)
+        rows, lines = resources.compute(
+            "faithfulness", (model_key, target, fl, steps_f),
+            lambda p: A.faithfulness_table(model, image, target, fl, steps=steps_f, progress=p),
+            "Deleting and inserting pixels ...", heavy=True)
         fig = figures.faithfulness_curves(lines)
         st.plotly_chart(fig, width="stretch")
         table = pd.DataFrame(rows).sort_values("insertion − deletion", ascending=False)
@@ -274,20 +257,10 @@ if tab_faith.open:
         if candidates:
             st.markdown("**Grad-CAM at each candidate layer** (coarse late maps vs finer earlier ones):")
 
-            def per_layer(progress):
-                out = []
-                for i, name in enumerate(candidates):
-                    progress(i / len(candidates), f"Grad-CAM at {name}")
-                    hm = A.grad_cam(model, x, target, name)
-                    f = A.faithfulness(model, x, hm.values, target, steps=steps_f)
-                    shape = model.layer(name).output.shape
-                    out.append({"layer": name, "map": f"{shape[1]}x{shape[2]}", "deletion AUC ↓": f.deletion_auc,
-                                "insertion AUC ↑": f.insertion_auc,
-                                "insertion − deletion": f.insertion_auc - f.deletion_auc})
-                return out
-
-            layer_rows = resources.compute("faithfulness", ("layers", model_key, target, steps_f, tuple(candidates)),
-                                           per_layer, "Grad-CAM layer by layer ...", heavy=True)
+            layer_rows = resources.compute(
+                "faithfulness", ("layers", model_key, target, steps_f, tuple(candidates)),
+                lambda p: A.layer_table(model, image, target, candidates, steps=steps_f, progress=p),
+                "Grad-CAM layer by layer ...", heavy=True)
             st.dataframe(pd.DataFrame(layer_rows), hide_index=True, width="stretch",
                          column_config={c: st.column_config.NumberColumn(format="%.3f")
                                         for c in ("deletion AUC ↓", "insertion AUC ↑", "insertion − deletion")})

@@ -341,18 +341,9 @@ def deep_dream(loaded: LoadedModel, image: np.ndarray, layers: dict[str, float],
         raise ModelError("Choose at least one layer to amplify.")
     if octaves < 1 or octaves > 6 or octave_scale <= 1.0:
         raise ModelError("Use 1-6 octaves and an octave scale above 1.")
-    net = flexible_model(loaded)
-    outputs = []
-    for name in layers:
-        try:
-            out = net.get_layer(name).output
-        except ValueError:
-            raise ModelError(f"{loaded.name} has no layer '{name}'.") from None
-        if len(out.shape) != 4:
-            raise ModelError(f"Layer '{name}' has no spatial output; Deep Dream needs convolutional layers.")
-        outputs.append(out)
+    feature = any_size(loaded).extractor(tuple(layers))  # the layers' activations, on any image size
     run = compiled(loaded, ("dream", tuple(layers), tuple(layers.values()), jitter),
-                   lambda: _build_dream_loop(loaded, net, outputs, [float(v) for v in layers.values()], jitter))
+                   lambda: _build_dream_loop(loaded, feature, [float(v) for v in layers.values()], jitter))
     rgb = np.asarray(image)
     h0, w0 = rgb.shape[:2]
     scale = min(1.0, max_side / max(h0, w0))
@@ -395,10 +386,10 @@ def deep_dream(loaded: LoadedModel, image: np.ndarray, layers: dict[str, float],
                        tuple(shapes), time.perf_counter() - start, stopped)
 
 
-def _build_dream_loop(loaded: LoadedModel, net, outputs, weights: list[float], jitter: int):
-    """k Deep Dream steps in one tf.function (stateless random rolls, seeded per call)."""
-    keras, tf = import_keras(), import_tensorflow()
-    feature = keras.Model(net.inputs, outputs)
+def _build_dream_loop(loaded: LoadedModel, feature, weights: list[float], jitter: int):
+    """k Deep Dream steps in one tf.function (stateless random rolls, seeded per call); ``feature`` is
+    the model's layer extractor for the amplified layers."""
+    tf = import_tensorflow()
     lo, hi = (tf.constant(v, tf.float32) for v in _valid_range(loaded))
 
     @tf.function(input_signature=[tf.TensorSpec([1, None, None, loaded.channels], tf.float32),

@@ -19,13 +19,13 @@ def _model(args: argparse.Namespace):
 def cmd_predict(args: argparse.Namespace) -> tuple[Any, str]:
     import numpy as np
 
+    from core.numeric import softmax
+
     if args.top < 1:
         raise CommandError("--top must be at least 1.")
     model = _model(args)
     image = resolve_image(args.image).array
-    logits = model.predict_logits(model.preprocess(image)[None])[0].astype(np.float64)
-    p = np.exp(logits - logits.max())
-    p /= p.sum()
+    p = softmax(model.predict_logits(model.preprocess(image)[None])[0].astype(np.float64))
     # by index, not by name: ImageNet has two "crane"s and two "maillot"s
     top = [{"class": model.class_names[i], "index": int(i), "probability": float(p[i])} for i in np.argsort(-p)[:args.top]]
     return {"model": model.name, "top": top}, "\n".join(

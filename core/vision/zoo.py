@@ -17,6 +17,7 @@ import numpy as np
 from core.assets import AssetManager, AssetUnavailable, keras_cache_dir
 from core.device import import_keras, import_tensorflow
 from core.images import resize, to_gray
+from core.numeric import softmax
 from core.progress import Progress, ensure
 
 FER_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
@@ -175,9 +176,7 @@ class LoadedModel:
 
     def predict(self, image: np.ndarray, top: int = 5) -> list[tuple[str, float]]:
         """Top classes with softmax probabilities for one RGB image."""
-        logits = self.predict_logits(self.preprocess(image)[None])[0]
-        p = np.exp(logits - logits.max())
-        p /= p.sum()
+        p = softmax(self.predict_logits(self.preprocess(image)[None])[0])
         order = np.argsort(-p)[:top]
         return [(self.class_names[i], float(p[i])) for i in order]
 
@@ -241,8 +240,11 @@ class LoadedModel:
                 continue
         raise ModelError(f"Layer '{layer.name}' is not reachable from {self.name}'s input.")
 
-    def extractor(self, layer_names: tuple[str, ...]):
-        """A cached keras.Model: input -> the outputs of ``layer_names`` (built once per tuple)."""
+    def extractor(self, layer_names: tuple[str, ...], logits: bool = False):
+        """The one layer-activation extractor (activations, attribution, ascent and Deep Dream all use
+        it): a cached keras.Model input -> the outputs of ``layer_names``, and with ``logits`` the class
+        logits as a last output (built once per tuple). Only the layers between the input and the
+        requested ones run, unless ``logits`` asks for the whole network."""
         from core.vision.compiled import compiled
 
         keras = import_keras()
@@ -256,9 +258,11 @@ class LoadedModel:
                     raise ModelError(f"Layer '{n}' has no spatial output (shape {tuple(out.shape)}); "
                                      "choose a convolution or pooling layer.")
                 outputs.append(out)
+            if logits:
+                outputs.append(self.logits.outputs[0])
             return keras.Model(self.model.inputs[0], outputs[0] if len(outputs) == 1 else outputs)
 
-        return compiled(self, ("extractor",) + layer_names, build)
+        return compiled(self, ("extractor", logits) + layer_names, build)
 
 
 # ----------------------------------------------------------------------------- building logits models

@@ -9,6 +9,7 @@ import pytest
 
 import core  # noqa: F401
 from core.images import sample_image
+from core.numeric import softmax
 from core.vision import attribution as A
 from core.vision import zoo
 from tests.core.test_cli import run
@@ -130,11 +131,11 @@ def test_faithfulness_curves_end_points_and_ordering(shapes_x):
     data = shape_classification(12, 48, seed=7)
     x = data.images[:1].astype(np.float32) / 255.0
     target = int(data.labels[0])
-    p = A.softmax(shapes.predict_logits(x))[0, target]
+    p = softmax(shapes.predict_logits(x))[0, target]
     heat = np.random.default_rng(0).random((48, 48)).astype(np.float32)
     f = A.faithfulness(shapes, x, heat, target, steps=8)
     assert f.deletion[0] == pytest.approx(p, abs=1e-5) and f.insertion[-1] == pytest.approx(p, abs=1e-5)
-    black = A.softmax(shapes.predict_logits(np.zeros_like(x)))[0, target]
+    black = softmax(shapes.predict_logits(np.zeros_like(x)))[0, target]
     assert f.deletion[-1] == pytest.approx(black, abs=1e-5)
     # averaged over images, Grad-CAM's order must beat the same order reversed and a random order
     good, bad, rand = [], [], []
@@ -293,7 +294,7 @@ def test_guided_backprop_matches_the_hand_computed_relu_rule():
                 gates_seen.update({("clipped", bool((h1 > 6).any())), ("negative grad", bool((g_a1 < 0).any()))})
         got = A.guided_gradients(tiny, x, c)[0]
         assert np.allclose(got, expected, atol=1e-5), c
-        assert np.allclose(A._input_gradients(tiny, x, c)[0], plain, atol=1e-5)  # the shared model: plain rule
+        assert np.allclose(A.input_gradients(tiny, x, c)[0], plain, atol=1e-5)  # the shared model: plain rule
     assert ("clipped", True) in gates_seen and ("negative grad", True) in gates_seen  # both gates were exercised
     # the shared model is untouched: its ReLUs are still ReLUs, its weights the same
     assert model.get_layer("c2").activation.__name__ == "relu" and type(model.get_layer("r1")).__name__ == "ReLU"
