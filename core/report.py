@@ -20,8 +20,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from core.progress import Progress, ensure, scaled
 
 
@@ -161,23 +159,6 @@ def sentiment_figures(progress: Progress, options: Options) -> Section:
 # ----------------------------------------------------------------------------- CNN visualization
 
 
-FAITHFULNESS_METHODS = ("gradcam", "gradcampp", "cam", "scorecam", "saliency", "smoothgrad", "ig", "random")
-
-
-def _heatmap(loaded, x: np.ndarray, target: int, method: str) -> np.ndarray:
-    """One attribution method's (H, W) heatmap with the page's defaults; 'random' is the page's
-    random pixel order (seed 0)."""
-    from core.vision import attribution as attr
-
-    if method == "random":
-        return np.random.default_rng(0).random(x.shape[1:3]).astype(np.float32)
-    if method == "ig":
-        return attr.integrated_gradients(loaded, x, target).heatmap.values
-    compute = {"gradcam": attr.grad_cam, "gradcampp": attr.grad_cam_pp, "cam": attr.cam, "scorecam": attr.score_cam,
-               "saliency": attr.saliency, "smoothgrad": attr.smooth_grad}[method]
-    return compute(loaded, x, target).values
-
-
 def cnn_figures(progress: Progress, options: Options) -> Section:
     """The emotion CNN on the astronaut's face (prediction, faithfulness AUCs per method and for
     Grad-CAM per layer, 32 steps) and the shapes CNN's held-out accuracy."""
@@ -198,16 +179,19 @@ def cnn_figures(progress: Progress, options: Options) -> Section:
     happy = model.class_index("happy")
     out.add("happy", "'happy' probability on the face", dict(model.predict(face, top=len(model.class_names)))["happy"],
             "%", 2)
-    x = model.preprocess(face)[None]
-    for i, method in enumerate(FAITHFULNESS_METHODS):
-        progress(0.1 + 0.6 * i / len(FAITHFULNESS_METHODS), f"faithfulness: {method} ...")
-        f = attr.faithfulness(model, x, _heatmap(model, x, happy, method), happy, steps=32)
-        out.add(f"deletion_{method}", f"deletion AUC, {method}", f.deletion_auc)
-        out.add(f"insertion_{method}", f"insertion AUC, {method}", f.insertion_auc)
-    for layer in model.conv_layers[-5:]:
-        f = attr.faithfulness(model, x, attr.grad_cam(model, x, happy, layer).values, happy, steps=32)
-        out.add(f"deletion_gradcam_{layer}", f"deletion AUC, Grad-CAM at {layer}", f.deletion_auc)
-        out.add(f"insertion_gradcam_{layer}", f"insertion AUC, Grad-CAM at {layer}", f.insertion_auc)
+    # the page's own tables (every method at its page setting, a random order, Grad-CAM per candidate layer)
+    keys = {title: method for method, title in attr.METHOD_TITLES.items()} | {attr.RANDOM: "random"}
+    rows, _ = attr.faithfulness_table(model, face, happy, steps=32,
+                                      progress=lambda f, m: progress(0.1 + 0.5 * f, f"faithfulness: {m}"))
+    for row in rows:
+        method = keys[row["method"]]
+        out.add(f"deletion_{method}", f"deletion AUC, {row['method']}", row["deletion AUC ↓"])
+        out.add(f"insertion_{method}", f"insertion AUC, {row['method']}", row["insertion AUC ↑"])
+    for row in attr.layer_table(model, face, happy, attr.candidate_layers(model), steps=32,
+                                progress=lambda f, m: progress(0.6 + 0.2 * f, m)):
+        out.add(f"deletion_gradcam_{row['layer']}", f"deletion AUC, Grad-CAM at {row['layer']}", row["deletion AUC ↓"])
+        out.add(f"insertion_gradcam_{row['layer']}", f"insertion AUC, Grad-CAM at {row['layer']}",
+                row["insertion AUC ↑"])
     progress(0.8, "shapes CNN on held-out shapes ...")
     from core.train import model_dir
 
