@@ -97,3 +97,45 @@ def run_async(coro):
     if "error" in box:
         raise box["error"]
     return box.get("value")
+
+
+@contextmanager
+def streamlit_server(root: Path, log_prefix: str, extra_args: tuple[str, ...] = (), timeout: float = 120.0):
+    """``streamlit run dashboard/app.py`` on a free loopback port, yielding its base URL once
+    ``/_stcore/health`` answers; stopped (and its log closed) however the block ends."""
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    import urllib.request
+
+    port = free_port()
+    log = open(Path(tempfile.gettempdir()) / f"{log_prefix}-{port}.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", *extra_args],
+        cwd=root, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                with opener.open(base + "/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited early, see {log.name}")
+        else:
+            raise RuntimeError(f"streamlit did not become healthy, see {log.name}")
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

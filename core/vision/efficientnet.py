@@ -196,8 +196,8 @@ def convert(pth_path: str | Path, out_path: str | Path, expected_sha256: str | N
 
     Returns the JSON card written next to it (source hash, converter version, seconds).
     """
+    from core.train import save_trained
     from core.vision.torch_legacy import load_legacy
-    from core.vision.train import save_trained
 
     progress = ensure(progress)
     start = time.perf_counter()
@@ -218,7 +218,7 @@ def convert(pth_path: str | Path, out_path: str | Path, expected_sha256: str | N
 def load_efficientnet_lite0(manager: AssetManager | None = None, progress: Progress | None = None,
                             path: Path | None = None):
     """The converted Keras model (converting the pinned PyTorch file on first use). Returns (model, card)."""
-    from core.vision.train import training_lock
+    from core.train import training_lock
 
     keras = import_keras()
     progress = ensure(progress)

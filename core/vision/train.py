@@ -18,7 +18,6 @@ from core.train import (
     fit_classifier,
     model_dir,
     save_trained,
-    training_lock,  # noqa: F401  (core.vision.efficientnet takes it from here)
 )
 from core.vision.synthetic import SHAPES, shape_classification
 

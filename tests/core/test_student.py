@@ -7,12 +7,8 @@ Upsampling), so the module takes about as long as the app's first import (~15-30
 from __future__ import annotations
 
 import http.server
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -28,7 +24,7 @@ from dashboard.student import (
     fetch_cookies_sync,
     visit_pages,
 )
-from tests.helpers import free_port, run_async
+from tests.helpers import run_async, streamlit_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -210,38 +206,10 @@ def test_form_values_wait_for_submit():
 # ------------------------------------------------------------------------------ the real dashboard
 @pytest.fixture(scope="module")
 def server():
-    port = free_port()
-    log = open(Path(tempfile.gettempdir()) / f"streamlit-student-{port}.log", "w")
     # A low cache threshold, so cache_messages=True gets ref_hash messages on these small pages; a client
     # that claims no hashes gets full messages whatever the threshold.
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--global.minCachedMessageSize", "1000"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        while time.time() < deadline:
-            try:
-                with opener.open(base + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
-            if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited early, see {log.name}")
-        else:
-            raise RuntimeError(f"streamlit did not become healthy, see {log.name}")
+    with streamlit_server(ROOT, "streamlit-student", ("--global.minCachedMessageSize", "1000")) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def test_home_and_upsampling(server):
