@@ -224,41 +224,86 @@ class APResult:
     mean: float = 0.0
 
 
+COCO_IOUS = tuple(np.round(np.arange(0.5, 0.951, 0.05), 2))  # COCO's AP@[.5:.95]: ten IoU thresholds
+
+
+def average_precision(scored: list, truths: dict, iou_threshold: float = 0.5) -> float:
+    """VOC all-point interpolated AP of one ranked list. ``scored``: (score, image, box) of every
+    detection; ``truths``: image -> (n, 4) ground-truth boxes. In score order, a detection is a true
+    positive when its best-overlapping box in its image has IoU >= threshold and is not yet matched."""
+    n_gt = sum(len(t) for t in truths.values())
+    if n_gt == 0:
+        return float("nan")
+    scored = sorted(scored, key=lambda s: -s[0])
+    matched = {i: np.zeros(len(t), bool) for i, t in truths.items()}
+    tp = np.zeros(len(scored))
+    for j, (_, i, box) in enumerate(scored):
+        gts = truths.get(i, np.zeros((0, 4)))
+        if not len(gts):
+            continue
+        ious = box_iou(np.array([box]), gts)[0]
+        best = int(np.argmax(ious))
+        if ious[best] >= iou_threshold and not matched[i][best]:
+            matched[i][best] = True
+            tp[j] = 1
+    cum_tp = np.cumsum(tp)
+    recall = cum_tp / n_gt
+    precision = cum_tp / np.arange(1, len(scored) + 1)
+    mrec = np.concatenate([[0.0], recall, [1.0]])
+    mpre = np.concatenate([[0.0], precision, [0.0]])
+    mpre = np.maximum.accumulate(mpre[::-1])[::-1]
+    steps = np.nonzero(mrec[1:] != mrec[:-1])[0]
+    return float(np.sum((mrec[steps + 1] - mrec[steps]) * mpre[steps + 1]))
+
+
+def _class_lists(detections, gt_boxes, gt_labels, k: int | None):
+    """(scored, truths) for class k, or for all classes at once (k None) with each class's boxes
+    moved far apart so that a detection can only match a box of its own class (one global ranking)."""
+    scored, truths = [], {}
+    for i, (dets, boxes, labels) in enumerate(zip(detections, gt_boxes, gt_labels, strict=True)):
+        boxes, labels = np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(labels).reshape(-1)
+        if k is None:
+            truths[i] = boxes + (labels * 1e6)[:, None]
+            scored += [(d.score, i, tuple(np.asarray(d.box) + d.class_id * 1e6)) for d in dets]
+        else:
+            truths[i] = boxes[labels == k]
+            scored += [(d.score, i, d.box) for d in dets if d.class_id == k]
+    return scored, truths
+
+
 def mean_average_precision(detections: list[list[Detection]], gt_boxes: list, gt_labels: list, class_names,
                            iou_threshold: float = 0.5) -> APResult:
-    """VOC-style mAP (all-point interpolation) over a dataset: per class, detections sorted by score
-    are true positives when they match a not-yet-matched ground-truth box with IoU >= threshold."""
+    """VOC-style mAP (all-point interpolation) over a dataset: :func:`average_precision` per class
+    (classes with no ground truth are left out), then the mean over classes."""
     result = APResult()
     for k, name in enumerate(class_names):
-        scored = []  # (score, image, box)
-        n_gt = 0
-        for i, (dets, _boxes, labels) in enumerate(zip(detections, gt_boxes, gt_labels, strict=True)):
-            n_gt += int((np.asarray(labels) == k).sum())
-            scored += [(d.score, i, d.box) for d in dets if d.class_id == k]
-        if n_gt == 0:
-            continue
-        scored.sort(key=lambda s: -s[0])
-        matched = {i: np.zeros(int((np.asarray(gt_labels[i]) == k).sum()), bool) for i in range(len(gt_boxes))}
-        tp = np.zeros(len(scored))
-        for j, (_, i, box) in enumerate(scored):
-            gts = np.asarray(gt_boxes[i]).reshape(-1, 4)[np.asarray(gt_labels[i]) == k]
-            if not len(gts):
-                continue
-            ious = box_iou(np.array([box]), gts)[0]
-            best = int(np.argmax(ious))
-            if ious[best] >= iou_threshold and not matched[i][best]:
-                matched[i][best] = True
-                tp[j] = 1
-        cum_tp = np.cumsum(tp)
-        recall = cum_tp / n_gt
-        precision = cum_tp / np.arange(1, len(scored) + 1)
-        mrec = np.concatenate([[0.0], recall, [1.0]])
-        mpre = np.concatenate([[0.0], precision, [0.0]])
-        mpre = np.maximum.accumulate(mpre[::-1])[::-1]
-        steps = np.nonzero(mrec[1:] != mrec[:-1])[0]
-        result.per_class[name] = float(np.sum((mrec[steps + 1] - mrec[steps]) * mpre[steps + 1]))
+        scored, truths = _class_lists(detections, gt_boxes, gt_labels, k)
+        if sum(len(t) for t in truths.values()):
+            result.per_class[name] = average_precision(scored, truths, iou_threshold)
     result.mean = float(np.mean(list(result.per_class.values()))) if result.per_class else 0.0
     return result
+
+
+def global_average_precision(detections: list[list[Detection]], gt_boxes: list, gt_labels: list,
+                             iou_threshold: float = 0.5) -> float:
+    """The YOLOv3 report's proposal: one AP over every detection of every class ranked together
+    (a detection still has to name the right class), instead of a mean of per-class APs."""
+    return average_precision(*_class_lists(detections, gt_boxes, gt_labels, None), iou_threshold)
+
+
+def coco_average_precision(detections: list[list[Detection]], gt_boxes: list, gt_labels: list, class_names,
+                           thresholds=COCO_IOUS) -> dict:
+    """COCO's AP@[.5:.95] next to VOC's AP50, from the same :func:`average_precision`: per class the
+    mean of its AP over the IoU thresholds 0.50, 0.55, ..., 0.95; ``map`` the mean over classes;
+    ``by_threshold`` the mAP at each threshold; ``global_*`` the single-ranking APs."""
+    runs = {t: mean_average_precision(detections, gt_boxes, gt_labels, class_names, t) for t in thresholds}
+    names = list(runs[thresholds[0]].per_class)
+    per_class = {n: float(np.mean([runs[t].per_class[n] for t in thresholds])) for n in names}
+    glob = {t: global_average_precision(detections, gt_boxes, gt_labels, t) for t in thresholds}
+    return {"per_class": per_class, "map": float(np.mean(list(per_class.values()))) if per_class else 0.0,
+            "by_threshold": {float(t): runs[t].mean for t in thresholds},
+            "per_class_ap50": runs[thresholds[0]].per_class if thresholds[0] == 0.5 else None,
+            "global_ap50": glob.get(0.5), "global_ap50_95": float(np.mean(list(glob.values())))}
 
 
 # ----------------------------------------------------------------------------- teaching views

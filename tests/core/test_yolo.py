@@ -189,6 +189,24 @@ def test_the_tiny_yolo_reaches_its_map():
     assert yolo.card["train_seconds"] > 0 and len(yolo.card["anchors"]) == 5
 
 
+def test_coco_ap_averages_ten_iou_thresholds_and_global_ap_ranks_all_classes_together():
+    gt_boxes = [np.array([[0, 0, 10, 10]], float)]
+    gt_labels = [np.array([0])]
+    shifted = [[Y.Detection((0, 0, 10, 8.3), 0, "a", 0.9, 0.9)]]  # IoU 0.83: a hit up to 0.80, a miss from 0.85
+    coco = Y.coco_average_precision(shifted, gt_boxes, gt_labels, ["a"])
+    assert Y.COCO_IOUS == (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+    assert coco["per_class_ap50"] == {"a": 1.0} and coco["by_threshold"][0.8] == 1.0 and coco["by_threshold"][0.85] == 0
+    assert coco["per_class"]["a"] == pytest.approx(7 / 10) and coco["map"] == pytest.approx(0.7)
+    # two classes: per class, b's false positive outranks its hit (AP_b = 0.5, mAP 0.75); ranked together,
+    # the hit on a comes first: precision 1 at recall 1/2, 2/3 at recall 1 -> 0.5 + 0.5 * 2/3
+    gt_boxes = [np.array([[0, 0, 10, 10], [20, 20, 30, 30]], float)]
+    gt_labels = [np.array([0, 1])]
+    d = lambda box, k, score: Y.Detection(tuple(box), k, "ab"[k], score, score)  # noqa: E731
+    dets = [[d((0, 0, 10, 10), 0, 0.9), d((0, 0, 10, 10), 1, 0.8), d((20, 20, 30, 30), 1, 0.3)]]
+    assert Y.mean_average_precision(dets, gt_boxes, gt_labels, ["a", "b"]).per_class == {"a": 1.0, "b": 0.5}
+    assert Y.global_average_precision(dets, gt_boxes, gt_labels) == pytest.approx(0.5 + 0.5 * 2 / 3)
+
+
 def test_cli_detect_anchors_and_loss(tmp_path):
     out = tmp_path / "boxes.png"
     payload = json.loads(run("detect", "--model", "shapes-yolo", "--image", "scene:1", "--conf", "0.5", "--iou",
