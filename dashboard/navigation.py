@@ -1,7 +1,12 @@
 """The page registry: one list, read by the entrypoint (st.navigation) and the home page (links).
 
 A page is listed here only once its file exists and works, so the home page never links to a
-page that is not there. Sections follow the order of the two lectures.
+page that is not there. Sections and pages follow the order of the slides (tests/pages/test_navigation_order.py
+walks the navigation against it): lecture 1 opens with the ethics demo, then "why visualize" (tanks in trees,
+attribution vs influence) before activations, filters and class neurons, Deep Dream and CAM/Grad-CAM; lecture 2
+goes upsampling and transposed convolution, segmentation, the R-CNN family (with Mask R-CNN and instances),
+YOLO. Pages that are not slides sit where a lecturer looks for them: Setup next to Home (before class), the
+neuron gallery right after the filters it shows, the live demo at the end.
 """
 
 from __future__ import annotations
@@ -46,6 +51,9 @@ PAGES: list[PageSpec] = [
              "soft-debiasing", "Bolukbasi section 5.2: a learned linear map, lambda slider, hard vs soft in one table."),
     PageSpec("Ethics: biased embeddings", "beyond_gender.py", "Beyond gender & WEAT", ":material/diversity_3:",
              "beyond-gender", "Bias axes from any word sets, multiclass debiasing (Manzini et al.), WEAT explorer."),
+    PageSpec("CNN Visualization", "cnn_tanks.py", "Tanks in trees & influence", ":material/forest:",
+             "tanks-in-trees", "Why visualize: a CNN that learned the background, caught by Grad-CAM; attribution to "
+             "a neuron vs influence of an input distribution (Leino et al.)."),
     PageSpec("CNN Visualization", "cnn_activations.py", "Intermediate activations", ":material/grid_view:",
              "activations", "Every channel of a layer, and sparsity across the network."),
     PageSpec("CNN Visualization", "cnn_ascent.py", "Filters & class neurons", ":material/auto_awesome:",
@@ -57,8 +65,6 @@ PAGES: list[PageSpec] = [
              "deep-dream", "Amplify what chosen layers see, with octaves and a noise process."),
     PageSpec("CNN Visualization", "cnn_attribution.py", "CAM & Grad-CAM", ":material/local_fire_department:",
              "grad-cam", "Heatmaps of class activation: the CAM and gradient family, compared and scored for faithfulness."),
-    PageSpec("CNN Visualization", "cnn_tanks.py", "Tanks in trees & influence", ":material/forest:",
-             "tanks-in-trees", "A CNN that learned the background, caught by Grad-CAM; distributional influence."),
     PageSpec("Fully Convolutional Learning", "fcn_upsampling.py", "Upsampling & transposed convolution",
              ":material/open_in_full:", "upsampling",
              "Interpolation, zero insertion + filter, max unpooling, convolution as a matrix and its transpose."),

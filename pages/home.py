@@ -16,12 +16,13 @@ st.markdown(
     "trained here on synthetic data."
 )
 
-# The lectures' agenda, in slide order. Each item names the page that teaches it; items whose page
-# is not in the dashboard yet are listed without a link, so nothing here points at a missing page.
+# The lectures' agenda, in slide order (../shared/lecture-notes.md). Each item names the page that
+# teaches it, or None for a slide with no page of its own (shown as plain text, never a dead link).
+# tests/pages/test_navigation_order.py checks that these links and the sidebar follow this order.
 LECTURES = {
     "Lecture 1 — CNN Visualization": {
-        "intro": "Starts with the ethics demo on biased word embeddings, then opens up trained "
-                 "convolutional networks.",
+        "intro": "Agenda: finish the ethics demo on biased word embeddings, then why and how to look inside "
+                 "trained convolutional networks.",
         "items": [
             ("Ethics demo: how to make a racist AI without really trying (Speer 2017)", "racist-ai"),
             ("Man is to computer programmer as woman is to homemaker? — the gender subspace "
@@ -29,26 +30,35 @@ LECTURES = {
             ("Direct and indirect bias; stereotypical analogies", "bias-measures"),
             ("Hard debiasing: neutralize and equalize", "hard-debiasing"),
             ("Did it work? Benchmarks, WEAT, and the clustering test", "did-it-work"),
-            ("Soft debiasing, and bias beyond gender (religion, race; WEAT)", "soft-debiasing"),
+            ("Soft debiasing", "soft-debiasing"),
+            ("Bias beyond gender (religion, race; WEAT)", "beyond-gender"),
+            ("Why visualize: reliability (tanks in trees), curiosity, improvement", "tanks-in-trees"),
+            ("Attribution versus influence (Leino et al. 2018): attribution to a neuron, influence of an input "
+             "distribution", "tanks-in-trees"),
             ("Visualizing intermediate activations: early layers are edge and texture detectors, "
              "deeper activations are increasingly sparse", "activations"),
             ("Visualizing filters by gradient ascent in input space; class neurons", "gradient-ascent"),
+            ("Every filter of a layer at once: the neuron gallery", "neuron-gallery"),
             ("Deep Dream", "deep-dream"),
-            ("Heatmaps of class activation: CAM, Grad-CAM and the gradient family; are they faithful?", "grad-cam"),
-            ("Why visualize: tanks in trees (reliability); attribution versus influence", "tanks-in-trees"),
+            ("Class activation maps: CAM, Grad-CAM and the gradient family; are they faithful?", "grad-cam"),
         ],
     },
     "Lecture 2 — Fully Convolutional Learning": {
         "intro": "From classification to dense prediction: upsampling inside the network, "
                  "segmentation and detection.",
         "items": [
+            ("Types of fully convolutional problems: semantic segmentation, object detection, instance "
+             "segmentation", None),
             ("Upsampling: nearest, bilinear, bicubic; zero insertion + filter; max unpooling", "upsampling"),
             ("Transposed convolution as the transpose of the convolution matrix; checkerboards", "upsampling"),
-            ("Semantic segmentation: FCN and U-Net decoders, trained here", "segmentation"),
-            ("DeepLabV3+ (pretrained, online)", "segmentation"),
-            ("Object detection: R-CNN, Fast and Faster R-CNN, Mask R-CNN", "rcnn"),
-            ("YOLO: the output tensor and non-max suppression; darknet models", "yolo"),
-            ("YOLO: anchors from k-means, the loss, training a tiny YOLO", "yolo-training"),
+            ("Semantic segmentation: FCN decoders trained here; PSPNet pyramid pooling; DeepLab's atrous "
+             "convolutions (DeepLabV3+ pretrained, online)", "segmentation"),
+            ("Object detection: R-CNN, Fast and Faster R-CNN", "rcnn"),
+            ("YOLO v1–v3: the output tensor and non-max suppression; darknet models", "yolo"),
+            ("YOLO: the loss, anchors from k-means, training a tiny YOLO", "yolo-training"),
+            ("Mask R-CNN: instances from boxes + masks", "rcnn"),
+            ("In summary: segmentation is active research, detection is ready for industry, instance "
+             "segmentation still costs a good deal of hardware", None),
         ],
     },
 }
@@ -65,7 +75,7 @@ for col, (lecture, info) in zip(cols, LECTURES.items(), strict=False):
             if spec is not None:
                 st.page_link(navigation.page_link_target(spec), label=text, icon=spec.icon)
             else:
-                st.markdown(f"- {text} *(page not in the dashboard yet)*")
+                st.markdown(f"- {text}")
 
 st.divider()
 st.subheader("Pages available now")
