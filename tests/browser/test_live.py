@@ -1,0 +1,113 @@
+"""The live camera page in a real Chromium with a fake camera playing a clip made from the sample images.
+
+Chromium plays a .y4m file as its camera (--use-file-for-fake-video-capture) and grants the camera
+without asking (--use-fake-ui-for-media-stream). The test starts the stream, checks that processed
+frames arrive (the overlay changes the pixels the camera sent), reads the FPS, screenshots every mode,
+and stops the stream.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from core.live import clip
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _missing, screenshot, wait_for_app
+
+pytestmark = pytest.mark.browser
+
+LIVE_URL = "/live-camera"
+IFRAME = 'iframe[title*="webrtc"]'
+
+
+@pytest.fixture(scope="module")
+def camera_page(tmp_path_factory):
+    from pathlib import Path
+
+    if not Path(CHROMIUM).exists():
+        _missing("Debian chromium is not installed")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("playwright is not installed")
+    y4m = clip.write_y4m(tmp_path_factory.mktemp("camera") / "clip.y4m", frames=2 * clip.FPS)  # Chromium loops it
+    args = CHROMIUM_ARGS + ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                            f"--use-file-for-fake-video-capture={y4m}", "--autoplay-policy=no-user-gesture-required"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+        context = browser.new_context(viewport={"width": 1400, "height": 1800})
+        yield context.new_page()
+        context.close()
+        browser.close()
+
+
+def video_pixels(pg) -> np.ndarray:
+    """The frame the <video> inside the component shows now, as (H, W, 3) uint8 (read through a canvas)."""
+    frame = pg.frame_locator(IFRAME).first
+    data = frame.locator("video").first.evaluate(
+        """v => { const c = document.createElement('canvas'); c.width = v.videoWidth; c.height = v.videoHeight;
+                  const g = c.getContext('2d'); g.drawImage(v, 0, 0);
+                  return {w: c.width, h: c.height, px: Array.from(g.getImageData(0, 0, c.width, c.height).data)}; }""")
+    return np.array(data["px"], np.uint8).reshape(data["h"], data["w"], 4)[:, :, :3]
+
+
+def overlay_band(img: np.ndarray) -> np.ndarray:
+    """Where the FPS line is drawn: the first 22 rows, 120 columns (scaled to the frame's size)."""
+    h, w = img.shape[:2]
+    return img[int(4 * h / 480):int(22 * h / 480), :int(120 * w / 640)]
+
+
+def dark_fraction(img: np.ndarray) -> float:
+    return float(np.mean(img.max(axis=2) < 25))
+
+
+def metric(pg, label: str) -> float:
+    box = pg.locator('[data-testid="stMetric"]', has_text=label).first
+    text = box.locator('[data-testid="stMetricValue"]').inner_text()
+    return float(re.sub(r"[^0-9.]", "", text) or "nan")
+
+
+def test_live_camera_streams_processed_frames_in_every_mode(server, camera_page):
+    pg = camera_page
+    pg.goto(server + LIVE_URL)
+    wait_for_app(pg)
+    assert pg.locator('[data-testid="stException"]').count() == 0
+    pg.frame_locator(IFRAME).first.get_by_role("button", name=re.compile("start", re.I)).click()
+    video = pg.frame_locator(IFRAME).first.locator("video").first
+    video.wait_for(state="visible", timeout=60_000)
+    pg.wait_for_function(
+        """() => { const f = document.querySelector('iframe[title*="webrtc"]');
+                   const v = f && f.contentDocument && f.contentDocument.querySelector('video');
+                   return v && v.readyState >= 2 && v.videoWidth > 0; }""", timeout=60_000)
+    pg.wait_for_timeout(4000)
+
+    # processed frames arrive: the FPS line's dark box is drawn over the camera's picture
+    shown = video_pixels(pg)
+    source_dark = max(dark_fraction(overlay_band(clip.clip_frame(i))) for i in range(0, 2 * clip.FPS, 3))
+    assert dark_fraction(overlay_band(shown)) > source_dark + 0.2, "no overlay: frames are not processed"
+
+    shots = {}
+    for mode, label in [("faces", "BlazeFace"), ("selfie", "Selfie"), ("emotion", "Emotion"),
+                        ("channel", "One channel")]:
+        pg.locator('[data-testid="stRadio"]', has_text="On each frame").first.get_by_text(label, exact=False) \
+            .first.click()
+        wait_for_app(pg)
+        pg.wait_for_timeout(5000)  # the running stream picks the new mode up on its next frame
+        assert pg.locator('[data-testid="stException"]').count() == 0
+        shots[mode] = video_pixels(pg)
+        screenshot(pg, f"live-camera-{mode}")
+    # each mode draws something else on the same clip
+    means = {m: s.reshape(-1, 3).mean(0) for m, s in shots.items()}
+    assert np.abs(means["selfie"] - means["channel"]).sum() > 10
+
+    # the FPS and frame counts (drawn by the last rerun, while the stream ran)
+    assert metric(pg, "Model FPS") > 0
+    assert metric(pg, "Processed") > 0
+
+    pg.frame_locator(IFRAME).first.get_by_role("button", name=re.compile("stop", re.I)).click()
+    wait_for_app(pg)
+    pg.wait_for_timeout(1000)
+    assert pg.locator('[data-testid="stMetric"]', has_text="Model FPS").count() == 0
+    assert pg.locator('[data-testid="stException"]').count() == 0
