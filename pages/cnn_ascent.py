@@ -13,8 +13,12 @@ ETAS = [0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 24.0, 32.0]
 st.title("Visualizing filters and class neurons")
 st.latex(r"\text{filter } n:\quad I \leftarrow I + \eta\,\frac{g}{\|g\|},\quad "
          r"g = \nabla_I \frac{1}{|i,j|}\sum_{i,j} f_n(I)_{i,j}")
-st.latex(r"\text{class } c:\quad I \leftarrow I + \eta\,\nabla_I f_c(I)\quad (f_c \text{ before the softmax})")
-st.caption("Gradient ascent in input space: the network's weights stay fixed, only the image changes.")
+st.latex(r"\text{class } c:\quad I \leftarrow I + \eta\,\frac{g}{\|g\|},\quad g = \nabla_I f_c(I)"
+         r"\quad (f_c \text{ before the softmax})")
+st.caption("Gradient ascent in input space: the network's weights stay fixed, only the image changes. The slide "
+           "writes the class step as I ← I + η∇f_c(I); the code divides the gradient by its L2 norm (per image, + 1e-8) "
+           "for filters *and* classes, so η is the length of each step in model-input units. After each step the "
+           "optional L2 decay multiplies I by (1 − decay), and I is clipped to the model's input range.")
 
 with components.controls("Model"):
     model = vision_ui.model_picker(key="asc_model")

@@ -22,6 +22,11 @@ st.markdown(
     "per channel, and uses that as the weight of each activation map:")
 st.latex(r"\alpha_k^c = \frac{1}{|I \times J|} \sum_{i,j} \frac{\partial f_c(I)}{\partial A_{i,j,k}^{(L)}}"
          r"\qquad S_{i,j} = \frac{1}{S_{max}} \mathrm{ReLU}\Big(\sum_k \alpha_k^c A_{i,j,k}^{(L)}\Big)")
+st.caption("The slide titles this \"Class Activation Mapping (CAM)\" and stops at the weighted sum "
+           "S = Σ_k α_k^c A_k / S_max. The **ReLU** is not on the slide: it is Selvaraju et al.'s (Grad-CAM, 2017), "
+           "keeping only what speaks *for* the class, and this page applies it. **CAM** proper is Zhou et al.'s "
+           "(2016) method for networks that end in global average pooling + one dense layer: the weights are that "
+           "layer's class weights w_k^c, no gradient — the \"CAM\" option below, where the model allows it.")
 
 with components.controls("Model and image"):
     model = vision_ui.model_picker(key="attr_model")

@@ -100,10 +100,14 @@ components.download_json({"card": card, "grad_cam_on_vehicle": report}, f"tanks_
 
 st.header("4. Attribution versus influence (Leino et al. 2018)")
 st.markdown(
-    "Grad-CAM **attributes** one prediction to regions of one image. **Distributional influence** asks a question "
-    "about the *model*: averaged over a whole set of images, how sensitive is the class score to each internal "
-    "channel? χ_k = E_x[Σ_ij ∂f_c/∂A_ijk] — per image this is |I×J| times Grad-CAM's α_k^c, averaged over the "
-    "distribution instead of used for one picture.")
+    "As the slide (Leino et al. 2018) defines them: **attribution** is the amount of the quantity of interest (here "
+    "the class score) that can be attributed to a particular *neuron* — no influential regions need to be assigned; "
+    "**influence** is the sensitivity of the quantity of interest to a particular input or *input distribution*, "
+    "whose influential regions must be segmented before analysis. Leino et al.'s **distributional influence** of an "
+    "internal channel is taken towards a distribution of inputs: χ_k = E_x~P[Σ_ij ∂f_c/∂A_ijk], here P = the test "
+    "images of one class — per image the sum is |I×J| times Grad-CAM's α_k^c, averaged over P instead of used for "
+    "one picture. So the Grad-CAM maps above answer a question about one image and its regions; the bars below rank "
+    "*neurons* (channels) by their influence over a whole distribution, and need no regions to be read.")
 c1, c2 = st.columns(2)
 inf_class = c1.selectbox("Class", TANK_CLASSES, key="tanks_inf_class")
 inf_layer = c2.selectbox("Layer", model.conv_layers, index=len(model.conv_layers) - 1, key="tanks_inf_layer")

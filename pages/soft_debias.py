@@ -16,8 +16,10 @@ st.markdown(
 )
 st.latex(r"\min_T\ \frac{\|(TW)^\top(TW) - W^\top W\|_F^2}{\|W^\top W\|_F^2}"
          r" + \lambda\,\frac{\|(TN)^\top(TB)\|_F^2}{\|N^\top B\|_F^2}")
-st.caption("W: all word vectors, N: the neutral words (not in S), B: the gender subspace. Both terms are divided by "
-           "a constant (their size at T = I), so λ reads as a trade-off: the paper's objective with a rescaled λ. "
+st.caption("W: all word vectors (unit length), N: the neutral words (not in S), B: the gender subspace. The first "
+           "term is divided by ‖WᵀW‖²_F (the distortion relative to the original inner products; it is 0 at T = I), "
+           "the second by its own value at T = I, ‖NᵀB‖²_F (the share of bias left), so λ reads as a trade-off: the "
+           "paper's objective with λ′ = λ·‖WᵀW‖²_F / ‖NᵀB‖²_F. The mapped vectors TW are re-normalised to unit length. "
            "The SVD of W reduces the first term to a d × d problem; Adam in TensorFlow, seeded, starting at T = I.")
 
 emb = embedding_ui.require_embedding()
