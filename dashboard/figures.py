@@ -331,3 +331,97 @@ def matrix_html(m, fmt: str = "{:g}", highlight=None) -> str:
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return ('<table style="border-collapse:collapse;margin-bottom:0.8rem"><tbody>' + "".join(rows)
             + "</tbody></table>")
+
+
+def roi_pool_vs_align(feature: np.ndarray, box, pool_bins: np.ndarray, align_bins: np.ndarray,
+                      samples: np.ndarray, argmax: np.ndarray | None = None, title: str = "") -> go.Figure:
+    """A feature map (H, W) with the RoI at fractional coordinates (black), RoI pooling's quantised
+    bins (red, whole cells, with the cell each max came from) and RoIAlign's exact bins (blue, dashed)
+    with their bilinear sampling points. Coordinates: cell (i, j) covers [j, j+1) x [i, i+1)."""
+    h, w = feature.shape[:2]
+    fig = go.Figure(go.Heatmap(z=feature, x=np.arange(w) + 0.5, y=np.arange(h) + 0.5, colorscale="Greys",
+                               showscale=False, hovertemplate="cell (%{y:.1f}, %{x:.1f}): %{z:.3f}<extra></extra>"))
+    for i in range(pool_bins.shape[0]):
+        for j in range(pool_bins.shape[1]):
+            y0, y1, x0, x1 = (float(v) for v in pool_bins[i, j])
+            fig.add_shape(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, line=dict(color=PALETTE[1], width=3))
+            y0, y1, x0, x1 = (float(v) for v in align_bins[i, j])
+            fig.add_shape(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, line=dict(color=PALETTE[0], width=2, dash="dash"))
+    x0, y0, x1, y1 = (float(v) for v in box)
+    fig.add_shape(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, line=dict(color="black", width=2))
+    pts = samples.reshape(-1, 2)
+    fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", name="RoIAlign sampling points",
+                             marker=dict(color=PALETTE[0], size=8, symbol="circle"),
+                             hovertemplate="sample (%{x:.2f}, %{y:.2f})<extra></extra>"))
+    if argmax is not None:
+        cells = argmax.reshape(-1, 2)
+        cells = cells[cells[:, 0] >= 0]
+        fig.add_trace(go.Scatter(x=cells[:, 1] + 0.5, y=cells[:, 0] + 0.5, mode="markers", name="RoI pooling: max cell",
+                                 marker=dict(color=PALETTE[1], size=12, symbol="x")))
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name="RoI pooling bins (quantised)",
+                             line=dict(color=PALETTE[1], width=3)))
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name="RoIAlign bins (exact)",
+                             line=dict(color=PALETTE[0], width=2, dash="dash")))
+    fig.update_xaxes(range=[0, w], dtick=1, showgrid=True, gridcolor="#d1d5db", title="x (feature cells)")
+    fig.update_yaxes(range=[h, 0], dtick=1, showgrid=True, gridcolor="#d1d5db", title="y (feature cells)",
+                     scaleanchor="x")
+    fig.update_layout(height=520, font=FONT, margin=dict(l=10, r=10, t=40 if title else 10, b=10), title=title or None,
+                      legend=dict(orientation="h", y=-0.12), plot_bgcolor="white")
+    return fig
+
+
+def small_grid(values: np.ndarray, title: str, colorscale: str = "Viridis", zmin=None, zmax=None) -> go.Figure:
+    """A small (ph, pw) output grid with its numbers written in the cells."""
+    fig = go.Figure(go.Heatmap(z=values, colorscale=colorscale, zmin=zmin, zmax=zmax, showscale=False,
+                               text=np.round(values, 3), texttemplate="%{text}", textfont=dict(size=15)))
+    fig.update_yaxes(autorange="reversed", showticklabels=False)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_layout(height=240, font=FONT, margin=dict(l=10, r=10, t=40, b=10), title=title)
+    return fig
+
+
+def box_loss_curves(ratios: np.ndarray, curves: dict[str, np.ndarray], x_title: str, marker: float | None = None) -> go.Figure:
+    """Box-regression losses against a prediction error (e.g. predicted / true width), one line per
+    (loss, box size): log-space deltas give the same curve for every box size, YOLO's sqrt does not."""
+    fig = go.Figure()
+    for i, (name, values) in enumerate(curves.items()):
+        fig.add_trace(go.Scatter(x=ratios, y=values, mode="lines", name=name,
+                                 line=dict(color=PALETTE[i // 2 % len(PALETTE)], dash="solid" if i % 2 == 0 else "dot",
+                                           width=3)))
+    if marker is not None:
+        fig.add_vline(x=marker, line_dash="dot", line_color="#6b7280")
+    fig.update_layout(height=380, font=FONT, margin=dict(l=10, r=10, t=30, b=10), xaxis_title=x_title,
+                      yaxis_title="box loss", legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def ap_by_iou(by_threshold: dict[float, float], title: str = "") -> go.Figure:
+    """mAP of the same detections at each IoU threshold (COCO's ten): AP50 is the first point, COCO's
+    AP@[.5:.95] the mean of all ten."""
+    xs, ys = list(by_threshold), list(by_threshold.values())
+    fig = go.Figure(go.Bar(x=[f"{x:.2f}" for x in xs], y=ys, marker_color=[PALETTE[1]] + [PALETTE[0]] * (len(xs) - 1),
+                           text=[f"{y:.2f}" for y in ys], textposition="outside"))
+    fig.add_hline(y=float(np.mean(ys)), line_dash="dash", line_color=PALETTE[2],
+                  annotation_text=f"mean = AP@[.5:.95] = {np.mean(ys):.3f}")
+    fig.update_layout(height=360, font=FONT, margin=dict(l=10, r=10, t=40 if title else 20, b=10), title=title or None,
+                      xaxis_title="IoU threshold for a true positive", yaxis_title="mAP", yaxis_range=[0, 1.1])
+    return fig
+
+
+def cell_layouts(rows: dict[str, list[tuple[str, int, int]]], title: str = "") -> go.Figure:
+    """One horizontal bar per output layout, split into labelled channel groups: ``rows`` maps a row
+    label to [(group label, channels, colour index)], e.g. YOLO v1's B x (x, y, w, h, conf) + C
+    classes against v2/v3's B x (t_x, t_y, t_w, t_h, t_o, C classes)."""
+    fig = go.Figure()
+    for row, groups in rows.items():
+        start = 0
+        for label, width, colour in groups:
+            fig.add_trace(go.Bar(y=[row], x=[width], base=[start], orientation="h", showlegend=False,
+                                 marker=dict(color=PALETTE[colour % len(PALETTE)], line=dict(color="white", width=2)),
+                                 text=label, textposition="inside", insidetextanchor="middle",
+                                 hovertemplate=f"{row}: channels {start}–{start + width - 1}: {label}<extra></extra>"))
+            start += width
+    fig.update_layout(barmode="overlay", height=110 + 70 * len(rows), font=FONT, title=title or None,
+                      margin=dict(l=10, r=10, t=40 if title else 10, b=10), xaxis_title="channel of one cell's vector")
+    fig.update_yaxes(autorange="reversed")
+    return fig

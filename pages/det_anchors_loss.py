@@ -131,3 +131,49 @@ st.caption("Per-class AP@0.5: " + ", ".join(f"{c} {v:.3f}" for c, v in card["ap5
 hist = figures.loss_history(card["history"])
 st.plotly_chart(hist, width="stretch")
 components.download_json(card, "shapes_yolo_card.json", key="dl_yolo_card")
+
+# ----------------------------------------------------------------------------- the mAP critique (YOLOv3 report)
+from dashboard import navigation  # noqa: E402
+
+st.header("4. What mAP rewards: VOC's AP50 against COCO's AP@[.5:.95]")
+st.markdown("The same detections of the tiny YOLO on the held-out scenes, scored two ways by one AP implementation. "
+            "**VOC AP50** counts a box as found when it overlaps the object with IoU ≥ 0.5: it rewards *finding and "
+            "naming* objects. **COCO's AP@[.5:.95]** averages the AP over ten thresholds 0.50, 0.55, …, 0.95: it also "
+            "rewards *pixel-tight* boxes — a box at IoU 0.7 counts at only 5 of the 10 thresholds. The YOLOv3 report "
+            "argues the old metric is closer to what people need (Russakovsky et al.: humans barely tell IoU 0.3 "
+            "from 0.5), and proposes one **global** AP over all classes ranked together instead of a mean of "
+            "per-class APs.")
+coco = resources.compute("detections", ("shapes_yolo_coco_ap", card.get("train_seconds")),
+                         lambda p: T.evaluate(yolo, T.held_out_set(recipe)),
+                         f"Scoring {recipe['n_test']} held-out scenes at ten IoU thresholds ...")
+ap_rows = [{"": name, "VOC AP50": coco["ap50"][name], "COCO AP@[.5:.95]": coco["ap50_95"][name]} for name in coco["ap50"]]
+ap_rows.append({"": "mean over classes (mAP)", "VOC AP50": coco["map50"], "COCO AP@[.5:.95]": coco["map50_95"]})
+ap_rows.append({"": "global (all classes in one ranking)", "VOC AP50": coco["global_ap50"],
+                "COCO AP@[.5:.95]": coco["global_ap50_95"]})
+q1, q2 = st.columns([2, 3])
+q1.dataframe(pd.DataFrame(ap_rows).round(3), hide_index=True, width="stretch")
+q1.metric("mAP@0.5 → mAP@[.5:.95]", f"{coco['map50']:.3f} → {coco['map50_95']:.3f}")
+fig_ap = figures.ap_by_iou(coco["map_by_iou"], "the same detections, stricter IoU for a hit")
+q2.plotly_chart(fig_ap, width="stretch")
+st.caption("The drop from the first bar to the mean is the localisation the detector lacks: at 96 px a 6 × 6 grid "
+           "finds the shapes but rarely places their edges within a pixel or two. Which number is 'better' depends "
+           "on the use: counting objects needs AP50; cutting them out needs the tight boxes COCO rewards (or masks).")
+components.download_figure(fig_ap, "ap_by_iou.html", key="dl_ap_iou")
+components.download_json(coco, "shapes_yolo_ap.json", key="dl_ap_json")
+
+st.subheader("The report's closing thought")
+st.markdown(
+    "> But maybe a better question is: “What are we going to do with these detectors now that we have them?” A lot "
+    "of the people doing this research are at Google and Facebook. I guess at least we know the technology is in "
+    "good hands and definitely won’t be used to harvest your personal information and sell it to.... wait, you’re "
+    "saying that’s exactly what it will be used for?? Oh.\n>\n"
+    "> Well the other people heavily funding vision research are the military and they’ve never done anything "
+    "horrible like killing lots of people with new technology oh wait.....\n>\n"
+    "> […] computer vision is already being put to questionable use and as researchers we have a responsibility to "
+    "at least consider the harm our work might be doing and think of ways to mitigate it. We owe the world that much.\n\n"
+    "— Redmon & Farhadi, *YOLOv3: An Incremental Improvement* (2018); in 2020 Redmon announced he had stopped "
+    "computer-vision research because of its military uses and privacy concerns. The same question — who is "
+    "harmed by what a model learned, and who uses it — opens the first lecture's ethics demo:")
+for spec in navigation.PAGES:
+    if spec.section == "Ethics: biased embeddings" and spec.path.exists():
+        st.page_link(navigation.page_link_target(spec), label=spec.title, icon=spec.icon)

@@ -9,7 +9,7 @@ from core import images
 from core.detection import detector as detectors
 from core.detection import yolo as Y
 from core.vision.synthetic import BACKGROUNDS, DETECT_CLASSES, compose_scene
-from dashboard import components, resources
+from dashboard import components, figures, resources
 
 st.title("YOLO: one network pass, every box at once")
 st.markdown(
@@ -129,6 +129,45 @@ with st.expander("Class probabilities of each anchor in this cell"):
 st.caption("b_x = (σ(t_x) + c_x)/S, b_y = (σ(t_y) + c_y)/S, b_w = p_w e^{t_w}, b_h = p_h e^{t_h}, objectness σ(t_o); "
            + ("classes by softmax (YOLOv2)." if head.kind == "v2" else "classes by independent sigmoids (YOLOv3)."))
 components.download_json({"cell": [row, col], "head": s_idx, "anchors": cells}, "yolo_cell.json", key="dl_cell")
+
+# ----------------------------------------------------------------------------- YOLO v1 (slides): one class distribution per cell
+st.header("YOLO v1: one class distribution per cell")
+from core.detection import darknet as D1  # noqa: E402
+
+v1_head = next(sec for sec in D1.read_cfg(D1.bundled_cfg("yolov1")) if sec.kind == "detection")
+v1_s, v1_b, v1_c = v1_head.get("side", 7, int), v1_head.get("num", 2, int), v1_head.get("classes", 20, int)
+st.markdown(
+    f"The slides' YOLO (v1) has **no anchors**: each of the S × S cells predicts B boxes — x, y within the cell, "
+    f"√w, √h of the image, and a confidence Pr(object)·IoU — but **one** set of C class probabilities "
+    f"Pr(class | object) that its B boxes share: **S × S × (B·5 + C)**. The shipped `yolov1.cfg` has B = {v1_b}: "
+    f"**{v1_s} × {v1_s} × ({v1_b}·5 + {v1_c}) = {v1_s} × {v1_s} × {v1_b * 5 + v1_c}** (the paper's B = 2 gives "
+    f"7 × 7 × 30). From v2 on, every anchor carries its own classes: S × S × B·(5 + C) — here "
+    f"{sh} × {sw} × {B}·(5 + {C}). So two objects of different classes whose centres fall in one v1 cell cannot "
+    "both be named; with anchors they can.")
+layout_rows = {
+    f"v1 cell ({v1_b * 5 + v1_c} ch.)": [(f"box {b}: x y √w √h conf", 5, b) for b in range(v1_b)]
+    + [(f"{v1_c} classes, shared", v1_c, 7)],
+    f"v2/v3 cell, same B and C ({v1_b * (5 + v1_c)} ch.)": [(f"anchor {b}: t_x t_y t_w t_h t_o + {v1_c} classes",
+                                                            5 + v1_c, b) for b in range(v1_b)],
+}
+fig_v1 = figures.cell_layouts(layout_rows, "one cell's output vector")
+st.plotly_chart(fig_v1, width="stretch")
+st.caption("Class-specific score of box b in a v1 cell: Pr(class | object) × conf_b — the same class column "
+           "multiplies every box of the cell. darknet stores v1's output flat (all cells' classes, then all "
+           "confidences, then all boxes); the Keras model built here regathers it into this per-cell layout.")
+components.download_figure(fig_v1, "yolo_cell_layouts.html", key="dl_v1_layout")
+if st.button("Build yolov1.cfg in Keras (≈ 790 MB of weights in memory, about 15 s)", key="det_v1_build"):
+    v1 = resources.compute("detections", "yolov1_summary", lambda p: D1.summary(D1.load_darknet("yolov1", size=448)),
+                           "Building YOLO v1 (locally connected + fully connected layers) ...", heavy=True)
+    k1, k2, k3 = st.columns(3)
+    k1.metric("Output", " × ".join(map(str, v1["output_grid"][0])))
+    k2.metric("Parameters", f"{v1['params']:,}")
+    k3.metric("Weights file", f"{v1['weights_bytes']:,} bytes", help=f"{D1.HEADER_BYTES}-byte header + 4 bytes "
+              "per parameter")
+    st.dataframe(pd.DataFrame(v1["layers"]), hide_index=True, width="stretch", height=300)
+    st.caption("The [local] layer is locally connected: a 3 × 3 × 1024 filter bank of its own at each of the 7 × 7 "
+               "positions (Keras 3 has no LocallyConnected2D, so it is computed as patches × per-position kernels) "
+               "— most of v1's parameters, with the [connected] layer that makes the 7 × 7 × 35 numbers.")
 
 # ----------------------------------------------------------------------------- darknet
 st.header("Inside a darknet model")

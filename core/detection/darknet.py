@@ -586,6 +586,16 @@ def write_weights(net: DarknetModel, values: np.ndarray | None = None, header=(0
     return head + values.astype("<f4").tobytes()
 
 
+def summary(net: DarknetModel) -> dict:
+    """What a cfg implies, without the model: output grid per head, boxes, parameters, weights-file
+    bytes and the layer table (plain numbers, cheap to cache and to send)."""
+    return {"size": net.size, "kind": net.kind, "classes": net.n_classes, "boxes": net.boxes_per_image,
+            "output_grid": [list(s[1:]) for s in net.output_shapes], "boxes_per_cell": net.heads[0].boxes_per_cell,
+            "params": net.params, "weights_bytes": net.weights_bytes(),
+            "layers": [{"layer": i.index, "type": i.kind, "detail": i.detail,
+                        "output": " x ".join(map(str, i.output_shape)), "params": i.params} for i in net.layers]}
+
+
 def load_darknet(cfg: str | Path, weights: str | Path | bytes | None = None, size: int | None = None) -> DarknetModel:
     """Parse, build and (optionally) load weights. ``cfg``: a path or a bundled name like 'yolov3'."""
     path = Path(cfg)

@@ -12,6 +12,7 @@ def test_yolo_page_defaults_detect_and_explain_the_tensor(app):
     assert len(dets) >= 1 and dets["score"].min() >= 0.5
     assert any("6 × 6 × 5·(5 + 3)" in m.value for m in at.markdown)
     assert any("7 × 7 × 30" in m.value for m in at.markdown)
+    assert any("7 × 7 × (3·5 + 20) = 7 × 7 × 35" in m.value for m in at.markdown)  # the shipped v1 cfg, B = 3
     at.slider(key="det_conf").set_value(0.05).run()
     loose = at.dataframe[0].value
     assert len(loose) >= len(dets)
@@ -52,14 +53,43 @@ def test_anchors_and_loss_page(app):
     assert not at.exception and len(at.dataframe[0].value) == 9
 
 
+def test_anchors_page_scores_voc_and_coco_ap_and_links_the_ethics_pages(app):
+    at = open_page(app, "det_anchors_loss.py")
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "COCO AP@[.5:.95]" in d.value.columns)
+    assert list(table[""][:3]) == ["circle", "square", "triangle"]
+    assert (table["COCO AP@[.5:.95]"] < table["VOC AP50"]).all()  # ten thresholds, the first of them 0.5
+    assert any("military" in m.value for m in at.markdown)
+    links = [e for e in at.get("page_link")]
+    assert len(links) >= 7 and any("racist AI" in e.proto.label for e in links)
+
+
 def test_rcnn_page_timeline_and_instances(app):
     at = open_page(app, "det_rcnn.py")
     assert not at.exception
     timeline = at.dataframe[0].value
     assert list(timeline["model"][:3]) == ["R-CNN", "Fast R-CNN", "Faster R-CNN"]
     assert any("not Mask R-CNN" in m.value for m in at.markdown)
-    instances = at.dataframe[1].value
+    assert any("198 ms" in c.value and "ICCV 2017" in c.value for c in at.caption)
+    instances = next(d.value for d in at.dataframe if "pixels" in d.value.columns)
     assert len(instances) >= 2 and (instances["pixels"] > 0).all()
     assert instances["class"].duplicated().any()  # the default scene shows two instances of one class
     at.slider(key="inst_conf").set_value(1.0).run()  # nothing passes: an empty table, no crash
+    assert not at.exception
+
+
+def test_rcnn_page_roi_pool_vs_align_and_box_losses(app):
+    at = open_page(app, "det_rcnn.py")
+    assert not at.exception
+    shift = next(m for m in at.metric if m.label == "Box edges moved by rounding")
+    assert shift.value == "0.40 cells"  # default box (2.3, 3.6, 7.7, 8.3): 7.7 rounds to 8, 8.3 to 8
+    losses = next(d.value for d in at.dataframe if "Faster R-CNN L_reg" in d.value.columns)
+    faster, yolo = losses["Faster R-CNN L_reg"], losses["YOLO total"]
+    assert abs(faster[0] - faster[1]) < 1e-9 and yolo[1] > yolo[0]  # log deltas are scale-free, sqrt is not
+    at.slider(key="roi_x0").set_value(10.0).run()  # the default width runs off the map: cut, with a warning
+    assert not at.exception and any("leaves the" in w.value for w in at.warning)
+    at.slider(key="roi_w").set_value(1.0).run()
+    at.select_slider(key="roi_bins").set_value(7).run()
+    at.slider(key="roi_sampling").set_value(4).run()
+    at.slider(key="loss_ratio").set_value(0.5).run()
     assert not at.exception
