@@ -164,7 +164,11 @@ def _open(source: ImageInput) -> tuple[Image.Image, str]:
         return source, "PIL"
     if isinstance(source, (str, Path)):
         path = Path(source)
-        if not path.exists():
+        try:
+            exists = path.exists()
+        except OSError:  # e.g. a name longer than the file system allows
+            exists = False
+        if not exists:
             raise NotAnImageError(f"No image file at '{_short(path)}'.")
         if not path.is_file():
             raise NotAnImageError(f"'{_short(path)}' is a folder (or a device), not an image file.")

@@ -134,6 +134,8 @@ def direction_controls(emb: Embedding, show: bool = True) -> GenderSetup | None:
     except bias.NotEnoughWords as exc:
         st.error(str(exc))
         return None
+    for reason in setup.subspace.skipped:
+        st.warning(f"Definitional pairs: {reason}; that pair is left out.")
     if setup.subspace.missing:
         components.unknown_words_note(list(setup.subspace.missing), "the definitional pairs")
     return setup

@@ -3,7 +3,8 @@
 import streamlit as st
 
 from core.embeddings import bias, debias, evaluate
-from core.embeddings.bias import NotEnoughWords
+from core.embeddings.analysis import percent
+from core.embeddings.bias import DegenerateWords, NotEnoughWords
 from core.embeddings.wordlists import default_name_groups, weat_tests
 from dashboard import components, embedding_ui, figures, resources
 
@@ -36,10 +37,16 @@ if preset in bias.MANZINI_SETS or preset == "your own aligned sets":
     k = st.slider("k (dimensions of the subspace)", 1, max(1, k_max), 1, key="bg_k", disabled=k_max == 1)
     try:
         sub = bias.bias_subspace(emb, sets, method="pca", k=k, positive_word=sets[0][0] if sets else "")
-    except (NotEnoughWords, IndexError):
-        st.error(f"Only {len(sets)} defining set(s) are fully in the vocabulary of {emb.name}; at least 2 are needed. "
-                 "Try the 13k-word test embedding, or the name groups.")
+    except DegenerateWords as exc:
+        st.error(str(exc))
         st.stop()
+    except (NotEnoughWords, IndexError):
+        st.error(f"Only {len(bias.usable_sets(sets)[0])} usable defining set(s) are fully in the vocabulary of "
+                 f"{emb.name[:60]}; at least 2 are needed. Try the 13k-word test embedding, or the name groups.")
+        st.stop()
+    for reason in sub.skipped:
+        st.warning(f"Defining sets: {reason}; that set is left out.")
+    sets = list(sub.pairs)  # what the axis was built from: debiasing equalizes the same sets
     specific = {w for s in sets for w in s}
 else:
     defaults = default_name_groups(mgr) if preset.startswith("race") else {"group_a": [], "group_b": []}
@@ -55,7 +62,7 @@ else:
         st.stop()
     components.unknown_words_note(list(sub.missing), "the groups")
     specific = {w for g in groups.values() for w in g}
-st.caption(f"{len(sub.pairs)} set(s) used; the first component explains {sub.explained_variance_ratio[0]:.1%} of their "
+st.caption(f"{len(sub.pairs)} set(s) used; the first component explains {percent(sub.explained_variance_ratio[0], 1)} of their "
            "centred variance. The first class / group projects positive.")
 
 probe_text = st.text_input("Words to project", "terrorist, criminal, violent, peaceful, scientist, doctor, rich, poor, "
@@ -77,11 +84,11 @@ if probe:
     before_proj = bias.projections(emb, probe, sub.direction)
     c1, c2 = st.columns(2)
     c1.plotly_chart(figures.projection_bars(before_proj, words=sorted(before_proj, key=before_proj.get), title="before"),
-                    width="stretch")
+                    width="stretch", key="bg_proj_before")  # keyed: identical before/after charts must not clash
     if after is not None:
         after_proj = bias.projections(after, probe, sub.direction)
         c2.plotly_chart(figures.projection_bars(after_proj, words=sorted(before_proj, key=before_proj.get), title="after"),
-                        width="stretch")
+                        width="stretch", key="bg_proj_after")
     st.caption("Bars: projection on the first axis (first class/group +). Colours follow the sign.")
 
 # ----------------------------------------------------------------------------- 2. WEAT explorer
@@ -123,6 +130,7 @@ for col, (label, version) in zip(cols, targets.items(), strict=True):
             st.caption(f"Caliskan et al. report d = {base.original_d:.2f} (p = {base.original_p}).")
         components.unknown_words_note(list(r.missing), "the WEAT sets")
         st.plotly_chart(figures.association_scores(r.x, r.association_x, r.y, r.association_y, x_name, y_name,
-                                                   a_name, b_name), width="stretch")
+                                                   a_name, b_name), width="stretch",
+                        key=f"weat_chart_{label}")  # two identical charts (nothing debiased) need distinct ids
 st.caption("s(w) = mean cosine of w with the A words minus with the B words. p = (#{S_perm ≥ S} + 1)/(P + 1) over "
            "seeded random equal-size re-splits of X ∪ Y, all permutations computed at once.")

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core.embeddings import evaluate
-from core.embeddings.analysis import benchmark_report, weat_report
+from core.embeddings.analysis import benchmark_report, percent, weat_report
 from core.embeddings.bias import NotEnoughWords
 from dashboard import components, embedding_ui, figures, resources
 
@@ -87,18 +87,21 @@ if len(clu_after.words) < 1000:
     st.caption(f"This vocabulary has few neutral words: using the {len(clu_after.words) // 2} most biased per side.")
 c1, c2, c3 = st.columns(3)
 c1.metric("k-means (k=2) alignment", f"{clu_after.kmeans_accuracy:.1%}",
-          delta=f"{clu_after.kmeans_accuracy - clu_before.kmeans_accuracy:+.1%} vs original", delta_color="off")
+          delta=f"{percent(clu_after.kmeans_accuracy - clu_before.kmeans_accuracy, 1, sign=True)} vs original",
+          delta_color="off")
 c2.metric("RBF-SVM accuracy (50/50 split)", f"{clu_after.svm_accuracy:.1%}",
-          delta=f"{clu_after.svm_accuracy - clu_before.svm_accuracy:+.1%} vs original", delta_color="off")
+          delta=f"{percent(clu_after.svm_accuracy - clu_before.svm_accuracy, 1, sign=True)} vs original",
+          delta_color="off")
 c3.metric("bias vs female neighbours (Pearson)", f"{clu_after.neighbour_correlation:.3f}",
           delta=f"{clu_after.neighbour_correlation - clu_before.neighbour_correlation:+.3f} vs original",
           delta_color="off")
 c1, c2 = st.columns(2)
 c1.plotly_chart(figures.clustering_scatter(clu_before.coords_2d, clu_before.original_bias, clu_before.words,
-                                           f"original: k-means {clu_before.kmeans_accuracy:.1%}"), width="stretch")
+                                           f"original: k-means {clu_before.kmeans_accuracy:.1%}"), width="stretch",
+                key="clu_before")  # keyed: an unchanged embedding draws two identical charts
 fig_after = figures.clustering_scatter(clu_after.coords_2d, clu_after.original_bias, clu_after.words,
                                        f"debiased: k-means {clu_after.kmeans_accuracy:.1%}")
-c2.plotly_chart(fig_after, width="stretch")
+c2.plotly_chart(fig_after, width="stretch", key="clu_after")
 st.info(f"The projection is gone (direct bias → 0), but a classifier still separates formerly male and female "
         f"words with {clu_after.svm_accuracy:.0%} accuracy, and neighbours still follow the old bias "
         f"(r = {clu_after.neighbour_correlation:.2f}). Hard debiasing hides the bias more than it removes it.")

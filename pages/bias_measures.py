@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core.embeddings import bias
+from core.embeddings.analysis import percent
 from dashboard import components, embedding_ui, resources
 
 st.title("Measuring bias: direct, indirect, analogies")
@@ -17,7 +18,8 @@ key = embedding_ui.settings_key(emb, setup)
 st.header("3. Direct bias")
 st.latex(r"\mathrm{DirectBias}_c = \frac{1}{|N|}\sum_{w\in N} |\cos(\vec w, g)|^c")
 c = st.slider("c (strictness: c = 0 counts any non-zero projection, c = 1 averages |cos|)", 0.0, 2.0, 1.0, 0.1,
-              key="direct_c")
+              key="direct_c", help=f"c = 0 is the share of words with |cos(w, g)| > {bias.ZERO_PROJECTION:g} (the limit "
+                                   "of |x|^c as c -> 0; numpy's 0^0 = 1 would count every word).")
 if not setup.neutral:
     st.error("None of the 320 professions (minus gender-specific ones) is in this embedding's vocabulary: "
              "direct bias cannot be measured.")
@@ -46,7 +48,7 @@ else:
         sim = float(emb.vec(w_word) @ emb.vec(v_word))
         st.metric(f"beta({w_word}, {v_word})", f"{beta:.3f}",
                   help="Share of the similarity w.v that comes from the gender direction")
-        st.caption(f"cos({w_word}, {v_word}) = {sim:.3f}; {beta:.0%} of it is due to gender.")
+        st.caption(f"cos({w_word}, {v_word}) = {sim:.3f}; {percent(beta)} of it is due to gender.")
     except ValueError as exc:
         st.warning(str(exc))
 
@@ -95,6 +97,9 @@ with components.controls("Generator settings"):
                               key="an_hide")
 if seed_a not in emb or seed_b not in emb:
     st.warning("Both seed words must be in the vocabulary.")
+elif seed_a == seed_b:
+    st.warning(f"a and b are the same word ('{seed_a[:40]}'): a − b is zero, so no pair can be scored against it. "
+               "Choose two different words.")
 else:
     candidates = resources.compute("ethics", ("analogy_pairs", key[:3], max_words, delta),
         lambda p: bias.candidate_pairs(emb, max_words=max_words, delta=delta, progress=p),
@@ -135,3 +140,5 @@ try:
                 "'nurse'. The famous biased answers depend on that exclusion.")
 except KeyError as exc:
     st.warning(str(exc).strip("'\""))
+except bias.DegenerateWords as exc:
+    st.warning(str(exc))

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from core.embeddings import bias
+from core.embeddings.analysis import percent
 from dashboard import components, embedding_ui, figures, resources
 
 st.title("Man is to computer programmer as woman is to homemaker?")
@@ -23,8 +24,8 @@ st.latex(r"\mu_i = \frac{1}{|D_i|}\sum_{w\in D_i} \vec w,\qquad "
 st.latex(r"B = \text{the first } k \text{ rows of } \mathrm{SVD}(C)")
 random_var = bias.random_pairs_variance(emb, n_pairs=max(2, len(sub.pairs)), seed=0)
 c1, c2, c3 = st.columns(3)
-c1.metric("PC1 share (definitional pairs)", f"{sub.explained_variance_ratio[0]:.1%}")
-c2.metric("PC1 share (random pairs)", f"{random_var[0]:.1%}")
+c1.metric("PC1 share (definitional pairs)", percent(sub.explained_variance_ratio[0], 1))
+c2.metric("PC1 share (random pairs)", percent(random_var[0], 1))
 c3.metric("pairs used", f"{len(sub.pairs)}")
 fig_var = figures.explained_variance_bars(sub.explained_variance_ratio, random_var)
 st.plotly_chart(fig_var, width="stretch")
@@ -69,6 +70,10 @@ if axis == "a word pair":
     pair = components.parse_word_list(pair_text)
     if len(pair) != 2 or any(w not in emb for w in pair):
         st.error("Give two words that are both in the vocabulary, e.g. 'expensive, cheap'.")
+        st.stop()
+    if pair[0] == pair[1]:
+        st.error(f"The second axis names '{pair[0][:40]}' twice: a word minus itself is no axis. Give two different "
+                 "words, e.g. 'expensive, cheap'.")
         st.stop()
     try:
         second = bias.orthogonal_axis(emb.vec(pair[0]) - emb.vec(pair[1]), sub.direction)

@@ -84,6 +84,16 @@ def direct_bias_of(emb: Embedding, setup: GenderSetup, c: float = 1.0) -> float:
     return bias.direct_bias(emb, list(setup.neutral), setup.subspace.direction, c)
 
 
+def percent(x: float, digits: int = 0, sign: bool = False) -> str:
+    """A share as text: "n/a" for NaN/inf (never "nan%"), and never "-0%" for a value that rounds to 0."""
+    if x is None or not np.isfinite(x):
+        return "n/a"
+    value = round(float(x) * 100, digits)
+    if value == 0:
+        value = 0.0  # drops the sign of -0.0
+    return f"{value:{'+' if sign else ''}.{digits}f}%"
+
+
 def summary_numbers(emb: Embedding, setup: GenderSetup) -> dict:
     return {
         "explained_variance": [float(v) for v in setup.subspace.explained_variance_ratio],

@@ -16,10 +16,51 @@ from core.embeddings.io import Embedding
 from core.progress import Progress, ensure
 
 METHODS = ("pca", "sum", "single")
+ZERO_PROJECTION = 1e-6  # |cos(w, g)| at or below this counts as no projection (float32 rounding after debiasing)
 
 
 class NotEnoughWords(ValueError):
     """A word list lost too many words to the vocabulary for the method to work."""
+
+
+class DegenerateWords(NotEnoughWords):
+    """The words given make the measure meaningless (a pair of one word twice, A = B, a = b ...)."""
+
+
+def _quote(words: Sequence[str]) -> str:
+    text = ", ".join(words)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def usable_sets(sets: Iterable[Sequence[str]]) -> tuple[list[tuple[str, ...]], list[str]]:
+    """Defining sets that can define a direction, and a sentence for each one skipped: a set naming the
+    same word twice (its centred rows are 0: "PC1 share: nan %"), a set repeating an earlier one, or a
+    set reusing a word of an earlier set (that word would be counted twice)."""
+    good: list[tuple[str, ...]] = []
+    skipped: list[str] = []
+    used: dict[str, tuple[str, ...]] = {}
+    for row in sets:
+        row = tuple(row)
+        if len(set(row)) < len(row):
+            skipped.append(f"'{_quote(row)}' names the same word twice")
+            continue
+        again = next((w for w in row if w in used), None)
+        if again is not None:
+            first = used[again]
+            skipped.append(f"'{_quote(row)}' repeats " + (f"the set '{_quote(first)}'" if set(first) == set(row)
+                                                           else f"'{again}' of '{_quote(first)}'"))
+            continue
+        good.append(row)
+        used.update({w: row for w in row})
+    return good, skipped
+
+
+def check_dimension(emb: Embedding) -> None:
+    """Bias directions need at least 2 dimensions: in 1-D every unit vector is +1 or -1, so any "direction"
+    explains 100 % and every word is maximally biased."""
+    if emb.dim < 2:
+        raise DegenerateWords(f"{emb.name} has {emb.dim} dimension: every unit vector is +1 or -1 on it, so a bias "
+                              "direction would explain 100 % of anything. Use an embedding with at least 2 dimensions.")
 
 
 @dataclass(frozen=True)
@@ -31,6 +72,7 @@ class BiasSubspace:
     pairs: tuple[tuple[str, str], ...]  # pairs used (both words known)
     missing: tuple[str, ...]  # words of the input pairs not in the vocabulary
     explained_variance_ratio: np.ndarray  # first 10 PCA components of the centred pairs
+    skipped: tuple[str, ...] = ()  # one sentence per input set left out (same word twice, a repeat)
 
     @property
     def direction(self) -> np.ndarray:
@@ -70,6 +112,8 @@ def pca_of_pairs(emb: Embedding, pairs: Sequence[tuple[str, str]]) -> tuple[np.n
     x = centred_pair_matrix(emb, pairs)
     _, s, vt = np.linalg.svd(x, full_matrices=False)
     var = s ** 2
+    if not var.sum() > 0:  # every set's words share one vector: there is no difference to take a direction from
+        raise DegenerateWords(f"The words of the {len(pairs)} set(s) have identical vectors: they define no direction.")
     return vt, var / var.sum()
 
 
@@ -89,12 +133,15 @@ def bias_subspace(emb: Embedding, pairs: Iterable[Sequence[str]], method: str = 
     """
     if method not in METHODS:
         raise ValueError(f"Unknown direction method '{method}'; choose one of {', '.join(METHODS)}.")
+    check_dimension(emb)
+    pairs, skipped = usable_sets(pairs)
     pairs, missing = known_pairs(emb, pairs)
     if len(pairs) < 1 or (method == "pca" and len(pairs) < max(2, k)):
         need = max(2, k) if method == "pca" else 1
         raise NotEnoughWords(
             f"Only {len(pairs)} definitional pair(s) are in the vocabulary; the '{method}' method needs "
-            f"at least {need}. Missing words: {', '.join(missing) or 'none'}.")
+            f"at least {need}. Missing words: {_quote(missing) or 'none'}"
+            + (f"; skipped: {'; '.join(skipped[:3])}." if skipped else "."))
     comps, ratios = pca_of_pairs(emb, pairs)
     if method == "pca":
         if k > comps.shape[0]:
@@ -102,16 +149,21 @@ def bias_subspace(emb: Embedding, pairs: Iterable[Sequence[str]], method: str = 
         components = comps[:k].copy()
     elif method == "sum":
         diff = np.sum([emb.vec(a).astype(np.float64) - emb.vec(b) for a, b in pairs], axis=0)
+        if not np.linalg.norm(diff) > 0:
+            raise DegenerateWords("The pairs' differences cancel out: their sum defines no direction.")
         components = (diff / np.linalg.norm(diff))[None, :]
     else:
         chosen = next((p for p in pairs if positive_word in p), pairs[0])
         diff = emb.vec(chosen[0]).astype(np.float64) - emb.vec(chosen[1])
+        if not np.linalg.norm(diff) > 0:
+            raise DegenerateWords(f"'{_quote(chosen)}' have the same vector: they define no direction.")
         components = (diff / np.linalg.norm(diff))[None, :]
         pairs = [chosen]
     anchor = emb.vec(positive_word) if positive_word in emb else emb.vec(pairs[0][0])
     signs = np.sign(components @ anchor)
     components = components * np.where(signs == 0, 1.0, signs)[:, None]
-    return BiasSubspace(components.astype(np.float32), method, tuple(pairs), tuple(missing), _first10(ratios))
+    return BiasSubspace(components.astype(np.float32), method, tuple(pairs), tuple(missing), _first10(ratios),
+                        tuple(skipped))
 
 
 def random_pairs_variance(emb: Embedding, n_pairs: int = 10, seed: int = 0, top: int = 50_000) -> np.ndarray:
@@ -123,7 +175,10 @@ def random_pairs_variance(emb: Embedding, n_pairs: int = 10, seed: int = 0, top:
         return np.zeros(10)
     idx = rng.choice(pool, size=2 * n_pairs, replace=False)
     pairs = [(emb.words[idx[2 * i]], emb.words[idx[2 * i + 1]]) for i in range(n_pairs)]
-    _, ratios = pca_of_pairs(emb, pairs)
+    try:
+        _, ratios = pca_of_pairs(emb, pairs)
+    except DegenerateWords:  # every drawn pair shares one vector (a tiny uploaded embedding): no baseline
+        return np.full(10, np.nan)
     return _first10(ratios)
 
 
@@ -146,6 +201,9 @@ def orthogonal_axis(vector: np.ndarray, direction: np.ndarray) -> np.ndarray:
     g = np.asarray(direction, dtype=np.float64)
     g = g / np.linalg.norm(g)
     length = np.linalg.norm(v)
+    if length == 0:
+        raise DegenerateWords("The second axis is a word minus itself (or two words with one vector): choose two "
+                              "different words.")
     v = v - (v @ g) * g
     norm = np.linalg.norm(v)
     if norm <= 1e-6 * length or length == 0:
@@ -170,12 +228,22 @@ def neutral_professions(emb: Embedding, professions: Iterable[str], specific: It
     return [w for w in professions if w in emb and w not in banned]
 
 
-def direct_bias(emb: Embedding, words: Sequence[str], direction: np.ndarray, c: float = 1.0) -> float:
-    """DirectBias_c = mean over the (neutral) words of |cos(w, g)|^c."""
+def direct_bias(emb: Embedding, words: Sequence[str], direction: np.ndarray, c: float = 1.0,
+                tol: float = ZERO_PROJECTION) -> float:
+    """DirectBias_c = mean over the (neutral) words of |cos(w, g)|^c.
+
+    c = 0 is the paper's "any non-zero projection counts": the share of words with |cos(w, g)| > ``tol``
+    (the limit of |x|^c as c -> 0). numpy's 0^0 = 1 would make it 1 even for a perfectly debiased
+    embedding, and float32 rounding leaves |cos| ~ 1e-8 where the projection was removed.
+    """
     if len(words) == 0:
         raise NotEnoughWords("Direct bias needs at least one neutral word in the vocabulary.")
-    cos = emb.vectors[emb.rows(words)] @ np.asarray(direction, dtype=np.float32)
-    return float(np.mean(np.abs(cos) ** c))
+    if not (np.isfinite(c) and c >= 0):
+        raise ValueError(f"c must be a number >= 0, not {c}.")
+    cos = np.abs(emb.vectors[emb.rows(words)] @ np.asarray(direction, dtype=np.float32)).astype(np.float64)
+    if c == 0:
+        return float(np.mean(cos > tol))
+    return float(np.mean(cos ** c))
 
 
 def indirect_bias(w: np.ndarray, v: np.ndarray, direction: np.ndarray) -> float:
@@ -262,6 +330,9 @@ def generate_analogies(emb: Embedding, candidates: CandidatePairs, a: str = "she
         if w not in emb:
             raise KeyError(f"'{w}' is not in the vocabulary.")
     seed = (emb.vec(a) - emb.vec(b)).astype(np.float32)
+    if not np.linalg.norm(seed) > 0:
+        raise DegenerateWords(f"The seeds a = '{_quote([a])}' and b = '{_quote([b])}' are the same word (or vector): "
+                              "a - b is zero, so no pair can be scored against it. Choose two different words.")
     seed /= np.linalg.norm(seed)
     if len(candidates.i) == 0:
         return []
@@ -287,7 +358,10 @@ def analogy(emb: Embedding, a: str, b: str, c: str, n: int = 5, exclude_inputs: 
     """
     missing = [w for w in (a, b, c) if w not in emb]
     if missing:
-        raise KeyError(f"Not in the vocabulary: {', '.join(missing)}.")
+        raise KeyError(f"Not in the vocabulary: {_quote(missing)}.")
+    if a == b:
+        raise DegenerateWords(f"a and b are the same word ('{_quote([a])}'): b - a + c is just c, so the answer would "
+                              "be c's nearest neighbours, not an analogy.")
     target = emb.vec(b).astype(np.float32) - emb.vec(a) + emb.vec(c)
     return emb.most_similar(target, n=n, exclude=(a, b, c) if exclude_inputs else ())
 
@@ -312,8 +386,15 @@ def group_subspace(emb: Embedding, groups: dict[str, Sequence[str]], k: int = 1)
     (k <= number of groups - 1); for two groups this is the normalised difference of the means.
     The sign makes the first group project positive.
     """
+    check_dimension(emb)
     means, missing, used = [], [], []
+    seen: dict[str, str] = {}
     for name, words in groups.items():
+        shared = [w for w in dict.fromkeys(words) if w in seen]
+        if shared:
+            raise DegenerateWords(f"'{_quote(shared)}' is in both '{_quote([seen[shared[0]]])}' and "
+                                  f"'{_quote([name])}': a word can belong to one group only.")
+        seen.update({w: name for w in words})
         known, unknown = emb.split_known(words)
         missing += unknown
         if len(known) < 2:
@@ -323,6 +404,8 @@ def group_subspace(emb: Embedding, groups: dict[str, Sequence[str]], k: int = 1)
     if len(means) < 2:
         raise NotEnoughWords("A bias axis needs at least two groups of words.")
     centred = np.stack(means) - np.mean(means, axis=0)
+    if not np.abs(centred).max() > 0:
+        raise DegenerateWords("The groups' mean vectors coincide: they define no direction.")
     _, s, vt = np.linalg.svd(centred, full_matrices=False)
     k = min(k, len(means) - 1)
     comps = vt[:k]

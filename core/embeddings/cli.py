@@ -13,15 +13,24 @@ def _load(args: argparse.Namespace):
     from core.embeddings.sources import load_embedding
     from core.embeddings.wordlists import gender_lists
 
-    emb = load_embedding(args.embedding, progress=None if args.json else stderr_progress)
+    if getattr(args, "k", 1) < 1 or getattr(args, "k", 1) > 10:
+        raise CommandError(f"--k must be between 1 and 10 (dimensions of the bias subspace), not {args.k}.")
+    try:
+        emb = load_embedding(args.embedding, progress=None if args.json else stderr_progress)
+    except ValueError as exc:  # an unknown name or path (sources), a malformed file (EmbeddingFormatError)
+        raise CommandError(str(exc)) from None
     return emb, gender_lists()
 
 
 def _setup(args: argparse.Namespace, emb, lists):
     from core.embeddings.analysis import gender_setup
+    from core.embeddings.bias import NotEnoughWords
 
-    return gender_setup(emb, lists, method=getattr(args, "direction", "pca"), k=getattr(args, "k", 1),
-                        convention=getattr(args, "convention", "equalize+definitional"))
+    try:
+        return gender_setup(emb, lists, method=getattr(args, "direction", "pca"), k=getattr(args, "k", 1),
+                            convention=getattr(args, "convention", "equalize+definitional"))
+    except NotEnoughWords as exc:  # too few pairs in the vocabulary, a 1-D embedding, ...
+        raise CommandError(str(exc)) from None
 
 
 def cmd_bias(args: argparse.Namespace) -> tuple[Any, str]:
@@ -49,8 +58,12 @@ def cmd_debias(args: argparse.Namespace) -> tuple[Any, str]:
     if args.method == "soft":
         from core.embeddings.soft import soft_debias, soft_neutral_words
 
-        if args.lam < 0:
-            raise CommandError("--lambda must be >= 0.")
+        import math
+
+        if not (math.isfinite(args.lam) and args.lam >= 0):
+            raise CommandError(f"--lambda must be a finite number >= 0, not {args.lam}.")
+        if not 1 <= args.steps <= 10_000:
+            raise CommandError(f"--steps must be between 1 and 10,000, not {args.steps}.")
         soft = soft_debias(emb, setup.subspace.components, soft_neutral_words(emb, setup.specific), lam=args.lam,
                            steps=args.steps,
                            progress=None if args.json else stderr_progress)
@@ -105,6 +118,8 @@ def cmd_sentiment(args: argparse.Namespace) -> tuple[Any, str]:
 def cmd_evaluate(args: argparse.Namespace) -> tuple[Any, str]:
     from core.embeddings.analysis import benchmark_report, clustering_report, run_debias, weat_report
 
+    if not 1 <= args.permutations <= 1_000_000:
+        raise CommandError(f"--permutations must be between 1 and 1,000,000, not {args.permutations}.")
     emb, lists = _load(args)
     setup = _setup(args, emb, lists)
     progress = None if args.json else stderr_progress

@@ -174,5 +174,6 @@ def multiclass_hard_debias(emb: Embedding, defining_sets: Sequence[Sequence[str]
     from core.embeddings.bias import bias_subspace
 
     sub = bias_subspace(emb, defining_sets, method="pca", k=k, positive_word=defining_sets[0][0])
-    specific = {w for s in defining_sets for w in s}
-    return hard_debias(emb, sub.components, specific, [tuple(s) for s in defining_sets], mode=mode), sub.components
+    used = sub.pairs  # without the sets bias_subspace skipped (a word twice, a repeat)
+    specific = {w for s in used for w in s}
+    return hard_debias(emb, sub.components, specific, [tuple(s) for s in used], mode=mode), sub.components

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from core.embeddings.bias import NotEnoughWords
+from core.embeddings.bias import DegenerateWords, NotEnoughWords
 from core.embeddings.io import Embedding
 from core.progress import Progress, ensure
 
@@ -96,11 +96,25 @@ def weat(emb: Embedding, x: Sequence[str], y: Sequence[str], a: Sequence[str], b
             raise NotEnoughWords(f"Only {len(known)} word(s) of set {name} are in the vocabulary; WEAT needs "
                                  f"at least {min_words}. Missing: {', '.join(unknown) or 'none'}.")
         sets[name] = known
+    for first, second, what in (("X", "Y", "target"), ("A", "B", "attribute")):
+        shared = [w for w in sets[first] if w in set(sets[second])]
+        if set(sets[first]) == set(sets[second]):
+            raise DegenerateWords(f"The {what} sets {first} and {second} are the same words: "
+                                  + ("every association s(w) is 0" if what == "attribute" else "X and Y cannot differ")
+                                  + ", so WEAT has nothing to measure. Make them differ.")
+        if shared:
+            text = ", ".join(shared)
+            raise DegenerateWords(f"'{text if len(text) <= 60 else text[:57] + '...'}' is in both {first} and {second}: "
+                                  f"a word can be in one {what} set only.")
     sx = association(emb, sets["X"], sets["A"], sets["B"])
     sy = association(emb, sets["Y"], sets["A"], sets["B"])
     both = np.concatenate([sx, sy])
     statistic = float(sx.sum() - sy.sum())
-    effect = float((sx.mean() - sy.mean()) / both.std(ddof=1))
+    spread = float(both.std(ddof=1))
+    if not spread > 1e-12:  # e.g. A and B with identical vectors: d would be 0/0
+        raise DegenerateWords("Every target word has the same association s(w) with A and B: the effect size is "
+                              "undefined (0/0). Choose attribute sets that differ.")
+    effect = float((sx.mean() - sy.mean()) / spread)
     rng = np.random.default_rng(seed)
     nx = len(sx)
     perms = np.argsort(rng.random((n_permutations, len(both))), axis=1)[:, :nx]
