@@ -202,7 +202,7 @@ def test_mediapipe_wheel_is_pinned_to_one_platform_file(tmp_path, monkeypatch):
     with pytest.raises(assets.AssetUnavailable):
         mgr.fetch("selfie-segmentation")
     (cmd,) = calls
-    flags = dict(zip(cmd[:-1], cmd[1:]))
+    flags = dict(zip(cmd[:-1], cmd[1:], strict=True))
     assert flags["--platform"] == "manylinux2014_x86_64" and flags["--python-version"] == "3.11"
     assert flags["--abi"] == "cp311" and flags["--implementation"] == "cp"
     assert "--only-binary=:all:" in cmd and "--no-deps" in cmd and cmd[-1] == "mediapipe==0.10.14"
