@@ -81,10 +81,15 @@ def cmd_segment(args: argparse.Namespace) -> tuple[Any, str]:
         raise CommandError(f"Unknown model '{args.model}'; choose one of {', '.join(names)}.")
     model, card = seg.load_fcn(names[args.model], progress=None if args.json else stderr_progress)
     if args.evaluate:
+        field = seg.receptive_field(model)
         payload = {"model": args.model, "per_class_iou": card["per_class_iou"], "mean_iou": card["mean_iou"],
-                   "pixel_accuracy": card["pixel_accuracy"], "train_seconds": card["train_seconds"]}
+                   "pixel_accuracy": card["pixel_accuracy"], "train_seconds": card["train_seconds"],
+                   "receptive_field": {"extent": list(field.extent), "input": list(field.seen.shape),
+                                       "whole_image": field.whole_image}}
         return payload, f"{args.model}: mean IoU {card['mean_iou']:.3f} " + str(
-            {k: round(v, 3) for k, v in card["per_class_iou"].items()})
+            {k: round(v, 3) for k, v in card["per_class_iou"].items()}) + (
+            f", receptive field {field.extent[0]} x {field.extent[1]} px of {field.seen.shape[0]} x "
+            f"{field.seen.shape[1]}")
     if not args.image:
         raise CommandError("Give --image NAME|PATH, or --evaluate.")
     img = resolve_image(args.image).array
@@ -126,7 +131,9 @@ def _segment_deeplab(args: argparse.Namespace) -> tuple[Any, str]:
 def register_segment(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("segment", help="segment an image with a trained FCN, or --evaluate it on held-out scenes")
     p.add_argument("--model", default="shapes-fcn-transpose",
-                   help="shapes-fcn-transpose, shapes-fcn-bilinear, shapes-fcn-unpool, or deeplab (online, keras-hub)")
+                   help="shapes-fcn-transpose, shapes-fcn-bilinear, shapes-fcn-unpool, shapes-fcn-aspp (dilated "
+                        "encoder + ASPP), shapes-fcn-pyramid (dilated encoder + PSPNet pooling), or deeplab "
+                        "(online, keras-hub)")
     p.add_argument("--preset", help="deeplab: a local keras-hub preset folder instead of the online preset")
     p.add_argument("--image", help="sample name or image path")
     p.add_argument("--evaluate", action="store_true", help="per-class and mean IoU on the held-out synthetic set")

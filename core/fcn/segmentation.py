@@ -1,11 +1,20 @@
-"""Semantic segmentation trained live: one encoder, three decoders (the lecture's upsampling choices).
+"""Semantic segmentation trained live: five decoders (the lecture's upsampling choices, DeepLab, PSPNet).
 
 * ``transpose``: Conv2DTranspose (k=3, s=2) — learned upsampling, prone to checkerboards
 * ``bilinear``: UpSampling2D(bilinear) then a 3x3 convolution
 * ``unpool``: max unpooling into the encoder's pooling switches, then a 3x3 convolution
+* ``aspp``: DeepLab style -- a dilated encoder (the bottleneck's convolutions at rates
+  :data:`BOTTLENECK_RATES`, where a third pooling would have been) and atrous spatial pyramid
+  pooling (parallel 1x1, 3x3 at rates :data:`ASPP_RATES` and image-level pooling), then the
+  ``bilinear`` decoder
+* ``pyramid``: PSPNet style -- the same dilated encoder and a pyramid pooling module (average pooling
+  into :data:`PYRAMID_BINS` bins per side, 1x1 conv, bilinear back, concatenated), then the
+  ``bilinear`` decoder
 
-U-Net style skips concatenate encoder features at each scale. Each model is trained once (in a
-child process, like the shapes CNN), cached as .keras with a card holding its held-out IoUs.
+All have U-Net style skips that concatenate encoder features at each scale; ``aspp`` and ``pyramid``
+differ from ``bilinear`` only in the encoder's bottleneck and the context head, so the comparison
+isolates what context adds. Each model is trained once (in a child process, like the shapes CNN),
+cached as .keras with a card holding its held-out IoUs.
 """
 
 from __future__ import annotations
@@ -20,7 +29,11 @@ from core.progress import Progress, ensure
 from core.train import cached_or_trained, fit_classifier, model_dir, save_trained
 from core.vision.synthetic import SEGMENT_CLASSES, segmentation_scenes
 
-DECODERS = ("transpose", "bilinear", "unpool")
+DECODERS = ("transpose", "bilinear", "unpool", "aspp", "pyramid")
+CONTEXT_DECODERS = ("aspp", "pyramid")  # dilated encoder + a context head, no U-Net skips
+BOTTLENECK_RATES = (1, 2)  # the dilated encoder's last block (DeepLab v3's multi-grid)
+ASPP_RATES = (2, 4, 6)  # on the 1/4 feature map: 3x3 kernels reading every 8, 16, 24 input pixels
+PYRAMID_BINS = (1, 2, 3, 6)  # PSPNet's bins per side
 DEFAULT_DECODER = "transpose"
 RECIPE = {"version": 3, "seed": 0, "n_train": 3000, "n_test": 300, "size": 48, "epochs": 8, "batch": 32}
 MODEL_NAMES = {d: f"shapes-fcn-{d}" for d in DECODERS}
@@ -63,6 +76,81 @@ def _layers():
     return MaxPoolWithArgmax, MaxUnpool
 
 
+def _context_layers():
+    """Custom layers of the context heads: PSPNet's adaptive average pooling into b x b bins, and a
+    bilinear resize to another tensor's height and width (any input size; serialisable)."""
+    keras = import_keras()
+    tf = import_tensorflow()
+
+    @keras.saving.register_keras_serializable(package="cnnvis")
+    class AdaptiveAvgPool(keras.layers.Layer):
+        """(n, H, W, C) -> (n, bins, bins, C): bin i averages rows floor(i H / b) .. ceil((i + 1) H / b) - 1
+        (PyTorch's AdaptiveAvgPool2d), as two pooling matrices so any H, W works and gradients flow."""
+
+        def __init__(self, bins: int, **kwargs):
+            super().__init__(**kwargs)
+            self.bins = int(bins)
+
+        def _matrix(self, length):
+            i = tf.range(self.bins)
+            start, end = (i * length) // self.bins, -((-(i + 1) * length) // self.bins)
+            pos = tf.range(length)[None, :]
+            inside = tf.cast((pos >= start[:, None]) & (pos < end[:, None]), self.compute_dtype)
+            return inside / tf.reduce_sum(inside, axis=1, keepdims=True)
+
+        def call(self, x):
+            shape = tf.shape(x)
+            return tf.einsum("ih,nhwc,jw->nijc", self._matrix(shape[1]), x, self._matrix(shape[2]))
+
+        def compute_output_shape(self, shape):
+            return shape[0], self.bins, self.bins, shape[3]
+
+        def get_config(self):
+            return {**super().get_config(), "bins": self.bins}
+
+    @keras.saving.register_keras_serializable(package="cnnvis")
+    class ResizeLike(keras.layers.Layer):
+        """Bilinear resize of ``x`` to the height and width of ``like`` (a 1 x 1 map is broadcast)."""
+
+        def call(self, inputs):
+            x, like = inputs
+            return tf.image.resize(x, tf.shape(like)[1:3], method="bilinear")
+
+        def compute_output_shape(self, shapes):
+            x, like = shapes
+            return x[0], like[1], like[2], x[3]
+
+    return AdaptiveAvgPool, ResizeLike
+
+
+def _context_head(decoder: str, features, layers):
+    """ASPP (DeepLab v3) or the pyramid pooling module (PSPNet) on the dilated encoder's features;
+    like both papers, every convolution of the head is followed by batch normalisation. The head's
+    output is added to the features (a residual: with 8 epochs of training, the head can only add
+    context; without it both heads trained to a mean IoU of 0.61-0.70)."""
+    adaptive_pool, resize_like = _context_layers()
+
+    def conv(x, filters, kernel, name, rate=1):
+        x = layers.Conv2D(filters, kernel, padding="same", dilation_rate=rate, use_bias=False, name=name)(x)
+        return layers.ReLU(name=f"{name}_relu")(layers.BatchNormalization(name=f"{name}_bn")(x))
+
+    if decoder == "aspp":
+        branches = [conv(features, 32, 1, "aspp_1x1")]
+        branches += [conv(features, 32, 3, f"aspp_rate{r}", rate=r) for r in ASPP_RATES]
+        image = layers.GlobalAveragePooling2D(keepdims=True, name="aspp_image_pool")(features)
+        image = layers.Conv2D(32, 1, activation="relu", name="aspp_image_conv")(image)  # 1 x 1: no batch statistics
+        branches.append(resize_like(name="aspp_image_up")([image, features]))
+        head = conv(layers.Concatenate(name="aspp_concat")(branches), features.shape[-1], 1, "aspp_project")
+        return layers.Add(name="aspp_residual")([features, head])
+    branches = [features]
+    for bins in PYRAMID_BINS:
+        pooled = adaptive_pool(bins, name=f"psp_pool{bins}")(features)
+        pooled = layers.Conv2D(16, 1, activation="relu", name=f"psp_conv{bins}")(pooled)
+        branches.append(resize_like(name=f"psp_up{bins}")([pooled, features]))
+    head = conv(layers.Concatenate(name="psp_concat")(branches), features.shape[-1], 3, "psp_fuse")
+    return layers.Add(name="psp_residual")([features, head])
+
+
 def build_fcn(decoder: str, n_classes: int = len(SEGMENT_CLASSES)):
     """Encoder (2 pooling stages with switches) + the chosen decoder; any input size divisible by 4."""
     _check_decoder(decoder)
@@ -79,12 +167,20 @@ def build_fcn(decoder: str, n_classes: int = len(SEGMENT_CLASSES)):
     p1, a1 = pool_layer(name="pool1")(e1)
     e2 = block(p1, 32, "enc2")
     p2, a2 = pool_layer(name="pool2")(e2)
-    bottleneck = block(p2, 64, "bottleneck")
-    x = bottleneck
+    if decoder in CONTEXT_DECODERS:
+        # DeepLab's dilated encoder: instead of a third pooling (a 1/8 map), stay at 1/4 and dilate.
+        # Multi-grid rates (1, 2), not (2, 2): two rate-2 layers (and the even ASPP rates after them)
+        # would never mix neighbouring features -- the gridding the atrous picture shows.
+        x = p2
+        for i, rate in enumerate(BOTTLENECK_RATES, start=1):
+            x = layers.Conv2D(64, 3, padding="same", dilation_rate=rate, activation="relu", name=f"bottleneck_{i}")(x)
+        x = _context_head(decoder, x, layers)
+    else:
+        x = block(p2, 64, "bottleneck")
     for level, (skip, argmax, filters) in enumerate(((e2, a2, 32), (e1, a1, 16)), start=1):
         if decoder == "transpose":
             x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", activation="relu", name=f"up{level}")(x)
-        elif decoder == "bilinear":
+        elif decoder == "bilinear" or decoder in CONTEXT_DECODERS:  # the same decoder: the head is what differs
             x = layers.UpSampling2D(2, interpolation="bilinear", name=f"up{level}_resize")(x)
             x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"up{level}")(x)
         else:
@@ -173,7 +269,7 @@ def load_fcn(decoder: str = DEFAULT_DECODER, progress: Progress | None = None, s
     """The trained FCN for ``decoder`` (training it first if ``folder``, default the model cache, has
     none for this recipe): (model, card)."""
     keras = import_keras()
-    _layers()  # register the custom layers before loading
+    _layers(), _context_layers()  # register the custom layers before loading
     progress = ensure(progress)
     path = model_path(decoder, folder)
     card = cached_or_trained("shapes-fcn", path, RECIPE, progress, subprocess_ok, options={"decoder": decoder})
@@ -192,6 +288,18 @@ def trained_cards(folder: Path | None = None) -> dict[str, dict]:
         if card.get("recipe") == RECIPE:
             cards[decoder] = card
     return cards
+
+
+RF_PROBE = {"size": 128, "n": 8, "seed": 77}  # scenes larger than any field except the global branches
+
+
+def receptive_field(model):
+    """Where the centre output pixel of ``model`` looks, measured by back-propagating its logit over
+    :data:`RF_PROBE` scenes (:func:`core.fcn.atrous.model_receptive_field`)."""
+    from core.fcn.atrous import model_receptive_field
+
+    scenes = segmentation_scenes(RF_PROBE["n"], RF_PROBE["size"], seed=RF_PROBE["seed"])
+    return model_receptive_field(model, scenes.images)
 
 
 def input_size(height: int, width: int, max_side: int | None = None, grow: bool = False,
