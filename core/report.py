@@ -228,8 +228,8 @@ def tanks_figures(progress: Progress, options: Options) -> Section:
 
 
 def segmentation_figures(progress: Progress, options: Options) -> Section:
-    """Each decoder's mean IoU on the 300 held-out scenes and its centre pixel's receptive field (quick:
-    the default decoder and ASPP, the others only when already trained)."""
+    """Each decoder's mean IoU on the 300 held-out scenes (quick: the default decoder, and the others
+    only when already trained)."""
     from core.fcn import segmentation as seg
     from core.vision.synthetic import segmentation_scenes
 
@@ -237,18 +237,13 @@ def segmentation_figures(progress: Progress, options: Options) -> Section:
     trained = seg.trained_cards(options.models)
     held_out = segmentation_scenes(seg.RECIPE["n_test"], seg.RECIPE["size"], seed=seg.RECIPE["seed"] + 1)
     for i, decoder in enumerate(seg.DECODERS):
-        if options.quick and decoder not in (seg.DEFAULT_DECODER, "aspp") and decoder not in trained:  # tests train aspp
+        if options.quick and decoder != seg.DEFAULT_DECODER and decoder not in trained:
             out.skipped.append(f"segmentation.{decoder}: not trained yet (the full report trains it)")
             continue
         progress(i / len(seg.DECODERS), f"FCN with the {decoder} decoder ...")
         model, card = seg.load_fcn(decoder, folder=options.models)
         out.add(f"mean_iou_{decoder}", f"mean IoU, {decoder} decoder", seg.evaluate(model, held_out)["mean_iou"])
         out.add(f"train_seconds_{decoder}", f"training time, {decoder} decoder", card["train_seconds"], "s")
-        field = seg.receptive_field(model)
-        out.add(f"receptive_field_{decoder}", f"receptive field of the centre pixel, {decoder} decoder (px per side, "
-                f"of {seg.RF_PROBE['size']})", field.extent[0], "", 0)
-        out.add(f"far_gradient_{decoder}", f"share of its gradient beyond 24 px, {decoder} decoder",
-                field.share_beyond(24), "%", 0)
     return out
 
 
@@ -267,6 +262,11 @@ def detection_figures(progress: Progress, options: Options) -> Section:
     out.add("map50", "tiny YOLO mAP@0.5", scores["map50"])
     for name, ap in scores["ap50"].items():
         out.add(f"ap50_{name}", f"AP@0.5, {name}", ap)
+    out.add("map50_95", "tiny YOLO mAP@[.5:.95] (COCO)", scores["map50_95"])
+    for name, ap in scores["ap50_95"].items():
+        out.add(f"ap50_95_{name}", f"AP@[.5:.95], {name}", ap)
+    out.add("global_ap50", "tiny YOLO global AP@0.5 (all classes ranked together)", scores["global_ap50"])
+    out.add("global_ap50_95", "tiny YOLO global AP@[.5:.95]", scores["global_ap50_95"])
     out.add("train_seconds", "tiny YOLO training time", yolo.card["train_seconds"], "s")
     progress(0.3, "recall on shrunk scenes ...")
     for scale, value in T.recall_at_scales(yolo, held_out, (1.0, 0.75)).items():

@@ -315,3 +315,5 @@ def test_cli_yolov1_summary_reports_the_slides_tensor():
     assert layers["connected"]["params"] == (7 * 7 * 256) * 1715 + 1715
     assert payload["params"] == sum(layer["params"] for layer in payload["layers"])
     assert payload["weights_bytes"] == payload["weights_bytes_expected"] == 20 + 4 * payload["params"]
+    readme = " ".join((D.CFG_DIR.parents[1] / "README.md").read_text(encoding="utf-8").split())
+    assert f"{payload['params']:,} parameters, a {payload['weights_bytes']:,}-byte weights file" in readme

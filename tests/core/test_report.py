@@ -91,6 +91,9 @@ CHECKS: list[tuple[str, list[tuple[str, float, float]]]] = [
     (rf"mAP@0.5 = {NUM} on 300 held-out scenes \(circle {NUM}, square {NUM}, triangle {NUM}\)",
      [("detection.map50", 1, TRAINED_AP), ("detection.ap50_circle", 1, TRAINED_AP),
       ("detection.ap50_square", 1, TRAINED_AP), ("detection.ap50_triangle", 1, TRAINED_AP)]),
+    (rf"mAP@\[\.5:\.95\] = {NUM} \(circle {NUM}, square {NUM}, triangle {NUM}\)",
+     [("detection.map50_95", 1, TRAINED_AP), ("detection.ap50_95_circle", 1, TRAINED_AP),
+      ("detection.ap50_95_square", 1, TRAINED_AP), ("detection.ap50_95_triangle", 1, TRAINED_AP)]),
     (rf"drops from {NUM} % to {NUM} % when the held-out scenes are shrunk to 75 %",
      [("detection.recall_100", 100, 5.0), ("detection.recall_75", 100, 5.0)]),
     (rf"anchors on the {NUM} boxes of 1,000 synthetic scenes: {NUM} at k = 5, {NUM} at k = 9 \(the published "
