@@ -228,8 +228,8 @@ def tanks_figures(progress: Progress, options: Options) -> Section:
 
 
 def segmentation_figures(progress: Progress, options: Options) -> Section:
-    """Each decoder's mean IoU on the 300 held-out scenes (quick: the default decoder, and the others
-    only when already trained)."""
+    """Each decoder's mean IoU on the 300 held-out scenes and its centre pixel's receptive field (quick:
+    the default decoder and ASPP, the others only when already trained)."""
     from core.fcn import segmentation as seg
     from core.vision.synthetic import segmentation_scenes
 
@@ -237,13 +237,18 @@ def segmentation_figures(progress: Progress, options: Options) -> Section:
     trained = seg.trained_cards(options.models)
     held_out = segmentation_scenes(seg.RECIPE["n_test"], seg.RECIPE["size"], seed=seg.RECIPE["seed"] + 1)
     for i, decoder in enumerate(seg.DECODERS):
-        if options.quick and decoder != seg.DEFAULT_DECODER and decoder not in trained:
+        if options.quick and decoder not in (seg.DEFAULT_DECODER, "aspp") and decoder not in trained:  # tests train aspp
             out.skipped.append(f"segmentation.{decoder}: not trained yet (the full report trains it)")
             continue
         progress(i / len(seg.DECODERS), f"FCN with the {decoder} decoder ...")
         model, card = seg.load_fcn(decoder, folder=options.models)
         out.add(f"mean_iou_{decoder}", f"mean IoU, {decoder} decoder", seg.evaluate(model, held_out)["mean_iou"])
         out.add(f"train_seconds_{decoder}", f"training time, {decoder} decoder", card["train_seconds"], "s")
+        field = seg.receptive_field(model)
+        out.add(f"receptive_field_{decoder}", f"receptive field of the centre pixel, {decoder} decoder (px per side, "
+                f"of {seg.RF_PROBE['size']})", field.extent[0], "", 0)
+        out.add(f"far_gradient_{decoder}", f"share of its gradient beyond 24 px, {decoder} decoder",
+                field.share_beyond(24), "%", 0)
     return out
 
 
