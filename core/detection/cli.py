@@ -125,6 +125,8 @@ def cmd_anchors(args: argparse.Namespace) -> tuple[Any, str]:
 
         if args.image_size is not None and not 0 < args.image_size <= 100_000:
             raise CommandError(f"--image-size must be a positive number of pixels, not {args.image_size}.")
+        if Path(args.csv).is_dir():
+            raise CommandError(f"--csv {str(args.csv)[:80]!r} is a folder, not a CSV file of w,h lines.")
         try:
             wh = read_wh_csv(Path(args.csv).read_text(errors="replace"))
         except (OSError, ValueError) as exc:
