@@ -192,3 +192,7 @@ m3.metric("Parameters", f"{net.params:,}", help=f"= the weights file: {D.HEADER_
 st.dataframe(pd.DataFrame([{"layer": i.index, "type": i.kind, "detail": i.detail,
                             "output": " x ".join(map(str, i.output_shape)), "params": i.params} for i in net.layers]),
              hide_index=True, width="stretch", height=320)
+
+from dashboard import live_ui  # noqa: E402 (issue #17: a real single-shot anchor detector, after YOLO)
+
+live_ui.real_anchor_detector()

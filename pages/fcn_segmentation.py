@@ -132,3 +132,7 @@ if st.button("Load DeepLabV3+", key="deeplab_load") or st.session_state.get("_de
             c2.image(overlay, caption="DeepLabV3+ classes", width="stretch")
             present = [deeplab.VOC_CLASSES[i] for i in np.unique(mask)]
             st.caption("Classes found: " + ", ".join(present))
+
+from dashboard import live_ui  # noqa: E402 (issue #17: the real-photo section, below the lecture's own)
+
+live_ui.real_photo_segmentation()
