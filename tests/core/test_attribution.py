@@ -56,6 +56,25 @@ def test_grad_cam_and_saliency_match_tf_keras_vis(emotion_face, shapes_x):
     assert pearson(smooth, A.smooth_grad(model, x, happy, samples=100, noise=0.2).values) >= 0.95
 
 
+def test_grad_cam_pp_and_score_cam_match_tf_keras_vis(emotion_face, shapes_x):
+    """At Conv2D layers (tf-keras-vis moves a separable-convolution target back to the previous Conv2D,
+    so the layers are compared where both use the same one)."""
+    from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
+    from tf_keras_vis.scorecam import Scorecam
+    from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    model, x, happy = emotion_face
+    shapes, xs = shapes_x
+    for m, inp, cls, layer in ((model, x, happy, A.default_layer(model)), (shapes, xs, 0, "conv3_2")):
+        ref = GradcamPlusPlus(m.model, model_modifier=ReplaceToLinear(), clone=True)(
+            CategoricalScore(cls), inp, penultimate_layer=layer)[0]
+        assert pearson(ref, A.grad_cam_pp(m, inp, cls, layer).values) >= 0.999
+        ref = Scorecam(m.model, model_modifier=ReplaceToLinear(), clone=True)(
+            CategoricalScore(cls), inp, penultimate_layer=layer)[0]
+        assert pearson(ref, A.score_cam(m, inp, cls, layer).values) >= 0.999
+
+
 def test_cam_equals_grad_cam_for_a_gap_dense_head(shapes_x):
     shapes, xs = shapes_x
     for c in range(3):

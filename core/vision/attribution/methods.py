@@ -50,13 +50,17 @@ def grad_cam(loaded: LoadedModel, x: np.ndarray, target: int, layer: str | None 
 
 
 def grad_cam_pp(loaded: LoadedModel, x: np.ndarray, target: int, layer: str | None = None) -> Heatmap:
-    """Grad-CAM++ (Chattopadhay et al.), with the usual exp(score) closed form of the higher derivatives."""
+    """Grad-CAM++ (Chattopadhay et al. 2018) with the exp(score) closed form of the higher derivatives:
+    alpha_ij^k = g^2 / (2 g^2 + sum_ab A_ab^k g^3), normalised to sum 1 over (i, j) per channel as the
+    authors' code does (and tf-keras-vis), and w_k = sum_ij alpha_ij^k ReLU(g_ij^k)."""
     layer = layer or default_layer(loaded)
     x = check_input(loaded, x, target)
     acts, g = activation_gradients(loaded, layer, x, target)
     g2, g3 = g ** 2, g ** 3
     denom = 2.0 * g2 + acts.sum(axis=(1, 2), keepdims=True) * g3
-    alpha = g2 / np.where(np.abs(denom) > 1e-12, denom, 1.0)
+    alpha = g2 / np.where(g2 != 0, denom, 1.0)
+    total = alpha.sum(axis=(1, 2), keepdims=True)
+    alpha = alpha / np.where(total != 0, total, 1.0)
     weights = (alpha * np.maximum(g, 0)).sum(axis=(1, 2))
     cam_map = np.einsum("bijk,bk->bij", acts, weights)[0]
     return finish(cam_map, x.shape[1:3], "gradcampp", target, layer)
@@ -64,10 +68,11 @@ def grad_cam_pp(loaded: LoadedModel, x: np.ndarray, target: int, layer: str | No
 
 def score_cam(loaded: LoadedModel, x: np.ndarray, target: int, layer: str | None = None, batch: int = 32,
               max_channels: int = 256) -> Heatmap:
-    """Score-CAM (Wang et al.): each upsampled, normalised activation map masks the input; the class
-    score of the masked input weights that map (a softmax over the maps' scores). All masked inputs
-    go through the network in batches."""
-    import cv2
+    """Score-CAM (Wang et al. 2020): each activation map, upsampled and scaled to [0, 1], masks the
+    input; the class's softmax probability on the masked input weights that map (the authors' code,
+    and tf-keras-vis). All masked inputs go through the network in batches; beyond ``max_channels``
+    only the strongest maps are used."""
+    from scipy.ndimage import zoom
 
     layer = layer or default_layer(loaded)
     x = check_input(loaded, x, target)
@@ -75,16 +80,13 @@ def score_cam(loaded: LoadedModel, x: np.ndarray, target: int, layer: str | None
     k = acts.shape[-1]
     order = np.argsort(-acts.reshape(-1, k).max(axis=0))[:max_channels]  # the strongest channels
     h, w = x.shape[1:3]
-    masks = []
-    for c in order:
-        m = cv2.resize(acts[:, :, c], (w, h), interpolation=cv2.INTER_LINEAR)
-        lo, hi = float(m.min()), float(m.max())
-        masks.append((m - lo) / (hi - lo) if hi > lo else np.zeros_like(m))
-    masks = np.stack(masks)[..., None].astype(np.float32)  # (K', H, W, 1)
-    scores = np.concatenate([loaded.predict_logits(x * masks[start:start + batch])[:, int(target)]
-                             for start in range(0, len(masks), batch)])
-    cam_map = np.tensordot(softmax(scores.astype(np.float64)), masks[..., 0], axes=1)
-    return finish(cam_map, (h, w), "scorecam", target, layer)
+    # upsampled corner to corner (as :func:`finish` upsamples the map), then each scaled to [0, 1]
+    up = zoom(acts[:, :, order], (h / acts.shape[0], w / acts.shape[1], 1), order=1, mode="nearest")
+    lo, hi = up.min(axis=(0, 1)), up.max(axis=(0, 1))
+    masks = ((up - lo) / np.where(hi > lo, hi - lo, 1.0)).transpose(2, 0, 1)[..., None].astype(np.float32)
+    probs = np.concatenate([softmax(loaded.predict_logits(x * masks[start:start + batch]).astype(np.float64))
+                            [:, int(target)] for start in range(0, len(masks), batch)])
+    return finish(acts[:, :, order] @ probs, (h, w), "scorecam", target, layer)
 
 
 def cam(loaded: LoadedModel, x: np.ndarray, target: int, layer: str | None = None) -> Heatmap:
