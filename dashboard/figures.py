@@ -387,7 +387,7 @@ def box_loss_curves(ratios: np.ndarray, curves: dict[str, np.ndarray], x_title: 
     for i, (name, values) in enumerate(curves.items()):
         fig.add_trace(go.Scatter(x=ratios, y=values, mode="lines", name=name,
                                  line=dict(color=PALETTE[i // 2 % len(PALETTE)], dash="solid" if i % 2 == 0 else "dot",
-                                           width=3)))
+                                           width=7 if i < 2 else 3)))  # the first pair wide: a coinciding curve shows
     if marker is not None:
         fig.add_vline(x=marker, line_dash="dot", line_color="#6b7280")
     fig.update_layout(height=380, font=FONT, margin=dict(l=10, r=10, t=30, b=10), xaxis_title=x_title,
@@ -401,7 +401,8 @@ def ap_by_iou(by_threshold: dict[float, float], title: str = "") -> go.Figure:
     xs, ys = list(by_threshold), list(by_threshold.values())
     fig = go.Figure(go.Bar(x=[f"{x:.2f}" for x in xs], y=ys, marker_color=[PALETTE[1]] + [PALETTE[0]] * (len(xs) - 1),
                            text=[f"{y:.2f}" for y in ys], textposition="outside"))
-    fig.add_hline(y=float(np.mean(ys)), line_dash="dash", line_color=PALETTE[2],
+    fig.add_hline(y=float(np.mean(ys)), line_dash="dash", line_color=PALETTE[2], annotation_position="top right",
+                  annotation=dict(bgcolor="rgba(255,255,255,0.85)"),
                   annotation_text=f"mean = AP@[.5:.95] = {np.mean(ys):.3f}")
     fig.update_layout(height=360, font=FONT, margin=dict(l=10, r=10, t=40 if title else 20, b=10), title=title or None,
                       xaxis_title="IoU threshold for a true positive", yaxis_title="mAP", yaxis_range=[0, 1.1])
@@ -418,7 +419,7 @@ def cell_layouts(rows: dict[str, list[tuple[str, int, int]]], title: str = "") -
         for label, width, colour in groups:
             fig.add_trace(go.Bar(y=[row], x=[width], base=[start], orientation="h", showlegend=False,
                                  marker=dict(color=PALETTE[colour % len(PALETTE)], line=dict(color="white", width=2)),
-                                 text=label, textposition="inside", insidetextanchor="middle",
+                                 text=label, textposition="inside", insidetextanchor="middle", textangle=0,
                                  hovertemplate=f"{row}: channels {start}–{start + width - 1}: {label}<extra></extra>"))
             start += width
     fig.update_layout(barmode="overlay", height=110 + 70 * len(rows), font=FONT, title=title or None,

@@ -146,11 +146,11 @@ st.markdown("The same detections of the tiny YOLO on the held-out scenes, scored
 coco = resources.compute("detections", ("shapes_yolo_coco_ap", card.get("train_seconds")),
                          lambda p: T.evaluate(yolo, T.held_out_set(recipe)),
                          f"Scoring {recipe['n_test']} held-out scenes at ten IoU thresholds ...")
-ap_rows = [{"": name, "VOC AP50": coco["ap50"][name], "COCO AP@[.5:.95]": coco["ap50_95"][name]} for name in coco["ap50"]]
-ap_rows.append({"": "mean over classes (mAP)", "VOC AP50": coco["map50"], "COCO AP@[.5:.95]": coco["map50_95"]})
-ap_rows.append({"": "global (all classes in one ranking)", "VOC AP50": coco["global_ap50"],
-                "COCO AP@[.5:.95]": coco["global_ap50_95"]})
-q1, q2 = st.columns([2, 3])
+ap_rows = [{"class": name, "VOC AP50": coco["ap50"][name], "COCO AP@[.5:.95]": coco["ap50_95"][name]}
+           for name in coco["ap50"]]
+ap_rows.append({"class": "mean (mAP)", "VOC AP50": coco["map50"], "COCO AP@[.5:.95]": coco["map50_95"]})
+ap_rows.append({"class": "global", "VOC AP50": coco["global_ap50"], "COCO AP@[.5:.95]": coco["global_ap50_95"]})
+q1, q2 = st.columns([1, 1])
 q1.dataframe(pd.DataFrame(ap_rows).round(3), hide_index=True, width="stretch")
 q1.metric("mAP@0.5 → mAP@[.5:.95]", f"{coco['map50']:.3f} → {coco['map50_95']:.3f}")
 fig_ap = figures.ap_by_iou(coco["map_by_iou"], "the same detections, stricter IoU for a hit")
@@ -158,6 +158,8 @@ q2.plotly_chart(fig_ap, width="stretch")
 st.caption("The drop from the first bar to the mean is the localisation the detector lacks: at 96 px a 6 × 6 grid "
            "finds the shapes but rarely places their edges within a pixel or two. Which number is 'better' depends "
            "on the use: counting objects needs AP50; cutting them out needs the tight boxes COCO rewards (or masks).")
+st.caption("'mean (mAP)': the mean of the per-class APs, as VOC and COCO report it; 'global': every detection of "
+           "every class in one ranking (a hit must still name the right class), the YOLOv3 report's proposal.")
 components.download_figure(fig_ap, "ap_by_iou.html", key="dl_ap_iou")
 components.download_json(coco, "shapes_yolo_ap.json", key="dl_ap_json")
 

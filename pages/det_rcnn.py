@@ -87,11 +87,11 @@ components.download_figure(fig_roi, "roi_pool_vs_align.html", key="dl_roi")
 
 # ----------------------------------------------------------------------------- box losses
 st.header("Box losses: Faster R-CNN's anchor deltas with smooth L1, next to YOLO's")
-st.latex(r"t_x=\frac{x-x_a}{w_a},\; t_y=\frac{y-y_a}{h_a},\; t_w=\log\frac{w}{w_a},\; t_h=\log\frac{h}{h_a}"
-         r"\qquad L_{reg}=\sum_{i\in\{x,y,w,h\}}\mathrm{smooth}_{L1}(t_i-t_i^*)")
-st.latex(r"\mathrm{smooth}_{L1}(d)=\begin{cases}0.5\,d^2 & |d|<1\\ |d|-0.5 & \text{otherwise}\end{cases}"
-         r"\qquad \text{YOLO: } \lambda_{coord}\big[(x-\hat x)^2+(y-\hat y)^2+(\sqrt w-\sqrt{\hat w})^2"
-         r"+(\sqrt h-\sqrt{\hat h})^2\big]")
+st.latex(r"t_x=\frac{x-x_a}{w_a},\quad t_y=\frac{y-y_a}{h_a},\quad t_w=\log\frac{w}{w_a},\quad t_h=\log\frac{h}{h_a}")
+st.latex(r"L_{reg}=\sum_{i\in\{x,y,w,h\}}\mathrm{smooth}_{L1}(t_i-t_i^*),\qquad "
+         r"\mathrm{smooth}_{L1}(d)=\begin{cases}0.5\,d^2 & |d|<1\\ |d|-0.5 & \text{otherwise}\end{cases}")
+st.latex(r"\text{YOLO: }\lambda_{coord}\big[(x-\hat x)^2+(y-\hat y)^2\big]"
+         r"+\lambda_{coord}\big[(\sqrt w-\sqrt{\hat w})^2+(\sqrt h-\sqrt{\hat h})^2\big]")
 l1, l2 = st.columns(2)
 ratio = l1.slider("Predicted width ÷ true width", 0.5, 2.0, 1.3, 0.05, key="loss_ratio")
 offset = l2.slider("Centre shift (fraction of the box width)", 0.0, 0.5, 0.1, 0.05, key="loss_shift")

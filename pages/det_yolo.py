@@ -145,14 +145,15 @@ st.markdown(
     f"{sh} × {sw} × {B}·(5 + {C}). So two objects of different classes whose centres fall in one v1 cell cannot "
     "both be named; with anchors they can.")
 layout_rows = {
-    f"v1 cell ({v1_b * 5 + v1_c} ch.)": [(f"box {b}: x y √w √h conf", 5, b) for b in range(v1_b)]
+    f"v1 cell ({v1_b * 5 + v1_c} ch.)": [(f"box {b}", 5, b) for b in range(v1_b)]
     + [(f"{v1_c} classes, shared", v1_c, 7)],
-    f"v2/v3 cell, same B and C ({v1_b * (5 + v1_c)} ch.)": [(f"anchor {b}: t_x t_y t_w t_h t_o + {v1_c} classes",
-                                                            5 + v1_c, b) for b in range(v1_b)],
+    f"v2/v3 cell, same B and C ({v1_b * (5 + v1_c)} ch.)": [(f"anchor {b}: 5 + {v1_c} classes", 5 + v1_c, b)
+                                                            for b in range(v1_b)],
 }
 fig_v1 = figures.cell_layouts(layout_rows, "one cell's output vector")
 st.plotly_chart(fig_v1, width="stretch")
-st.caption("Class-specific score of box b in a v1 cell: Pr(class | object) × conf_b — the same class column "
+st.caption("v1 box b: x, y, √w, √h, confidence (5 channels); v2/v3 anchor b: t_x, t_y, t_w, t_h, t_o and its own "
+           f"{v1_c} class scores. Class-specific score of box b in a v1 cell: Pr(class | object) × conf_b — the same class column "
            "multiplies every box of the cell. darknet stores v1's output flat (all cells' classes, then all "
            "confidences, then all boxes); the Keras model built here regathers it into this per-cell layout.")
 components.download_figure(fig_v1, "yolo_cell_layouts.html", key="dl_v1_layout")

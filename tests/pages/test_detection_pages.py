@@ -57,7 +57,7 @@ def test_anchors_page_scores_voc_and_coco_ap_and_links_the_ethics_pages(app):
     at = open_page(app, "det_anchors_loss.py")
     assert not at.exception
     table = next(d.value for d in at.dataframe if "COCO AP@[.5:.95]" in d.value.columns)
-    assert list(table[""][:3]) == ["circle", "square", "triangle"]
+    assert list(table["class"]) == ["circle", "square", "triangle", "mean (mAP)", "global"]
     assert (table["COCO AP@[.5:.95]"] < table["VOC AP50"]).all()  # ten thresholds, the first of them 0.5
     assert any("military" in m.value for m in at.markdown)
     links = [e for e in at.get("page_link")]
