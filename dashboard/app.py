@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:  # streamlit puts dashboard/ on the path, pages im
 
 import streamlit as st  # noqa: E402
 
-from dashboard import components, navigation, resources  # noqa: E402
+from dashboard import components, navigation, resources, urlstate  # noqa: E402
 from dashboard.serve import patch_streamlit  # noqa: E402
 
 # No Keras clear_session() after every rerun (~200 ms per slider move), and a client's clear_cache
@@ -63,9 +63,16 @@ def main() -> None:
             navigation.PAGE_OBJECTS[page.url_path] = page
     current = st.navigation(pages, expanded=True)  # every page visible: the class follows the agenda
     loaded_line = sidebar()
+    link_box = st.sidebar.empty()  # notes about the link's values, and "Copy link to this view"
     show_loaded(loaded_line)  # what is resident now; a page that stops early leaves this
     components.sync_lecture_query_param()
-    current.run()
+    url_path = current.url_path or next(s.url_path for s in navigation.PAGES if s.default)
+    urlstate.install()  # shareable views: every keyed control of the page is kept in the query string
+    try:
+        with urlstate.page_run(url_path):
+            current.run()
+    finally:
+        urlstate.sidebar(link_box, url_path)  # also when the page stopped early
     show_loaded(loaded_line)  # and what the page has just loaded
 
 
