@@ -111,3 +111,25 @@ def test_live_camera_streams_processed_frames_in_every_mode(server, camera_page)
     pg.wait_for_timeout(1000)
     assert pg.locator('[data-testid="stMetric"]', has_text="Model FPS").count() == 0
     assert pg.locator('[data-testid="stException"]').count() == 0
+
+
+def test_sample_clip_streams_without_a_camera(server, camera_page):
+    """The 'Sample clip' source: the server streams the clip itself (no camera involved)."""
+    pg = camera_page
+    pg.goto(server + LIVE_URL)
+    wait_for_app(pg)
+    pg.locator('[data-testid="stRadio"]', has_text="Video source").first.get_by_text("Sample clip").click()
+    wait_for_app(pg)
+    pg.frame_locator(IFRAME).first.get_by_role("button", name=re.compile("start", re.I)).click()
+    pg.wait_for_function(
+        """() => { const f = document.querySelector('iframe[title*="webrtc"]');
+                   const v = f && f.contentDocument && f.contentDocument.querySelector('video');
+                   return v && v.readyState >= 2 && v.videoWidth > 0; }""", timeout=60_000)
+    pg.wait_for_timeout(3000)
+    shown = video_pixels(pg)
+    assert shown.shape[:2] == (clip.HEIGHT, clip.WIDTH)
+    assert dark_fraction(overlay_band(shown)) > 0.2  # processed: the FPS line is drawn
+    screenshot(pg, "live-camera-sample-clip")
+    pg.frame_locator(IFRAME).first.get_by_role("button", name=re.compile("stop", re.I)).click()
+    wait_for_app(pg)
+    assert pg.locator('[data-testid="stException"]').count() == 0
