@@ -333,6 +333,93 @@ def matrix_html(m, fmt: str = "{:g}", highlight=None) -> str:
             + "</tbody></table>")
 
 
+# ----------------------------------------------------------------------------- atrous convolution
+
+
+def _zero_white(z: np.ndarray, colorscale: str = "Blues"):
+    """A heatmap colour scale where 0 (an input nobody sees) is white, and the counts as text."""
+    z = np.asarray(z, dtype=float)
+    shown = np.where(z > 0, z, np.nan)
+    return go.Heatmap(z=shown, colorscale=colorscale, showscale=False, xgap=1, ygap=1, zmin=0)
+
+
+def atrous_field_1d(layers: list[np.ndarray], rates: tuple[int, ...], title: str = "") -> go.Figure:
+    """Rows: the unit's receptive field after each stacked layer (``layers[d]`` the path counts over
+    input offsets -span//2 .. span//2); empty (white) cells are inputs the unit never sees."""
+    z = np.array(layers, dtype=float)
+    span = z.shape[1]
+    offsets = np.arange(span) - span // 2
+    names = [f"layer {d + 1} (rate {r})" for d, r in enumerate(rates)]
+    trace = _zero_white(z)
+    trace.update(x=offsets, y=names, text=np.where(z > 0, z.astype(int).astype(str), ""), texttemplate="%{text}",
+                 hovertemplate="%{y}: input offset %{x} reached by %{z:.0f} paths<extra></extra>")
+    fig = go.Figure(trace)
+    fig.update_layout(title=title or f"1-D: inputs seen by one unit, rates {', '.join(map(str, rates))} stacked",
+                      height=110 + 42 * len(rates), margin=dict(l=10, r=10, t=40, b=30), font=FONT,
+                      xaxis=dict(title="input offset", dtick=1 if span <= 31 else None),
+                      yaxis=dict(autorange="reversed"))
+    return fig
+
+
+def atrous_field_2d(counts: np.ndarray, title: str = "2-D: paths to the centre unit") -> go.Figure:
+    """(span, span) path counts of a stack of dilated 3x3 kernels; white: never seen."""
+    counts = np.asarray(counts)
+    span = counts.shape[0]
+    offsets = np.arange(span) - span // 2
+    trace = _zero_white(counts)
+    trace.update(x=offsets, y=offsets, hovertemplate="offset (%{x}, %{y}): %{z:.0f} paths<extra></extra>")
+    fig = go.Figure(trace)
+    fig.update_layout(title=title, height=380, margin=dict(l=10, r=10, t=40, b=10), font=FONT,
+                      yaxis=dict(autorange="reversed", scaleanchor="x"), xaxis=dict(constrain="domain"))
+    return fig
+
+
+def context_heads(image: np.ndarray, taps: dict[int, np.ndarray], bin_edges: np.ndarray, stride: int,
+                  title: str = "") -> go.Figure:
+    """One (H, W, 3) scene with what the context heads see from its centre: each ASPP branch's 3x3
+    samples (``taps``: rate -> input-pixel offsets per axis) and PSPNet's pooling bins (``bin_edges``
+    (bins, 2) on the stride-``stride`` feature map, drawn in input pixels)."""
+    h, w = image.shape[:2]
+    fig = go.Figure(go.Image(z=image, hoverinfo="skip"))
+    colours = ["#f59e0b", "#ef4444", "#8b5cf6", "#10b981", "#3b82f6", "#ec4899"]
+    cy, cx = h // 2, w // 2
+    for i, (rate, offsets) in enumerate(taps.items()):
+        ys, xs = np.meshgrid(cy + offsets, cx + offsets, indexing="ij")
+        fig.add_trace(go.Scatter(x=xs.ravel(), y=ys.ravel(), mode="markers", name=f"ASPP rate {rate}",
+                                 marker=dict(size=11, color=colours[i % len(colours)], symbol="square-open",
+                                             line=dict(width=3)),
+                                 hovertemplate=f"rate {rate}: pixel (%{{x}}, %{{y}})<extra></extra>"))
+    for start, end in np.asarray(bin_edges) * stride:
+        for k in (start, end):
+            fig.add_shape(type="line", x0=k - 0.5, x1=k - 0.5, y0=-0.5, y1=h - 0.5, line=dict(color="white", width=1,
+                                                                                           dash="dot"))
+            fig.add_shape(type="line", y0=k - 0.5, y1=k - 0.5, x0=-0.5, x1=w - 0.5, line=dict(color="white", width=1,
+                                                                                           dash="dot"))
+    fig.update_layout(title=title or None, height=440, margin=dict(l=0, r=0, t=40 if title else 0, b=0), font=FONT,
+                      legend=dict(orientation="h", y=-0.02))
+    fig.update_xaxes(showticklabels=False, range=[-0.5, w - 0.5])
+    fig.update_yaxes(showticklabels=False, range=[h - 0.5, -0.5])
+    return fig
+
+
+def receptive_field_map(gradient: np.ndarray, centre: tuple[int, int], extent: tuple[int, int],
+                        title: str = "") -> go.Figure:
+    """A trained FCN's measured receptive field: mean |d logit / d input| of the centre output pixel
+    (square-root scaled so the tails show), the pixel marked."""
+    g = np.asarray(gradient, dtype=float)
+    shown = np.sqrt(g / g.max()) if g.max() > 0 else g
+    scale = [[0.0, "#ffffff"], [0.1, "#fde68a"], [0.5, "#f97316"], [1.0, "#7c2d12"]]  # white: never seen
+    fig = go.Figure(go.Heatmap(z=shown, colorscale=scale, zmin=0, zmax=1, showscale=False,
+                               hovertemplate="pixel (%{x}, %{y}): sqrt(|gradient| / max) %{z:.3f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[centre[1]], y=[centre[0]], mode="markers", name="output pixel", showlegend=False,
+                             marker=dict(symbol="x", size=10, color="#2563eb")))
+    fig.update_layout(title=title or f"seen: {extent[0]} x {extent[1]} px", height=330,
+                      margin=dict(l=10, r=10, t=40, b=10), font=FONT,
+                      yaxis=dict(autorange="reversed", scaleanchor="x", showticklabels=False),
+                      xaxis=dict(constrain="domain", showticklabels=False))
+    return fig
+
+
 def roi_pool_vs_align(feature: np.ndarray, box, pool_bins: np.ndarray, align_bins: np.ndarray,
                       samples: np.ndarray, argmax: np.ndarray | None = None, title: str = "") -> go.Figure:
     """A feature map (H, W) with the RoI at fractional coordinates (black), RoI pooling's quantised

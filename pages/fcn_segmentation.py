@@ -1,9 +1,12 @@
-"""Fully Convolutional Learning I, part two: semantic segmentation trained here, three decoders compared."""
+"""Fully Convolutional Learning I, part two: semantic segmentation trained here, five decoders compared
+(three upsampling choices with U-Net skips, DeepLab's ASPP and PSPNet's pyramid pooling on a dilated
+encoder), and atrous convolution's receptive fields."""
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.fcn import atrous
 from core.fcn import segmentation as seg
 from core.images import resize
 from core.vision.synthetic import SEGMENT_CLASSES, segmentation_scenes
@@ -11,7 +14,9 @@ from dashboard import components, figures, resources
 
 PALETTE = np.array([[40, 40, 40], [230, 80, 80], [80, 200, 80], [80, 120, 240]], np.uint8)
 DECODER_TEXT = {"transpose": "transposed convolution (k=3, s=2)", "bilinear": "bilinear upsampling + 3x3 conv",
-                "unpool": "max unpooling (switches) + 3x3 conv"}
+                "unpool": "max unpooling (switches) + 3x3 conv",
+                "aspp": f"dilated encoder + ASPP (rates {', '.join(map(str, seg.ASPP_RATES))})",
+                "pyramid": f"dilated encoder + pyramid pooling (bins {', '.join(map(str, seg.PYRAMID_BINS))})"}
 
 
 def colour(mask: np.ndarray) -> np.ndarray:
@@ -21,9 +26,25 @@ def colour(mask: np.ndarray) -> np.ndarray:
 fcn = resources.fcn
 
 
+def field(decoder: str):
+    """The measured receptive field of this decoder's centre pixel (one gradient batch, cached)."""
+    return resources.compute("heatmap", ("fcn-receptive-field", decoder), lambda p: seg.receptive_field(fcn(decoder)[0]),
+                             f"Measuring the {decoder} FCN's receptive field ...")
+
+
+def field_text(f) -> str:
+    return "the whole image" if f.whole_image else f"{f.extent[0]} x {f.extent[1]} px"
+
+
+def field_short(f) -> str:
+    return f"{f.extent[0]} px"
+
+
 st.title("Semantic segmentation")
 st.markdown("An FCN labels every pixel. One encoder (two 2 x 2 poolings, switches recorded), U-Net skips, and the "
-            "decoder you choose — the three upsampling ideas of the previous page, trained here on synthetic scenes "
+            "decoder you choose — the three upsampling ideas of the previous page — or, as in DeepLab and PSPNet, a "
+            "dilated encoder with a context head (atrous spatial pyramid pooling or pyramid pooling; see "
+            "*Atrous convolution* below), trained here on synthetic scenes "
             f"({', '.join(SEGMENT_CLASSES)}).")
 legend = " ".join(f"<span style='background: rgb{tuple(int(v) for v in PALETTE[i])}; color: white; padding: 2px 8px; "
                   f"border-radius: 4px'>{name}</span>" for i, name in enumerate(SEGMENT_CLASSES))
@@ -32,11 +53,14 @@ st.html(f"<div>{legend}</div>")
 decoder = st.radio("Decoder", seg.DECODERS, index=seg.DECODERS.index(seg.DEFAULT_DECODER), format_func=DECODER_TEXT.get,
                    horizontal=True, key="seg_decoder")
 model, card = fcn(decoder)
-c1, c2, c3, c4 = st.columns(4)
+c1, c2, c3, c4, c5 = st.columns(5)
 c1.metric("mean IoU (held-out)", f"{card['mean_iou']:.3f}")
 c2.metric("pixel accuracy", f"{card['pixel_accuracy']:.1%}")
 c3.metric("training time", f"{card['train_seconds']:.0f} s")
 c4.metric("parameters", f"{card['params']:,}")
+c5.metric("receptive field", field_short(field(decoder)),
+          help=f"Side of the square of input pixels whose gradient reaches the centre output pixel, on "
+               f"{seg.RF_PROBE['size']} x {seg.RF_PROBE['size']} scenes ({seg.RF_PROBE['size']} px: the whole image)")
 
 c1, c2 = st.columns(2)
 c1.plotly_chart(figures.per_class_iou_bars(card["per_class_iou"], PALETTE), width="stretch")
@@ -54,7 +78,7 @@ for i, col in enumerate(cols):
     col.image(colour(pred[i]), caption=f"{decoder} prediction", width="stretch")
 
 # ----------------------------------------------------------------------------- all decoders
-st.header("The three decoders side by side")
+st.header("The decoders side by side")
 cards = seg.trained_cards()
 missing = [d for d in seg.DECODERS if d not in cards]
 if missing:
@@ -63,11 +87,13 @@ if missing:
     if st.button("Train it now", key="seg_train"):
         fcn(chosen)
         st.rerun()
-rows = [{"decoder": DECODER_TEXT[d], "mean IoU": c["mean_iou"], **{f"IoU {k}": v for k, v in c["per_class_iou"].items()},
-         "train s": c["train_seconds"]} for d, c in cards.items()]
+rows = [{"decoder": DECODER_TEXT[d], "mean IoU": c["mean_iou"], "receptive field": field_text(field(d)),
+         **{f"IoU {k}": v for k, v in c["per_class_iou"].items()}, "train s": c["train_seconds"]}
+        for d, c in cards.items()]
 if rows:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
-                 column_config={k: st.column_config.NumberColumn(format="%.3f") for k in rows[0] if k != "decoder"})
+                 column_config={k: st.column_config.NumberColumn(format="%.3f") for k in rows[0]
+                                if k not in ("decoder", "receptive field")})
     big = segmentation_scenes(2, seg.RECIPE["size"], seed=seed + 500)
     big_images = np.concatenate(list(big.images), axis=1)[None]  # two scenes side by side: 48 x 96
     cols = st.columns(len(cards) + 1)
@@ -77,7 +103,58 @@ if rows:
         col.image(colour(seg.predict_masks(m, big_images)[0]), caption=d, width="stretch")
     st.caption("Look at edges: the transposed convolution's uneven kernel overlap (k=3, s=2) tends to leave "
                "checkerboard texture, bilinear upsampling gives smooth boundaries, unpooling puts detail back exactly "
-               "where the maxima were.")
+               "where the maxima were. ASPP and pyramid pooling use the bilinear decoder too: next to its row, the "
+               "difference is the dilated encoder and the context head (a field as large as the image).")
+
+# ----------------------------------------------------------------------------- atrous convolution
+st.header("Atrous (dilated) convolution: what one unit sees")
+st.markdown("A 3 x 3 kernel with rate *r* reads every *r*-th input: the same 9 weights, *r* − 1 holes (*trous*) "
+            "between them. Stacked, the spans add up: 1 + 2·(r₁ + r₂ + …) inputs per side. DeepLab uses it to keep the "
+            "resolution where a pooling would halve it, and to look at several scales in parallel (ASPP).")
+text = st.text_input("Rates of the stacked 3 x 3 layers", "1, 2, 4", key="atrous_rates",
+                     help=f"Up to {atrous.MAX_LAYERS} layers, each rate 1 to {atrous.MAX_RATE}; try 2, 2, 2 (holes) "
+                          "or 1, 1, 1 (an ordinary stack)")
+try:
+    rates = atrous.check_rates([r for r in text.replace(",", " ").split()])
+except atrous.AtrousError as exc:
+    st.error(f"Rates: {exc}")
+    rates = None
+if rates:
+    layers = atrous.path_counts_1d(rates)
+    c1, c2 = st.columns([3, 2])
+    c1.plotly_chart(figures.atrous_field_1d(layers, rates), width="stretch")
+    c2.plotly_chart(figures.atrous_field_2d(atrous.path_counts_2d(rates)), width="stretch")
+    span, gaps = atrous.field_size(rates), atrous.holes(rates)
+    st.caption(f"{len(rates)} layers, {9 * len(rates)} weights: a {span} x {span} field "
+               f"(ordinary 3 x 3 layers: {atrous.field_size((1,) * len(rates))} x "
+               f"{atrous.field_size((1,) * len(rates))}). " +
+               (f"{gaps} of the {span} inputs per side are never seen — the 'gridding' of rates with a common factor."
+                if gaps else "Every input inside the field is seen; the numbers count the paths (products of weights) "
+                             "from that input to the unit, so the centre weighs more."))
+
+st.subheader("ASPP and pyramid pooling on one scene")
+scene = segmentation_scenes(1, seg.RECIPE["size"], seed=seed).images[0]
+stride = 4  # both heads work on the 1/4 feature map of the dilated encoder
+bins = st.select_slider("Pyramid level drawn (bins per side)", seg.PYRAMID_BINS, value=3, key="psp_bins")
+st.plotly_chart(figures.context_heads(scene, atrous.aspp_taps(seg.ASPP_RATES, stride),
+                                      atrous.pyramid_bin_edges(seg.RECIPE["size"] // stride, bins), stride),
+                width="stretch")
+st.caption(f"From the centre of a {seg.RECIPE['size']} x {seg.RECIPE['size']} scene, ASPP's parallel 3 x 3 branches "
+           f"at rates {', '.join(map(str, seg.ASPP_RATES))} on the stride-{stride} map sample every "
+           f"{', '.join(str(r * stride) for r in seg.ASPP_RATES)} pixels (plus a 1 x 1 branch and the image's mean). "
+           f"PSPNet instead averages the map over {' x '.join([str(bins)] * 2)} bins (dotted; all levels: "
+           f"{', '.join(map(str, seg.PYRAMID_BINS))}) and gives every pixel its bin's summary: context without holes, "
+           "but in coarse blocks.")
+
+st.subheader("Measured: the receptive field of the trained FCN")
+f = field(decoder)
+st.plotly_chart(figures.receptive_field_map(f.gradient, f.centre, f.extent,
+                                            title=f"{decoder}: the centre pixel sees {field_text(f)}"), width="stretch")
+st.caption(f"Mean |∂ logit / ∂ input| of the centre output pixel over {seg.RF_PROBE['n']} scenes of "
+           f"{seg.RF_PROBE['size']} x {seg.RF_PROBE['size']} (square-root colour scale); {f.share_beyond(24):.0%} of it "
+           "comes from more than 24 px away (half a training scene). The U-Net decoders see a "
+           "bounded window; ASPP's image-level branch and PSPNet's 1 x 1 bin reach every pixel, though most of the "
+           "gradient stays near the pixel.")
 
 # ----------------------------------------------------------------------------- your drawing
 st.header("Your own drawing")

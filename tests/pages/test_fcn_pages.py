@@ -49,3 +49,22 @@ def test_deeplab_button_offline_gives_a_sentence(app, monkeypatch):
     at.button(key="deeplab_load").click().run()
     assert not at.exception
     assert any("place its files" in e.value for e in at.error)
+
+
+def test_segmentation_page_aspp_decoder_and_receptive_fields(app):
+    """The fourth decoder (dilated encoder + ASPP): its held-out IoU, its receptive field (the image-level
+    branch reaches every pixel), its row in the comparison; the atrous picture and bad rates."""
+    at = open_page(app, "fcn_segmentation.py")
+    assert any(c.value.startswith("3 layers, 27 weights: a 15 x 15 field") for c in at.caption)
+    at.radio(key="seg_decoder").set_value("aspp").run()
+    assert not at.exception
+    assert float(next(m.value for m in at.metric if m.label.startswith("mean IoU"))) >= 0.7
+    assert next(m.value for m in at.metric if m.label == "receptive field") == "128 px"  # the whole probe scene
+    table = next(df.value for df in at.dataframe if "receptive field" in df.value.columns)
+    row = table[table["decoder"].str.startswith("dilated encoder + ASPP")]
+    assert len(row) == 1 and 0.7 <= float(row["mean IoU"].iloc[0]) <= 1
+    at.text_input(key="atrous_rates").set_value("2, 2, 2").run()
+    assert any("never seen" in c.value for c in at.caption)
+    for bad in ("1, 0", "a, b", "1 2 3 4 5 6 7", ""):
+        at.text_input(key="atrous_rates").set_value(bad).run()
+        assert not at.exception and any(e.value.startswith("Rates:") for e in at.error)
