@@ -265,6 +265,9 @@ def test_v1_head_and_weights_follow_darknets_own_forward_pass():
     connected_params = 12 * 52 + 52
     assert [i.params for i in net.layers] == [0, local_params, 0, connected_params, 0]
     assert net.expected_floats() == local_params + connected_params
+    summary = D.summary(net)  # what the YOLO page shows for yolov1.cfg
+    assert summary["output_grid"] == [[2, 2, 13]] and summary["params"] == local_params + connected_params
+    assert summary["weights_bytes"] == 20 + 4 * summary["params"] and len(summary["layers"]) == 5
     rng = np.random.default_rng(0)
     values = rng.normal(size=net.expected_floats()).astype(np.float32)
     D.load_weights(net, D.write_weights(net, values))
