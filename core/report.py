@@ -202,6 +202,65 @@ def cnn_figures(progress: Progress, options: Options) -> Section:
     return out
 
 
+def imagenet_figures(progress: Progress, options: Options) -> Section:
+    """EfficientNet-Lite0 (ImageNet, from the pinned wheel) on the pages' defaults: the composite
+    sample's top classes and Grad-CAM's heat on each class's half, the sanity check on the page's
+    settings (top class, default layer, 6 stops), and the default filters' structure."""
+    import cv2
+    import numpy as np
+
+    from core.images import sample_image
+    from core.vision import activations, ascent, zoo
+    from core.vision import attribution as attr
+
+    out = Section("imagenet")
+    progress(0.0, "EfficientNet-Lite0 on cat_and_espresso ...")
+    lite = zoo.load_model("efficientnet-lite0")
+    image = sample_image("cat_and_espresso")
+    probs = dict(lite.predict(image, top=len(lite.class_names)))
+    for name in ("tiger cat", "Egyptian cat", "espresso"):
+        out.add(f"p_{name.replace(' ', '_')}", f"'{name}' probability on cat_and_espresso", probs[name], "%", 1)
+    x = lite.preprocess(image)[None]
+    half = x.shape[2] // 2
+    for name, left in (("tiger cat", True), ("Egyptian cat", True), ("espresso", False)):
+        heat = attr.grad_cam(lite, x, lite.class_index(name)).values
+        share = float(heat[:, :half].sum() / heat.sum())
+        out.add(f"heat_share_{name.replace(' ', '_')}", f"Grad-CAM heat on the {name}'s half",
+                share if left else 1 - share, "%", 0)
+    progress(0.3, "sanity check (cascading randomisation) ...")
+    top = int(np.argmax(lite.predict_logits(x)[0]))
+    steps = attr.cascading_randomization(lite, x, top, stops=6)
+    later = steps[1:]
+    out.add("sanity_gradcam_min", "Grad-CAM's lowest Spearman rho along the cascade",
+            min(s.spearman["gradcam"] for s in later), "", 2)
+    out.add("sanity_gradcam_max", "Grad-CAM's highest Spearman rho along the cascade",
+            max(s.spearman["gradcam"] for s in later), "", 2)
+    kept = [s for s in later if s.spearman["guided-backprop"] >= 0.9]
+    out.add("sanity_guided_layers", "randomised layers while guided backprop keeps rho >= 0.9",
+            max((len(s.randomized) for s in kept), default=0), "count")
+    out.add("sanity_guided_min", "guided backprop's lowest rho over those stops",
+            min((s.spearman["guided-backprop"] for s in kept), default=float("nan")), "", 2)
+    out.add("sanity_weighted_layers", "weighted layers", len(attr.weighted_layers(lite.model)), "count")
+    progress(0.7, "the default filters ...")
+    d = zoo.page_defaults(lite.name, "filters")
+    flexible = ascent.any_size(lite)
+    r = ascent.gradient_ascent(flexible, d["layer"], list(range(d["count"])), steps=d["steps"], step_size=d["eta"],
+                               size=d["size"], fourier=d["fourier"], init=d["init"])
+    stds = [float(im.std()) for im in r.images]
+    blurred = [float(cv2.GaussianBlur(im.astype(np.float32), (0, 0), 2).std()) for im in r.images]
+    n = d["count"]
+    reached = np.asarray(flexible.extractor((d["layer"],))(r.raw)).mean(axis=(1, 2))[np.arange(n), np.arange(n)]
+    photo = activations.activation_maps(lite, sample_image("chelsea"), d["layer"]).mean(axis=(0, 1))[:n]
+    out.add("filters_std_min", "default filters: lowest pixel std", min(stds), "", 0)
+    out.add("filters_std_max", "default filters: highest pixel std", max(stds), "", 0)
+    out.add("filters_blurred_min", "default filters: lowest std after a sigma 2 blur", min(blurred), "", 0)
+    out.add("filters_blurred_max", "default filters: highest std after a sigma 2 blur", max(blurred), "", 0)
+    out.add("filters_reached_min", "default filters: lowest mean activation reached", float(reached.min()), "", 1)
+    out.add("filters_reached_max", "default filters: highest mean activation reached", float(reached.max()), "", 1)
+    out.add("filters_photo_max", "the same channels on the cat photo: highest mean", float(photo.max()), "", 1)
+    return out
+
+
 def tanks_figures(progress: Progress, options: Options) -> Section:
     """Tanks in trees at correlations 1.0 and 0.5: the three accuracies and Grad-CAM's heat on the
     vehicle relative to its share of the pixels (100 balanced test images)."""
@@ -291,7 +350,8 @@ def detection_figures(progress: Progress, options: Options) -> Section:
 
 
 SECTIONS: dict[str, Callable[[Progress, Options], Section]] = {
-    "embeddings": embedding_figures, "sentiment": sentiment_figures, "cnn": cnn_figures, "tanks": tanks_figures,
+    "embeddings": embedding_figures, "sentiment": sentiment_figures, "cnn": cnn_figures,
+    "imagenet": imagenet_figures, "tanks": tanks_figures,
     "segmentation": segmentation_figures, "detection": detection_figures,
 }
 

@@ -76,6 +76,23 @@ CHECKS: list[tuple[str, list[tuple[str, float, float]]]] = [
     (rf"Grad-CAM at the last 8×8 layer \(separable_conv2d_8\) scores {NUM} / {NUM}",
      [("cnn.deletion_gradcam_separable_conv2d_8", 1, 0.005), ("cnn.insertion_gradcam_separable_conv2d_8", 1, 0.005)]),
     (rf"6 classes, {NUM} % held-out accuracy", [("cnn.shapes_accuracy", 100, TRAINED_PCT)]),
+    # -- EfficientNet-Lite0 (pretrained, from the pinned wheel)
+    (rf"is classified tiger cat {NUM} %, Egyptian cat {NUM} %, espresso {NUM} %; Grad-CAM at `head_activation` puts "
+     rf"{NUM} % / {NUM} % of its heat on the cat's half for \"tiger cat\" / \"Egyptian cat\" and {NUM} % on the cup's",
+     [("imagenet.p_tiger_cat", 100, 0.1), ("imagenet.p_Egyptian_cat", 100, 0.1), ("imagenet.p_espresso", 100, 0.1),
+      ("imagenet.heat_share_tiger_cat", 100, 1), ("imagenet.heat_share_Egyptian_cat", 100, 1),
+      ("imagenet.heat_share_espresso", 100, 1)]),
+    (rf"Spearman ρ between {NUM} and {NUM} along the cascade\) while guided backpropagation's stays at ρ ≥ {NUM} "
+     rf"until {NUM} of the {NUM} weighted layers",
+     [("imagenet.sanity_gradcam_min", 1, 0.05), ("imagenet.sanity_gradcam_max", 1, 0.05),
+      ("imagenet.sanity_guided_min", 1, 0.02), ("imagenet.sanity_guided_layers", 1, 0),
+      ("imagenet.sanity_weighted_layers", 1, 0)]),
+    # the filters come out of 60 steps of ascent, which amplify BLAS-order differences: wider tolerances
+    (rf"pixel std {NUM}–{NUM}; {NUM}–{NUM} after a σ = 2 blur that removes noise\) and each reaches {NUM}–{NUM} on "
+     rf"its channel, where the cat photo gives ≤ {NUM}",
+     [("imagenet.filters_std_min", 1, 3), ("imagenet.filters_std_max", 1, 3), ("imagenet.filters_blurred_min", 1, 3),
+      ("imagenet.filters_blurred_max", 1, 3), ("imagenet.filters_reached_min", 1, 0.5),
+      ("imagenet.filters_reached_max", 1, 0.5), ("imagenet.filters_photo_max", 1, 0.1)]),
     # -- tanks in trees (trained here)
     (rf"at correlation 1.0 the CNN scores {NUM} % on a test set drawn like its training data, {NUM} % with the "
      rf"backgrounds swapped and {NUM} % when the background says nothing, and Grad-CAM puts {NUM}× the vehicle's",
