@@ -9,7 +9,6 @@ from typing import Any
 from core.cli import CommandError, add_common
 from core.progress import stderr_progress
 
-
 MAX_SIZE = 2048  # px: darknet inputs; 608 is the largest the cfgs use
 MAX_EXAMPLE = 2999  # yolo-loss --example: the first YOLO_RECIPE["n_train"] training scenes
 MAX_K = 50  # anchors --k: YOLO9000 Figure 2 stops at 10

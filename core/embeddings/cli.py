@@ -56,9 +56,9 @@ def cmd_debias(args: argparse.Namespace) -> tuple[Any, str]:
     payload = {"method": args.method, "embedding": emb.name, "n_words": len(emb),
                "direct_bias_before": direct_bias_of(emb, setup)}
     if args.method == "soft":
-        from core.embeddings.soft import soft_debias, soft_neutral_words
-
         import math
+
+        from core.embeddings.soft import soft_debias, soft_neutral_words
 
         if not (math.isfinite(args.lam) and args.lam >= 0):
             raise CommandError(f"--lambda must be a finite number >= 0, not {args.lam}.")
