@@ -104,6 +104,13 @@ CHECKS: list[tuple[str, list[tuple[str, float, float]]]] = [
     (rf"transposed-convolution decoder \(default\) mean IoU {NUM}", [("segmentation.mean_iou_transpose", 1, TRAINED_AP)]),
     (rf"bilinear \+ conv {NUM} in", [("segmentation.mean_iou_bilinear", 1, TRAINED_AP)]),
     (rf"max unpooling \+ conv {NUM} in", [("segmentation.mean_iou_unpool", 1, TRAINED_AP)]),
+    (rf"dilated encoder \+ ASPP \(rates 2, 4, 6\) {NUM} in", [("segmentation.mean_iou_aspp", 1, TRAINED_AP)]),
+    (rf"dilated encoder \+ pyramid pooling \(bins 1, 2, 3, 6\) {NUM} in", [("segmentation.mean_iou_pyramid", 1, TRAINED_AP)]),
+    (rf"{NUM} px per side for the transposed-convolution decoder, {NUM} % of its gradient beyond 24 px; the whole "
+     rf"image for ASPP \(its image-level branch\), {NUM} % of the gradient beyond 24 px, and for pyramid pooling "
+     rf"\(its 1×1 bin\), {NUM} %",
+     [("segmentation.receptive_field_transpose", 1, 8), ("segmentation.far_gradient_transpose", 100, 5),
+      ("segmentation.far_gradient_aspp", 100, 8), ("segmentation.far_gradient_pyramid", 100, 8)]),
     # -- detection
     (rf"mAP@0.5 = {NUM} on 300 held-out scenes \(circle {NUM}, square {NUM}, triangle {NUM}\)",
      [("detection.map50", 1, TRAINED_AP), ("detection.ap50_circle", 1, TRAINED_AP),
@@ -170,7 +177,8 @@ def test_the_readme_quotes_what_the_quick_report_computes(quick_report):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert mismatches(readme, quick_report) == []
     checked = {key for _, keys in CHECKS for key, _, _ in keys}
-    assert checked - set(quick_report["figures"]) <= {"segmentation.mean_iou_bilinear", "segmentation.mean_iou_unpool"}
+    assert checked - set(quick_report["figures"]) <= {"segmentation.mean_iou_bilinear", "segmentation.mean_iou_unpool",
+                                                      "segmentation.mean_iou_pyramid", "segmentation.far_gradient_pyramid"}
     assert all(s.startswith("segmentation.") for s in quick_report["skipped"])
 
 
