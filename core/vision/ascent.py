@@ -77,14 +77,20 @@ def _check_common(steps: int, step_size: float) -> None:
         raise ModelError("The step size η must be a positive number (η = 0 would never change the image).")
 
 
+def _target_model(loaded: LoadedModel, layer: str | None):
+    """(model, outputs per position): the class logits, or the network truncated at ``layer`` (the one
+    layer extractor) and its filters."""
+    model = loaded.logits if layer is None else loaded.extractor((layer,))
+    return model, int(model.outputs[0].shape[-1])
+
+
 def _objective_builder(loaded: LoadedModel, layer: str | None):
     """(model, n_out, objective(outputs, pick) -> (B,)) for filters of ``layer`` or, with layer None,
     class logits. ``pick`` (B, n_out) is a one-hot row per image: which filter or class it maximises.
     For a layer the model is the network *truncated* there (``loaded.extractor``: only the layers
     between the input and ``layer``), so an early filter costs what its layers cost."""
     tf = import_tensorflow()
-    model = loaded.logits if layer is None else loaded.extractor((layer,))
-    n_out = int(model.outputs[0].shape[-1])
+    model, n_out = _target_model(loaded, layer)
     if layer is None:
         def objective(out, pick):
             return tf.reduce_sum(out * pick, axis=1)  # out[b, targets[b]]
@@ -99,8 +105,7 @@ def _pick(loaded: LoadedModel, layer: str | None, targets: Sequence[int]):
     """The (B, n_out) one-hot rows of ``targets``, checked against the layer's filters or the classes
     (a tensor argument of the compiled loops: other targets never retrace them)."""
     tf = import_tensorflow()
-    model = loaded.logits if layer is None else loaded.extractor((layer,))
-    n_out = int(model.outputs[0].shape[-1])
+    _, n_out = _target_model(loaded, layer)
     bad = [t for t in targets if t < 0 or t >= n_out]
     if bad and layer is None:
         raise ModelError(f"Class index out of range: {loaded.name} has {n_out} classes.")
@@ -210,59 +215,75 @@ def gradient_ascent(loaded: LoadedModel, layer: str | None, targets: Sequence[in
     per image). ``size`` applies to models that accept any input size; fixed-size models use theirs.
     ``snapshot(images, step)`` receives the current images every ``snapshot_every`` steps.
     """
-    tf = import_tensorflow()
-    import_keras()
     progress = ensure(progress)
     _check_common(steps, step_size)
     targets = tuple(int(t) for t in targets)
     if not targets:
         raise ModelError("Choose at least one filter or class.")
-    if not loaded.flexible:
-        hw = loaded.input_size
-    else:
-        s = int(size or 64)
-        if s < 16 or s > MAX_SIZE:
-            raise ModelError(f"Image size must be between 16 and {MAX_SIZE} pixels.")
-        hw = (s, s)
     pick = _pick(loaded, layer, targets)
-    x = initial_images(loaded, len(targets), hw, init, image, seed)
+    x = initial_images(loaded, len(targets), _canvas(loaded, size), init, image, seed)
+    advance = _stepper(loaded, layer, x, pick, float(step_size), normalize, fourier, int(jitter), float(l2),
+                       blur_every, blur_sigma, seed)
     chunk = blur_every if blur_every > 0 else max(1, min(50, steps // 4 or 1))
     values: list[np.ndarray] = []
     stopped = False
     start = time.perf_counter()
-    if fourier:
-        run = _compiled_fourier_loop(loaded, layer, tuple(x.shape[1:]), normalize)
-        rng = np.random.default_rng(seed)
-        shape = (x.shape[0], x.shape[3], x.shape[1], x.shape[2] // 2 + 1)
-        re = tf.constant(rng.normal(0, 0.01, shape).astype(np.float32))
-        im = tf.constant(rng.normal(0, 0.01, shape).astype(np.float32))
-        base = tf.constant(x)
-    else:
-        run = _compiled_loop(loaded, layer, normalize, int(jitter), float(l2))
-        xt = tf.constant(x)
     done = 0
     while done < steps:
         k = min(chunk, steps - done)
-        if fourier:
-            re, im, vals, img = run(base, re, im, pick, tf.constant(k), tf.constant(float(step_size)))
-            current = img
-        else:
-            xt, vals = run(xt, pick, tf.constant(k), tf.constant(float(step_size)), tf.constant(int(seed)),
-                           tf.constant(done))
-            if blur_every > 0 and blur_sigma > 0:
-                xt = tf.constant(_blur(xt.numpy(), blur_sigma))
-            current = xt
-        values.append(vals.numpy())
+        vals, current = advance(k, done)
+        values.append(vals)
         done += k
         progress(done / steps, f"step {done}/{steps}: objective {float(values[-1][-1]):.4g}")
         if snapshot is not None and snapshot_every and (done % snapshot_every < k or done == steps):
-            snapshot(loaded.deprocess(np.asarray(current)), done)
+            snapshot(loaded.deprocess(current), done)
         if stop is not None and stop():
             stopped = True
             break
     seconds = time.perf_counter() - start
-    raw = np.asarray(current)
-    return AscentResult(loaded.deprocess(raw), raw, np.concatenate(values), seconds, stopped, targets)
+    return AscentResult(loaded.deprocess(current), current, np.concatenate(values), seconds, stopped, targets)
+
+
+def _canvas(loaded: LoadedModel, size: int | None) -> tuple[int, int]:
+    """(h, w) of the images to optimise: the model's own size, or ``size`` for any-size models."""
+    if not loaded.flexible:
+        return loaded.input_size
+    s = int(size or 64)
+    if s < 16 or s > MAX_SIZE:
+        raise ModelError(f"Image size must be between 16 and {MAX_SIZE} pixels.")
+    return s, s
+
+
+def _stepper(loaded: LoadedModel, layer: str | None, x: np.ndarray, pick, step_size: float, normalize: bool,
+             fourier: bool, jitter: int, l2: float, blur_every: int, blur_sigma: float, seed: int):
+    """``advance(k, done) -> (objective per step, images)``: k more steps of the compiled loop, in pixel
+    space (with jitter, L2 decay and the blur between chunks) or in Fourier space."""
+    tf = import_tensorflow()
+    lr = tf.constant(step_size)
+    if fourier:
+        run = _compiled_fourier_loop(loaded, layer, tuple(x.shape[1:]), normalize)
+        rng = np.random.default_rng(seed)
+        shape = (x.shape[0], x.shape[3], x.shape[1], x.shape[2] // 2 + 1)
+        state = {"re": tf.constant(rng.normal(0, 0.01, shape).astype(np.float32)),
+                 "im": tf.constant(rng.normal(0, 0.01, shape).astype(np.float32))}
+        base = tf.constant(x)
+
+        def advance(k: int, done: int):
+            state["re"], state["im"], vals, img = run(base, state["re"], state["im"], pick, tf.constant(k), lr)
+            return vals.numpy(), np.asarray(img)
+
+        return advance
+    run = _compiled_loop(loaded, layer, normalize, jitter, l2)
+    state = {"x": tf.constant(x)}
+
+    def advance(k: int, done: int):
+        xt, vals = run(state["x"], pick, tf.constant(k), lr, tf.constant(int(seed)), tf.constant(done))
+        if blur_every > 0 and blur_sigma > 0:
+            xt = tf.constant(_blur(xt.numpy(), blur_sigma))
+        state["x"] = xt
+        return vals.numpy(), np.asarray(xt)
+
+    return advance
 
 
 # ----------------------------------------------------------------------------- Deep Dream
