@@ -163,13 +163,13 @@ def _zip(members: dict[str, bytes]) -> bytes:
 
 
 LOAD_ERRORS = [
-    ("garbage-keras", b"PK\x03\x04" + b"\x00" * 200, "evil.keras", "not a valid .keras archive"),
+    ("garbage-keras", b"PK\x03\x04" + b"\x00" * 200, "evil.keras", "could not be loaded"),
     ("empty-keras", b"", "empty.keras", "empty"),
     ("keras-without-config", _zip({"metadata.json": b"{}"}), "noconf.keras", "could not be loaded"),
     ("keras-bad-json", _zip({"metadata.json": b"{}", "config.json": b"{nope"}), "badjson.keras", "could not be loaded"),
-    ("garbage-h5", b"\x89HDF\r\n\x1a\n" + b"\x00" * 100, "evil.h5", "HDF5"),
+    ("garbage-h5", b"\x89HDF\r\n\x1a\n" + b"\x00" * 100, "evil.h5", "could not be loaded"),
     ("pickle", b"\x80\x04K\x01.", "model.pkl", "Upload a .keras file"),
-    ("long-name", b"PK\x03\x04", "x" * 500 + ".keras", "not a valid .keras archive"),
+    ("long-name", b"PK\x03\x04", "x" * 500 + ".keras", "could not be loaded"),
 ]
 
 
