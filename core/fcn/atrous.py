@@ -38,11 +38,15 @@ class AtrousError(ValueError):
 def check_rates(rates, kernel: int = KERNEL) -> tuple[int, ...]:
     """Rates as a tuple of positive ints (at most :data:`MAX_LAYERS` layers of rate <= :data:`MAX_RATE`)."""
     try:
+        rates = tuple(rates)
+    except TypeError:
+        raise AtrousError("Rates must be a list of whole numbers, e.g. 1, 2, 4.") from None
+    if not rates or len(rates) > MAX_LAYERS:  # counted before parsing: a long list costs nothing
+        raise AtrousError(f"Give between 1 and {MAX_LAYERS} rates (one per stacked layer); got {len(rates)}.")
+    try:
         rates = tuple(int(r) for r in rates)
     except (TypeError, ValueError):
         raise AtrousError("Rates must be whole numbers, e.g. 1, 2, 4.") from None
-    if not rates or len(rates) > MAX_LAYERS:
-        raise AtrousError(f"Give between 1 and {MAX_LAYERS} rates (one per stacked layer); got {len(rates)}.")
     if any(r < 1 or r > MAX_RATE for r in rates):
         raise AtrousError(f"Each rate must be between 1 and {MAX_RATE}; got {', '.join(map(str, rates))}.")
     if kernel < 1 or kernel % 2 == 0:
