@@ -1,4 +1,4 @@
-"""Semantic segmentation: data, the three decoders, unpooling layers, IoU, the trained default, CLI."""
+"""Semantic segmentation: data, the five decoders, unpooling layers, IoU, the trained default, CLI."""
 
 from __future__ import annotations
 
