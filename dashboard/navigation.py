@@ -69,7 +69,7 @@ PAGES: list[PageSpec] = [
              ":material/open_in_full:", "upsampling",
              "Interpolation, zero insertion + filter, max unpooling, convolution as a matrix and its transpose."),
     PageSpec("Fully Convolutional Learning", "fcn_segmentation.py", "Semantic segmentation", ":material/layers:",
-             "segmentation", "An FCN trained here with three decoders: IoU, confusion, new scenes, your drawings."),
+             "segmentation", "An FCN with five decoders (ASPP, pyramid pooling): IoU, receptive fields, atrous convolution."),
     PageSpec("Fully Convolutional Learning", "det_rcnn.py", "R-CNN family & instances", ":material/timeline:",
              "rcnn", "R-CNN to Mask R-CNN: what changed, speed vs accuracy; instances from boxes + masks."),
     PageSpec("Fully Convolutional Learning", "det_yolo.py", "YOLO: detections & output tensor", ":material/center_focus_strong:",
