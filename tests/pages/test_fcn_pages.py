@@ -68,3 +68,12 @@ def test_segmentation_page_aspp_decoder_and_receptive_fields(app):
     for bad in ("1, 0", "a, b", "1 2 3 4 5 6 7", ""):
         at.text_input(key="atrous_rates").set_value(bad).run()
         assert not at.exception and any(e.value.startswith("Rates:") for e in at.error)
+
+
+def test_segmentation_page_hostile_atrous_links():
+    """A link with thousands of rates and a pyramid level that does not exist: one sentence, no traceback."""
+    from tests.pages.test_urlstate import open_with
+
+    at = open_with({"atrous_rates": "1, " * 3000, "psp_bins": "7"}, "fcn_segmentation.py")
+    assert any(e.value.startswith("Rates: Give between 1 and 6 rates") for e in at.error)
+    assert at.select_slider(key="psp_bins").value in (1, 2, 3, 6)
