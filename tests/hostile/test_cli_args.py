@@ -51,7 +51,7 @@ USER_ERRORS = [
     ("anchors-csv-nan", ["anchors", "--csv", "{d}/nan.csv", "--k", "1"], "Line 3 holds NaN"),
     ("anchors-csv-inf", ["anchors", "--csv", "{d}/inf.csv", "--k", "1"], "NaN or infinity"),
     ("anchors-csv-above-max", ["anchors", "--csv", "{d}/big.csv", "--k", "1"], "larger than any image"),
-    ("anchors-csv-folder", ["anchors", "--csv", "{d}/folder", "--k", "1"], "folder"),
+    ("anchors-csv-folder", ["anchors", "--csv", "{d}/folder", "--k", "1"], "is a folder, not a CSV"),
     ("anchors-csv-missing", ["anchors", "--csv", "{d}/missing.csv", "--k", "1"], "No such file"),
     ("anchors-image-size-0", ["anchors", "--csv", "{d}/ok.csv", "--k", "1", "--image-size", "0"], "--image-size"),
     ("anchors-scenes-0", ["anchors", "--scenes", "0", "--k", "1"], "--scenes must be"),

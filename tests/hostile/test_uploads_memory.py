@@ -1,6 +1,6 @@
 """Uploads that cost memory (issue #16): decompression bombs and lying headers of under 1 MB must be
-refused with < 200 MB of extra peak RSS, measured in a fresh subprocess with resource.getrusage (the
-peak after the imports is the baseline), never with a wall clock. And user models whose class layer
+refused with < 200 MB of extra peak RSS, measured in a fresh subprocess (peak from resource.getrusage
+minus the resident size after the imports), never with a wall clock. And user models whose class layer
 gives maps instead of scores, or whose load error would show a server temp path.
 """
 
@@ -45,11 +45,12 @@ def keras_bomb(path: Path, config_mib: int) -> Path:
 
 
 def peak_extra_mb(setup: str, action: str) -> tuple[float, str]:
-    """(extra peak RSS in MB of ``action`` over the peak after ``setup``, what the action printed)."""
+    """(extra peak RSS in MB of ``action`` over the resident size after ``setup``, what the action said)."""
     code = textwrap.dedent(f"""
         import resource, sys
         {setup}
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        # the resident size now (not the peak of the imports, which could hide the action's own peak)
+        base = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmRSS:"))
         try:
             {action}
             outcome = "accepted"
