@@ -22,6 +22,19 @@ MEDIA_CONSTRAINTS = {"video": {"width": {"ideal": 640}, "height": {"ideal": 480}
                      "audio": False}
 
 
+# ----------------------------------------------------------------------------- models
+
+
+def zoo_model(name: str):
+    """A zoo classifier from the process-wide model cache (the same entry the CNN pages use), without
+    the CNN pages' warm-up: the live page needs the forward pass and Grad-CAM only."""
+    from core.vision import zoo
+
+    model = resources.model(name, lambda p: zoo.load_model(name, resources.asset_manager(), progress=p))
+    resources.note_loaded(name)
+    return model
+
+
 # ----------------------------------------------------------------------------- the stream's processor
 
 
@@ -281,7 +294,10 @@ def real_anchor_detector() -> None:
     d1, d2 = st.columns(2)
     d1.image(drawn, caption="faces (green), keypoints (magenta), anchors that fired (dots) and their decoded boxes",
              width="stretch")
-    d2.plotly_chart(anchor_figure(det), width="stretch", key="yolo_bf_anchors")
+    fig = anchor_figure(det)
+    d2.plotly_chart(fig, width="stretch", key="yolo_bf_anchors")
+    with d2:
+        components.download_figure(fig, "blazeface_anchors.html", key="yolo_bf_fig_dl")
     if det.faces:
         import pandas as pd
 
@@ -305,14 +321,15 @@ def anchor_figure(det):
         sel = ANCHORS.grid == grid
         fig.add_trace(go.Scatter(
             x=c[sel, 0], y=c[sel, 1], mode="markers", name=f"{grid}x{grid} grid ({int(sel.sum())} anchors)",
-            marker=dict(symbol=symbol, size=6 if grid == 16 else 9, color=det.scores[sel], cmin=0, cmax=1,
-                        colorscale="Viridis", line=dict(width=0)),
+            marker=dict(symbol=symbol, size=5 if grid == 16 else 8, color=det.scores[sel], cmin=0, cmax=1,
+                        colorscale="Viridis", opacity=0.55, line=dict(width=0),
+                        colorbar=dict(title="score", len=0.6) if grid == 16 else None),
             text=[f"anchor {i}: score {det.scores[i]:.3f}" for i in np.flatnonzero(sel)], hoverinfo="text"))
     fired = det.fired
     if len(fired):
         fig.add_trace(go.Scatter(x=c[fired, 0], y=c[fired, 1], mode="markers", name="fired",
                                  marker=dict(size=14, color="rgba(0,0,0,0)", line=dict(color="red", width=2))))
-    fig.update_layout(title="The 896 anchors on the 128×128 input (colour = score)", height=460,
+    fig.update_layout(title="896 anchors on the 128×128 input", height=480,
                       margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h"))
     fig.update_yaxes(autorange="reversed", scaleanchor="x")
     return fig

@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.assets import AssetError
 from core.live import modes as live_modes
-from dashboard import live_ui, vision_ui
+from dashboard import live_ui
 
 st.title("Live camera: the networks on you")
 st.markdown(
@@ -26,9 +26,9 @@ with controls:
     emotion_model = cnn_model = None
     try:
         if mode == "emotion":
-            emotion_model = vision_ui.loaded_model("emotion-cnn")
+            emotion_model = live_ui.zoo_model("emotion-cnn")
         if mode == "channel":
-            cnn_model = vision_ui.loaded_model("efficientnet-lite0")
+            cnn_model = live_ui.zoo_model("efficientnet-lite0")
     except AssetError as exc:
         st.error(str(exc))
         st.stop()
