@@ -1,6 +1,6 @@
 """Uploads that cost memory (issue #16): decompression bombs and lying headers of under 1 MB must be
-refused with < 200 MB of extra peak RSS, measured in a fresh subprocess (peak from resource.getrusage
-minus the resident size after the imports), never with a wall clock. And user models whose class layer
+refused with < 200 MB of extra peak RSS, measured in a fresh subprocess (the kernel's peak RSS, VmHWM,
+reset after the imports, minus the resident size then), never with a wall clock. And user models whose class layer
 gives maps instead of scores, or whose load error would show a server temp path.
 """
 
@@ -47,17 +47,23 @@ def keras_bomb(path: Path, config_mib: int) -> Path:
 def peak_extra_mb(setup: str, action: str) -> tuple[float, str]:
     """(extra peak RSS in MB of ``action`` over the resident size after ``setup``, what the action said)."""
     code = textwrap.dedent(f"""
-        import resource, sys
+        import sys
+
+        def status(field):
+            return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(field + ":"))
+
         {setup}
-        # the resident size now (not the peak of the imports, which could hide the action's own peak)
-        base = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmRSS:"))
-        try:
+        try:  # reset the peak (Linux >= 4.0): the imports' own peak must not hide the action's
+            open("/proc/self/clear_refs", "w").write("5")
+        except OSError:
+            pass
+        base = status("VmRSS")  # resident now; VmHWM (the kernel's peak) is per process image, unlike
+        try:                    # ru_maxrss, which a child inherits from its parent across fork + exec
             {action}
             outcome = "accepted"
         except Exception as exc:
-            outcome = type(exc).__name__ + ": " + str(exc)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print((peak - base) / 1024.0)
+            outcome = type(exc).__name__ + ": " + str(exc)[:200]
+        print((status("VmHWM") - base) / 1024.0)
         print(outcome)
     """)
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
