@@ -155,6 +155,21 @@ def model_image(model: zoo.LoadedModel, key: str, default: str | None = None) ->
     return image
 
 
+def model_and_image(section: str, image_key: str, model_key: str = "cnn_model"
+                    ) -> tuple[zoo.LoadedModel, np.ndarray, dict]:
+    """The CNN pages' first controls: a model, then an image (the model's default for ``section``);
+    stops the page (after its sentence) when either is missing. Returns (model, image, page defaults)."""
+    with components.controls("Model and image"):
+        model = model_picker(key=model_key)
+        if model is None:
+            st.stop()
+        defaults = zoo.page_defaults(model.name, section)
+        image = model_image(model, image_key, default=defaults.get("image"))
+    if image is None:
+        st.stop()
+    return model, image, defaults
+
+
 def follow_default(key: str, default: str) -> None:
     """A new model brings its own sample picture (a face for the emotion CNN, the cat-and-espresso for
     Grad-CAM on ImageNet) to image picker ``key``, unless the user had picked another one."""

@@ -9,14 +9,7 @@ st.title("Visualizing intermediate activations")
 st.markdown("Look layer by layer: early layers are edge and texture detectors with large maps; later layers "
             "have smaller maps, more channels, more abstract triggers — and are increasingly **sparse**.")
 
-with components.controls("Model and image"):
-    model = vision_ui.model_picker()
-    if model is None:
-        st.stop()
-    defaults = zoo.page_defaults(model.name, "activations")
-    image = vision_ui.model_image(model, "act_image", default=defaults.get("image"))
-if image is None:
-    st.stop()
+model, image, defaults = vision_ui.model_and_image("activations", "act_image")
 
 layers = model.spatial_layers
 if not layers:

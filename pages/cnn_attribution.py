@@ -8,7 +8,6 @@ import streamlit as st
 from core.images import display_scaled, resize
 from core.numeric import softmax
 from core.vision import attribution as A
-from core.vision import zoo
 from dashboard import components, figures, resources, vision_ui
 
 DISPLAY = 640  # px: the long side the overlays are drawn at (the short side follows, at least 1 px)
@@ -28,14 +27,7 @@ st.caption("The slide titles this \"Class Activation Mapping (CAM)\" and stops a
            "(2016) method for networks that end in global average pooling + one dense layer: the weights are that "
            "layer's class weights w_k^c, no gradient — the \"CAM\" option below, where the model allows it.")
 
-with components.controls("Model and image"):
-    model = vision_ui.model_picker(key="attr_model")
-    if model is None:
-        st.stop()
-    defaults = zoo.page_defaults(model.name, "attribution")
-    image = vision_ui.model_image(model, "attr_image", default=defaults.get("image"))
-if image is None:
-    st.stop()
+model, image, defaults = vision_ui.model_and_image("attribution", "attr_image", model_key="attr_model")
 
 x = model.preprocess(image)[None]
 probabilities = softmax(model.predict_logits(x)[0])

@@ -6,20 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.pages.conftest import app, page_path  # noqa: F401  (the fixture)
-
-
-def open_page(app, file):  # noqa: F811
-    at = app()
-    at.run()
-    at.switch_page(page_path(file))
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def metric(at, prefix):
-    return next(m.value for m in at.metric if m.label.startswith(prefix))
+from tests.pages.conftest import app, metric, open_page, page_path  # noqa: F401  (the fixture)
 
 
 def test_pairs_of_one_word_twice_are_skipped_not_nan(app):  # noqa: F811

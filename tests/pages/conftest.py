@@ -22,3 +22,18 @@ def app():
 def page_path(file: str) -> str:
     """AppTest.switch_page wants the page path relative to dashboard/app.py."""
     return f"../pages/{file}"
+
+
+def open_page(app, file: str):
+    """A fresh AppTest switched to ``pages/<file>`` and run, with no exception on the way."""
+    at = app()
+    at.run()
+    at.switch_page(page_path(file))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metric(at, prefix: str):
+    """The value of the first st.metric whose label starts with ``prefix``."""
+    return next(m.value for m in at.metric if m.label.startswith(prefix))

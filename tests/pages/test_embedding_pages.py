@@ -7,20 +7,7 @@ import pytest
 
 from core.assets import AssetManager
 from core.embeddings.io import parse_embedding
-from tests.pages.conftest import page_path
-
-
-def open_page(app, file):
-    at = app()
-    at.run()
-    at.switch_page(page_path(file))
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def metric(at, prefix):
-    return next(m.value for m in at.metric if m.label.startswith(prefix))
+from tests.pages.conftest import metric, open_page
 
 
 def test_subspace_defaults_show_the_papers_numbers(app):
