@@ -11,9 +11,11 @@ and every waiting session reads the same progress and its own place in the queue
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -30,6 +32,7 @@ class JobPool:
         self.name = name
         self._queue: deque[tuple[KeyedCache, Pending, Callable[[Progress], Any]]] = deque()
         self._running: list[Pending] = []
+        self._closing = False
         self._cond = threading.Condition()
         self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
                          for i in range(self.workers)]
@@ -67,10 +70,31 @@ class JobPool:
         with self._cond:
             return {"workers": self.workers, "queued": len(self._queue), "running": len(self._running)}
 
+    def shutdown(self, timeout: float = 30.0) -> bool:
+        """Stop taking jobs, cancel the queued ones, ask the running ones to stop at their next progress
+        report and wait up to ``timeout`` s for them. Called at interpreter exit: a daemon worker still
+        inside TensorFlow (tracing a graph) when the interpreter tears down aborts the whole process.
+        True when nothing is left running."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+            queued, self._queue = list(self._queue), deque()
+            for pending in self._running:
+                pending.cancel_requested = True
+        for cache, pending, _ in queued:
+            cache.fail(pending, Cancelled(pending.label))
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._running and time.monotonic() < deadline:
+                self._cond.wait(max(0.01, min(0.5, deadline - time.monotonic())))
+            return not self._running
+
     def _work(self) -> None:
         while True:
             with self._cond:
-                while not self._queue:
+                while not self._queue or self._closing:
+                    if self._closing:
+                        return
                     self._cond.wait()
                 cache, pending, compute = self._queue.popleft()
                 self._running.append(pending)
@@ -91,6 +115,7 @@ class JobPool:
             finally:
                 with self._cond:
                     self._running.remove(pending)
+                    self._cond.notify_all()
 
 
 _POOL: JobPool | None = None
@@ -103,4 +128,5 @@ def pool() -> JobPool:
     with _POOL_LOCK:
         if _POOL is None:
             _POOL = JobPool(int(os.environ.get("DASHBOARD_JOB_WORKERS", "0")) or None)
+            atexit.register(_POOL.shutdown)
         return _POOL

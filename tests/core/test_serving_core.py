@@ -219,3 +219,30 @@ def test_loaded_models_carry_distinct_uids():
                 input_size=(8, 8), channels=3)
     assert LoadedModel(**args).uid != LoadedModel(**args).uid
     assert not hasattr(LoadedModel(**args), "_extractors")  # nothing mutable hangs off shared models
+
+
+def test_shutdown_stops_running_jobs_at_their_next_report_and_cancels_the_queued():
+    """At interpreter exit the pool must not leave a worker inside TensorFlow (that aborts the process):
+    shutdown cancels what is queued, stops what runs at its next progress report, and waits for it."""
+    pool = JobPool(1, name="shutdown-test")
+    cache = KeyedCache("shutdown-test")
+    started, reports = threading.Event(), []
+
+    def long_job(progress):
+        started.set()
+        for i in range(10_000):
+            progress(i / 10_000, "working")
+            reports.append(i)
+            time.sleep(0.01)
+        return "finished"
+
+    running, _ = pool.submit(cache, "running", long_job)
+    queued, _ = pool.submit(cache, "queued", lambda p: "never")
+    assert started.wait(5)
+    assert pool.shutdown(timeout=5)
+    assert len(reports) < 10_000  # stopped early, not run to the end
+    with pytest.raises(Cancelled):
+        running.result(1)
+    with pytest.raises(Cancelled):
+        queued.result(1)
+    assert pool.stats()["running"] == 0
