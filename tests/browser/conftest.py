@@ -34,7 +34,9 @@ def server():
 
 
 @pytest.fixture(scope="session")
-def browser():
+def playwright():
+    """One Playwright driver for the session: its sync API runs an event loop for as long as it is open,
+    so a second sync_playwright() while the first is open fails ("inside the asyncio loop")."""
     if not Path(CHROMIUM).exists():
         _missing("Debian chromium is not installed")
     try:
@@ -42,9 +44,14 @@ def browser():
     except ImportError:
         _missing("playwright is not installed")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright):
+    b = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    yield b
+    b.close()
 
 
 @pytest.fixture

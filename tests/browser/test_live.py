@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from core.live import clip
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _missing, screenshot, wait_for_app
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -23,24 +23,15 @@ IFRAME = 'iframe[title*="webrtc"]'
 
 
 @pytest.fixture(scope="module")
-def camera_page(tmp_path_factory):
-    from pathlib import Path
-
-    if not Path(CHROMIUM).exists():
-        _missing("Debian chromium is not installed")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("playwright is not installed")
+def camera_page(playwright, tmp_path_factory):
     y4m = clip.write_y4m(tmp_path_factory.mktemp("camera") / "clip.y4m", frames=2 * clip.FPS)  # Chromium loops it
     args = CHROMIUM_ARGS + ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
                             f"--use-file-for-fake-video-capture={y4m}", "--autoplay-policy=no-user-gesture-required"]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
-        context = browser.new_context(viewport={"width": 1400, "height": 1800})
-        yield context.new_page()
-        context.close()
-        browser.close()
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+    context = browser.new_context(viewport={"width": 1400, "height": 1800})
+    yield context.new_page()
+    context.close()
+    browser.close()
 
 
 def video_pixels(pg) -> np.ndarray:
