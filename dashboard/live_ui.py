@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import streamlit as st
 
+from core import images
 from core.live import modes as live_modes
 from dashboard import components, resources
 
@@ -224,6 +225,19 @@ def _blazeface_still(image: np.ndarray, min_score: float, iou: float):
         det.close()
 
 
+def _photo(key: str, input_size: tuple[int, int]) -> np.ndarray | None:
+    """The picked photo (a sample, an upload or the camera), or None after a sentence when the network
+    cannot see it (too thin, or too elongated for its square input)."""
+    loaded = components.image_picker(key, default="astronaut", camera=True, label="Photo")
+    if loaded is None:
+        return None
+    problem = images.model_view_problem(loaded.array, input_size)
+    if problem is not None:
+        st.warning(problem)
+        return None
+    return loaded.array
+
+
 def real_photo_segmentation() -> None:
     """Segmentation page: MediaPipe's selfie segmentation on a real photo (sample or upload)."""
     st.divider()
@@ -232,12 +246,8 @@ def real_photo_segmentation() -> None:
         "A pretrained segmentation network in production use (video calls' background blur): an encoder-decoder "
         "that maps a **256×256** RGB image to a **256×256** map of P(person). Thresholding the decoder's output gives "
         "the mask; the network never sees more than 256×256 pixels, so the mask is stretched back to the photo.")
-    loaded = components.image_picker("seg_real", default="astronaut", camera=True, label="Photo")
-    if loaded is None:
-        return
-    image = loaded.array
-    if min(image.shape[:2]) < 8:
-        st.warning("This picture is too thin to segment: both sides need at least 8 pixels.")
+    image = _photo("seg_real", (256, 256))
+    if image is None:
         return
     threshold = st.slider("Threshold on P(person)", 0.05, 0.95, 0.5, 0.05, key="seg_real_threshold")
     key = ("selfie", resources.content_key(image))
@@ -273,12 +283,8 @@ def real_anchor_detector() -> None:
         "| extra outputs | C class scores | 6 keypoints (eyes, nose, mouth, ears) |\n"
         "| NMS | greedy: keep the best box, drop overlaps | weighted: the best box absorbs overlaps (IoU > 0.3), "
         "the output is their score-weighted average |")
-    loaded = components.image_picker("yolo_blazeface", default="astronaut", camera=True, label="Photo")
-    if loaded is None:
-        return
-    image = loaded.array
-    if min(image.shape[:2]) < 8:
-        st.warning("This picture is too thin to search for faces: both sides need at least 8 pixels.")
+    image = _photo("yolo_blazeface", (128, 128))
+    if image is None:
         return
     c1, c2 = st.columns(2)
     min_score = c1.slider("Score threshold", 0.05, 0.95, 0.5, 0.05, key="yolo_bf_score")
@@ -286,7 +292,7 @@ def real_anchor_detector() -> None:
     key = ("blazeface", resources.content_key(image), min_score, iou)
     det = resources.compute("detections", key, lambda p: _blazeface_still(image, min_score, iou),
                             "Running BlazeFace ...")
-    drawn = live_modes.LiveSession._draw_faces(image, det, True)
+    drawn = live_modes.draw_faces(image, det, True)
     m1, m2, m3 = st.columns(3)
     m1.metric("Anchors", f"{len(det.scores)}")
     m2.metric(f"Fired (score ≥ {min_score:.2f})", f"{len(det.fired)}")

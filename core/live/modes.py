@@ -197,7 +197,7 @@ class LiveSession:
     def _mode_faces(self, frame: np.ndarray, s: LiveSettings):
         det = self.blazeface.detect(frame, min_score=s.min_score)
         t0 = time.perf_counter()
-        out = self._draw_faces(frame, det, s.show_anchors)
+        out = draw_faces(frame, det, s.show_anchors)
         stages = {f"BlazeFace {k}": v for k, v in det.seconds.items()}
         stages["draw"] = time.perf_counter() - t0
         self.last_info = {"fired": int(len(det.fired)), "faces": len(det.faces),
@@ -205,33 +205,6 @@ class LiveSession:
                           "scores_kept": [round(f.score, 3) for f in det.faces]}
         legend = f"anchors fired {len(det.fired)} -> after NMS {len(det.faces)}"
         return out, stages, legend
-
-    @staticmethod
-    def _draw_faces(frame: np.ndarray, det, show_anchors: bool) -> np.ndarray:
-        """The anchors that fired (centre dot + decoded box, thin) and the merged faces with keypoints."""
-        out = frame.copy()
-        cv2 = _cv2()
-        if show_anchors:
-            lb = det.letterbox
-            from core.live.blazeface import ANCHORS
-
-            for i in det.fired:
-                x0, y0, x1, y1 = (int(round(v)) for v in det.boxes[i])
-                cv2.rectangle(out, (x0, y0), (x1, y1), (255, 160, 0), 1)
-                cx = (ANCHORS.centers[i, 0] * lb.size - lb.pad_x) / lb.scale
-                cy = (ANCHORS.centers[i, 1] * lb.size - lb.pad_y) / lb.scale
-                colour = (255, 255, 0) if ANCHORS.grid[i] == 16 else (0, 255, 255)
-                cv2.circle(out, (int(cx), int(cy)), 3, colour, -1)
-        for face in det.faces:
-            x0, y0, x1, y1 = (int(round(v)) for v in face.box)
-            cv2.rectangle(out, (x0, y0), (x1, y1), (0, 255, 0), 2)
-            for x, y in face.keypoints:
-                cv2.circle(out, (int(x), int(y)), 4, (255, 0, 255), -1)
-            put_text(out, f"face {face.score:.2f} ({len(face.members)} anchors)", (x0, max(12, y0 - 6)), 0.45,
-                     (0, 255, 0))
-        if show_anchors:
-            put_text(out, "anchor centres: yellow 16x16 grid, cyan 8x8 grid", (6, out.shape[0] - 8), 0.42)
-        return out
 
     def _mode_selfie(self, frame: np.ndarray, s: LiveSettings):
         seg = self.selfie.segment(frame)
@@ -336,3 +309,30 @@ class LiveSession:
         self.last_info = {"layer": s.layer, "channel": channel, "map": list(a.shape), "max": round(top, 4)}
         return out, {"resize": t1 - t0, f"CNN to {s.layer}": t2 - t1, "draw": t3 - t2}, \
             f"{s.layer} ch {channel} ({a.shape[0]}x{a.shape[1]}, max {top:.2f})"
+
+
+def draw_faces(frame: np.ndarray, det, show_anchors: bool) -> np.ndarray:
+    """The anchors that fired (centre dot + decoded box, thin) and the merged faces with keypoints."""
+    out = frame.copy()
+    cv2 = _cv2()
+    if show_anchors:
+        lb = det.letterbox
+        from core.live.blazeface import ANCHORS
+
+        for i in det.fired:
+            x0, y0, x1, y1 = (int(round(v)) for v in det.boxes[i])
+            cv2.rectangle(out, (x0, y0), (x1, y1), (255, 160, 0), 1)
+            cx = (ANCHORS.centers[i, 0] * lb.size - lb.pad_x) / lb.scale
+            cy = (ANCHORS.centers[i, 1] * lb.size - lb.pad_y) / lb.scale
+            colour = (255, 255, 0) if ANCHORS.grid[i] == 16 else (0, 255, 255)
+            cv2.circle(out, (int(cx), int(cy)), 3, colour, -1)
+    for face in det.faces:
+        x0, y0, x1, y1 = (int(round(v)) for v in face.box)
+        cv2.rectangle(out, (x0, y0), (x1, y1), (0, 255, 0), 2)
+        for x, y in face.keypoints:
+            cv2.circle(out, (int(x), int(y)), 4, (255, 0, 255), -1)
+        put_text(out, f"face {face.score:.2f} ({len(face.members)} anchors)", (x0, max(12, y0 - 6)), 0.45,
+                 (0, 255, 0))
+    if show_anchors:
+        put_text(out, "anchor centres: yellow 16x16 grid, cyan 8x8 grid", (6, out.shape[0] - 8), 0.42)
+    return out
