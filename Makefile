@@ -15,13 +15,14 @@ WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 CLASSROOM_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run classroom test setup dev assets browser proxy lint bench clean help
+.PHONY: run classroom test test-fast setup dev assets browser proxy lint bench clean help
 
 help:
 	@echo "make run       - set up .venv, fetch offline assets, serve the app on http://$(HOST):$(PORT)"
 	@echo "make classroom - the same setup plus Debian's HAProxy, then WORKERS=$(WORKERS) workers behind it on"
 	@echo "                 $(CLASSROOM_HOST):$(PORT), sticky sessions; prints the students' URL and its QR code"
 	@echo "make test      - the same setup plus dev tools, Chromium and HAProxy, then the whole test suite"
+	@echo "make test-fast - the tests that need no server, browser, self-trained model or report (tiers: tests/conftest.py)"
 	@echo "make lint      - ruff"
 	@echo "make bench     - timing scripts in benchmarks/ (ratios against peer libraries)"
 
@@ -75,6 +76,10 @@ classroom: setup proxy
 
 test: setup dev browser proxy
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The inner loop: no server, browser, training or report (a test that would train fails and says so).
+test-fast: setup dev
+	TEST_TIER=fast $(PY) -m pytest -m "not (trained or server or browser or report)" $(PYTEST_ARGS)
 
 lint: dev
 	$(PY) -m ruff check .

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -253,8 +251,9 @@ def test_converted_test_embedding_is_plain_word2vec_binary():
 
 
 def test_cli_assets_list_json():
-    out = subprocess.run([sys.executable, "-m", "core", "assets", "list", "--json"],
-                         capture_output=True, text=True, check=True, cwd=Path(__file__).parents[2])
+    from tests.core.test_cli import run
+
+    out = run("assets", "list", "--json")
     payload = json.loads(out.stdout)
     assert payload["offline_defaults_ready"] is True
     names = {row["name"] for row in payload["assets"]}

@@ -11,7 +11,7 @@ import pytest
 import core  # noqa: F401
 from core.fcn import atrous
 from core.fcn import segmentation as seg
-from core.vision.synthetic import SEGMENT_CLASSES, segmentation_scenes
+from core.scenes import SEGMENT_CLASSES, segmentation_scenes
 from tests.core.test_cli import run
 
 # By hand, k = 3 (offsets -7 .. 7). Rate 1 reads -1, 0, 1. Rate 2 on top: every a + b with
@@ -107,6 +107,7 @@ def test_measured_receptive_field_of_fcns():
     assert not local.whole_image and local.extent[0] < 128
 
 
+@pytest.mark.trained
 def test_aspp_decoder_is_trained_evaluated_and_reported():
     """The real recipe through the one trainer entry (cached after the first run): held-out per-class
     IoU on the card, in `segment --evaluate`, and recomputed by the report."""

@@ -16,16 +16,16 @@ from tests.core.test_cli import run
 
 
 @pytest.fixture(scope="module")
-def emotion_face():
-    model = zoo.load_model("emotion-cnn")
+def emotion_face(emotion_cnn):
+    model = emotion_cnn
     img = sample_image("astronaut")
     face = zoo.find_faces(img)[0].crop(img)
     return model, model.preprocess(face)[None], model.class_index("happy")
 
 
 @pytest.fixture(scope="module")
-def shapes_x():
-    model = zoo.load_model("shapes-cnn")
+def shapes_x(shapes_cnn):
+    model = shapes_cnn
     return model, model.preprocess(sample_image("coffee"))[None]
 
 
@@ -125,7 +125,7 @@ def test_cli_attribute(tmp_path):
     assert payload["target"] == "happy" and len(payload["top5"]) == 5
 
 
-def test_cli_attribute_faithfulness_and_unchanged_input(tmp_path):
+def test_cli_attribute_faithfulness_and_unchanged_input(tmp_path, emotion_cnn):
     from core.images import resize, to_gray, to_png_bytes
 
     img = sample_image("astronaut")
@@ -138,13 +138,13 @@ def test_cli_attribute_faithfulness_and_unchanged_input(tmp_path):
                              "--json").stdout)
     assert 0 <= payload["deletion_auc"] <= 1 and 0 <= payload["insertion_auc"] <= 1
     # a 64x64 gray file is the model input as it is: same heatmap as from the array itself
-    model = zoo.load_model("emotion-cnn")
+    model = emotion_cnn
     x = zoo.preprocess_array(gray[:, :, None].astype(np.float32), "fer")[None]
     assert np.allclose(np.load(out), A.saliency(model, x, model.class_index("happy")).values, atol=1e-5)
 
 
 def test_faithfulness_curves_end_points_and_ordering(shapes_x):
-    from core.vision.synthetic import SHAPES, shape_classification
+    from core.scenes import SHAPES, shape_classification
 
     shapes, _ = shapes_x
     data = shape_classification(12, 48, seed=7)
@@ -173,7 +173,7 @@ def test_faithfulness_curves_end_points_and_ordering(shapes_x):
 def test_distributional_influence_is_the_mean_channel_gradient(shapes_x):
     import tensorflow as tf
 
-    from core.vision.synthetic import shape_classification
+    from core.scenes import shape_classification
 
     shapes, _ = shapes_x
     xs = shape_classification(10, 48, seed=3).images.astype(np.float32) / 255.0

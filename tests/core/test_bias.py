@@ -9,13 +9,12 @@ import pytest
 
 from core.embeddings import bias, debias, evaluate
 from core.embeddings.analysis import benchmark_report, gender_setup, run_debias
-from core.embeddings.sources import load_named
 from core.embeddings.wordlists import gender_lists
 
 
 @pytest.fixture(scope="module")
-def emb():
-    return load_named("w2v-small")
+def emb(w2v_small):
+    return w2v_small
 
 
 @pytest.fixture(scope="module")

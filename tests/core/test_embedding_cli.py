@@ -7,7 +7,6 @@ import json
 import numpy as np
 
 from core.embeddings.io import parse_embedding
-from core.embeddings.sources import load_named
 from tests.core.test_cli import run
 
 
@@ -22,12 +21,12 @@ def test_bias_json():
     assert single["direction"] == "single" and single["direct_bias"] != payload["direct_bias"]
 
 
-def test_debias_writes_word2vec_binary(tmp_path):
+def test_debias_writes_word2vec_binary(tmp_path, w2v_small):
     out = tmp_path / "hard.bin"
     payload = json.loads(run("debias", "--method", "hard", "--out", str(out), "--json").stdout)
     assert payload["direct_bias_after"] < 1e-6 < payload["direct_bias_before"]
     written = parse_embedding(out)
-    original = load_named("w2v-small")
+    original = w2v_small
     assert written.words == original.words  # same words, same order
     assert np.allclose(np.linalg.norm(written.vectors, axis=1), 1.0, atol=1e-5)
     from gensim.models import KeyedVectors
@@ -62,10 +61,10 @@ def test_sentiment_json_texts_and_groups():
     assert groups["anova_f"] > 0 and 0 <= groups["anova_p"] < 0.05
 
 
-def test_soft_debias_cli(tmp_path):
+def test_soft_debias_cli(tmp_path, w2v_small):
     out = tmp_path / "soft.bin"
     payload = json.loads(run("debias", "--method", "soft", "--lambda", "0.2", "--steps", "100", "--out", str(out),
                              "--json").stdout)
     assert payload["direct_bias_after"] < payload["direct_bias_before"]
     assert payload["objective_end"] < payload["objective_start"]
-    assert parse_embedding(out).words == load_named("w2v-small").words
+    assert parse_embedding(out).words == w2v_small.words

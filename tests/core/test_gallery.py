@@ -17,8 +17,8 @@ FAST = {"steps": 4, "eta": 1.0, "init": "gray", "jitter": 0, "l2": 0.0, "blur_ev
 
 
 @pytest.fixture(scope="module")
-def shapes():
-    return zoo.load_model("shapes-cnn")
+def shapes(shapes_cnn):
+    return shapes_cnn
 
 
 def test_blocks_land_on_disk_with_an_index(shapes, tmp_path):

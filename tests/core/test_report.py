@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -167,8 +165,9 @@ def mismatches(readme: str, report: dict) -> list[str]:
 
 @pytest.fixture(scope="module")
 def quick_report() -> dict:
-    proc = subprocess.run([sys.executable, "-m", "core", "report", "--quick", "--json"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=1800)
+    from tests.core.test_cli import run
+
+    proc = run("report", "--quick", "--json", check=False)  # in this process: reuses the models already loaded
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)
 

@@ -9,7 +9,7 @@ import pytest
 
 import core  # noqa: F401
 from core.fcn import segmentation as seg
-from core.vision.synthetic import SEGMENT_CLASSES, segmentation_scenes
+from core.scenes import SEGMENT_CLASSES, segmentation_scenes
 from tests.core.test_cli import run
 
 
@@ -56,6 +56,7 @@ def test_sizes_not_divisible_by_four_are_refused():
         seg.build_fcn("deconv")
 
 
+@pytest.mark.trained
 def test_default_decoder_reaches_the_target_iou():
     model, card = seg.load_fcn(seg.DEFAULT_DECODER)
     assert card["mean_iou"] >= 0.8
@@ -63,6 +64,7 @@ def test_default_decoder_reaches_the_target_iou():
     assert seg.evaluate(model, held_out)["mean_iou"] > 0.75
 
 
+@pytest.mark.trained
 def test_cli_segment_evaluate_and_image(tmp_path):
     payload = json.loads(run("segment", "--model", "shapes-fcn-transpose", "--evaluate", "--json").stdout)
     assert set(payload["per_class_iou"]) == set(SEGMENT_CLASSES) and payload["mean_iou"] >= 0.8

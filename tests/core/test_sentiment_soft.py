@@ -10,7 +10,6 @@ from core.embeddings.bias import NotEnoughWords
 from core.embeddings.io import Embedding
 from core.embeddings.sentiment import TOKEN_RE, group_comparison, opinion_lexicon, train_sentiment
 from core.embeddings.soft import soft_debias, soft_debias_problem, soft_neutral_words
-from core.embeddings.sources import load_named
 from core.embeddings.wordlists import default_name_groups
 
 
@@ -20,8 +19,8 @@ def lexicon():
 
 
 @pytest.fixture(scope="module")
-def test13k():
-    return load_named("w2v-test-13k")
+def test13k(w2v_test_13k):
+    return w2v_test_13k
 
 
 def test_lexicon_sizes(lexicon):
@@ -94,8 +93,8 @@ def test_soft_debias_reaches_the_closed_form_optimum(lam):
     assert history[-1] == pytest.approx(optimum, abs=1e-6)
 
 
-def test_soft_debias_on_w2v_small_trades_little_for_much():
-    emb = load_named("w2v-small")
+def test_soft_debias_on_w2v_small_trades_little_for_much(w2v_small):
+    emb = w2v_small
     from core.embeddings.analysis import gender_setup
     from core.embeddings.wordlists import gender_lists
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import core  # noqa: F401
+from core.scenes import tanks_in_trees
 from core.vision import tanks
-from core.vision.synthetic import tanks_in_trees
 
 
 def test_the_dataset_follows_the_correlation():
@@ -31,6 +31,7 @@ def biased():
     return tanks.train_tanks_cnn(1.0)
 
 
+@pytest.mark.trained
 def test_biased_model_fails_on_swapped_backgrounds(biased):
     card = biased.card
     assert card["biased_accuracy"] >= 0.9
@@ -40,6 +41,7 @@ def test_biased_model_fails_on_swapped_backgrounds(biased):
     assert tanks.accuracy(biased.model, swapped.images, swapped.labels) == pytest.approx(card["swapped_accuracy"])
 
 
+@pytest.mark.trained
 def test_no_correlation_means_learning_the_vehicle(biased):
     fair = tanks.train_tanks_cnn(0.5)
     assert fair.card["swapped_accuracy"] >= 0.8 and fair.card["balanced_accuracy"] >= 0.8

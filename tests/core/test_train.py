@@ -101,6 +101,7 @@ def test_a_failed_child_falls_back_to_this_process_without_global_seeding(monkey
     assert len(calls) == 1
 
 
+@pytest.mark.trained
 def test_the_real_shapes_trainer_in_process_does_not_seed_the_process(monkeypatch, tmp_path):
     from core.vision.train import train_shapes_cnn
 
@@ -111,6 +112,7 @@ def test_the_real_shapes_trainer_in_process_does_not_seed_the_process(monkeypatc
     assert model.output_shape[-1] == 6
 
 
+@pytest.mark.trained
 def test_a_real_child_trains_through_python_m_core_train(tmp_path):
     path = tmp_path / "child.keras"
     seen = []

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,18 +11,19 @@ import pytest
 import core  # noqa: F401  (TensorFlow environment first)
 from core.images import sample_image
 from core.vision import activations, ascent, zoo
+from tests.core.test_cli import run as run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def emotion():
-    return zoo.load_model("emotion-cnn")
+def emotion(emotion_cnn):
+    return emotion_cnn
 
 
 @pytest.fixture(scope="module")
-def shapes():
-    return zoo.load_model("shapes-cnn")
+def shapes(shapes_cnn):
+    return shapes_cnn
 
 
 @pytest.fixture(scope="module")
@@ -263,7 +262,7 @@ def test_user_model_upload_is_safe(tmp_path, shapes):
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "core", *args], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    return run_cli(*args, check=False)
 
 
 def test_cli_ascent_and_activations(tmp_path):

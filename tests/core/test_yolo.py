@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 import core  # noqa: F401
+from core import geometry as B
 from core.detection import anchors as K
-from core.detection import boxes as B
 from core.detection import yolo as Y
-from core.detection.boxes import box_iou
-from core.vision.synthetic import detection_scenes
+from core.geometry import box_iou
+from core.scenes import detection_scenes
 from tests.core.test_cli import run
 
 
@@ -73,6 +73,7 @@ def test_letterbox_inverse_is_exact_on_a_drawn_rectangle():
         assert np.allclose(found, rect, atol=1.5 / box.scale), (found, rect)
 
 
+@pytest.mark.trained
 def test_detections_map_back_to_the_original_image():
     """A 96-wide, 72-tall strip of held-out-style scenes: letterboxing keeps the scale (long side 96) and
     pads 12 gray rows above and below; the boxes must come back in the strip's own pixels."""
@@ -180,6 +181,7 @@ def test_map_on_hand_made_cases():
     assert Y.mean_average_precision(duplicate, gt_boxes, gt_labels, ["a"]).mean == pytest.approx(0.5)
 
 
+@pytest.mark.trained
 def test_the_tiny_yolo_reaches_its_map():
     from core.detection.train import evaluate, held_out_set, load_shapes_yolo
 
@@ -207,6 +209,7 @@ def test_coco_ap_averages_ten_iou_thresholds_and_global_ap_ranks_all_classes_tog
     assert Y.global_average_precision(dets, gt_boxes, gt_labels) == pytest.approx(0.5 + 0.5 * 2 / 3)
 
 
+@pytest.mark.trained
 def test_cli_detect_anchors_and_loss(tmp_path):
     out = tmp_path / "boxes.png"
     payload = json.loads(run("detect", "--model", "shapes-yolo", "--image", "scene:1", "--conf", "0.5", "--iou",
@@ -240,6 +243,7 @@ def test_instances_split_one_class_blob_and_drop_empty_boxes():
     assert len(box_restricted_masks(found, mask, drop_empty=False)) == 3
 
 
+@pytest.mark.trained
 def test_rethresholding_a_forward_pass_equals_detecting_again():
     from core.detection.detector import detect, forward, load_detector
 

@@ -1,0 +1,117 @@
+"""Test tiers and the fixtures every folder shares.
+
+Tiers (pytest markers, applied here from the folder and the fixtures a test uses, or written on a
+test whose body needs them):
+
+* ``unit``    -- everything not in another tier: pure functions, pinned assets, pretrained models;
+* ``page``    -- Streamlit's AppTest runs a page script in this process (tests/pages, page tests elsewhere);
+* ``trained`` -- needs a self-trained model (``python -m core train --all`` makes them; a fresh machine
+                 trains them on first use, about 1-2 minutes each on two cores);
+* ``server``  -- starts a real server process (Streamlit, HAProxy, the classroom);
+* ``browser`` -- drives Debian's Chromium through Playwright;
+* ``report``  -- the quick report that checks every figure the README quotes.
+
+``make test`` runs all of them; ``make test-fast`` runs ``not (trained or server or browser or report)``.
+In that fast run (``TEST_TIER=fast``) a test that reaches the training cache without the ``trained``
+marker fails and says so, so the fast tier cannot start training behind anyone's back.
+
+Session fixtures: the models and embeddings several modules use are loaded once per run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TIERS = ("unit", "page", "trained", "server", "browser", "report")
+FOLDER_TIERS = {"browser": "browser", "serving": "server", "pages": "page"}
+# Fixtures that mean a tier wherever they are used (directly or through another fixture).
+FIXTURE_TIERS = {
+    "shapes_cnn": "trained", "shapes_fcn": "trained", "shapes_yolo": "trained", "tanks_cnn": "trained",
+    "server": "server", "dashboard_server": "server", "haproxy": "server",
+    "browser": "browser", "page": "browser", "playwright": "browser",
+    "app": "page", "quick_report": "report",
+}
+FAST = os.environ.get("TEST_TIER", "") == "fast"
+
+
+def pytest_configure(config):
+    for name in TIERS:
+        config.addinivalue_line("markers", f"{name}: test tier (see tests/conftest.py)")
+
+
+def tiers_of(item) -> set[str]:
+    found = {m.name for m in item.iter_markers() if m.name in TIERS}
+    parts = Path(str(item.fspath)).relative_to(ROOT).parts
+    if len(parts) > 1 and parts[1] in FOLDER_TIERS:
+        found.add(FOLDER_TIERS[parts[1]])
+    found |= {tier for name, tier in FIXTURE_TIERS.items() if name in item.fixturenames}
+    return found or {"unit"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for tier in sorted(tiers_of(item) - {m.name for m in item.iter_markers()}):
+            item.add_marker(getattr(pytest.mark, tier))
+
+
+@pytest.fixture(autouse=True)
+def _fast_tier_never_trains(request, monkeypatch):
+    """Under ``make test-fast``: reaching the training cache is a failure naming the missing marker."""
+    if not FAST or request.node.get_closest_marker("trained"):
+        yield
+        return
+    import importlib
+
+    def refuse(name, *args, **kwargs):
+        pytest.fail(f"{request.node.nodeid} needs the self-trained model '{name}': mark it "
+                    "@pytest.mark.trained (or use the shapes_cnn / shapes_fcn / shapes_yolo / tanks_cnn fixtures)")
+
+    # Each trainer's module calls the cache through its own name (core.train's own tests call it directly).
+    for module in ("core.vision.train", "core.vision.tanks", "core.fcn.segmentation", "core.detection.train"):
+        monkeypatch.setattr(importlib.import_module(module), "cached_or_trained", refuse)
+    yield
+
+
+# ----------------------------------------------------------------------------- shared models and data
+
+
+@pytest.fixture(scope="session")
+def emotion_cnn():
+    """The pinned FER emotion CNN (offline asset), loaded once per run."""
+    from core.vision import zoo
+
+    return zoo.load_model("emotion-cnn")
+
+
+@pytest.fixture(scope="session")
+def shapes_cnn():
+    """The self-trained shapes classifier (trained on first use), loaded once per run."""
+    from core.vision import zoo
+
+    return zoo.load_model("shapes-cnn")
+
+
+@pytest.fixture(scope="session")
+def shapes_yolo():
+    from core.detection.train import load_shapes_yolo
+
+    return load_shapes_yolo()
+
+
+@pytest.fixture(scope="session")
+def w2v_small():
+    """The Bolukbasi word2vec subset (offline asset), loaded once per run. Shared: never mutate it."""
+    from core.embeddings.sources import load_named
+
+    return load_named("w2v-small")
+
+
+@pytest.fixture(scope="session")
+def w2v_test_13k():
+    from core.embeddings.sources import load_named
+
+    return load_named("w2v-test-13k")
