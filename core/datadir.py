@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath
 
+from core.limits import DATA_DIR_MAX_MB as DEFAULT_MAX_MB
+
 ENV_DIR = "DASHBOARD_DATA_DIR"
 ENV_MAX_MB = "DASHBOARD_DATA_MAX_MB"
-DEFAULT_MAX_MB = 512
 
 
 class DataDirError(ValueError):

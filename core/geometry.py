@@ -1,8 +1,10 @@
-"""Boxes: IoU, greedy non-max suppression, the letterbox and its inverse, and enlarging small images.
+"""Box geometry, the vocabulary every feature package shares: IoU of boxes and of centred
+widths/heights, greedy non-max suppression, the letterbox and its inverse, enlarging small images.
 
 Boxes are (x0, y0, x1, y1) in pixels, x1 and y1 exclusive, as float arrays of shape (n, 4). One
-implementation of each, used by the synthetic scene generator, the YOLO decoder and mAP, and the
-face finder.
+implementation of each, used by the synthetic scenes (core.scenes), the YOLO decoder, anchors and
+mAP (core.detection), the zoo's face finder (core.vision) and BlazeFace (core.live). A base module:
+numpy only, it imports nothing from core.
 """
 
 from __future__ import annotations
@@ -39,6 +41,15 @@ def box_overlap(a: np.ndarray, b: np.ndarray, over: str = "union") -> np.ndarray
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(n, m) IoU of boxes (x0, y0, x1, y1)."""
     return box_overlap(a, b, "union")
+
+
+def iou_wh(boxes: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """(N, k) IoU of centred boxes: ``boxes`` (N, 2) and ``anchors`` (k, 2) as widths and heights
+    (the YOLO9000 anchor distance)."""
+    boxes, anchors = np.asarray(boxes, np.float64), np.asarray(anchors, np.float64)
+    inter = np.minimum(boxes[:, None, 0], anchors[None, :, 0]) * np.minimum(boxes[:, None, 1], anchors[None, :, 1])
+    union = (boxes[:, 0] * boxes[:, 1])[:, None] + (anchors[:, 0] * anchors[:, 1])[None] - inter
+    return inter / np.maximum(union, 1e-12)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.45, max_out: int | None = None,

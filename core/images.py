@@ -18,8 +18,9 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-DEFAULT_MAX_SIDE = 2048
-DEFAULT_MAX_PIXELS = 64_000_000  # header-declared pixels we agree to decode (8000 x 8000)
+from core.limits import IMAGE_MAX_PIXELS as DEFAULT_MAX_PIXELS  # header-declared pixels we agree to decode
+from core.limits import IMAGE_MAX_SIDE as DEFAULT_MAX_SIDE
+from core.limits import MODEL_MAX_ASPECT, MODEL_MIN_SIDE
 
 ImageInput = bytes | bytearray | str | Path | BinaryIO | np.ndarray | Image.Image
 
@@ -373,10 +374,6 @@ def display_scaled(image: np.ndarray, long_side: int, enlarge_only: bool = True)
     if enlarge_only and scale <= 1:
         return image
     return resize(image, max(1, round(h * scale)), max(1, round(w * scale)), "auto")
-
-
-MODEL_MIN_SIDE = 8  # px: below this a model's resize to its input is a smear of one or two pixels
-MODEL_MAX_ASPECT = 20  # long side / short side: beyond it the squeeze to a square input destroys the picture
 
 
 def model_view_problem(image: np.ndarray, input_size: tuple[int, int] | None = None) -> str | None:

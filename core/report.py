@@ -163,10 +163,10 @@ def cnn_figures(progress: Progress, options: Options) -> Section:
     """The emotion CNN on the astronaut's face (prediction, faithfulness AUCs per method and for
     Grad-CAM per layer, 32 steps) and the shapes CNN's held-out accuracy."""
     from core.images import sample_image
+    from core.scenes import shape_classification
     from core.train import accuracy
     from core.vision import attribution as attr
     from core.vision import zoo
-    from core.vision.synthetic import shape_classification
     from core.vision.train import SHAPES_RECIPE, train_shapes_cnn
 
     out = Section("cnn")
@@ -290,7 +290,7 @@ def segmentation_figures(progress: Progress, options: Options) -> Section:
     """Each decoder's mean IoU on the 300 held-out scenes and its centre pixel's receptive field (quick:
     the default decoder and ASPP, the others only when already trained)."""
     from core.fcn import segmentation as seg
-    from core.vision.synthetic import segmentation_scenes
+    from core.scenes import segmentation_scenes
 
     out = Section("segmentation")
     trained = seg.trained_cards(options.models)

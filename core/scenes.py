@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from core.detection.boxes import box_iou
+from core.geometry import box_iou
 
 SHAPES = ("circle", "square", "triangle", "star", "cross", "ring")
 BACKGROUNDS = ("noise", "stripes", "checker", "gradient", "blobs")

@@ -8,7 +8,7 @@ import streamlit as st
 from core.detection import anchors as K
 from core.detection import train as T
 from core.detection import yolo as Y
-from core.vision.synthetic import DETECT_CLASSES
+from core.scenes import DETECT_CLASSES
 from dashboard import components, figures, resources
 
 st.title("YOLO: anchors, loss and training")

@@ -8,7 +8,7 @@ import streamlit as st
 from core import images
 from core.detection import detector as detectors
 from core.detection import yolo as Y
-from core.vision.synthetic import BACKGROUNDS, DETECT_CLASSES, compose_scene
+from core.scenes import BACKGROUNDS, DETECT_CLASSES, compose_scene
 from dashboard import components, figures, resources
 
 st.title("YOLO: one network pass, every box at once")

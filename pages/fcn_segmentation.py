@@ -9,7 +9,7 @@ import streamlit as st
 from core.fcn import atrous
 from core.fcn import segmentation as seg
 from core.images import resize
-from core.vision.synthetic import SEGMENT_CLASSES, segmentation_scenes
+from core.scenes import SEGMENT_CLASSES, segmentation_scenes
 from dashboard import components, figures, resources
 
 PALETTE = np.array([[40, 40, 40], [230, 80, 80], [80, 200, 80], [80, 120, 240]], np.uint8)

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.geometry import iou_wh  # noqa: F401  (re-exported: anchors.iou_wh)
+from core.limits import MAX_BOX_SIDE, MAX_CLUSTER_BOXES  # noqa: F401
+
 # The published anchors the pages compare with: cfg -> (title, the side their numbers are measured in).
 # YOLOv2's region anchors are in grid cells of its 13 x 13 output, YOLOv3's in pixels of a 416 px input.
 PUBLISHED_ANCHORS = {"yolov2-voc": ("YOLOv2 VOC", 13), "yolov3": ("YOLOv3 COCO", 416)}
@@ -29,14 +32,6 @@ def published_anchors() -> dict[str, np.ndarray]:
 def mean_best_iou(boxes: np.ndarray, anchors: np.ndarray) -> float:
     """Mean over boxes of the IoU with their best-matching anchor (the y-axis of YOLO9000 Fig. 2)."""
     return float(iou_wh(boxes, anchors).max(axis=1).mean())
-
-
-def iou_wh(boxes: np.ndarray, anchors: np.ndarray) -> np.ndarray:
-    """(N, k) IoU of centred boxes."""
-    boxes, anchors = np.asarray(boxes, np.float64), np.asarray(anchors, np.float64)
-    inter = np.minimum(boxes[:, None, 0], anchors[None, :, 0]) * np.minimum(boxes[:, None, 1], anchors[None, :, 1])
-    union = (boxes[:, 0] * boxes[:, 1])[:, None] + (anchors[:, 0] * anchors[:, 1])[None] - inter
-    return inter / np.maximum(union, 1e-12)
 
 
 @dataclass(frozen=True)
@@ -91,8 +86,6 @@ def iou_curve(boxes: np.ndarray, ks=range(1, 11), seed: int = 0, update: str = "
     return {k: iou_kmeans(boxes, k, seed, update) for k in ks if k <= len(boxes)}
 
 
-MAX_BOX_SIDE = 10_000  # px: the largest image side the pages accept, so no box can be larger
-MAX_CLUSTER_BOXES = 20_000  # k-means for k = 1..10 with 5 restarts stays around a second up to here
 
 
 def _line_excerpt(line: str) -> str:

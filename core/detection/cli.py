@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from core.cli import CommandError, add_common
+from core.limits import ANCHORS_MAX_K as MAX_K
+from core.limits import ANCHORS_MAX_SCENES as MAX_SCENES
+from core.limits import DARKNET_MAX_SIZE as MAX_SIZE
+from core.limits import YOLO_LOSS_MAX_EXAMPLE as MAX_EXAMPLE
 from core.progress import stderr_progress
-
-MAX_SIZE = 2048  # px: darknet inputs; 608 is the largest the cfgs use
-MAX_EXAMPLE = 2999  # yolo-loss --example: the first YOLO_RECIPE["n_train"] training scenes
-MAX_K = 50  # anchors --k: YOLO9000 Figure 2 stops at 10
-MAX_SCENES = 5000  # anchors --scenes
 
 
 def _check_size(size: int | None) -> None:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.assets import AssetManager
-from core.detection.boxes import Letterbox, letterbox
 from core.detection.yolo import Detection, Head, postprocess, raw_outputs
+from core.geometry import Letterbox, letterbox
 from core.progress import Progress, ensure
 
 DETECTORS = {

@@ -18,8 +18,8 @@ from core.detection.anchors import iou_kmeans
 from core.detection.yolo import LOSS_TERMS, Head, encode_targets, raw_outputs, responsible_anchors, yolo_loss_terms
 from core.device import import_keras, import_tensorflow
 from core.progress import Progress, ensure
+from core.scenes import DETECT_CLASSES, detection_scenes
 from core.train import cached_or_trained, compute_device, model_dir, save_trained
-from core.vision.synthetic import DETECT_CLASSES, detection_scenes
 
 YOLO_RECIPE = {"version": 1, "seed": 0, "n_train": 3000, "n_test": 300, "size": 96, "stride": 16, "anchors": 5,
                "epochs": 8, "batch": 32, "lr": 0.003}
@@ -103,8 +103,8 @@ def targets_for(data, head: Head, recipe: dict) -> np.ndarray:
 
 def detect_batch(yolo: ShapesYolo, images: np.ndarray, conf: float = 0.25, iou: float = 0.45):
     """Detections for a batch of images already at the network size (no letterbox needed)."""
-    from core.detection.boxes import Letterbox
     from core.detection.yolo import postprocess
+    from core.geometry import Letterbox
 
     raw = yolo.raw(images)
     box = Letterbox.identity(yolo.size)
@@ -140,7 +140,7 @@ def shrink_scenes(images: np.ndarray, boxes: list, scale: float, fill: int = 127
 def recall(yolo: ShapesYolo, images: np.ndarray, boxes: list, conf: float = 0.25, iou: float = 0.5) -> float:
     """The share of ground-truth boxes that some detection (score >= conf, any class) overlaps with
     IoU >= ``iou``: how many objects the detector finds at all."""
-    from core.detection.boxes import box_iou
+    from core.geometry import box_iou
 
     found = total = 0
     for dets, truth in zip(detect_batch(yolo, images, conf), boxes, strict=True):

@@ -1,4 +1,4 @@
-"""YOLO heads: decoding, post-processing (threshold + NMS from core.detection.boxes), the loss, and mAP.
+"""YOLO heads: decoding, post-processing (threshold + NMS from core.geometry), the loss, and mAP.
 
 One decoder and one loss serve the darknet models (v2 region head, v3 yolo heads) and the tiny
 YOLO trained here. A head's raw output is (n, S_h, S_w, B * (5 + C)); per anchor the channels are
@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.detection.boxes import Letterbox, box_iou, nms
-from core.detection.boxes import enlarge as enlarge_image
 from core.device import import_tensorflow
+from core.geometry import Letterbox, box_iou, iou_wh, nms
+from core.geometry import enlarge as enlarge_image
 
 LAMBDA_COORD = 5.0
 LAMBDA_NOOBJ = 0.5
@@ -171,8 +171,6 @@ def encode_targets(boxes_px: np.ndarray, labels: np.ndarray, head: Head, grid: t
     """Ground truth -> (S_h, S_w, B, 5 + C): (x offset in the cell, y offset, w, h as fractions of the
     input, 1, one-hot class) at the responsible (cell, anchor): the cell holding the box centre and
     the anchor whose shape has the highest IoU with the box. Other entries are zero (1^noobj)."""
-    from core.detection.anchors import iou_wh
-
     sh, sw = grid
     y = np.zeros((sh, sw, head.boxes_per_cell, 5 + head.n_classes), np.float32)
     for box, label in zip(np.asarray(boxes_px, np.float64).reshape(-1, 4), np.asarray(labels).reshape(-1), strict=True):

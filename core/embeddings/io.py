@@ -18,32 +18,23 @@ from pathlib import Path
 
 import numpy as np
 
+from core.limits import (  # noqa: F401  (the caps live in one module; these names stay)
+    DEFAULT_UPLOAD_MB,
+    GZIP_FLOOR,
+    GZIP_RATIO,
+    MAX_WORD_CHARS,
+    UPLOAD_EXPANSION,
+    upload_cap_bytes,
+)
 from core.progress import Progress, ensure
 
 MAX_ECHO = 80  # characters of a word quoted in a message
-MAX_WORD_CHARS = 1000  # a longer "word" is not a word: the file is not an embedding
-GZIP_RATIO = 20  # embeddings compress 1.1x (binary) to 4x (text); 20x leaves room and stops bombs
-GZIP_FLOOR = 16 * 2 ** 20  # small archives may always expand to 16 MiB
-DEFAULT_UPLOAD_MB = 200  # Streamlit's default when .streamlit/config.toml sets no maxUploadSize
-UPLOAD_EXPANSION = 8  # a decompressed upload may be at most 8 x the upload cap
 
 
 def short(text: object, limit: int = MAX_ECHO) -> str:
     """User content for a message: at most ``limit`` characters on one line."""
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def upload_cap_bytes() -> int:
-    """The dashboard's upload cap (``server.maxUploadSize`` in .streamlit/config.toml), in bytes."""
-    import tomllib
-
-    config = Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml"
-    try:
-        mb = tomllib.loads(config.read_text())["server"]["maxUploadSize"]
-    except (OSError, KeyError, ValueError, TypeError):
-        mb = DEFAULT_UPLOAD_MB
-    return int(mb) * 2 ** 20
 
 
 def _memory_bytes() -> int | None:

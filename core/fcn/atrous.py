@@ -24,11 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.device import import_keras, import_tensorflow
+from core.limits import ATROUS_MAX_LAYERS as MAX_LAYERS
+from core.limits import ATROUS_MAX_RATE as MAX_RATE
 
 DEFAULT_RATES = (1, 2, 4)
 KERNEL = 3
-MAX_LAYERS = 6
-MAX_RATE = 16
 
 
 class AtrousError(ValueError):

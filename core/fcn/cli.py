@@ -69,7 +69,7 @@ def cmd_segment(args: argparse.Namespace) -> tuple[Any, str]:
     from core.fcn import segmentation as seg
     from core.images import resize, to_png_bytes
     from core.progress import stderr_progress
-    from core.vision.synthetic import SEGMENT_CLASSES
+    from core.scenes import SEGMENT_CLASSES
 
     names = {v: k for k, v in seg.MODEL_NAMES.items()}
     if args.model == "deeplab":

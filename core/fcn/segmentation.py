@@ -26,8 +26,8 @@ import numpy as np
 
 from core.device import import_keras, import_tensorflow
 from core.progress import Progress, ensure
+from core.scenes import SEGMENT_CLASSES, segmentation_scenes
 from core.train import cached_or_trained, fit_classifier, model_dir, save_trained
-from core.vision.synthetic import SEGMENT_CLASSES, segmentation_scenes
 
 DECODERS = ("transpose", "bilinear", "unpool", "aspp", "pyramid")
 CONTEXT_DECODERS = ("aspp", "pyramid")  # dilated encoder + a context head, no U-Net skips

@@ -16,6 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.limits import UPSAMPLING_MAX_KERNEL as MAX_KERNEL
+from core.limits import UPSAMPLING_MAX_MAGNITUDE as MAX_MAGNITUDE
+from core.limits import UPSAMPLING_MAX_PAGE_VALUES as MAX_PAGE_VALUES  # noqa: F401
+from core.limits import UPSAMPLING_MAX_SYMBOL_CHARS as MAX_SYMBOL_CHARS
+from core.limits import UPSAMPLING_MAX_VALUES as MAX_VALUES
+
 SLIDE_MATRIX = np.arange(1, 17, dtype=np.float32).reshape(4, 4)
 SLIDE_POOL_INPUT = np.array([[1, 2, 6, 3], [3, 5, 2, 1], [1, 2, 2, 1], [7, 3, 4, 8]], np.float32)
 TENT_KERNEL = np.array([[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]], np.float32)
@@ -172,11 +178,6 @@ CONSTRUCTIONS = {
     "slide": "the slide's: true convolution on the zero-padded input, a square matrix (5 x 5 for (0, a, b, c, 0))",
     "valid": "valid cross-correlation of the padded input (= Keras Conv1D padding='same' on the unpadded input)",
 }
-MAX_KERNEL = 9  # taps
-MAX_VALUES = 64  # input entries (the page shows at most MAX_PAGE_VALUES)
-MAX_PAGE_VALUES = 12
-MAX_MAGNITUDE = 1e9  # |number|: products stay exact in float64 and printable
-MAX_SYMBOL_CHARS = 12
 
 
 def _short(text: str, limit: int = 40) -> str:

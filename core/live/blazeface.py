@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.assets import AssetManager
-from core.detection.boxes import Letterbox, box_iou, letterbox
+from core.geometry import Letterbox, box_iou, letterbox
 from core.live.tflite import TFLiteModel
 
 ASSET = "blazeface-short-range"

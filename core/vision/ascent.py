@@ -19,12 +19,11 @@ import cv2
 import numpy as np
 
 from core.device import import_keras, import_tensorflow
+from core.limits import ASCENT_MAX_SIZE as MAX_SIZE
+from core.limits import ASCENT_MAX_STEPS as MAX_STEPS
 from core.progress import Progress, ensure
 from core.vision.compiled import compiled
 from core.vision.zoo import LoadedModel, ModelError, preprocess_array
-
-MAX_STEPS = 2000
-MAX_SIZE = 512
 
 
 @dataclass(frozen=True)

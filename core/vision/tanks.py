@@ -16,8 +16,8 @@ import numpy as np
 
 from core.device import import_keras
 from core.progress import Progress, ensure
+from core.scenes import TANK_BACKGROUNDS, TANK_CLASSES, tanks_in_trees
 from core.train import accuracy, cached_or_trained, compute_device, fit_classifier, model_dir, save_trained
-from core.vision.synthetic import TANK_BACKGROUNDS, TANK_CLASSES, tanks_in_trees
 
 TANKS_RECIPE = {"version": 2, "seed": 0, "n_train": 2400, "n_test": 600, "size": 64, "epochs": 10, "batch": 64}
 

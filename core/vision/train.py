@@ -12,6 +12,7 @@ import numpy as np
 
 from core.device import import_keras
 from core.progress import Progress, ensure
+from core.scenes import SHAPES, shape_classification
 from core.train import (
     cached_or_trained,
     compute_device,
@@ -19,7 +20,6 @@ from core.train import (
     model_dir,
     save_trained,
 )
-from core.vision.synthetic import SHAPES, shape_classification
 
 SHAPES_RECIPE = {"version": 3, "seed": 0, "n_train": 6000, "n_test": 1000, "size": 48, "epochs": 7, "batch": 64}
 

