@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.errors import UserError
 from core.progress import Progress, ensure, scaled
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +43,7 @@ CHUNK = 1 << 20
 # ----------------------------------------------------------------------------- errors
 
 
-class AssetError(Exception):
+class AssetError(UserError):
     """Base class of every asset problem; its message is a sentence for the user."""
 
 

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.errors import UserError, quote
 from core.progress import stderr_progress
 
 COMMAND_MODULES = [
@@ -36,7 +37,7 @@ COMMAND_MODULES = [
 ]
 
 
-class CommandError(Exception):
+class CommandError(UserError):
     """A user-facing failure of a command: printed as one sentence, exit code 2."""
 
 
@@ -58,14 +59,11 @@ USER_ERRORS = (
 USER_OS_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
 
 
-def short(text: object, limit: int = MAX_ECHO) -> str:
-    """User content for a message: at most ``limit`` characters, one line."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+short = quote  # user content for a message, at most MAX_ECHO characters on one line: core.errors.quote
 
 
 def _user_error_classes() -> tuple[type, ...]:
-    found = [CommandError]
+    found = [UserError]  # the one base; the table below names the classes from before it existed
     for module, name in USER_ERRORS:
         mod = sys.modules.get(module)
         cls = getattr(mod, name, None) if mod is not None else None

@@ -13,13 +13,14 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath
 
+from core.errors import UserError
 from core.limits import DATA_DIR_MAX_MB as DEFAULT_MAX_MB
 
 ENV_DIR = "DASHBOARD_DATA_DIR"
 ENV_MAX_MB = "DASHBOARD_DATA_MAX_MB"
 
 
-class DataDirError(ValueError):
+class DataDirError(UserError):
     """A data-folder file cannot be offered or read; ``str(exc)`` is one sentence."""
 
 

@@ -18,6 +18,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from core.errors import UserError, quote
 from core.limits import IMAGE_MAX_PIXELS as DEFAULT_MAX_PIXELS  # header-declared pixels we agree to decode
 from core.limits import IMAGE_MAX_SIDE as DEFAULT_MAX_SIDE
 from core.limits import MODEL_MAX_ASPECT, MODEL_MIN_SIDE
@@ -25,7 +26,7 @@ from core.limits import MODEL_MAX_ASPECT, MODEL_MIN_SIDE
 ImageInput = bytes | bytearray | str | Path | BinaryIO | np.ndarray | Image.Image
 
 
-class ImageError(ValueError):
+class ImageError(UserError):
     """Base class: the input cannot be turned into an image. ``str(exc)`` is for the user."""
 
 
@@ -154,10 +155,7 @@ def sample_image(name: str, max_side: int = DEFAULT_MAX_SIDE) -> np.ndarray:
 # ----------------------------------------------------------------------------- decoding
 
 
-def _short(text: object, limit: int = 80) -> str:
-    """At most ``limit`` characters of user content (a path, a name) for a message."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+_short = quote  # at most 80 characters of user content (a path, a name), one line: core.errors.quote
 
 
 def _open(source: ImageInput) -> tuple[Image.Image, str]:

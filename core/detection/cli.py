@@ -106,6 +106,8 @@ def _parse_ks(spec: str) -> list[int]:
             ks = list(range(lo, hi + 1))
         else:
             ks = sorted({int(v) for v in spec.split(",")})
+    except CommandError:  # a UserError, hence a ValueError: the sentences above stand
+        raise
     except ValueError:
         raise CommandError(f"--k takes N, N..M or a comma list, got {shown!r}.") from None
     if not ks or min(ks) < 1 or max(ks) > MAX_K:

@@ -26,13 +26,14 @@ import numpy as np
 
 from core.detection.yolo import Head, boxes_per_image, raw_outputs
 from core.device import import_keras, import_tensorflow
+from core.errors import UserError
 
 CFG_DIR = Path(__file__).resolve().parents[2] / "assets" / "darknet"
 BN_EPSILON = 1e-6  # darknet normalises with sqrt(var) + .000001
 HEADER_BYTES = 20  # major, minor, revision (int32) and seen (int64): every weights file since darknet 0.2
 
 
-class DarknetError(ValueError):
+class DarknetError(UserError):
     pass
 
 

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.embeddings.io import Embedding
+from core.errors import UserError, quote
 from core.progress import Progress, ensure
 
 METHODS = ("pca", "sum", "single")
 ZERO_PROJECTION = 1e-6  # |cos(w, g)| at or below this counts as no projection (float32 rounding after debiasing)
 
 
-class NotEnoughWords(ValueError):
+class NotEnoughWords(UserError):
     """A word list lost too many words to the vocabulary for the method to work."""
 
 
@@ -28,8 +29,7 @@ class DegenerateWords(NotEnoughWords):
 
 
 def _quote(words: Sequence[str]) -> str:
-    text = ", ".join(words)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return quote(", ".join(words), 60)
 
 
 def usable_sets(sets: Iterable[Sequence[str]]) -> tuple[list[tuple[str, ...]], list[str]]:

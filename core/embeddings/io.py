@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.errors import UserError, quote
 from core.limits import (  # noqa: F401  (the caps live in one module; these names stay)
     DEFAULT_UPLOAD_MB,
     GZIP_FLOOR,
@@ -31,10 +32,7 @@ from core.progress import Progress, ensure
 MAX_ECHO = 80  # characters of a word quoted in a message
 
 
-def short(text: object, limit: int = MAX_ECHO) -> str:
-    """User content for a message: at most ``limit`` characters on one line."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+short = quote  # user content for a message, at most MAX_ECHO characters on one line: core.errors.quote
 
 
 def _memory_bytes() -> int | None:
@@ -57,7 +55,7 @@ def decompressed_cap(compressed_bytes: int, upload: bool = True) -> int:
     return min(cap, free // 4) if free else cap
 
 
-class EmbeddingFormatError(ValueError):
+class EmbeddingFormatError(UserError):
     """The file is not a valid embedding; ``str(exc)`` says where and why."""
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.device import import_keras, import_tensorflow
+from core.errors import UserError
 from core.limits import ATROUS_MAX_LAYERS as MAX_LAYERS
 from core.limits import ATROUS_MAX_RATE as MAX_RATE
 
@@ -31,7 +32,7 @@ DEFAULT_RATES = (1, 2, 4)
 KERNEL = 3
 
 
-class AtrousError(ValueError):
+class AtrousError(UserError):
     pass
 
 

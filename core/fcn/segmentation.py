@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from core.device import import_keras, import_tensorflow
+from core.errors import UserError
 from core.progress import Progress, ensure
 from core.scenes import SEGMENT_CLASSES, segmentation_scenes
 from core.train import cached_or_trained, fit_classifier, model_dir, save_trained
@@ -40,7 +41,7 @@ MODEL_NAMES = {d: f"shapes-fcn-{d}" for d in DECODERS}
 SIZE_MULTIPLE = 4  # two 2x2 poolings: height and width must be divisible by 4
 
 
-class SegmentationError(ValueError):
+class SegmentationError(UserError):
     pass
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.errors import UserError, quote
 from core.limits import UPSAMPLING_MAX_KERNEL as MAX_KERNEL
 from core.limits import UPSAMPLING_MAX_MAGNITUDE as MAX_MAGNITUDE
 from core.limits import UPSAMPLING_MAX_PAGE_VALUES as MAX_PAGE_VALUES  # noqa: F401
@@ -28,7 +29,7 @@ TENT_KERNEL = np.array([[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]], 
 BOX_KERNEL = np.ones((2, 2), np.float32)
 
 
-class UpsamplingError(ValueError):
+class UpsamplingError(UserError):
     """Bad input for an upsampling computation; ``str(exc)`` is one sentence for the user."""
 
 
@@ -181,7 +182,7 @@ CONSTRUCTIONS = {
 
 
 def _short(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"
+    return quote(text, limit)
 
 
 def conv_matrix(kernel: Sequence, n_input: int, stride: int = 1, construction: str = "slide") -> list[list]:

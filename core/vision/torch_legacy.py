@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from core.errors import UserError
+
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
 
@@ -45,7 +47,7 @@ STORAGE_DTYPES: dict[str, np.dtype] = {name: np.dtype(code) for name, code in {
 _DTYPE_STORAGES = {dtype: name for name, dtype in STORAGE_DTYPES.items()}
 
 
-class LegacyFormatError(ValueError):
+class LegacyFormatError(UserError):
     """The file is not a readable legacy PyTorch file; ``str(exc)`` is one sentence for the user."""
 
 

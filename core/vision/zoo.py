@@ -16,6 +16,7 @@ import numpy as np
 
 from core.assets import AssetManager, AssetUnavailable, keras_cache_dir
 from core.device import import_keras, import_tensorflow
+from core.errors import UserError, quote
 from core.images import resize, to_gray
 from core.limits import USER_MODEL_CONFIG_MAX, USER_MODEL_FLOOR, USER_MODEL_RATIO
 from core.numeric import softmax
@@ -26,7 +27,7 @@ CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)
 LITE_MEAN, LITE_STD = 127.0, 128.0  # EfficientNet-Lite's MEAN_RGB / STDDEV_RGB (efficientnet_lite_builder.py)
 
 
-class ModelError(ValueError):
+class ModelError(UserError):
     """A model cannot be loaded or used as asked; ``str(exc)`` is one sentence for the user."""
 
 
@@ -361,9 +362,7 @@ def load_model(name: str, manager: AssetManager | None = None, progress: Progres
 
 
 
-def _short(text: object, limit: int = 80) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+_short = quote  # core.errors.quote
 
 
 def _expanded_cap(size: int) -> int:
