@@ -25,11 +25,12 @@ def test_two_callers_of_one_missing_key_share_one_computation():
         gate.wait(5)
         return 42
 
-    results = []
-    threads = [threading.Thread(target=lambda: results.append(cache.get_or_compute("k", slow))) for _ in range(5)]
+    results, waiting = [], threading.Semaphore(0)
+    threads = [threading.Thread(target=lambda: results.append(cache.get_or_compute("k", slow, on_wait=lambda p: waiting.release())))
+               for _ in range(5)]
     for t in threads:
         t.start()
-    time.sleep(0.2)
+    assert all(waiting.acquire(timeout=10) for _ in range(4))  # four callers wait on the fifth's computation
     gate.set()
     for t in threads:
         t.join(5)
@@ -38,13 +39,13 @@ def test_two_callers_of_one_missing_key_share_one_computation():
 
 def test_a_slow_key_does_not_block_another_key():
     cache = KeyedCache("t-parallel", register=False)
-    gate = threading.Event()
-    threading.Thread(target=lambda: cache.get_or_compute("slow", lambda p: gate.wait(10)), daemon=True).start()
-    time.sleep(0.1)
-    start = time.monotonic()
+    gate, started = threading.Event(), threading.Event()
+    threading.Thread(target=lambda: cache.get_or_compute("slow", lambda p: started.set() or gate.wait(30)),
+                     daemon=True).start()
+    assert started.wait(10)
     assert cache.get_or_compute("fast", lambda p: "ok") == "ok"
-    assert time.monotonic() - start < 1.0  # not waiting for "slow" (which waits 10 s)
-    assert cache.pending("slow") is not None
+    # "slow" is still computing (it ends only when the gate opens): "fast" did not wait for it
+    assert cache.pending("slow") is not None and not gate.is_set()
     gate.set()
 
 
@@ -68,7 +69,7 @@ def test_a_failed_or_abandoned_computation_frees_the_key():
     assert cache.get_or_compute("k", lambda p: 7) == 7
 
     # an owner interrupted by a non-Exception (Streamlit's rerun) hands the key to a waiter
-    cache2, started = KeyedCache("t-abandon", register=False), threading.Event()
+    cache2, started, waiting = KeyedCache("t-abandon", register=False), threading.Event(), threading.Event()
 
     class Rerun(BaseException):
         pass
@@ -76,16 +77,17 @@ def test_a_failed_or_abandoned_computation_frees_the_key():
     def owner():
         def compute(progress):
             started.set()
-            time.sleep(0.3)
+            assert waiting.wait(10)  # abandon only once the other caller waits on this computation
             raise Rerun()
         with pytest.raises(Rerun):
             cache2.get_or_compute("k", compute)
 
     t = threading.Thread(target=owner)
     t.start()
-    started.wait(2)
-    assert cache2.get_or_compute("k", lambda p: "taken over") == "taken over"
-    t.join(2)
+    assert started.wait(10)
+    assert cache2.get_or_compute("k", lambda p: "taken over", on_wait=lambda p: waiting.set()) == "taken over"
+    assert waiting.is_set()  # it did wait, and took over when the owner stopped
+    t.join(10)
 
 
 def test_pending_is_a_progress_callback_that_raises_once_cancelled():
@@ -114,19 +116,21 @@ def test_size_estimates_count_arrays_and_nested_containers():
 def test_the_pool_runs_at_most_its_size_and_reports_queue_positions():
     pool = JobPool(2, name="t-pool")
     cache = KeyedCache("t-jobs", register=False)
-    running, peak, lock, gate = [0], [0], threading.Lock(), threading.Event()
+    running, peak, lock, gate, started = [0], [0], threading.Lock(), threading.Event(), threading.Semaphore(0)
 
     def job(progress):
         with lock:
             running[0] += 1
             peak[0] = max(peak[0], running[0])
-        gate.wait(5)
+        started.release()
+        gate.wait(30)
         with lock:
             running[0] -= 1
         return "done"
 
     pendings = [pool.submit(cache, i, job, waiter="s")[0] for i in range(5)]
-    time.sleep(0.3)
+    assert started.acquire(timeout=10) and started.acquire(timeout=10)  # two jobs run ...
+    assert not started.acquire(timeout=0.5)  # ... and a third does not start while they hold the pool
     assert peak[0] == 2
     assert [pool.position(p) for p in pendings[2:]] == [0, 1, 2]  # jobs ahead of each queued job
     again, _ = pool.submit(cache, 4, job, waiter="t")  # the same key joins the queued job
