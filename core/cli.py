@@ -213,6 +213,16 @@ def _cmd_image(args: argparse.Namespace) -> tuple[Any, str]:
         "; ".join(loaded.notes) or "no conversion needed")
 
 
+def _cmd_train(args: argparse.Namespace) -> tuple[Any, str]:
+    from core.train import SELF_TRAINED, model_dir, train_all
+
+    if not args.all and not args.names:
+        raise CommandError("Name one or more models, or pass --all: " + ", ".join(n for n, _, _ in SELF_TRAINED) + ".")
+    rows = train_all(None if args.all else list(args.names), progress=None if args.json else stderr_progress)
+    text = "\n".join(f"{r['name']:22s} {'trained' if r['trained_now'] else 'cached':8s} {r['seconds']:7.1f} s" for r in rows)
+    return {"models": rows, "folder": str(model_dir())}, text
+
+
 def register_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("assets", help="list or fetch downloadable assets (models, embeddings, word lists)")
     asub = p.add_subparsers(dest="assets_command", required=True)
@@ -233,6 +243,14 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("device", help="which device TensorFlow computes on")
     add_common(p)
     p.set_defaults(func=_cmd_device)
+
+    from core.train import SELF_TRAINED  # no TensorFlow: the trainers are named, not imported
+
+    p = sub.add_parser("train", help="train (or find in the cache) the self-trained models: --all, or by name")
+    p.add_argument("names", nargs="*", metavar="NAME", help=", ".join(n for n, _, _ in SELF_TRAINED))
+    p.add_argument("--all", action="store_true", help="every self-trained model the pages, the report and the tests use")
+    add_common(p)
+    p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("image", help="decode an image exactly as the dashboard does")
     p.add_argument("--image", required=True, help="sample name (astronaut, chelsea, ...) or a file path")

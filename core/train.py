@@ -42,6 +42,17 @@ TRAINERS = {  # NAME -> "module:function"
     "shapes-fcn": "core.fcn.segmentation:train_fcn_here",
     "shapes-yolo": "core.detection.train:train_yolo_here",
 }
+# Every self-trained model the pages, the report and the tests load: (name, "module:loader", loader kwargs).
+# ``python -m core train --all`` goes through this list once (the Dockerfile, a warm start, the test fixtures);
+# each loader trains its model only when the cache has none for the current recipe.
+SELF_TRAINED = (
+    ("shapes-cnn", "core.vision.train:train_shapes_cnn", {}),
+    ("shapes-yolo", "core.detection.train:load_shapes_yolo", {}),
+    *((f"shapes-fcn-{d}", "core.fcn.segmentation:load_fcn", {"decoder": d})
+      for d in ("transpose", "bilinear", "unpool", "aspp", "pyramid")),
+    ("tanks-cnn-1.0", "core.vision.tanks:train_tanks_cnn", {"correlation": 1.0}),
+    ("tanks-cnn-0.5", "core.vision.tanks:train_tanks_cnn", {"correlation": 0.5}),
+)
 CHILD_TIMEOUT = 1800.0  # seconds; the slowest model trains in about 95 s on 2 free cores
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -281,6 +292,42 @@ def accuracy(model, images: np.ndarray, labels: np.ndarray) -> float:
     """Share of uint8 images (scaled to [0, 1] like in training) whose highest logit is the label."""
     logits = np.asarray(model.predict(images.astype(np.float32) / 255.0, batch_size=200, verbose=0))
     return float((logits.argmax(axis=1) == labels).mean())
+
+
+# ----------------------------------------------------------------------------- every model, once
+
+
+def train_all(names: list[str] | None = None, progress: Progress | None = None) -> list[dict]:
+    """Load (training first where the cache has none) each model of :data:`SELF_TRAINED`, or those named:
+    one row per model with its name, whether it was trained now, and the seconds it took."""
+    from core.progress import ensure, scaled
+
+    progress = ensure(progress)
+    known = [name for name, _, _ in SELF_TRAINED]
+    unknown = [n for n in names or [] if n not in known]
+    if unknown:
+        from core.errors import UserError, quote
+
+        raise UserError(f"Unknown model '{quote(unknown[0], 40)}'; choose from {', '.join(known)}.")
+    todo = [row for row in SELF_TRAINED if not names or row[0] in names]
+    rows = []
+    for i, (name, target, kwargs) in enumerate(todo):
+        module, function = target.split(":")
+        part = scaled(progress, i / len(todo), (i + 1) / len(todo))
+        part(0.0, f"{name} ({i + 1}/{len(todo)}) ...")
+        before = _saved_models()
+        start = time.perf_counter()
+        getattr(importlib.import_module(module), function)(
+            progress=lambda f, m, part=part, name=name: part(f, f"{name}: {m}"), **kwargs)
+        rows.append({"name": name, "trained_now": _saved_models() != before,
+                     "seconds": round(time.perf_counter() - start, 1)})
+    progress(1.0, f"{len(rows)} self-trained models ready in {model_dir()}")
+    return rows
+
+
+def _saved_models() -> dict[str, float]:
+    """Model file -> modification time, to tell a model trained just now from one found in the cache."""
+    return {str(p): p.stat().st_mtime for p in model_dir().glob("*.keras")} if model_dir().is_dir() else {}
 
 
 # ----------------------------------------------------------------------------- entry point

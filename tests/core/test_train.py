@@ -128,3 +128,31 @@ def test_unknown_trainer_is_a_sentence():
     assert set(T.TRAINERS) == {"shapes-cnn", "tanks-cnn", "shapes-fcn", "shapes-yolo"}
     for name in T.TRAINERS:
         assert callable(T.trainer(name))
+
+
+def fake_loader(progress=None, size=1):
+    """A loader like train_shapes_cnn: trains (here: writes a file) only when the cache has no model."""
+    path = T.model_dir() / f"fake-{size}.keras"
+    if not path.exists():
+        progress(0.5, "epoch 1/1")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"weights")
+    return path
+
+
+def test_train_all_trains_each_model_once_with_progress(monkeypatch, tmp_path):
+    from tests.core.test_cli import run
+
+    monkeypatch.setenv("DASHBOARD_CACHE", str(tmp_path))
+    monkeypatch.setattr(T, "SELF_TRAINED", (("fake-1", "tests.core.test_train:fake_loader", {"size": 1}),
+                                            ("fake-2", "tests.core.test_train:fake_loader", {"size": 2})))
+    first = run("train", "--all")
+    assert [line.split()[:2] for line in first.stdout.splitlines()] == [["fake-1", "trained"], ["fake-2", "trained"]]
+    assert "fake-2: epoch 1/1" in first.stderr and "[100%] 2 self-trained models ready" in first.stderr
+    again = json.loads(run("train", "--all", "--json").stdout)
+    assert [(m["name"], m["trained_now"]) for m in again["models"]] == [("fake-1", False), ("fake-2", False)]
+    only = json.loads(run("train", "fake-2", "--json").stdout)
+    assert [m["name"] for m in only["models"]] == ["fake-2"]
+    bad = run("train", "fake-3", check=False)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: Unknown model 'fake-3'")
+    assert run("train", check=False).returncode == 2

@@ -70,10 +70,11 @@ def test_dockerfile_bakes_assets_and_models_and_runs_one_worker():
     parser = build_parser()
     for argv in core_cmds:  # every build-time command is one the CLI accepts
         parser.parse_args(argv)
-    models = {argv[argv.index("--model") + 1] for argv in core_cmds if "--model" in argv}
-    assert {"shapes-cnn", "shapes-yolo", MODEL_NAMES["transpose"]} <= models
+    from core.train import SELF_TRAINED
+
+    assert ["train", "--all"] in core_cmds  # the image holds every self-trained model
+    assert {"shapes-cnn", "shapes-yolo", MODEL_NAMES["transpose"], "tanks-cnn-1.0"} <= {n for n, _, _ in SELF_TRAINED}
     assert ["assets", "fetch", "--offline-defaults"] in core_cmds
-    assert "train_tanks_cnn(1.0)" in runs
 
 
 # ----------------------------------------------------------------------------- compose and Kubernetes
