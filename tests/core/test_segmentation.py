@@ -56,18 +56,28 @@ def test_sizes_not_divisible_by_four_are_refused():
         seg.build_fcn("deconv")
 
 
+def card_iou_by_hand(model, card) -> dict[str, float]:
+    """Per-class IoU of ``model`` on the card's own held-out scenes, counted with numpy (not with
+    seg.evaluate / iou_from_confusion, which wrote the card): |pred & truth| / |pred | truth| per class."""
+    recipe = card["recipe"]
+    held_out = segmentation_scenes(recipe["n_test"], recipe["size"], seed=recipe["seed"] + 1)
+    pred = seg.predict_masks(model, held_out.images)
+    return {name: float(((pred == k) & (held_out.masks == k)).sum() / max(1, ((pred == k) | (held_out.masks == k)).sum()))
+            for k, name in enumerate(held_out.class_names)}
+
+
 @pytest.mark.trained
 def test_default_decoder_reaches_the_target_iou():
     model, card = seg.load_fcn(seg.DEFAULT_DECODER)
-    assert card["mean_iou"] >= 0.8
-    held_out = segmentation_scenes(60, seg.RECIPE["size"], seed=seg.RECIPE["seed"] + 1)
-    assert seg.evaluate(model, held_out)["mean_iou"] > 0.75
+    assert card["mean_iou"] >= 0.8  # the quality threshold, checked once
+    # the card's numbers are this model's: recounted independently on the same held-out scenes
+    assert card_iou_by_hand(model, card) == pytest.approx(card["per_class_iou"], abs=0.01)
 
 
 @pytest.mark.trained
 def test_cli_segment_evaluate_and_image(tmp_path):
     payload = json.loads(run("segment", "--model", "shapes-fcn-transpose", "--evaluate", "--json").stdout)
-    assert set(payload["per_class_iou"]) == set(SEGMENT_CLASSES) and payload["mean_iou"] >= 0.8
+    assert set(payload["per_class_iou"]) == set(SEGMENT_CLASSES) and payload["model"] == "shapes-fcn-transpose"
     out = tmp_path / "mask.png"
     counts = json.loads(run("segment", "--model", "shapes-fcn-transpose", "--image", "coffee", "--out", str(out),
                             "--json").stdout)

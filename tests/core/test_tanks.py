@@ -36,9 +36,12 @@ def test_biased_model_fails_on_swapped_backgrounds(biased):
     card = biased.card
     assert card["biased_accuracy"] >= 0.9
     assert card["swapped_accuracy"] <= 0.3
-    # the card's numbers are real: re-evaluate the swapped set here
+    # the card's numbers are real: the swapped set recounted here by calling the model directly
+    # (not tanks.accuracy / core.train.accuracy, which wrote the card)
     swapped = tanks.held_out_sets(correlation=1.0)["swapped"]
-    assert tanks.accuracy(biased.model, swapped.images, swapped.labels) == pytest.approx(card["swapped_accuracy"])
+    logits = np.concatenate([np.asarray(biased.model(swapped.images[i:i + 64].astype(np.float32) / 255.0, training=False))
+                             for i in range(0, len(swapped.images), 64)])
+    assert np.mean(logits.argmax(axis=1) == swapped.labels) == pytest.approx(card["swapped_accuracy"], abs=0.01)
 
 
 @pytest.mark.trained

@@ -181,13 +181,48 @@ def test_map_on_hand_made_cases():
     assert Y.mean_average_precision(duplicate, gt_boxes, gt_labels, ["a"]).mean == pytest.approx(0.5)
 
 
+def voc_ap50_by_hand(dets, gt_boxes, gt_labels, n_classes: int) -> float:
+    """VOC mAP@0.5 with all-point interpolation written out as plain loops (no core.detection code):
+    the independent reference for the card's map50."""
+    def iou(a, b):
+        w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+        h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+        union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+        return w * h / union if union > 0 else 0.0
+
+    aps = []
+    for k in range(n_classes):
+        truths = {i: [tuple(b) for b, lab in zip(boxes, labels, strict=True) if lab == k]
+                  for i, (boxes, labels) in enumerate(zip(gt_boxes, gt_labels, strict=True))}
+        n_gt = sum(len(t) for t in truths.values())
+        ranked = sorted(((d.score, i, d.box) for i, found in enumerate(dets) for d in found if d.class_id == k),
+                        key=lambda s: -s[0])
+        used, hits, points = set(), 0, []
+        for rank, (_, i, box) in enumerate(ranked, start=1):
+            overlaps = [iou(box, t) for t in truths[i]]
+            best = max(range(len(overlaps)), key=overlaps.__getitem__) if overlaps else None
+            if best is not None and overlaps[best] >= 0.5 and (i, best) not in used:
+                used.add((i, best))
+                hits += 1
+            points.append((hits / n_gt, hits / rank))  # (recall, precision) after this detection
+        ap, last_recall = 0.0, 0.0
+        for recall in sorted({r for r, _ in points}):
+            if recall > last_recall:
+                ap += (recall - last_recall) * max(p for r, p in points if r >= recall)
+                last_recall = recall
+        aps.append(ap)
+    return sum(aps) / len(aps)
+
+
 @pytest.mark.trained
 def test_the_tiny_yolo_reaches_its_map():
-    from core.detection.train import evaluate, held_out_set, load_shapes_yolo
+    from core.detection.train import detect_batch, held_out_set, load_shapes_yolo
 
     yolo = load_shapes_yolo()
-    assert yolo.card["map50"] >= 0.7
-    assert evaluate(yolo, held_out_set())["map50"] == pytest.approx(yolo.card["map50"], abs=1e-6)
+    assert yolo.card["map50"] >= 0.7  # the quality threshold, checked once
+    data = held_out_set()  # the card's number recounted with the independent loop above
+    dets = detect_batch(yolo, data.images, 0.05)
+    assert voc_ap50_by_hand(dets, data.boxes, data.labels, len(yolo.class_names)) == pytest.approx(yolo.card["map50"], abs=0.01)
     assert yolo.card["train_seconds"] > 0 and len(yolo.card["anchors"]) == 5
 
 
