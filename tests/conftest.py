@@ -60,20 +60,44 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def _fast_tier_never_trains(request, monkeypatch):
-    """Under ``make test-fast``: reaching the training cache is a failure naming the missing marker."""
+    """Under ``make test-fast``: a test that reaches the training cache without the ``trained`` marker fails,
+    naming the model and the missing marker. The cache call itself raises TrainingError at once (it may run
+    on a page's job-pool thread, where a pytest failure would only hang the page), and the test fails at
+    teardown."""
     if not FAST or request.node.get_closest_marker("trained"):
         yield
         return
     import importlib
 
+    from core.train import TrainingError
+
+    refused: list[str] = []
+
     def refuse(name, *args, **kwargs):
-        pytest.fail(f"{request.node.nodeid} needs the self-trained model '{name}': mark it "
-                    "@pytest.mark.trained (or use the shapes_cnn / shapes_fcn / shapes_yolo / tanks_cnn fixtures)")
+        refused.append(name)
+        raise TrainingError(f"the fast test tier loads no self-trained model ('{name}')")
 
     # Each trainer's module calls the cache through its own name (core.train's own tests call it directly).
     for module in ("core.vision.train", "core.vision.tanks", "core.fcn.segmentation", "core.detection.train"):
         monkeypatch.setattr(importlib.import_module(module), "cached_or_trained", refuse)
     yield
+    if refused:
+        pytest.fail(f"{request.node.nodeid} needs the self-trained model(s) {sorted(set(refused))}: mark it "
+                    "@pytest.mark.trained (or use the shapes_cnn / shapes_yolo fixtures)")
+
+
+# ----------------------------------------------------------------------------- one dashboard server
+
+
+@pytest.fixture(scope="session")
+def dashboard_server():
+    """``streamlit run dashboard/app.py`` on a free loopback port, shared by every test that needs a plain
+    dashboard (the browser sweep, the scripted student). A low message-cache threshold, so a client that
+    caches messages gets ref_hash messages even on small pages (browsers handle both)."""
+    from tests.helpers import streamlit_server
+
+    with streamlit_server(ROOT, "streamlit-test", ("--global.minCachedMessageSize", "1000")) as base:
+        yield base
 
 
 # ----------------------------------------------------------------------------- shared models and data

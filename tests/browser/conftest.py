@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import streamlit_server
-
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -28,9 +26,8 @@ def _missing(reason: str):
 
 
 @pytest.fixture(scope="session")
-def server():
-    with streamlit_server(ROOT, "streamlit-test") as base:
-        yield base
+def server(dashboard_server):
+    return dashboard_server  # the one shared server (tests/conftest.py)
 
 
 @pytest.fixture(scope="session")

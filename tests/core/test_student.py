@@ -24,7 +24,7 @@ from dashboard.student import (
     fetch_cookies_sync,
     visit_pages,
 )
-from tests.helpers import run_async, streamlit_server
+from tests.helpers import run_async
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -205,11 +205,11 @@ def test_form_values_wait_for_submit():
 
 # ------------------------------------------------------------------------------ the real dashboard
 @pytest.fixture(scope="module")
-def server():
-    # A low cache threshold, so cache_messages=True gets ref_hash messages on these small pages; a client
-    # that claims no hashes gets full messages whatever the threshold.
-    with streamlit_server(ROOT, "streamlit-student", ("--global.minCachedMessageSize", "1000")) as base:
-        yield base
+def server(dashboard_server):
+    # The shared server (tests/conftest.py) runs with a low cache threshold, so cache_messages=True gets
+    # ref_hash messages on these small pages; a client that claims no hashes gets full messages whatever
+    # the threshold.
+    return dashboard_server
 
 
 def test_home_and_upsampling(server):
