@@ -112,6 +112,14 @@ def emotion_cnn():
 
 
 @pytest.fixture(scope="session")
+def efficientnet_lite0():
+    """EfficientNet-Lite0 converted from the pinned PyTorch weights (cached conversion), loaded once per run."""
+    from core.vision import zoo
+
+    return zoo.load_model("efficientnet-lite0")
+
+
+@pytest.fixture(scope="session")
 def shapes_cnn():
     """The self-trained shapes classifier (trained on first use), loaded once per run."""
     from core.vision import zoo

@@ -225,8 +225,8 @@ def test_no_conv_layer_and_all_zero_gradients():
 
 
 @pytest.fixture(scope="module")
-def lite_composite():
-    model = zoo.load_model("efficientnet-lite0")
+def lite_composite(efficientnet_lite0):
+    model = efficientnet_lite0
     return model, model.preprocess(sample_image("cat_and_espresso"))[None]
 
 

@@ -157,10 +157,8 @@ def state_dict(manager):
 
 
 @pytest.fixture(scope="module")
-def lite():
-    from core.vision.zoo import load_model
-
-    return load_model("efficientnet-lite0")
+def lite(efficientnet_lite0):
+    return efficientnet_lite0
 
 
 def test_state_dict_layout(state_dict):

@@ -10,7 +10,6 @@ import pytest
 
 import core  # noqa: F401  (TensorFlow environment first)
 from core.vision import gallery as G
-from core.vision import zoo
 
 FAST = {"steps": 4, "eta": 1.0, "init": "gray", "jitter": 0, "l2": 0.0, "blur_every": 0, "fourier": True, "seed": 0,
         "size": 32}
@@ -86,12 +85,12 @@ def test_recipes_and_layers_get_their_own_folders(shapes, tmp_path):
         G.compute(shapes, "logits", [0], FAST, root=tmp_path)
 
 
-def test_model_recipe_and_default_layer():
-    lite = zoo.load_model("efficientnet-lite0")
+def test_model_recipe_and_default_layer(efficientnet_lite0, emotion_cnn):
+    lite = efficientnet_lite0
     recipe = G.recipe_for(lite)
     assert recipe["size"] == 96 and recipe["fourier"] and recipe["steps"] == 60
     assert G.default_layer(lite) == "block4a_expand_activation" and G.layer_channels(lite, "block4a_expand_activation") == 240
-    emotion = zoo.load_model("emotion-cnn")
+    emotion = emotion_cnn
     assert G.recipe_for(emotion)["size"] == 64 and G.default_layer(emotion) in emotion.conv_layers
 
 

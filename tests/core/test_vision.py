@@ -299,8 +299,8 @@ def test_user_model_with_a_nested_sub_model(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def lite():
-    return zoo.load_model("efficientnet-lite0")
+def lite(efficientnet_lite0):
+    return efficientnet_lite0
 
 
 def test_efficientnet_is_the_default_and_its_page_defaults_exist(lite):
