@@ -44,6 +44,19 @@ def video_pixels(pg) -> np.ndarray:
     return np.array(data["px"], np.uint8).reshape(data["h"], data["w"], 4)[:, :, :3]
 
 
+def wait_for_frame(pg, condition, timeout_s: float = 60.0) -> np.ndarray:
+    """The first video frame for which ``condition(frame)`` holds, polled every 200 ms (a condition on
+    the pixels, not a fixed sleep); after ``timeout_s`` the last frame, for the caller's assertion to judge."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        frame = video_pixels(pg)
+        if condition(frame) or time.monotonic() > deadline:
+            return frame
+        pg.wait_for_timeout(200)
+
+
 def overlay_band(img: np.ndarray) -> np.ndarray:
     """Where the FPS line is drawn: the first 22 rows, 120 columns (scaled to the frame's size)."""
     h, w = img.shape[:2]
@@ -72,11 +85,9 @@ def test_live_camera_streams_processed_frames_in_every_mode(server, camera_page)
         """() => { const f = document.querySelector('iframe[title*="webrtc"]');
                    const v = f && f.contentDocument && f.contentDocument.querySelector('video');
                    return v && v.readyState >= 2 && v.videoWidth > 0; }""", timeout=60_000)
-    pg.wait_for_timeout(4000)
-
     # processed frames arrive: the FPS line's dark box is drawn over the camera's picture
-    shown = video_pixels(pg)
     source_dark = max(dark_fraction(overlay_band(clip.clip_frame(i))) for i in range(0, 2 * clip.FPS, 3))
+    shown = wait_for_frame(pg, lambda f: dark_fraction(overlay_band(f)) > source_dark + 0.2)
     assert dark_fraction(overlay_band(shown)) > source_dark + 0.2, "no overlay: frames are not processed"
 
     shots = {}
@@ -99,7 +110,7 @@ def test_live_camera_streams_processed_frames_in_every_mode(server, camera_page)
 
     pg.frame_locator(IFRAME).first.get_by_role("button", name=re.compile("stop", re.I)).click()
     wait_for_app(pg)
-    pg.wait_for_timeout(1000)
+    pg.locator('[data-testid="stMetric"]', has_text="Model FPS").first.wait_for(state="detached", timeout=60_000)
     assert pg.locator('[data-testid="stMetric"]', has_text="Model FPS").count() == 0
     assert pg.locator('[data-testid="stException"]').count() == 0
 
@@ -116,8 +127,7 @@ def test_sample_clip_streams_without_a_camera(server, camera_page):
         """() => { const f = document.querySelector('iframe[title*="webrtc"]');
                    const v = f && f.contentDocument && f.contentDocument.querySelector('video');
                    return v && v.readyState >= 2 && v.videoWidth > 0; }""", timeout=60_000)
-    pg.wait_for_timeout(3000)
-    shown = video_pixels(pg)
+    shown = wait_for_frame(pg, lambda f: dark_fraction(overlay_band(f)) > 0.2)
     assert shown.shape[:2] == (clip.HEIGHT, clip.WIDTH)
     assert dark_fraction(overlay_band(shown)) > 0.2  # processed: the FPS line is drawn
     screenshot(pg, "live-camera-sample-clip")
