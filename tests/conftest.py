@@ -32,7 +32,7 @@ FOLDER_TIERS = {"browser": "browser", "serving": "server", "pages": "page"}
 FIXTURE_TIERS = {
     "shapes_cnn": "trained", "shapes_fcn": "trained", "shapes_yolo": "trained", "tanks_cnn": "trained",
     "server": "server", "dashboard_server": "server", "haproxy": "server",
-    "browser": "browser", "page": "browser", "playwright": "browser",
+    "playwright": "browser",  # (the names `browser` and `page` are also used by AppTest fixtures elsewhere)
     "app": "page", "quick_report": "report",
 }
 FAST = os.environ.get("TEST_TIER", "") == "fast"
@@ -45,6 +45,8 @@ def pytest_configure(config):
 
 def tiers_of(item) -> set[str]:
     found = {m.name for m in item.iter_markers() if m.name in TIERS}
+    if item.get_closest_marker("slow"):  # the older marker: "trains or downloads something"
+        found.add("trained")
     parts = Path(str(item.fspath)).relative_to(ROOT).parts
     if len(parts) > 1 and parts[1] in FOLDER_TIERS:
         found.add(FOLDER_TIERS[parts[1]])

@@ -63,6 +63,7 @@ def test_hostile_user_embeddings_on_the_subspace_page(app, tmp_path, monkeypatch
         assert any(words in e.value for e in at.error), [e.value for e in at.error]
 
 
+@pytest.mark.trained
 def test_deep_dream_nan_loss_limit_is_a_sentence(app):  # noqa: F811
     at = app()
     at.session_state["_keep_cnn_model"] = "shapes-cnn"  # the small CNN trained here: a fast page

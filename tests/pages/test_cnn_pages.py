@@ -3,6 +3,8 @@ emotion CNN's face-specific behaviour with that model chosen explicitly."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.pages.test_embedding_pages import open_page
 
 
@@ -42,6 +44,7 @@ def test_activations_on_the_emotion_cnn_face(app):
     assert not at.exception
 
 
+@pytest.mark.trained
 def test_activations_on_the_shapes_model(app):
     at = choose_model(open_page(app, "cnn_activations.py"), "cnn_model", "shapes-cnn")
     assert at.get("plotly_chart")
@@ -155,6 +158,7 @@ def test_attribution_page_emotion_methods_classes_and_sanity(app):
     assert not at.exception
 
 
+@pytest.mark.trained
 def test_attribution_page_on_the_shapes_model(app):
     at = choose_model(open_page(app, "cnn_attribution.py"), "attr_model", "shapes-cnn")
     at.selectbox(key="attr_layer").set_value("conv1_1").run()
@@ -194,6 +198,7 @@ def test_gallery_page_opens_a_linked_channel_and_clamps_bad_links(app):
 # ----------------------------------------------------------------------------- tanks
 
 
+@pytest.mark.trained
 def test_tanks_page_fails_on_swapped_backgrounds(app):
     at = open_page(app, "cnn_tanks.py")
     assert not at.exception

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.pages.test_embedding_pages import open_page
 
 
+@pytest.mark.trained
 def test_yolo_page_defaults_detect_and_explain_the_tensor(app):
     at = open_page(app, "det_yolo.py")
     assert not at.exception
@@ -22,6 +25,7 @@ def test_yolo_page_defaults_detect_and_explain_the_tensor(app):
     assert not at.exception
 
 
+@pytest.mark.trained
 def test_yolo_page_compose_a_scene_and_bad_rows(app):
     at = open_page(app, "det_yolo.py")
     at.radio(key="det_source").set_value("Compose a scene").run()
@@ -30,6 +34,7 @@ def test_yolo_page_compose_a_scene_and_bad_rows(app):
     assert not at.exception  # a photo: few or no shapes, but no crash
 
 
+@pytest.mark.trained
 def test_yolo_page_darknet_inspector_and_online_models(app):
     at = open_page(app, "det_yolo.py")
     at.selectbox(key="det_cfg").set_value("yolov2-voc").run()
@@ -40,6 +45,7 @@ def test_yolo_page_darknet_inspector_and_online_models(app):
     assert not at.exception and any("one-time download" in w.value for w in at.warning)
 
 
+@pytest.mark.trained
 def test_anchors_and_loss_page(app):
     at = open_page(app, "det_anchors_loss.py")
     assert not at.exception
@@ -53,6 +59,7 @@ def test_anchors_and_loss_page(app):
     assert not at.exception and len(at.dataframe[0].value) == 9
 
 
+@pytest.mark.trained
 def test_anchors_page_scores_voc_and_coco_ap_and_links_the_ethics_pages(app):
     at = open_page(app, "det_anchors_loss.py")
     assert not at.exception
@@ -64,6 +71,7 @@ def test_anchors_page_scores_voc_and_coco_ap_and_links_the_ethics_pages(app):
     assert len(links) >= 7 and any("racist AI" in e.proto.label for e in links)
 
 
+@pytest.mark.trained
 def test_rcnn_page_timeline_and_instances(app):
     at = open_page(app, "det_rcnn.py")
     assert not at.exception
@@ -78,6 +86,7 @@ def test_rcnn_page_timeline_and_instances(app):
     assert not at.exception
 
 
+@pytest.mark.trained
 def test_rcnn_page_roi_pool_vs_align_and_box_losses(app):
     at = open_page(app, "det_rcnn.py")
     assert not at.exception

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.pages.test_embedding_pages import open_page
 
 
@@ -30,6 +32,7 @@ def test_upsampling_page_hostile_inputs(app):
     assert not at.exception
 
 
+@pytest.mark.trained
 def test_segmentation_page_defaults(app):
     at = open_page(app, "fcn_segmentation.py")
     assert float(next(m.value for m in at.metric if m.label.startswith("mean IoU"))) >= 0.8
@@ -38,6 +41,7 @@ def test_segmentation_page_defaults(app):
     assert any("same weights for every input size" in c.value for c in at.caption)
 
 
+@pytest.mark.trained
 def test_deeplab_button_offline_gives_a_sentence(app, monkeypatch):
     from keras_hub.models import DeepLabV3ImageSegmenter
 
@@ -51,6 +55,7 @@ def test_deeplab_button_offline_gives_a_sentence(app, monkeypatch):
     assert any("place its files" in e.value for e in at.error)
 
 
+@pytest.mark.trained
 def test_segmentation_page_aspp_decoder_and_receptive_fields(app):
     """The fourth decoder (dilated encoder + ASPP): its held-out IoU, its receptive field (the image-level
     branch reaches every pixel), its row in the comparison; the atrous picture and bad rates."""

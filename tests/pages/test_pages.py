@@ -8,6 +8,8 @@ from dashboard import navigation
 from tests.pages.conftest import page_path
 
 ALL_PAGES = [spec for specs in navigation.pages_by_section().values() for spec in specs]
+# Pages whose defaults load a self-trained model (the tanks CNN, the FCN, the tiny YOLO): the trained tier.
+TRAINED_PAGES = {"cnn_tanks.py", "fcn_segmentation.py", "det_yolo.py", "det_anchors_loss.py", "det_rcnn.py"}
 
 
 def test_registry_lists_only_existing_pages():
@@ -29,7 +31,8 @@ def home_lectures() -> dict:
     raise AssertionError("pages/home.py has no LECTURES agenda")
 
 
-@pytest.mark.parametrize("spec", ALL_PAGES, ids=lambda s: s.file)
+@pytest.mark.parametrize("spec", [pytest.param(s, marks=pytest.mark.trained) if s.file in TRAINED_PAGES else s
+                                  for s in ALL_PAGES], ids=lambda s: s.file)
 def test_page_runs_with_defaults(app, spec):
     at = app()
     at.run()
