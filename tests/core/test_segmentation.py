@@ -121,6 +121,7 @@ def test_deeplab_unreachable_names_the_folder(monkeypatch, tmp_path):
     assert str(tmp_path / "deeplab" / deeplab.PRESET) in str(info.value) and "model.weights.h5" in str(info.value)
 
 
+@pytest.mark.trained  # trains a small FCN here (two epochs)
 def test_training_reports_live_loss_and_mean_iou(tmp_path):
     messages = []
     card = seg.train_fcn_here(dict(seg.RECIPE, n_train=320, n_test=16, epochs=2), tmp_path / "tiny.keras",

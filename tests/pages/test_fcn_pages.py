@@ -75,6 +75,7 @@ def test_segmentation_page_aspp_decoder_and_receptive_fields(app):
         assert not at.exception and any(e.value.startswith("Rates:") for e in at.error)
 
 
+@pytest.mark.trained
 def test_segmentation_page_hostile_atrous_links():
     """A link with thousands of rates and a pyramid level that does not exist: one sentence, no traceback."""
     from tests.pages.test_urlstate import open_with
