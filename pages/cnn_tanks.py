@@ -5,10 +5,10 @@ import pandas as pd
 import streamlit as st
 
 from core.geometry import enlarge
+from core.scenes import TANK_BACKGROUNDS, TANK_CLASSES
 from core.train import TrainingError
 from core.vision import attribution as A
 from core.vision import tanks
-from core.scenes import TANK_BACKGROUNDS, TANK_CLASSES
 from dashboard import components, figures, resources
 
 st.title("Tanks in trees: a network that learned the background")

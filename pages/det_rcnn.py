@@ -151,8 +151,8 @@ found = detectors.detect(det, image, conf, 0.45).detections
 class_mask = seg.predict_masks(fcn, image[None])[0]
 instances = I.box_restricted_masks(found, class_mask)
 palette = np.array([[0, 0, 0], [230, 80, 80], [80, 160, 240], [90, 210, 110]], np.uint8)
-from core.geometry import enlarge  # noqa: E402
 from core.detection.yolo import draw_detections  # noqa: E402
+from core.geometry import enlarge  # noqa: E402
 
 i1, i2, i3 = st.columns(3)
 i1.image(draw_detections(image, found, enlarge=4), caption=f"tiny YOLO: {len(found)} boxes", width="stretch")
