@@ -210,27 +210,6 @@ class Embedding:
 # ----------------------------------------------------------------------------- parsing
 
 
-def read_regular_file(path: str | Path, what: str = "file") -> bytes:
-    """A regular file's bytes; a folder, a device (``/dev/zero`` never ends) or a FIFO (blocks forever) is
-    refused with one sentence before anything is read."""
-    import os
-    import stat
-
-    path = Path(path)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        raise EmbeddingFormatError(f"No {what} at '{short(path)}'.") from None
-    except IsADirectoryError:
-        raise EmbeddingFormatError(f"'{short(path)}' is a folder, not an {what}.") from None
-    except OSError as exc:
-        raise EmbeddingFormatError(f"'{short(path)}' cannot be read ({exc.strerror or type(exc).__name__}).") from None
-    with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise EmbeddingFormatError(f"'{short(path)}' is a folder, a device or a pipe, not an {what}.")
-        return fh.read()
-
-
 def _read_bytes(source, max_decompressed: int | None | str = "auto", max_rows: int | None = None) -> bytes:
     """The file's bytes, gunzipped in a capped stream when it is gzip.
 
@@ -241,7 +220,12 @@ def _read_bytes(source, max_decompressed: int | None | str = "auto", max_rows: i
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     elif isinstance(source, (str, Path)):
-        data = read_regular_file(source, "embedding file")
+        from core.userfiles import NotARegularFile, read_regular
+
+        try:
+            data = read_regular(source, "an embedding file")
+        except NotARegularFile as exc:
+            raise EmbeddingFormatError(str(exc)) from None
     else:
         data = source.read()
     if data[:2] == b"\x1f\x8b":  # gzip (gensim-data ships .gz files)
