@@ -33,6 +33,15 @@ def _title(name: str) -> str:
     return "Your own file (word2vec binary/text or GloVe text)" if name == UPLOAD else EMBEDDINGS[name].title
 
 
+def _shown(name: str) -> str:
+    """A file name for a Markdown message: a plain name as it is, anything else escaped (an upload may be
+    called ``[Log in](http://...).txt``)."""
+    import re
+
+    plain = re.fullmatch(r"[\w .,/-]{1,80}", name) and not name.startswith(("-", "+", "#"))
+    return name if plain else markdown_text(name)
+
+
 def _uploaded_embedding() -> Embedding | None:
     upload = st.file_uploader("Embedding file", type=["bin", "txt", "vec", "gz", "w2v"], key="emb_upload",
                               help="word2vec binary, word2vec text (with an 'N D' header) or GloVe text. "
@@ -70,9 +79,9 @@ def _uploaded_embedding() -> Embedding | None:
     except EmbeddingFormatError as exc:
         if upload is None:  # a server file: say what failed, never what it contains
             kind = fmt if fmt != "auto" else "word2vec or GloVe"
-            st.error(f"'{markdown_text(label)}' is not a {kind} file this dashboard can read.")
+            st.error(f"'{_shown(label)}' is not a {kind} file this dashboard can read.")
         else:
-            st.error(f"{markdown_text(label)}: {markdown_text(exc, 300)}")
+            st.error(f"{_shown(label)}: {markdown_text(exc, 300)}")
         return None
 
 
