@@ -2,6 +2,8 @@
 maximally activates it, computed once in the background and kept on disk; click a channel to see where it
 fires on your image; every channel has its own URL (``?layer=...&channel=...``)."""
 
+import re
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
@@ -36,7 +38,8 @@ default = gallery.default_layer(model)
 url_layer, url_channel, notes = gallery.clamp_request(model, st.query_params.get("layer"),
                                                       st.query_params.get("channel"), default)
 for note in notes:  # quotes what the link said: shown as text, never as a Markdown link or image
-    st.caption(f"Link: {markdown_text(note, 300)}")
+    plain = re.fullmatch(r"[\w .,;:'()\-]*", note) and "://" not in note and "www." not in note
+    st.caption(f"Link: {note if plain else markdown_text(note, 300)}")
 if st.session_state.get("_gal_url") != (model.name, url_layer, url_channel):
     # a new URL (or the first run): it wins over the widgets' remembered values
     st.session_state["_gal_url"] = (model.name, url_layer, url_channel)
