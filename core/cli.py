@@ -72,10 +72,24 @@ def _user_error_classes() -> tuple[type, ...]:
     return tuple(found)
 
 
+# Errors writing where the user asked (``--out /dev/full``): the disk, not our code.
+DISK_ERRNOS = {"ENOSPC": "no space left on the device", "EDQUOT": "the disk quota is exceeded",
+               "EROFS": "the file system is read-only", "EFBIG": "the file would be too large"}
+
+
 def user_message(exc: BaseException) -> str | None:
     """The one sentence for a user error, or None when ``exc`` is an internal error."""
-    if isinstance(exc, _user_error_classes()):
+    import errno
+
+    from core.errors import UserError
+
+    if isinstance(exc, (UserError, *_user_error_classes())):
         return str(exc)
+    if isinstance(exc, OSError) and exc.errno is not None:
+        why = DISK_ERRNOS.get(errno.errorcode.get(exc.errno, ""))
+        if why is not None:
+            where = f"'{short(exc.filename)}'" if exc.filename is not None else "the output"
+            return f"{where} cannot be written: {why}."
     if isinstance(exc, USER_OS_ERRORS):
         what = {FileNotFoundError: "does not exist", IsADirectoryError: "is a folder, not a file",
                 NotADirectoryError: "is not inside a folder", PermissionError: "cannot be read or written "

@@ -22,6 +22,16 @@ from core.errors import UserError, quote
 from core.limits import IMAGE_MAX_PIXELS as DEFAULT_MAX_PIXELS  # header-declared pixels we agree to decode
 from core.limits import IMAGE_MAX_SIDE as DEFAULT_MAX_SIDE
 from core.limits import MODEL_MAX_ASPECT, MODEL_MIN_SIDE
+# What Pillow's decoded picture may take before it is reduced (pixels x bytes per pixel, see
+# :func:`decoded_bytes`): a 124 KB 16-bit PNG of 7999 x 7999 is 122 MiB decoded; an RGBA or float one of
+# the same size (244 MiB) is refused before a pixel is decoded. Everything after the decode (16-bit and
+# float scaling, alpha compositing) runs on bands of at most BAND_PIXELS, reduced as they go, so the
+# whole picture is never widened to float64.
+DEFAULT_MAX_DECODED_BYTES = 128 * 2 ** 20
+BAND_PIXELS = 1_000_000
+_ONE_BYTE_MODES = {"1", "L", "P"}
+_TWO_BYTE_MODES = {"I;16", "I;16B", "I;16L", "I;16N"}
+PIL_TEXT_CHUNK_LIMIT = 1 * 2 ** 20  # PNG text chunks (zTXt/iTXt): Pillow's own default, stated here
 
 ImageInput = bytes | bytearray | str | Path | BinaryIO | np.ndarray | Image.Image
 
@@ -44,6 +54,12 @@ class CorruptImageError(ImageError):
 
 class ImageTooLargeError(ImageError):
     pass
+
+
+def decoded_bytes(mode: str, width: int, height: int) -> int:
+    """Bytes Pillow allocates to hold a decoded ``mode`` picture (multi-band modes take 4 bytes a pixel)."""
+    per_pixel = 1 if mode in _ONE_BYTE_MODES else 2 if mode in _TWO_BYTE_MODES else 4
+    return per_pixel * width * height
 
 
 @dataclass
@@ -158,9 +174,10 @@ def sample_image(name: str, max_side: int = DEFAULT_MAX_SIDE) -> np.ndarray:
 _short = quote  # at most 80 characters of user content (a path, a name), one line: core.errors.quote
 
 
-def _open(source: ImageInput) -> tuple[Image.Image, str]:
+def _open(source: ImageInput) -> tuple[Image.Image, str, int]:
+    """(image, format, size of the file in bytes) - the pixels are not decoded yet."""
     if isinstance(source, Image.Image):
-        return source, "PIL"
+        return source, "PIL", 0
     if isinstance(source, (str, Path)):
         path = Path(source)
         try:
@@ -195,9 +212,24 @@ def _open(source: ImageInput) -> tuple[Image.Image, str]:
         raise NotAnImageError(
             "This file is not an image we can read (PNG, JPEG, WebP, BMP, TIFF or GIF expected)."
         ) from None
-    except OSError as exc:
-        raise CorruptImageError(f"The image file is damaged and cannot be read ({exc}).") from None
-    return img, img.format or "unknown"
+    except (OSError, SyntaxError, EOFError, struct_error()) as exc:
+        raise CorruptImageError(f"The image file is damaged and cannot be read ({_quote(exc)}).") from None
+    except (ValueError, MemoryError) as exc:  # e.g. PNG zTXt/iTXt chunks inflating past Pillow's text limits
+        raise CorruptImageError("The image file is damaged or carries oversized metadata and cannot be read "
+                                f"({_quote(exc)}).") from None
+    return img, img.format or "unknown", len(data)
+
+
+def struct_error() -> type:
+    import struct
+
+    return struct.error
+
+
+def _quote(exc: BaseException) -> str:
+    from core.errors import quote
+
+    return quote(exc, 120)
 
 
 def _array_to_rgb(arr: np.ndarray, notes: list[str]) -> np.ndarray:
@@ -227,12 +259,14 @@ def _array_to_rgb(arr: np.ndarray, notes: list[str]) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def _pil_to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
+def _pil_to_rgb(img: Image.Image, notes: list[str], extrema: tuple[float, float] | None = None) -> Image.Image:
+    """``img`` (or one band of it) as 8-bit RGB. ``extrema``: (min, max) of the *whole* picture, so that
+    the bands of a 32-bit or float image are scaled alike."""
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        arr = np.asarray(img, dtype=np.float64)
-        if mode == "I" and arr.max(initial=0) > 65535:
-            lo, hi = arr.min(), arr.max()
+        arr = np.asarray(img, dtype=np.float32)
+        lo, hi = extrema if extrema is not None else (float(arr.min(initial=0)), float(arr.max(initial=0)))
+        if mode == "I" and (hi > 65535 or lo < 0):
             arr = (arr - lo) / max(hi - lo, 1) * 255.0
             notes.append("32-bit values rescaled to 8 bit")
         else:
@@ -240,10 +274,12 @@ def _pil_to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
             notes.append("16-bit values scaled to 8 bit")
         return Image.fromarray(np.clip(arr, 0, 255).round().astype(np.uint8), "L").convert("RGB")
     if mode == "F":
-        arr = np.asarray(img, dtype=np.float64)
+        arr = np.asarray(img, dtype=np.float32)
         if not np.all(np.isfinite(arr)):
             raise CorruptImageError("The image contains NaN or infinite values.")
-        lo, hi = float(arr.min()), float(arr.max())
+        lo, hi = extrema if extrema is not None else (float(arr.min()), float(arr.max()))
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise CorruptImageError("The image contains NaN or infinite values.")
         arr = arr * 255.0 if (lo >= 0 and hi <= 1) else (arr - lo) / max(hi - lo, 1e-12) * 255.0
         notes.append("floating-point values scaled to 8 bit")
         return Image.fromarray(np.clip(arr, 0, 255).round().astype(np.uint8), "L").convert("RGB")
@@ -265,12 +301,13 @@ def _pil_to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
 
 
 def load_image(source: ImageInput, max_side: int = DEFAULT_MAX_SIDE,
-               max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+               max_pixels: int = DEFAULT_MAX_PIXELS, max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES) -> LoadedImage:
     """Decode ``source`` into a :class:`LoadedImage` holding an (H, W, 3) uint8 RGB array.
 
     ``max_side`` caps the longest side (aspect ratio kept, area-averaging downscale);
     ``max_pixels`` refuses files whose header declares more pixels (decompression bombs)
-    before any pixel is decoded.
+    before any pixel is decoded, and ``max_decoded_bytes`` those whose decoded picture would take more
+    memory than that (:func:`decoded_bytes`): a small file may not cost the server more than this.
     """
     notes: list[str] = []
     if isinstance(source, np.ndarray):
@@ -279,7 +316,7 @@ def load_image(source: ImageInput, max_side: int = DEFAULT_MAX_SIDE,
         loaded = LoadedImage(arr, (w, h), f"array[{source.dtype}]", "array", notes)
         return _cap(loaded, max_side)
 
-    img, fmt = _open(source)
+    img, fmt, nbytes = _open(source)
     width, height = img.size
     if width < 1 or height < 1:
         raise CorruptImageError("The image has no pixels (width or height is 0).")
@@ -292,37 +329,101 @@ def load_image(source: ImageInput, max_side: int = DEFAULT_MAX_SIDE,
     try:
         if getattr(img, "is_animated", False):
             img.seek(0)
-            notes.append(f"first frame of {img.n_frames} used")
-        if fmt == "JPEG" and max(width, height) > 2 * max_side:
-            img.draft("RGB", (max_side, max_side))  # decode at reduced scale: faster, less memory
+            # an APNG's frame count is what its header claims (2**31 - 1 costs 215 bytes): not repeated
+            notes.append("first frame of an animation used" if fmt == "PNG" else f"first frame of {img.n_frames} used")
+        if fmt == "JPEG":
+            _check_jpeg_length(width, height, nbytes)
+            if max(width, height) > 2 * max_side:
+                img.draft("RGB", (max_side, max_side))  # decode at reduced scale: faster, less memory
+        need = decoded_bytes(img.mode, *img.size)
+        if need > max_decoded_bytes:
+            raise ImageTooLargeError(
+                f"The image is {width:,} x {height:,} pixels in mode {img.mode}: decoding it takes "
+                f"{need / 2 ** 20:,.0f} MiB, more than the {max_decoded_bytes / 2 ** 20:,.0f} MiB this dashboard "
+                "decodes per picture. Resize it (or save it as an 8-bit image) and try again.")
+        if _is_16_bit(img) and img.mode not in _TWO_BYTE_MODES and img.mode != "I":
+            notes.append("16-bit values scaled to 8 bit")  # Pillow reads 48/64-bit RGB(A) as 8-bit
         img.load()
         if _has_rotation(img):
             img = ImageOps.exif_transpose(img)
             notes.append("EXIF orientation applied")
-        img = _pil_to_rgb(img, notes)
-        arr = np.array(img, dtype=np.uint8)
+        arr = _to_rgb_reduced(img, notes, max_side)
     except ImageError:
         raise
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise CorruptImageError(f"The image file is damaged or truncated and cannot be decoded ({exc}).") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct_error()) as exc:
+        raise CorruptImageError("The image file is damaged or truncated and cannot be decoded "
+                                f"({_quote(exc)}).") from None
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise CorruptImageError(f"The decoded image has an unexpected shape {arr.shape}.")
-    return _cap(LoadedImage(arr, (width, height), original_mode, fmt, notes), max_side)
+    return _cap(LoadedImage(arr, (width, height), original_mode, fmt, notes), max_side, (width, height))
+
+
+def _is_16_bit(img: Image.Image) -> bool:
+    """Whether the file stores more than 8 bits a sample (Pillow's raw mode of the first tile)."""
+    try:
+        rawmode = img.tile[0][3] if img.tile else ""
+        rawmode = rawmode[0] if isinstance(rawmode, tuple) else rawmode
+        return isinstance(rawmode, str) and ";16" in rawmode
+    except (IndexError, TypeError):
+        return False
+
+
+def _check_jpeg_length(width: int, height: int, nbytes: int) -> None:
+    """A JPEG stores every 8 x 8 block with at least a bit or so; a file far shorter than its blocks is cut
+    off, and libjpeg would silently fill the missing part with gray (633 bytes declaring 7999 x 7999)."""
+    blocks = -(-width // 8) * -(-height // 8)
+    if nbytes and nbytes * 64 < blocks:
+        raise CorruptImageError(
+            f"The JPEG declares {width:,} x {height:,} pixels but holds only {nbytes:,} bytes: it is damaged or "
+            "truncated (most of the picture is missing).")
+
+
+def _to_rgb_reduced(img: Image.Image, notes: list[str], max_side: int) -> np.ndarray:
+    """The decoded ``img`` as (H', W', 3) uint8, converted band by band: every band is turned to 8-bit
+    RGB and shrunk by the whole factor that keeps the result at least ``max_side`` on its long side, so
+    no full-size float or RGBA copy of a large picture exists at any time."""
+    width, height = img.size
+    fx = fy = 1
+    if max_side and max(width, height) > max_side:  # the whole factors towards the final size (_cap's)
+        scale = max_side / max(width, height)
+        fx = max(1, width // max(1, round(width * scale)))
+        fy = max(1, height // max(1, round(height * scale)))
+    extrema = None
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        lo, hi = img.getextrema()
+        extrema = (float(lo), float(hi))
+    rows = max(fy, (BAND_PIXELS // max(width, 1)) // fy * fy)
+    out = np.empty((-(-height // fy), -(-width // fx), 3), np.uint8)  # filled band by band, never concatenated
+    for top in range(0, height, rows):
+        band = img.crop((0, top, width, min(height, top + rows)))
+        band_notes: list[str] = []
+        rgb = _pil_to_rgb(band, band_notes, extrema)
+        del band
+        if fx > 1 or fy > 1:
+            rgb = rgb.reduce((fx, fy))
+        piece = np.asarray(rgb, dtype=np.uint8)
+        out[top // fy: top // fy + piece.shape[0]] = piece
+        if top == 0:
+            notes.extend(n for n in band_notes if n not in notes)
+    return out
 
 
 def _has_rotation(img: Image.Image) -> bool:
+    """Orientation 2-8 only: 1 is upright, and 0, 9 or 65535 are not orientations (nothing is rotated)."""
     try:
-        return img.getexif().get(0x0112, 1) not in (1, None)
+        return img.getexif().get(0x0112, 1) in (2, 3, 4, 5, 6, 7, 8)
     except Exception:
         return False
 
 
-def _cap(loaded: LoadedImage, max_side: int) -> LoadedImage:
+def _cap(loaded: LoadedImage, max_side: int, stored: tuple[int, int] | None = None) -> LoadedImage:
     h, w = loaded.array.shape[:2]
     if max_side and max(h, w) > max_side:
         loaded.array = fit_longest_side(loaded.array, max_side)
-        nh, nw = loaded.array.shape[:2]
-        loaded.notes.append(f"downscaled from {w} x {h} to {nw} x {nh}")
+    nh, nw = loaded.array.shape[:2]
+    sw, sh = stored or (w, h)
+    if (nw, nh) != (sw, sh) and max(sw, sh) > max(nw, nh):
+        loaded.notes.append(f"downscaled from {sw} x {sh} to {nw} x {nh}")
     return loaded
 
 

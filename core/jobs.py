@@ -21,28 +21,50 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from core.cache import MISSING, Cancelled, KeyedCache, Pending
+from core.errors import UserError
 from core.progress import Progress
 
 log = logging.getLogger(__name__)
 
+# Queue places: a job nobody can wait for any more must not keep a room waiting (six students who opened a
+# heavy link and closed their tabs kept another's 0.2 s request waiting 305 s).
+MAX_QUEUED = 24  # jobs waiting, all students together
+MAX_PER_WAITER = 2  # jobs one student (one session) has queued or running
+REAP_EVERY_S = 2.0  # how often waiters are checked against the live sessions
+GRACE_S = 10.0  # a session gone this long (not a network blip) has left: its interest is withdrawn
+
+
+class QueueFull(UserError):
+    """No queue place for a new job; ``str(exc)`` says why and what to do."""
+
 
 class JobPool:
-    def __init__(self, workers: int | None = None, name: str = "jobs"):
+    def __init__(self, workers: int | None = None, name: str = "jobs", max_queued: int | None = None,
+                 max_per_waiter: int | None = None):
         self.workers = max(1, int(workers or os.cpu_count() or 1))
         self.name = name
         self._queue: deque[tuple[KeyedCache, Pending, Callable[[Progress], Any]]] = deque()
         self._running: list[Pending] = []
         self._closing = False
         self._cond = threading.Condition()
+        self.max_queued, self.max_per_waiter = max_queued, max_per_waiter  # None: no cap (the process pool has both)
+        # ``alive(waiter) -> bool``: whether a session is still connected (set by the dashboard; None: all are)
+        self.alive: Callable[[str], bool] | None = None
+        self._gone_since: dict[str, float] = {}
         self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
                          for i in range(self.workers)]
+        self._threads.append(threading.Thread(target=self._reap_loop, name=f"{name}-reaper", daemon=True))
         for t in self._threads:
             t.start()
 
     def submit(self, cache: KeyedCache, key: Hashable, compute: Callable[[Progress], Any], label: str = "",
                waiter: str | None = None) -> tuple[Pending | None, Any]:
         """``(None, value)`` when ``key`` is cached, else ``(pending, MISSING)``: queued here if new,
-        joined if another session already queued it. ``waiter`` (a session id) records interest."""
+        joined if another session already queued it. ``waiter`` (a session id) records interest.
+        A *new* job beyond ``max_queued`` waiting, or beyond ``max_per_waiter`` of this waiter's,
+        raises :class:`QueueFull` (joining a job already queued is always allowed: it costs nothing)."""
+        if cache.pending(key) is None and cache.lookup(key) is MISSING:
+            self._check_places(waiter)
         pending, owner, value = cache.claim(key, label)
         if pending is None:
             return None, value
@@ -53,6 +75,68 @@ class JobPool:
                 self._queue.append((cache, pending, compute))
                 self._cond.notify()
         return pending, MISSING
+
+    def _check_places(self, waiter: str | None) -> None:
+        with self._cond:
+            queued = len(self._queue)
+            mine = sum(1 for _, p, _ in self._queue if waiter in p.waiters) + sum(
+                1 for p in self._running if waiter in p.waiters and not p.cancel_requested)
+        if self.max_queued is not None and queued >= self.max_queued:
+            raise QueueFull(f"The queue for heavy computations is full ({queued} jobs waiting): try again in a minute, "
+                            "or pick settings another student already computed.")
+        if waiter is not None and self.max_per_waiter is not None and mine >= self.max_per_waiter:
+            raise QueueFull(f"You already have {mine} computations queued or running: wait for them (or cancel one) "
+                            "before starting another.")
+
+    def withdraw(self, waiter: str) -> int:
+        """``waiter`` (a session that ended or left) no longer waits for anything: its interest is dropped
+        everywhere, and jobs nobody else waits for are cancelled (queued ones at once, running ones at their
+        next progress report). Returns how many jobs were cancelled."""
+        cancelled = []
+        with self._cond:
+            for cache, pending, _ in list(self._queue):
+                if waiter in pending.waiters and pending.cancel(waiter):
+                    self._queue.remove((cache, pending, _))
+                    cancelled.append((cache, pending))
+            running = [p for p in self._running if waiter in p.waiters]
+        for pending in running:
+            pending.cancel(waiter)
+        for cache, pending in cancelled:
+            cache.fail(pending, Cancelled(pending.label))
+        return len(cancelled) + sum(p.cancel_requested for p in running)
+
+    def reap(self, now: float | None = None) -> int:
+        """Withdraw the interest of waiters :attr:`alive` says are gone (for longer than :data:`GRACE_S`)."""
+        alive = self.alive
+        if alive is None:
+            return 0
+        now = time.monotonic() if now is None else now
+        with self._cond:
+            waiters = {w for _, p, _ in self._queue for w in p.waiters} | {w for p in self._running for w in p.waiters}
+        withdrawn = 0
+        for waiter in waiters:
+            try:
+                here = alive(waiter)
+            except Exception:  # noqa: BLE001 - a liveness probe must never stop the pool
+                here = True
+            if here:
+                self._gone_since.pop(waiter, None)
+                continue
+            since = self._gone_since.setdefault(waiter, now)
+            if now - since >= GRACE_S:
+                withdrawn += self.withdraw(waiter)
+                self._gone_since.pop(waiter, None)
+        for waiter in [w for w in self._gone_since if w not in waiters]:
+            self._gone_since.pop(waiter, None)
+        return withdrawn
+
+    def _reap_loop(self) -> None:
+        while not self._closing:
+            time.sleep(REAP_EVERY_S)
+            try:
+                self.reap()
+            except Exception:  # noqa: BLE001
+                log.exception("job reaper")
 
     def position(self, pending: Pending) -> int:
         """Jobs ahead of ``pending`` in the queue (0 = next or already running; -1 = not queued)."""
@@ -127,6 +211,7 @@ def pool() -> JobPool:
     global _POOL
     with _POOL_LOCK:
         if _POOL is None:
-            _POOL = JobPool(int(os.environ.get("DASHBOARD_JOB_WORKERS", "0")) or None)
+            _POOL = JobPool(int(os.environ.get("DASHBOARD_JOB_WORKERS", "0")) or None,
+                            max_queued=MAX_QUEUED, max_per_waiter=MAX_PER_WAITER)
             atexit.register(_POOL.shutdown)
         return _POOL

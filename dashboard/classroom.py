@@ -15,6 +15,7 @@ started (each child runs in its own process group, and the whole group is stoppe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
 import secrets
@@ -34,6 +35,12 @@ COOKIE = "DASHBOARD_WORKER"
 HEALTH = "/_stcore/health"
 WORKER_HEADER = "X-Dashboard-Worker"
 MAX_RESTARTS = 5  # per worker and launch; a worker that keeps crashing is left down (HAProxy routes around it)
+# A worker that is running but no longer answers its health check (hung, SIGSTOPped, stuck in a C call) is
+# killed after this long without an answer, and the restart below brings a fresh one up; HAProxy has already
+# moved its browsers (``fall 3`` x ``inter 2s``). A worker that has not yet answered since its (re)start is
+# given the startup timeout instead.
+HUNG_AFTER_S = float(os.environ.get("DASHBOARD_HUNG_AFTER_S", "20") or 20)
+HEALTH_EVERY_S = 5.0
 
 
 class ClassroomError(RuntimeError):
@@ -84,12 +91,14 @@ defaults
     option http-server-close
     option redispatch
     retries 2
+    # a worker that died or hung mid-request: the request goes to another worker instead of a 502 / 5-min wait
+    retry-on conn-failure empty-response response-timeout
     timeout connect 5s
     timeout http-request 30s
     timeout http-keep-alive 15s
     timeout queue 60s
     timeout client 5m
-    timeout server 5m
+    timeout server 60s
     timeout client-fin 30s
     timeout server-fin 30s
     timeout tunnel 1h
@@ -259,12 +268,14 @@ class Child:
     proc: subprocess.Popen | None = None
     restarts: int = 0
     started: float = field(default=0.0)
+    answered: float | None = None  # the last time it answered its health check (None: not since its start)
 
     def start(self) -> None:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, preexec_fn=_own_group_dying_with_parent)
         self.started = time.monotonic()
+        self.answered = None
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -307,6 +318,22 @@ def healthy(port: int, timeout: float = 2.0, host: str = "127.0.0.1") -> bool:
             return r.status == 200
     except OSError:
         return False
+
+
+def hung_workers(workers: list[Child], now: float, probe, startup_timeout: float = 180.0) -> list[Child]:
+    """Probe every running worker (``probe(port) -> bool``) and return those that have not answered for
+    :data:`HUNG_AFTER_S` (or, not yet answered since their start, for ``startup_timeout``)."""
+    hung = []
+    for w in workers:
+        if w.port is None or not w.alive():
+            continue
+        if probe(w.port):
+            w.answered = now
+            continue
+        since, allowed = (w.answered, HUNG_AFTER_S) if w.answered is not None else (w.started, startup_timeout)
+        if now - since >= allowed:
+            hung.append(w)
+    return hung
 
 
 def wait_healthy(workers: list[Child], timeout: float) -> None:
@@ -408,10 +435,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nHAProxy on {args.host}:{args.port} -> {args.workers} worker(s), sticky by cookie {COOKIE}.")
         print(f"\nStudents: open {url}\n\n{qr_text(url)}", flush=True)
         print("Ctrl-C stops the proxy and every worker.", flush=True)
+        next_probe = time.monotonic() + HEALTH_EVERY_S
         while True:
             time.sleep(1.0)
             if not proxy.alive():
                 raise ClassroomError(f"haproxy exited (code {proxy.proc.returncode}); see {proxy.log}")
+            if time.monotonic() >= next_probe:
+                for w in hung_workers(workers, time.monotonic(), healthy, args.startup_timeout):
+                    print(f"worker {w.name} stopped answering its health check; killing it so that it is "
+                          "restarted", flush=True)
+                    w.signal_group(signal.SIGKILL)  # its exit is noticed below (or on the next second)
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        w.proc.wait(timeout=5)
+                next_probe = time.monotonic() + HEALTH_EVERY_S
             for w in workers:
                 if w.proc is not None and not w.alive():
                     w.signal_group(signal.SIGKILL)  # what it left in its group

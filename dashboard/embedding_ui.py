@@ -12,20 +12,34 @@ import streamlit as st
 
 from core import datadir
 from core.assets import AssetError
+from core.cache import KeyedCache
 from core.embeddings import bias, debias
 from core.embeddings.analysis import GenderSetup, gender_setup
 from core.embeddings.io import Embedding, EmbeddingFormatError, parse_embedding
 from core.embeddings.sources import DEFAULT_EMBEDDING, EMBEDDINGS
+from core.errors import markdown_text
 from dashboard import components, resources
 
 UPLOAD = "upload"
 EMBEDDING_SUFFIXES = (".bin", ".txt", ".vec", ".gz", ".w2v")
+# Parsed uploads and data-folder files, shared by every session (read-only, keyed by content hash, like
+# the named embeddings): three sessions picking the operator's 144 MB file parse it once, not three times.
+PARSED_UPLOADS = KeyedCache("uploaded_embeddings", 4, 1024 * 2 ** 20)
 UNIT_NOTE = ("All vectors are unit-normalised (|w| = 1), so a dot product is a cosine; this is how "
              "Bolukbasi et al. measure and remove bias.")
 
 
 def _title(name: str) -> str:
     return "Your own file (word2vec binary/text or GloVe text)" if name == UPLOAD else EMBEDDINGS[name].title
+
+
+def _shown(name: str) -> str:
+    """A file name for a Markdown message: a plain name as it is, anything else escaped (an upload may be
+    called ``[Log in](http://...).txt``)."""
+    import re
+
+    plain = re.fullmatch(r"[\w .,/-]{1,80}", name) and not name.startswith(("-", "+", "#"))
+    return name if plain else markdown_text(name)
 
 
 def _uploaded_embedding() -> Embedding | None:
@@ -51,21 +65,24 @@ def _uploaded_embedding() -> Embedding | None:
     else:
         st.info("Upload an embedding file, or choose one of the listed embeddings.")
         return None
-    key = (hashlib.sha256(data).hexdigest(), fmt)
-    cached = st.session_state.get("_user_embedding")
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    try:
+    key = (hashlib.sha256(data).hexdigest(), fmt, label)  # the label is shown as the embedding's name
+
+    def parse(pending) -> Embedding:
         with components.progress_bar(f"Reading {label} ...") as progress:
-            emb = parse_embedding(data, fmt, name=label, progress=progress).normalized()
+            def report(fraction: float, message: str) -> None:
+                pending.progress(fraction, message)
+                progress(fraction, message)
+            return parse_embedding(data, fmt, name=label, progress=report).normalized()
+
+    try:
+        return PARSED_UPLOADS.get_or_compute(key, parse, f"Reading {label} ...")
     except EmbeddingFormatError as exc:
         if upload is None:  # a server file: say what failed, never what it contains
-            st.error(f"'{label[:80]}' is not a {fmt if fmt != 'auto' else 'word2vec or GloVe'} file this dashboard can read.")
+            kind = fmt if fmt != "auto" else "word2vec or GloVe"
+            st.error(f"'{_shown(label)}' is not a {kind} file this dashboard can read.")
         else:
-            st.error(f"{label[:80]}: {str(exc)[:300]}")
+            st.error(f"{_shown(label)}: {markdown_text(exc, 300)}")
         return None
-    st.session_state["_user_embedding"] = (key, emb)  # per session: an upload is nobody else's
-    return emb
 
 
 def embedding_picker() -> Embedding | None:

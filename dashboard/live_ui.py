@@ -7,6 +7,7 @@ Only the zoo's Keras classifiers (read-only) are shared with other sessions.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -19,6 +20,12 @@ from dashboard import components, resources
 
 # Localhost needs no STUN/TURN: the browser and the server are on the same machine (host candidates).
 RTC_CONFIGURATION = {"iceServers": []}
+# A frame is converted to RGB at most this large (full HD): a peer may send up to 16383 x 16383, and an
+# 8K frame converted at full size cost ~1.5 GB and 4 s in the selfie and channel modes.
+MAX_FRAME_PIXELS = 1920 * 1080
+# A WebRTC connection that has not connected this long after its offer (or has failed) is stopped: offers
+# that never finish ICE kept 2 threads and 5 file handles each, for as long as the server ran.
+CONNECT_TIMEOUT_S = 30.0
 MEDIA_CONSTRAINTS = {"video": {"width": {"ideal": 640}, "height": {"ideal": 480}, "frameRate": {"ideal": 30}},
                      "audio": False}
 
@@ -74,7 +81,7 @@ def processor_class():
             self.frames = LatestFrameProcessor(self.session.process, on_stop=self.session.close)
 
         def recv(self, frame: av.VideoFrame) -> av.VideoFrame:
-            image = frame.to_ndarray(format="rgb24")
+            image = frame_to_rgb(frame)
             out = self.frames.submit(image)
             if out is None:  # the first frame is still in the model: show the camera as it is
                 out = image
@@ -84,6 +91,99 @@ def processor_class():
             self.frames.stop()
 
     return LiveProcessor
+
+
+def frame_size(width: int, height: int, max_pixels: int = MAX_FRAME_PIXELS) -> tuple[int, int]:
+    """(width, height) scaled down (aspect kept, even sides for YUV) to at most ``max_pixels``."""
+    import math
+
+    width, height = max(1, int(width)), max(1, int(height))
+    if width * height <= max_pixels:
+        return width, height
+    scale = math.sqrt(max_pixels / (width * height))
+    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+
+
+def frame_to_rgb(frame) -> np.ndarray:
+    """An ``av.VideoFrame`` as (H, W, 3) RGB uint8, scaled by the decoder's converter to at most
+    :data:`MAX_FRAME_PIXELS` *before* the RGB copy exists (never a full 8K RGB array)."""
+    width, height = frame_size(frame.width, frame.height)
+    if (width, height) == (frame.width, frame.height):
+        return frame.to_ndarray(format="rgb24")
+    return frame.to_ndarray(format="rgb24", width=width, height=height)
+
+
+SIGNALLING_SENTENCE = ("The camera connection could not be set up: the browser sent a connection offer this server "
+                       "cannot use. Press Stop, reload the page and press Start again.")
+
+
+def signalling_problem(value: object) -> str | None:
+    """Why the live component's value (what the browser sent) cannot be used, or None. streamlit-webrtc
+    raised ValueError/TypeError/KeyError/AttributeError/InvalidStateError into the page for 7 of 8 such values."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        return SIGNALLING_SENTENCE
+    offer = value.get("sdpOffer")
+    if offer is not None:
+        if not (isinstance(offer, dict) and offer.get("type") == "offer" and isinstance(offer.get("sdp"), str)
+                and offer["sdp"].startswith("v=0") and "m=" in offer["sdp"]):
+            return SIGNALLING_SENTENCE
+    candidates = value.get("iceCandidates")
+    if candidates is not None and not isinstance(candidates, dict):
+        return SIGNALLING_SENTENCE
+    return None
+
+
+_WORKERS: dict[int, tuple[object, float]] = {}  # id -> (streamlit-webrtc worker, first seen)
+_WATCHDOG: list = []
+
+
+def _watch(worker) -> None:
+    """Remember ``worker``; a daemon thread stops it when it has not connected within
+    :data:`CONNECT_TIMEOUT_S` or its connection failed/closed (a student who left mid-handshake)."""
+    import threading
+    import time
+
+    if worker is None:
+        return
+    _WORKERS.setdefault(id(worker), (worker, time.monotonic()))
+    if not _WATCHDOG:
+        thread = threading.Thread(target=_watchdog_loop, name="webrtc-watchdog", daemon=True)
+        _WATCHDOG.append(thread)
+        thread.start()
+
+
+def reap_workers(now: float | None = None) -> int:
+    """Stop the watched workers whose connection never completed (or ended); returns how many."""
+    import time
+
+    now = time.monotonic() if now is None else now
+    stopped = 0
+    for key, (worker, seen) in list(_WORKERS.items()):
+        pc = getattr(worker, "pc", None)
+        state = getattr(pc, "connectionState", "closed") if pc is not None else "closed"
+        if state == "connected":
+            continue
+        if state in ("failed", "closed") or now - seen >= CONNECT_TIMEOUT_S:
+            try:
+                worker.stop(timeout=1.0)
+            except Exception:  # noqa: BLE001 - already stopped or half-built
+                pass
+            _WORKERS.pop(key, None)
+            stopped += 1
+    return stopped
+
+
+def _watchdog_loop() -> None:
+    import time
+
+    while True:
+        time.sleep(5.0)
+        try:
+            reap_workers()
+        except Exception:  # noqa: BLE001 - the watchdog must survive anything a worker does
+            pass
 
 
 def sample_clip_track():
@@ -165,17 +265,25 @@ def live_stream(settings: live_modes.LiveSettings, emotion_model, cnn_model, sou
     def factory():
         return LiveProcessor(settings, emotion_model, cnn_model)
 
-    if source == "clip":
-        track = st.session_state.get("_live_clip_track")
-        if track is None or track.readyState != "live":
-            track = st.session_state["_live_clip_track"] = sample_clip_track()
-        ctx = webrtc_streamer(key="live-clip", mode=WebRtcMode.RECVONLY, source_video_track=track,
-                              video_processor_factory=factory, rtc_configuration=RTC_CONFIGURATION,
-                              media_stream_constraints={"video": True, "audio": False}, async_processing=True)
-    else:
-        ctx = webrtc_streamer(key="live-camera", mode=WebRtcMode.SENDRECV, video_processor_factory=factory,
-                              rtc_configuration=RTC_CONFIGURATION, media_stream_constraints=MEDIA_CONSTRAINTS,
-                              async_processing=True)
+    key = "live-clip" if source == "clip" else "live-camera"
+    problem = signalling_problem(st.session_state.get(key))
+    try:
+        if source == "clip":
+            track = st.session_state.get("_live_clip_track")
+            if track is None or track.readyState != "live":
+                track = st.session_state["_live_clip_track"] = sample_clip_track()
+            ctx = webrtc_streamer(key=key, mode=WebRtcMode.RECVONLY, source_video_track=track,
+                                  video_processor_factory=factory, rtc_configuration=RTC_CONFIGURATION,
+                                  media_stream_constraints={"video": True, "audio": False}, async_processing=True)
+        else:
+            ctx = webrtc_streamer(key=key, mode=WebRtcMode.SENDRECV, video_processor_factory=factory,
+                                  rtc_configuration=RTC_CONFIGURATION, media_stream_constraints=MEDIA_CONSTRAINTS,
+                                  async_processing=True)
+    except Exception:  # noqa: BLE001 - whatever the signalling library raises about what the browser sent
+        st.warning(problem or SIGNALLING_SENTENCE)
+        return None
+    with contextlib.suppress(Exception):
+        _watch(ctx._get_worker())  # private API: a version without it simply is not watched
     processor = ctx.video_processor
     if processor is not None:
         processor.session.settings = settings  # read on the next frame: no restart
@@ -186,7 +294,7 @@ def live_stream(settings: live_modes.LiveSettings, emotion_model, cnn_model, sou
 
 def stream_status(ctx) -> None:
     """Frames in, processed and dropped, and the processor's error if any (one sentence)."""
-    processor = ctx.video_processor
+    processor = ctx.video_processor if ctx is not None else None
     if processor is None:
         return
     frames = processor.frames

@@ -154,8 +154,16 @@ def _heavy(cache: KeyedCache, concept: str, key: Hashable, fn, label: str) -> An
         cancel.empty()
         st.info(f"{label.rstrip(' .')}: cancelled.")
         st.stop()
+    pool = jobs.pool()
+    if pool.alive is None:  # a session that ended (tab closed) withdraws its interest in its queued jobs
+        pool.alive = _session_alive
     while True:
-        pending, value = jobs.pool().submit(cache, key, fn, label, waiter=me)
+        try:
+            pending, value = pool.submit(cache, key, fn, label, waiter=me)
+        except jobs.QueueFull as exc:  # no queue place: a sentence, the rest of the page stays
+            cancel.empty()
+            st.warning(str(exc), icon=":material/hourglass_top:")
+            st.stop()
         if pending is None:
             cancel.empty()
             return value
@@ -169,6 +177,15 @@ def _heavy(cache: KeyedCache, concept: str, key: Hashable, fn, label: str) -> An
             raise
         cancel.empty()
         return value
+
+
+def _session_alive(session_id: str) -> bool:
+    """Whether the browser session ``session_id`` is still connected (unknown: yes)."""
+    from streamlit.runtime import Runtime
+
+    if session_id == "no-session" or not Runtime.exists():
+        return True
+    return Runtime.instance().is_active_session(session_id)
 
 
 def _draw_until_done(pending: Pending, label: str, queued: bool = False) -> None:

@@ -64,8 +64,12 @@ def _session() -> _Session | None:
 
 
 def _short(text: str) -> str:
-    text = str(text)
-    return repr(text if len(text) <= SHOWN else text[:SHOWN] + "…")
+    """A link value or name for a note, quoted and inert: notes are rendered as Markdown, so
+    ``[Log in again](http://...)`` or ``![](http://.../p.png)`` in a link must stay text (no live link, no
+    image fetched by every visitor's browser)."""
+    from core.errors import markdown_text
+
+    return "'" + markdown_text(str(text), SHOWN) + "'"
 
 
 # ----------------------------------------------------------------------------- values <-> strings
@@ -323,14 +327,16 @@ def page_run(url_path: str) -> Iterator[None]:
 
 
 def _write_back(session: _Session) -> None:
+    """Rewrite the query string once, as a whole (each ``del st.query_params[k]`` sends the whole remaining
+    query to the browser: a link of 999 unknown parameters cost 1,114 messages and 25 MB)."""
     wanted = dict(session.recorded)
     wanted.update(session.pending)  # not reached yet (the page stopped early): keep them in the link
     current = _query()
-    for k in [k for k in current if k not in RESERVED and k not in wanted]:
-        del st.query_params[k]
-    for k, v in wanted.items():
-        if current.get(k) != v:
-            st.query_params[k] = v if len(v) != 1 else v[0]
+    new = {k: v for k, v in current.items() if k in RESERVED and k not in wanted}
+    new.update(wanted)
+    if new == current:
+        return
+    st.query_params.from_dict({k: v if len(v) != 1 else v[0] for k, v in new.items()})
 
 
 def share_url(url_path: str) -> str:

@@ -5,6 +5,7 @@ import streamlit as st
 
 from core.embeddings import bias
 from core.embeddings.analysis import percent
+from core.errors import markdown_text
 from dashboard import components, embedding_ui, resources
 
 st.title("Measuring bias: direct, indirect, analogies")
@@ -40,7 +41,7 @@ w_word = c1.text_input("Word w", "softball", key="ib_w").strip()
 v_word = c2.text_input("Word v", "receptionist", key="ib_v").strip()
 missing = [w for w in (w_word, v_word) if w not in emb]
 if missing:
-    st.warning(f"Not in the vocabulary: {', '.join(missing)}. Try e.g. softball / receptionist or football / "
+    st.warning(f"Not in the vocabulary: {markdown_text(', '.join(missing))}. Try e.g. softball / receptionist or football / "
                "businessman.")
 else:
     try:
@@ -138,7 +139,7 @@ try:
     if not exclude:
         st.info("Without the exclusion the nearest word to b − a + c is usually b itself: 'doctor' rather than "
                 "'nurse'. The famous biased answers depend on that exclusion.")
-except KeyError as exc:
-    st.warning(str(exc).strip("'\""))
+except KeyError as exc:  # the words may come from a link: shown as text
+    st.warning(markdown_text(str(exc).strip("'\""), 300))
 except bias.DegenerateWords as exc:
     st.warning(str(exc))

@@ -4,6 +4,7 @@ import streamlit as st
 
 from core.embeddings import bias
 from core.embeddings.analysis import percent
+from core.errors import markdown_text
 from dashboard import components, embedding_ui, figures, resources
 
 st.title("Man is to computer programmer as woman is to homemaker?")
@@ -50,7 +51,7 @@ searched = components.parse_word_list(search)
 extra = {w: float(emb.vec(w) @ sub.direction) for w in searched if w in emb and w not in proj}
 missing_search = [w for w in searched if w not in emb]
 if missing_search:
-    st.caption(f"Not in the vocabulary: {', '.join(missing_search)}")
+    st.caption(f"Not in the vocabulary: {markdown_text(', '.join(missing_search), 300)}")
 fig_proj = figures.projection_bars({**proj, **extra}, n=n_show, highlight=tuple(searched))
 st.plotly_chart(fig_proj, width="stretch")
 ranked = sorted(proj.items(), key=lambda kv: kv[1])

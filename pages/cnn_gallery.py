@@ -2,10 +2,13 @@
 maximally activates it, computed once in the background and kept on disk; click a channel to see where it
 fires on your image; every channel has its own URL (``?layer=...&channel=...``)."""
 
+import re
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from core.errors import markdown_text
 from core.vision import activations, gallery, zoo
 from core.vision import attribution as A
 from dashboard import components, resources, vision_ui
@@ -34,8 +37,9 @@ if image is None:
 default = gallery.default_layer(model)
 url_layer, url_channel, notes = gallery.clamp_request(model, st.query_params.get("layer"),
                                                       st.query_params.get("channel"), default)
-for note in notes:
-    st.caption(f"Link: {note}")
+for note in notes:  # quotes what the link said: shown as text, never as a Markdown link or image
+    plain = re.fullmatch(r"[\w .,;:'()\-]*", note) and "://" not in note and "www." not in note
+    st.caption(f"Link: {note if plain else markdown_text(note, 300)}")
 if st.session_state.get("_gal_url") != (model.name, url_layer, url_channel):
     # a new URL (or the first run): it wins over the widgets' remembered values
     st.session_state["_gal_url"] = (model.name, url_layer, url_channel)
@@ -60,7 +64,8 @@ missing = store.missing(channels)
 if missing:
     try:
         store = resources.compute(
-            "ascent", ("gallery", model.uid, layer, gallery.recipe_key(recipe), channels[0], channels[-1]),
+            "ascent", ("gallery", model.uid, layer, gallery.recipe_key(recipe), channels[0], channels[-1],
+                       tuple(missing), gallery.disk_token(store)),  # damaged or evicted files: a new key
             lambda p: gallery.compute(model, layer, channels, recipe, progress=p,
                                       preview=lambda imgs, caps: p.show((imgs, caps))),
             f"Computing channels {channels[0]}-{channels[-1]} of {layer} (once, then from disk) ...", heavy=True)
@@ -70,7 +75,8 @@ if missing:
 store = gallery.open_gallery(model, layer, recipe)  # what is on disk now (other pages may have been added)
 st.caption(f"{len(store.done)} of {n} channels of {layer} on disk · recipe: {recipe['steps']} steps, "
            f"{recipe['size']} px, η = {recipe['eta']}, {'Fourier' if recipe['fourier'] else 'pixels'} · "
-           f"{np.mean([v['seconds'] for v in store.done.values()]):.2f} s per channel when computed")
+           + (f"{np.mean([v['seconds'] for v in store.done.values()]):.2f} s per channel when computed"
+              if store.done else "computed on request"))
 
 mosaic, centres = gallery.mosaic(store, channels, COLUMNS, TILE)
 fig = go.Figure(go.Image(z=mosaic, hoverinfo="skip"))
@@ -95,10 +101,11 @@ channel = int(st.number_input(f"Channel (0-{n - 1}); or click one above", 0, n -
 st.query_params["layer"] = layer
 st.query_params["channel"] = str(channel)
 st.session_state["_gal_url"] = (model.name, layer, channel)
-if channel not in store.done:
+if store.missing([channel]):
     try:
         store = resources.compute(
-            "ascent", ("gallery", model.uid, layer, gallery.recipe_key(recipe), channel, channel),
+            "ascent", ("gallery", model.uid, layer, gallery.recipe_key(recipe), channel, channel,
+                       gallery.disk_token(store)),
             lambda p: gallery.compute(model, layer, [channel], recipe, progress=p), f"Computing channel {channel} ...",
             heavy=True)
     except zoo.ModelError as exc:
@@ -109,7 +116,12 @@ maps = activations.activation_maps(model, image, layer)  # (h, w, C) on the curr
 fires = maps[:, :, channel]
 peak = float(fires.max())
 v1, v2, v3 = st.columns(3)
-v1.image(store.image(channel), width="stretch",
+try:
+    picture = store.image(channel)
+except zoo.ModelError as exc:  # damaged on disk since it was computed: said, and recomputed on the next run
+    st.error(str(exc))
+    st.stop()
+v1.image(picture, width="stretch",
          caption=f"{layer}, channel {channel}: what maximises it (mean activation {store.done[channel]['activation']:.2f})")
 heat = np.clip(fires / peak, 0, 1) if peak > 0 else np.zeros_like(fires)
 v2.image(A.overlay(image, heat, 0.55, "inferno"), width="stretch",

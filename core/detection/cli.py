@@ -125,10 +125,13 @@ def cmd_anchors(args: argparse.Namespace) -> tuple[Any, str]:
 
         if args.image_size is not None and not 0 < args.image_size <= 100_000:
             raise CommandError(f"--image-size must be a positive number of pixels, not {args.image_size}.")
+        from core.userfiles import read_regular_text
+
         if Path(args.csv).is_dir():
             raise CommandError(f"--csv {str(args.csv)[:80]!r} is a folder, not a CSV file of w,h lines.")
+        text = read_regular_text(args.csv, "a CSV file of w,h lines", CSV_MAX_BYTES)  # not /dev/zero, not a FIFO
         try:
-            wh = read_wh_csv(Path(args.csv).read_text(errors="replace"))
+            wh = read_wh_csv(text)
         except (OSError, ValueError) as exc:
             raise CommandError(f"{args.csv}: {exc}") from None
         wh, note = sample_boxes(wh, seed=args.seed)
@@ -177,6 +180,9 @@ def cmd_yolo_loss(args: argparse.Namespace) -> tuple[Any, str]:
                "grid": [yolo.grid, yolo.grid], "anchors_per_cell": yolo.head.boxes_per_cell,
                "lambda_coord": LAMBDA_COORD, "lambda_noobj": LAMBDA_NOOBJ}
     return payload, "\n".join(f"{k:9s} {v:.4f}" for k, v in terms.items())
+
+
+CSV_MAX_BYTES = 256 * 2 ** 20  # millions of boxes; more is not a box list
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:

@@ -33,6 +33,9 @@ BN_EPSILON = 1e-6  # darknet normalises with sqrt(var) + .000001
 HEADER_BYTES = 20  # major, minor, revision (int32) and seen (int64): every weights file since darknet 0.2
 
 
+MAX_LAYER_WEIGHTS = 64 * 2 ** 20  # one layer's weights (256 MiB of float32); darknet's largest are ~5 M
+
+
 class DarknetError(UserError):
     pass
 
@@ -82,8 +85,16 @@ def parse_cfg(text: str) -> list[Section]:
     return sections
 
 
+CFG_MAX_BYTES = 4 * 2 ** 20  # yolov4's cfg is 12 KB
+
+
 def read_cfg(path: str | Path) -> list[Section]:
-    return parse_cfg(Path(path).read_text(encoding="utf-8", errors="replace"))
+    from core.userfiles import NotARegularFile, read_regular_text
+
+    try:
+        return parse_cfg(read_regular_text(path, "a darknet .cfg file", CFG_MAX_BYTES))
+    except NotARegularFile as exc:
+        raise DarknetError(str(exc)) from None
 
 
 def bundled_cfg(name: str) -> Path:
@@ -244,6 +255,11 @@ def _convolutional(x, sec: Section, index: int, build: _Build):
     stride, groups = sec.get("stride", 1, int), sec.get("groups", 1, int)
     pad = k // 2 if sec.get("pad", 0, int) else sec.get("padding", 0, int)
     bn = sec.get("batch_normalize", 0, int)
+    cin = int(x.shape[-1])
+    weights = max(0, filters) * max(0, k) ** 2 * cin // max(1, groups)
+    if weights > MAX_LAYER_WEIGHTS:  # Keras would allocate it: 400,000 filters was TF's ResourceExhaustedError
+        raise DarknetError(f"Layer {index} ([convolutional], filters={filters:,}, size={k}) would have {weights:,} "
+                           f"weights, more than {MAX_LAYER_WEIGHTS:,} (YOLOv3's largest has 4,718,592): check the cfg.")
     if pad:
         x = layers.ZeroPadding2D(pad, name=f"{prefix}_pad")(x)
     conv = layers.Conv2D(filters, k, strides=stride, padding="valid", groups=groups, use_bias=not bn,
@@ -604,6 +620,14 @@ def load_darknet(cfg: str | Path, weights: str | Path | bytes | None = None, siz
         path = bundled_cfg(str(cfg))
     net = build_model(read_cfg(path), size)
     if weights is not None:
-        data = weights if isinstance(weights, bytes) else Path(weights).read_bytes()
+        if isinstance(weights, bytes):
+            data = weights
+        else:
+            from core.userfiles import NotARegularFile, read_regular
+
+            try:  # /dev/zero or a FIFO: refused before a byte is read
+                data = read_regular(weights, "a darknet .weights file")
+            except NotARegularFile as exc:
+                raise DarknetError(str(exc)) from None
         load_weights(net, data)
     return net

@@ -356,6 +356,10 @@ def analogy(emb: Embedding, a: str, b: str, c: str, n: int = 5, exclude_inputs: 
     With ``exclude_inputs=False`` the inputs may be returned (man:doctor :: woman:? then gives
     'doctor' itself: the famous 'nurse' needs the exclusion).
     """
+    empty = [name for name, w in (("a", a), ("b", b), ("c", c)) if not str(w).strip()]
+    if empty:  # was: "Not in the vocabulary: , , ."
+        raise KeyError(f"Type a word for {', '.join(empty)}: a 3CosAdd analogy needs all three words "
+                       "(a is to b as c is to ?).")
     missing = [w for w in (a, b, c) if w not in emb]
     if missing:
         raise KeyError(f"Not in the vocabulary: {_quote(missing)}.")

@@ -30,6 +30,10 @@ from core.limits import (  # noqa: F401  (the caps live in one module; these nam
 from core.progress import Progress, ensure
 
 MAX_ECHO = 80  # characters of a word quoted in a message
+# Words an uploaded file may hold (GloVe's 6B vocabulary is 400,000): a parsed row costs a few hundred bytes
+# of Python objects whatever its size on disk, so 2,000,000 three-character rows (25 MB) took +956 MB. The
+# rows are counted (in the gzip stream as it inflates) before a word is built.
+MAX_UPLOAD_ROWS = 400_000
 
 
 short = quote  # user content for a message, at most MAX_ECHO characters on one line: core.errors.quote
@@ -194,32 +198,45 @@ class Embedding:
 # ----------------------------------------------------------------------------- parsing
 
 
-def _read_bytes(source, max_decompressed: int | None | str = "auto") -> bytes:
+def _read_bytes(source, max_decompressed: int | None | str = "auto", max_rows: int | None = None) -> bytes:
     """The file's bytes, gunzipped in a capped stream when it is gzip.
 
     ``max_decompressed``: "auto" for :func:`decompressed_cap` (an upload), a number of bytes, or None
-    for no cap (a pinned asset whose sha256 was checked).
+    for no cap (a pinned asset whose sha256 was checked). ``max_rows``: refuse a text file with more
+    lines than that as soon as the stream shows them.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     elif isinstance(source, (str, Path)):
-        path = Path(source)
-        if path.is_dir():
-            raise EmbeddingFormatError(f"'{short(path)}' is a folder, not an embedding file.")
-        data = path.read_bytes()
+        from core.userfiles import NotARegularFile, read_regular
+
+        try:
+            data = read_regular(source, "an embedding file")
+        except NotARegularFile as exc:
+            raise EmbeddingFormatError(str(exc)) from None
     else:
         data = source.read()
     if data[:2] == b"\x1f\x8b":  # gzip (gensim-data ships .gz files)
         limit = decompressed_cap(len(data)) if max_decompressed == "auto" else max_decompressed
-        data = _gunzip(data, limit)
+        data = _gunzip(data, limit, max_rows=max_rows)
     if not data.strip():
         raise EmbeddingFormatError("The file is empty.")
     return data
 
 
-def _gunzip(data: bytes, limit: int | None, chunk: int = 2 ** 20) -> bytes:
-    """Decompress in chunks, stopping as soon as the output passes ``limit`` bytes (a gzip bomb)."""
+def too_many_rows(rows: int, limit: int) -> EmbeddingFormatError:
+    return EmbeddingFormatError(
+        f"The file has more than {limit:,} words or lines; this dashboard reads at most {limit:,} words from an "
+        "uploaded file (more cost the server too much memory). Keep the most frequent words (the first lines) "
+        "and try again.")
+
+
+def _gunzip(data: bytes, limit: int | None, chunk: int = 2 ** 20, max_rows: int | None = None) -> bytes:
+    """Decompress in chunks, stopping as soon as the output passes ``limit`` bytes (a gzip bomb) or, for
+    a text embedding, ``max_rows`` lines (millions of tiny rows inside a small archive)."""
     out = bytearray()
+    lines = 0
+    count_lines = None
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(data)) as fh:
             while True:
@@ -227,6 +244,12 @@ def _gunzip(data: bytes, limit: int | None, chunk: int = 2 ** 20) -> bytes:
                 if not block:
                     break
                 out += block
+                if count_lines is None:  # binary vectors hold newline bytes: only text is counted
+                    count_lines = max_rows is not None and detect_format(bytes(out[:8192])) != "word2vec-binary"
+                if count_lines:
+                    lines += block.count(b"\n")
+                    if lines > max_rows + 1:
+                        raise too_many_rows(lines, max_rows)
                 if limit is not None and len(out) > limit:
                     raise EmbeddingFormatError(
                         f"The gzip file expands to more than {limit / 2 ** 20:,.0f} MiB from "
@@ -269,16 +292,30 @@ def detect_format(data: bytes) -> str:
 
 def parse_embedding(source, fmt: str = "auto", name: str = "embedding",
                     progress: Progress | None = None, max_words: int | None = None,
-                    max_decompressed: int | None | str = "auto", zero_rows: bool = False) -> Embedding:
+                    max_decompressed: int | None | str = "auto", zero_rows: bool = False,
+                    max_rows: int | None | str = "auto") -> Embedding:
     """Parse word2vec binary, word2vec text (with "n d" header) or GloVe text (no header).
 
     ``source``: bytes, a path or a binary file object (gzip is detected and decompressed up to
     ``max_decompressed`` bytes, see :func:`_read_bytes`). ``max_words`` keeps the first (most
     frequent) words only. ``zero_rows``: accept all-zero vectors (a pinned asset may have some; an
-    upload is refused with the word named).
+    upload is refused with the word named). ``max_rows``: the most words a file may hold when
+    ``max_words`` does not cut it ("auto": :data:`MAX_UPLOAD_ROWS` for uploads, no limit for pinned
+    assets, i.e. ``max_decompressed=None``), checked before any word is built.
     """
-    data = _read_bytes(source, max_decompressed)
+    if max_rows == "auto":
+        max_rows = None if (max_decompressed is None or max_words) else MAX_UPLOAD_ROWS
+    data = _read_bytes(source, max_decompressed, max_rows)
     fmt = detect_format(data) if fmt == "auto" else fmt
+    if max_rows is not None and not max_words:
+        if fmt == "word2vec-binary":
+            first = data.partition(b"\n")[0]
+            header = _header(first)  # rows the bytes can hold: a lying header fails below, naming the offset
+            rows = min(header[0], (len(data) - len(first) - 1) // (4 * max(1, header[1]) + 2)) if header else 0
+        else:
+            rows = data.count(b"\n") + (not data.endswith(b"\n")) - (fmt == "word2vec-text")
+        if rows > max_rows:
+            raise too_many_rows(rows, max_rows)
     progress = ensure(progress)
     check = _check_finite if zero_rows else _check_row
     if fmt == "word2vec-binary":
@@ -378,7 +415,9 @@ def _parse_text(data: bytes, has_header: bool, progress: Progress,
             raise EmbeddingFormatError("Line 1: expected a header 'N_WORDS DIMENSION'.")
         n_expected, d = header
     words: list[str] = []
-    rows: list[np.ndarray] = []
+    # one preallocated array (grown by doubling) instead of a numpy object per row: a row then costs its
+    # d floats plus its word, not ~100 bytes of array header on top
+    rows = np.empty((0, 0), np.float32)
     seen: dict[str, int] = {}
     for line in lines:
         lineno += 1
@@ -391,6 +430,8 @@ def _parse_text(data: bytes, has_header: bool, progress: Progress,
             d = len(numbers)
             if d < 1:
                 raise EmbeddingFormatError(f"Line {lineno}: the word '{short(word)}' has no numbers after it.")
+        if rows.shape[1] != d:
+            rows = np.empty((0, d), np.float32)
         if len(numbers) != d:
             raise EmbeddingFormatError(
                 f"Line {lineno}: expected {d} numbers after the word '{short(word)}', found {len(numbers)}.")
@@ -403,8 +444,12 @@ def _parse_text(data: bytes, has_header: bool, progress: Progress,
         if word in seen:
             raise EmbeddingFormatError(f"Line {lineno}: '{short(word)}' appears twice (first on line {seen[word]}).")
         seen[word] = lineno
+        if len(words) == len(rows):
+            grown = np.empty((max(1024, 2 * len(rows)), d), np.float32)
+            grown[: len(rows)] = rows
+            rows = grown
+        rows[len(words)] = vec
         words.append(word)
-        rows.append(vec)
         if len(words) % 50000 == 0:
             progress(min(0.99, len(words) / (n_expected or 400000)), f"read {len(words):,} words")
         if max_words and len(words) >= max_words:
@@ -413,7 +458,7 @@ def _parse_text(data: bytes, has_header: bool, progress: Progress,
         raise EmbeddingFormatError("The file has no word vectors.")
     if n_expected is not None and not max_words and len(words) != n_expected:
         raise EmbeddingFormatError(f"The header announces {n_expected:,} words but the file has {len(words):,}.")
-    return words, np.vstack(rows)
+    return words, rows[: len(words)].copy()
 
 
 def save_word2vec_binary(emb: Embedding, path: str | Path) -> None:

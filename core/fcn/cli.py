@@ -8,6 +8,28 @@ from typing import Any
 from core.cli import add_common
 
 
+def _unpool_values(text: str, shape: tuple[int, ...]):
+    """--values as an array of ``shape``; a wrong count or a non-number is a one-line error."""
+    import math
+
+    import numpy as np
+
+    from core.cli import CommandError, short
+
+    need = int(np.prod(shape))
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        raise CommandError(f"--values must be {need} numbers separated by commas, not '{short(text)}'.") from None
+    if len(numbers) != need:
+        raise CommandError(f"--values must be {need} numbers (the {shape[0]} x {shape[1]} pooled map, row by row); "
+                           f"got {len(numbers)}.")
+    if not all(math.isfinite(v) for v in numbers):
+        raise CommandError("--values contains NaN or infinite entries.")
+    return np.array(numbers).reshape(shape)
+
+
 def cmd_upsample(args: argparse.Namespace) -> tuple[Any, str]:
     import numpy as np
 
@@ -23,7 +45,7 @@ def cmd_upsample(args: argparse.Namespace) -> tuple[Any, str]:
                        equals_bilinear=bool(np.allclose(out, U.bilinear_align_corners(x))))
     else:
         pool = U.max_pool_with_switches(x)
-        values = np.array([float(v) for v in args.values.split(",")]).reshape(pool.pooled.shape)
+        values = _unpool_values(args.values, pool.pooled.shape)
         out = U.max_unpool(values, pool.switches, pool.input_shape)
         payload.update(pooled=pool.pooled.tolist(), switches=pool.switches.tolist(), unpooled_values=values.tolist())
     payload["output"] = np.asarray(out).tolist()

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from core.cli import CommandError, add_common, resolve_image
+from core.cli import CommandError, add_common, resolve_image, short
 from core.progress import stderr_progress
 
 
@@ -64,6 +64,10 @@ def cmd_ascent(args: argparse.Namespace) -> tuple[Any, str]:
     _check_range("--steps", args.steps, 1, 5000)
     _check_range("--eta", args.eta, 0.0, 1e4)
     _check_range("--size", args.size, 16, 1024)
+    _check_range("--l2", args.l2, 0.0, 0.99)  # the image is multiplied by 1 - l2 each step: 2 flipped its sign
+    _check_range("--jitter", args.jitter, 0, 64)
+    _check_range("--blur-every", args.blur_every, 0, 10_000)
+    _check_range("--seed", args.seed, 0, 2 ** 32 - 1)
     model = _model(args)
     if args.filter is not None:
         if not args.layer:
@@ -227,7 +231,10 @@ def cmd_gallery(args: argparse.Namespace) -> tuple[Any, str]:
         first, _, last = args.channels.partition("-")
         channels = list(range(int(first), int(last or first) + 1)) if args.channels != "all" else list(range(n))
     except ValueError:
-        raise CommandError(f"--channels takes 'all', K or K-L, not '{args.channels}'.") from None
+        raise CommandError(f"--channels takes 'all', K or K-L, not '{short(args.channels)}'.") from None
+    if not channels:
+        raise CommandError(f"--channels {short(args.channels)} is an empty range: write the smaller number first "
+                           f"({last}-{first}).")
     store = gallery.compute(model, layer, channels, progress=None if args.json else stderr_progress)
     rows = [{"channel": k, "path": str(store.path(k)), **{f: store.done[k][f] for f in ("activation", "std", "seconds")}}
             for k in channels]

@@ -33,6 +33,12 @@ from core.vision.compiled import compiled
 from core.vision.zoo import LoadedModel, ModelError, page_defaults
 
 BLOCK = 8  # channels optimised together (one batch); also the unit of work on disk
+# The whole gallery folder's bound (every one of EfficientNet-Lite0's 62,240 channels is one link away: about
+# 1.6 GB). Past it, the layer galleries used longest ago are removed after each block is written.
+ENV_MAX_MB = "DASHBOARD_GALLERY_MAX_MB"
+DEFAULT_MAX_MB = 512
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+ENTRY_FIELDS = ("activation", "std", "seconds")
 VERSION = 1  # bump when the files or the recipe's meaning change
 RECIPE_KEYS = ("steps", "eta", "init", "jitter", "l2", "blur_every", "fourier", "size", "seed")
 GENERIC_RECIPE = {"steps": 64, "eta": 1.0, "init": "gray", "jitter": 0, "l2": 0.0, "blur_every": 0, "fourier": True,
@@ -109,14 +115,20 @@ class Gallery:
         return self.folder / f"channel-{channel:04d}.png"
 
     def missing(self, channels: Iterable[int]) -> list[int]:
-        return [k for k in channels if k not in self.done or not self.path(k).exists()]
+        """Channels without a usable picture (no index entry, or the file is gone, empty or not a PNG)."""
+        return [k for k in channels if k not in self.done or not _is_png(self.path(k))]
 
     def image(self, channel: int) -> np.ndarray:
-        from core.images import load_image
+        from core.images import ImageError, load_image
 
         if channel not in self.done:
             raise GalleryError(f"Channel {channel} of '{self.layer}' has not been computed yet.")
-        return load_image(self.path(channel)).array
+        try:
+            return load_image(self.path(channel)).array
+        except ImageError:  # damaged on disk: it is recomputed on the next request, never shown
+            self.done.pop(channel, None)
+            raise GalleryError(f"Channel {channel} of '{self.layer}' is damaged on disk; it will be computed "
+                               "again.") from None
 
     @property
     def complete(self) -> bool:
@@ -137,12 +149,81 @@ def open_gallery(loaded: LoadedModel, layer: str, recipe: dict | None = None, ro
     return gallery
 
 
+def _is_png(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(8) == PNG_SIGNATURE
+    except OSError:
+        return False
+
+
+def _valid_entry(entry: object) -> bool:
+    import math
+
+    return isinstance(entry, dict) and all(
+        isinstance(entry.get(f), (int, float)) and not isinstance(entry.get(f), bool) and math.isfinite(entry[f])
+        for f in ENTRY_FIELDS)
+
+
 def _read_index(folder: Path) -> dict[int, dict]:
+    """The index's channel entries; a damaged index (not JSON, entries without their fields, a folder
+    replaced by a file) counts as empty, so what it described is computed again rather than shown."""
     try:
         data = json.loads((folder / "index.json").read_text())
-        return {int(k): v for k, v in data.get("channels", {}).items()}
-    except (OSError, ValueError, AttributeError):
+        channels = data.get("channels", {}) if isinstance(data, dict) else {}
+        return {int(k): v for k, v in channels.items() if _valid_entry(v)} if isinstance(channels, dict) else {}
+    except (OSError, ValueError, AttributeError, TypeError, RecursionError):
         return {}
+
+
+def disk_token(gallery: Gallery) -> tuple:
+    """Changes whenever the gallery's files change (for keys of work that fills it)."""
+    out = []
+    for path in (gallery.folder, gallery.folder / "index.json"):
+        try:
+            out.append(path.stat().st_mtime_ns)
+        except OSError:
+            out.append(0)
+    return tuple(out)
+
+
+def max_bytes() -> int:
+    import math
+
+    try:
+        mb = float(os.environ.get(ENV_MAX_MB, DEFAULT_MAX_MB))
+    except ValueError:
+        mb = DEFAULT_MAX_MB
+    if not math.isfinite(mb) or mb <= 0:
+        mb = DEFAULT_MAX_MB
+    return int(mb * 2 ** 20)
+
+
+def evict(root: Path, keep: Path | None = None, limit: int | None = None) -> list[Path]:
+    """Remove whole layer galleries (``root/<model>/<layer>/<recipe>``), least recently written first,
+    until the folder holds at most ``limit`` bytes; ``keep`` (the one being filled) is never removed."""
+    import shutil
+
+    limit = max_bytes() if limit is None else limit
+    folders = []
+    total = 0
+    for folder in root.glob("*/*/*"):
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+        total += size
+        index = folder / "index.json"
+        folders.append((index.stat().st_mtime if index.exists() else 0.0, folder, size))
+    removed = []
+    for _, folder, size in sorted(folders, key=lambda t: t[0]):
+        if total <= limit:
+            break
+        if keep is not None and folder.resolve() == Path(keep).resolve():
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        total -= size
+        removed.append(folder)
+    return removed
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -194,6 +275,9 @@ def compute(loaded: LoadedModel, layer: str, channels: Iterable[int], recipe: di
     todo = [b for b in blocks_of(wanted) if gallery.missing(range(b * BLOCK, min(gallery.channels, (b + 1) * BLOCK)))]
     if not todo:
         return gallery
+    for folder in (gallery.folder.parents[1], gallery.folder.parent, gallery.folder):
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):  # our cache, damaged: a file where
+            folder.unlink()                                                  # a folder was
     gallery.folder.mkdir(parents=True, exist_ok=True)
     net = any_size(loaded) if int(recipe["size"]) != int(loaded.input_size[0]) else loaded
     extractor = net.extractor((layer,))
@@ -220,6 +304,7 @@ def compute(loaded: LoadedModel, layer: str, channels: Iterable[int], recipe: di
                               "objective": [round(float(v), 4) for v in result.objective[:: max(1, len(result.objective) // 32)]],
                               "written": time.strftime("%Y-%m-%dT%H:%M:%S")}
             _merge_index(gallery, entries)
+        evict(gallery.folder.parents[2], keep=gallery.folder)
         if preview is not None:
             preview(list(result.images), [f"channel {k}" for k in block])
     progress(1.0, f"{len(gallery.done)} of {gallery.channels} channels of {layer} on disk")
@@ -264,11 +349,14 @@ def mosaic(gallery: Gallery, channels: list[int], columns: int = 8, tile: int = 
     for i, k in enumerate(channels):
         r, c = divmod(i, columns)
         y, x = r * step, c * step
-        if k in gallery.done and gallery.path(k).exists():
-            img = gallery.image(k)
-            img = cv2.resize(img, (tile, tile), interpolation=cv2.INTER_AREA if img.shape[0] > tile else cv2.INTER_CUBIC)
-        else:
-            img = np.full((tile, tile, 3), 200, np.uint8)
+        img = np.full((tile, tile, 3), 200, np.uint8)  # missing or damaged: gray
+        if not gallery.missing([k]):
+            try:
+                shown = gallery.image(k)
+                img = cv2.resize(shown, (tile, tile),
+                                 interpolation=cv2.INTER_AREA if shown.shape[0] > tile else cv2.INTER_CUBIC)
+            except GalleryError:
+                pass
         out[y:y + tile, x:x + tile] = img
         centres.append((k, x + tile // 2, y + tile // 2))
     return out, centres

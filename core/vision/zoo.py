@@ -360,6 +360,60 @@ def load_model(name: str, manager: AssetManager | None = None, progress: Progres
                        spec.input_size, 3)
 
 
+# The architecture must fit the weights the file carries: Keras builds every layer (allocating its weights)
+# before it reads them, so a 2.5 KB .keras whose config says Dense(units=100,000,000) cost +5 GB. A lower
+# bound of the parameters the config declares (:func:`declared_parameters`) may exceed the parameters the
+# weights hold (at one byte or more each) by this many, never by more.
+USER_MODEL_PARAM_SLACK = 1_000_000
+
+
+def declared_parameters(config: object) -> int:
+    """A lower bound of the parameters a Keras model config declares, read from the JSON before Keras
+    builds anything: each Dense/Conv/Embedding layer has at least ``units`` (``filters`` x kernel area,
+    ``input_dim`` x ``output_dim``) weights, whatever its input."""
+    import math
+
+    def number(value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            return 0
+        return int(min(value, 1e15))
+
+    def area(value: object) -> int:
+        if isinstance(value, (list, tuple)):
+            return math.prod(max(1, number(v)) for v in value) if value else 1
+        return max(1, number(value))
+
+    total = 0
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            cfg = node.get("config") if "class_name" in node else None
+            if isinstance(cfg, dict):
+                total += number(cfg.get("units"))
+                total += number(cfg.get("filters")) * area(cfg.get("kernel_size", 1))
+                total += number(cfg.get("input_dim")) * number(cfg.get("output_dim"))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return total
+
+
+def _check_architecture(name: str, config_json: bytes | str | None, weight_bytes: int) -> None:
+    import json
+
+    if config_json is None:
+        return
+    try:
+        config = json.loads(config_json)
+    except (ValueError, TypeError, RecursionError):
+        return  # Keras's own error says the config is unreadable
+    declared = declared_parameters(config)
+    held = weight_bytes  # at least one byte a parameter (int8-quantised weights): never refuses a real model
+    if declared > held + USER_MODEL_PARAM_SLACK:
+        raise ModelError(f"{name}: its architecture declares at least {declared:,} parameters but the file holds "
+                         f"weights for about {held:,}: refused before building it (it would take "
+                         f"{4 * declared / 2 ** 20:,.0f} MiB or more).")
 
 
 _short = quote  # core.errors.quote
@@ -396,19 +450,39 @@ def check_model_archive(data: bytes, filename: str) -> None:
         if total > cap:
             raise ModelError(f"{name} expands to {total / 2 ** 20:,.0f} MiB from {len(data) / 2 ** 20:,.1f} MiB "
                              f"(more than {cap / 2 ** 20:,.0f} MiB): refused as a possible decompression bomb.")
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:  # sizes checked above: reading config.json is bounded
+                names = set(zf.namelist())
+                config = zf.read("config.json") if "config.json" in names else None
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError, zlib_error()):
+            return
+        weights = sum(m.file_size for m in members if m.filename.endswith((".h5", ".npz")))
+        _check_architecture(name, config, weights)
     elif data[:8] == b"\x89HDF\r\n\x1a\n":
         import h5py
 
         sizes = []
+        config = None
         try:
             with h5py.File(io.BytesIO(data), "r") as fh:
                 fh.visititems(lambda _, obj: sizes.append(obj.size * obj.dtype.itemsize)
                               if isinstance(obj, h5py.Dataset) else None)
-        except (OSError, ValueError, TypeError):
-            return  # not a readable HDF5 file: Keras's own error says so
+                config = fh.attrs.get("model_config")
+        except Exception:  # h5py raises RuntimeError, KeyError, ... on damaged structure (20 of 40 fuzzed files)
+            raise ModelError(f"{name} could not be loaded: it is not a readable HDF5 model file (damaged or "
+                             "truncated). Save the model again with model.save('name.keras').") from None
         if sum(sizes) > cap:
             raise ModelError(f"{name} declares {sum(sizes) / 2 ** 20:,.0f} MiB of weights in {len(data) / 2 ** 20:,.1f} "
                              f"MiB (more than {cap / 2 ** 20:,.0f} MiB): refused as a possible decompression bomb.")
+        if isinstance(config, bytes):
+            config = config.decode("utf-8", "replace")
+        _check_architecture(name, config if isinstance(config, str) else None, sum(sizes))
+
+
+def zlib_error() -> type:
+    import zlib
+
+    return zlib.error
 
 
 def _scrub(message: str, tmp: str, filename: str) -> str:

@@ -82,7 +82,12 @@ USER_ERRORS = [
 
 @pytest.mark.parametrize("case, argv, words", USER_ERRORS, ids=[c[0] for c in USER_ERRORS])
 def test_user_errors_are_one_line_and_exit_2(case, argv, words, files, capsys):
-    code = cli.main([a.replace("{d}", str(files)) for a in argv])
+    assert_one_line_exit_2(argv, words, files, capsys)
+
+
+def assert_one_line_exit_2(argv: list[str], words: str, folder, capsys) -> None:
+    """``python -m core *argv`` (``{d}`` = ``folder``) exits 2 with one line ``error: ...`` holding ``words``."""
+    code = cli.main([a.replace("{d}", str(folder)) for a in argv])
     err = capsys.readouterr().err.strip().splitlines()
     last = err[-1] if err else ""
     assert code == 2, err

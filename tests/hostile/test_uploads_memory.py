@@ -190,3 +190,44 @@ def test_model_load_errors_are_a_sentence_without_server_paths(case, data, name,
     assert words in message
     assert tempfile.gettempdir() + "/" not in message and "/tmp" not in message
     assert "x" * 81 not in message and len(message) < 400
+
+
+def peak_extra_mb_each(setup: str, actions: dict[str, str], timeout: int = 600) -> dict[str, tuple[float, str]]:
+    """:func:`peak_extra_mb` for several actions in one fresh subprocess (one interpreter start for a
+    table): the peak is reset before each action, whose garbage is collected before the next one."""
+    body = "\n".join(
+        f"    run({name!r}, {action!r})" for name, action in actions.items())
+    code = textwrap.dedent("""
+        import gc, json, sys
+
+        def status(field):
+            return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(field + ":"))
+
+        OUT = {{}}
+        def run(name, action):
+            gc.collect()
+            try:
+                open("/proc/self/clear_refs", "w").write("5")
+            except OSError:
+                pass
+            base = status("VmRSS")
+            try:
+                exec(action, globals())
+                outcome = "accepted"
+            except Exception as exc:
+                outcome = type(exc).__name__ + ": " + str(exc)[:200]
+            OUT[name] = ((status("VmHWM") - base) / 1024.0, outcome)
+            for k in [k for k in globals() if k.startswith("_r")]:
+                del globals()[k]
+            gc.collect()
+
+        {setup}
+        if True:
+        {body}
+        print(json.dumps(OUT))
+    """).format(setup=setup, body=body)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3",
+                               "CUDA_VISIBLE_DEVICES": ""})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return {k: tuple(v) for k, v in json.loads(proc.stdout.strip().splitlines()[-1]).items()}

@@ -1,0 +1,82 @@
+"""The 2026-12-04 sweep's classroom rows (Table 2 J, N95/N96): a worker that is running but no longer
+answers its health check (SIGSTOPped: hung, not dead) is killed and restarted by the launcher; the
+HAProxy configuration retries a request whose worker died or hung instead of answering 502 or waiting
+five minutes."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dashboard import classroom
+from tests.helpers import free_port
+from tests.serving.conftest import haproxy  # noqa: F401  (the fixture: skips without Debian's haproxy)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class FakeProc:
+    def poll(self):
+        return None
+
+
+def child(port: int, started: float, answered: float | None) -> classroom.Child:
+    c = classroom.Child(f"w{port}", [], Path("/dev/null"), {}, port=port, proc=FakeProc(), started=started)
+    c.answered = answered
+    return c
+
+
+def test_hung_workers_are_those_silent_past_the_limit():
+    answering, hung, starting, slow_start = (child(1, 0, 90.0), child(2, 0, 100.0 - classroom.HUNG_AFTER_S),
+                                             child(3, 95.0, None), child(4, 100.0 - 181, None))
+    found = classroom.hung_workers([answering, hung, starting, slow_start], 100.0, lambda port: port == 1,
+                                   startup_timeout=180)
+    assert found == [hung, slow_start] and answering.answered == 100.0
+
+
+def test_config_retries_dead_or_hung_workers_elsewhere():
+    text = classroom.haproxy_config("127.0.0.1", 8000, [("w1", 8001), ("w2", 8002)])
+    assert "retry-on conn-failure empty-response response-timeout" in text and "option redispatch" in text
+    assert "timeout server 60s" in text
+
+
+@pytest.mark.slow
+def test_a_hung_worker_is_killed_and_restarted(haproxy, tmp_path):  # noqa: F811
+    out = tmp_path / "launcher.out"
+    port = free_port()
+    env = dict(os.environ, DASHBOARD_HUNG_AFTER_S="6")
+    with open(out, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "dashboard.classroom", "--workers", "1", "--port", str(port),
+                                 "--host", "127.0.0.1", "--no-warm", "--run-dir", str(tmp_path / "run")],
+                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+    stopped = None
+    try:
+        deadline = time.time() + 180
+        while "Students: open" not in out.read_text():
+            assert proc.poll() is None and time.time() < deadline, out.read_text()[-2000:]
+            time.sleep(0.5)
+        wport = int(re.search(r"server w1 127\.0\.0\.1:(\d+)", (tmp_path / "run" / "haproxy.cfg").read_text())[1])
+        pid = int(subprocess.run(["fuser", "-n", "tcp", str(wport)], capture_output=True, text=True).stdout.split()[0])
+        os.kill(pid, signal.SIGSTOP)  # hung, not dead
+        stopped = pid
+        deadline = time.time() + 240
+        while not classroom.healthy(wport) or "stopped answering its health check" not in out.read_text():
+            assert proc.poll() is None and time.time() < deadline, out.read_text()[-2000:]
+            time.sleep(1.0)
+        assert "restarting it" in out.read_text()
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    finally:
+        if stopped is not None and Path(f"/proc/{stopped}").exists():
+            os.kill(stopped, signal.SIGCONT)
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
