@@ -22,6 +22,7 @@ from core.errors import UserError, quote
 from core.limits import IMAGE_MAX_PIXELS as DEFAULT_MAX_PIXELS  # header-declared pixels we agree to decode
 from core.limits import IMAGE_MAX_SIDE as DEFAULT_MAX_SIDE
 from core.limits import MODEL_MAX_ASPECT, MODEL_MIN_SIDE
+
 # What Pillow's decoded picture may take before it is reduced (pixels x bytes per pixel, see
 # :func:`decoded_bytes`): a 124 KB 16-bit PNG of 7999 x 7999 is 122 MiB decoded; an RGBA or float one of
 # the same size (244 MiB) is refused before a pixel is decoded. Everything after the decode (16-bit and
