@@ -3,6 +3,14 @@
     python benchmarks/bench_classroom.py --start run --students 5 --pages home,upsampling
     python benchmarks/bench_classroom.py --url http://127.0.0.1:8501 --students 50
     python benchmarks/bench_classroom.py --start classroom --workers 2 --json out.json
+    python benchmarks/bench_classroom.py --wave 150 --pages all     # the README's "Serving a class" table
+    python benchmarks/bench_classroom.py --start classroom --students 50 --pages grad-cam \
+        --settings 0 --knobs "Method,Target layer,Class to explain"  # 50 students, 50 different settings
+
+--wave N: like `make classroom` (2 workers behind HAProxy) unless --url/--start says otherwise; waits
+for the warm start; then N students open each page at once, one page after the other, and the table
+gives per page p50/p95/max seconds, the server CPU per student run (all server processes' CPU during
+the wave / runs) and each worker's RSS after the page.
 
 Per page, every student in one phase at a time, all at once (asyncio, one process):
 
@@ -274,8 +282,12 @@ class LagMonitor:
 
 
 # -------------------------------------------------------------------------------------- settings
-def knobs_of(widgets: list[Widget]) -> list[Widget]:
+def knobs_of(widgets: list[Widget], labels: list[str] | None = None) -> list[Widget]:
+    """The widgets a wave of students moves: ``labels`` (label prefixes, in that order) when given, else
+    the page's sliders, then its number inputs."""
     usable = [w for w in widgets if not w.disabled and w.grid(2)]
+    if labels:
+        return [w for label in labels for w in usable[:] if w.label.startswith(label)][:len(labels)]
     # sliders first; number inputs after them, for pages without sliders and for more distinct settings
     return [w for w in usable if w.kind in KNOB_KINDS] + [w for w in usable if w.kind in FALLBACK_KNOBS]
 
@@ -314,7 +326,10 @@ def _key(setting: dict[str, Any]) -> tuple:
 
 # ------------------------------------------------------------------------------------------ the class
 class Classroom:
-    def __init__(self, server: Server, n: int, deadline: float, op_timeout: float, cookies: bool):
+    def __init__(self, server: Server, n: int, deadline: float, op_timeout: float, cookies: bool,
+                 knob_labels: list[str] | None = None, wave_only: bool = False):
+        self.knob_labels = knob_labels
+        self.wave_only = wave_only  # --wave: each page is opened once by everybody at once, nothing else
         self.server = server
         self.n = n
         self.deadline = deadline
@@ -379,10 +394,12 @@ class Classroom:
         return ph
 
     async def page(self, page: str) -> dict[str, Phase]:
-        phases = {"cold": await self.phase("cold", lambda s, k: s.open(page, timeout=self.timeout())),
-                  "warm": await self.phase("warm", lambda s, k: s.open(page, timeout=self.timeout()))}
+        phases = {"cold": await self.phase("cold", lambda s, k: s.open(page, timeout=self.timeout()))}
+        if self.wave_only:
+            return phases
+        phases["warm"] = await self.phase("warm", lambda s, k: s.open(page, timeout=self.timeout()))
         first = next((s for s in self.students if s is not None and s.last is not None), None)
-        knobs = knobs_of(first.widgets) if first is not None else []
+        knobs = knobs_of(first.widgets, self.knob_labels) if first is not None else []
         wave = settings(knobs, self.n)
         if not wave:
             ph = Phase("wave", skipped="no slider or number input on this page")
@@ -452,9 +469,11 @@ class Classroom:
 
 async def run_class(args: argparse.Namespace, server: Server) -> dict[str, Any]:
     deadline = time.monotonic() + args.deadline
-    room = Classroom(server, args.students, deadline, args.op_timeout, not args.no_cookies)
+    room = Classroom(server, args.students, deadline, args.op_timeout, not args.no_cookies,
+                     knob_labels=args.knobs, wave_only=args.wave is not None)
     room.pids = server_pids(server)
-    report: dict[str, Any] = {"url": server.base, "students": args.students, "pages": {}, "rss": {}, "notes": []}
+    report: dict[str, Any] = {"url": server.base, "students": args.students, "pages": {}, "rss": {}, "notes": [],
+                              "wave_only": args.wave is not None}
     rss_idle = snapshot_rss(room.pids)
     t0 = time.perf_counter()
     fails = await room.connect()
@@ -476,10 +495,13 @@ async def run_class(args: argparse.Namespace, server: Server) -> dict[str, Any]:
             finally:
                 await probe.close()
             report["notes"].append("page list from a probe session that opened the default page first")
+        report["rss_pages"] = {}
         for page in pages:
             phases = await room.page(page)
             report["pages"][page] = phases
-            print(row(page, args.students, phases), file=sys.stderr, flush=True)
+            report["rss_pages"][page] = snapshot_rss(room.pids)
+            print(wave_row(page, args.students, phases["cold"], report["rss_pages"][page]) if room.wave_only
+                  else row(page, args.students, phases), file=sys.stderr, flush=True)
         room.pids = server_pids(server)  # a restarted worker has a new pid
         before = snapshot_rss(room.pids)
         ph = await room.many_settings(pages, args.settings) if args.settings > 0 else Phase("settings", skipped="0")
@@ -508,14 +530,31 @@ def row(page: str, n: int, phases: dict[str, Phase]) -> str:
             f"{cell(phases['wave'])} | {len(failed_students)} | {len(exc)} |")
 
 
+WAVE_HEADER = ("| page | students | p50 | p95 | max | server CPU per run | worker RSS after | failed | exceptions |\n"
+               "|---|---|---|---|---|---|---|---|---|")
+
+
+def wave_row(page: str, n: int, ph: Phase, rss: dict[int, int | None]) -> str:
+    """One page of a --wave run: everybody opened it at once."""
+    if ph.skipped and not ph.times:
+        return f"| {page or 'home'} | {n} | skipped ({ph.skipped}) | | | | | | |"
+    per_run = ph.server_cpu / len(ph.times) if ph.times else 0.0
+    sizes = " / ".join(f"{v / 2**30:.2f} GB" for v in rss.values() if v)
+    return (f"| {page or 'home'} | {n} | {pct(ph.times, 0.5):.2f} s | {pct(ph.times, 0.95):.2f} s | "
+            f"{max(ph.times):.2f} s | {1000 * per_run:.0f} ms | {sizes} | "
+            f"{len({f.split(':')[0] for f in ph.failed})} | {len(ph.exceptions)} |")
+
+
 def mb(v: int | None) -> str:
     return "-" if v is None else f"{v / 2**20:.0f} MB"
 
 
 def render(report: dict[str, Any]) -> str:
-    lines = [HEADER]
+    wave = report.get("wave_only")
+    lines = [WAVE_HEADER if wave else HEADER]
     for page, phases in report["pages"].items():
-        lines.append(row(page, report["students"], phases))
+        lines.append(wave_row(page, report["students"], phases["cold"], report["rss_pages"].get(page, {})) if wave
+                     else row(page, report["students"], phases))
     lines.append("")
     exc = sorted({e for phases in report["pages"].values() for ph in phases.values() for e in ph.exceptions})
     for e in exc[:10]:
@@ -571,19 +610,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=2, help="--start classroom: worker processes (default 2)")
     p.add_argument("--no-warm", action="store_true", help="--start run|classroom: the server(s) do not warm up first")
     p.add_argument("--students", type=int, default=50, help=f"simulated students (default 50, at most {MAX_STUDENTS})")
-    p.add_argument("--pages", help="comma-separated url paths (home or '' for the default page); default: all")
-    p.add_argument("--settings", type=int, default=1000, help="distinct slider settings for the RSS check (default 1000)")
+    p.add_argument("--pages", help="comma-separated url paths (home or '' for the default page), or 'all' (default)")
+    p.add_argument("--wave", type=int, default=None, metavar="N",
+                   help="N students open each page at once, once (no warm/slider phases): per page p50/p95/max, "
+                        "server CPU per run and worker RSS; sets --students N")
+    p.add_argument("--knobs", help="comma-separated label prefixes of the widgets the slider wave moves "
+                                   "(e.g. 'Method,Target layer,Class to explain'); default: the page's sliders")
+    p.add_argument("--settings", type=int, default=None,
+                   help="distinct slider settings for the RSS check (default 1000; 0 with --wave)")
     p.add_argument("--deadline", type=float, default=600.0, help="global deadline in seconds (default 600)")
     p.add_argument("--op-timeout", type=float, default=300.0, help="timeout of one page run (default 300 s)")
     p.add_argument("--no-cookies", action="store_true", help="do not GET / for cookies before connecting")
     p.add_argument("--json", nargs="?", const="-", help="write the results as JSON to this file ('-': stdout)")
     args = p.parse_args(argv)
+    if args.wave is not None:
+        args.students = args.wave
+        if args.url is None and args.start is None:
+            args.start = "classroom"  # what `make classroom` serves a room with
+    if args.settings is None:
+        args.settings = 0 if args.wave is not None else 1000
     if not 1 <= args.students <= MAX_STUDENTS:
         p.error(f"--students must be 1..{MAX_STUDENTS}")
     if not 0 <= args.settings <= MAX_SETTINGS:
         p.error(f"--settings must be 0..{MAX_SETTINGS}")
     if args.url is None and args.start is None:
         args.start = "run"
+    if args.pages is not None and args.pages.strip() == "all":
+        args.pages = None
+    args.knobs = [k.strip() for k in args.knobs.split(",") if k.strip()] if args.knobs else None
     if args.pages is not None:
         args.pages = [("" if x.strip() in ("home", "/") else x.strip().strip("/")) for x in args.pages.split(",")]
     if args.url:
