@@ -412,6 +412,40 @@ class Classroom:
         phases["wave"] = ph
         return phases
 
+    async def churn(self, page: str, count: int, parallel: int = 10) -> Phase:
+        """``count`` fresh sessions, ``parallel`` at a time, each opening ``page`` and closing its tab:
+        what a worker keeps of closed tabs (read the RSS before and after)."""
+        ph = Phase("churn")
+        t0 = time.perf_counter()
+        done = [0]
+
+        async def one(k: int) -> None:
+            try:
+                s = await Student.connect(self.server.base, fetch_cookies=self.cookies, timeout=self.timeout())
+            except (OSError, StudentTimeout, StudentError) as exc:
+                ph.failed.append(f"session {k}: connect: {type(exc).__name__}: {exc}")
+                return
+            try:
+                r = await s.open(page, timeout=self.timeout())
+                ph.times.append(r.seconds)
+                ph.exceptions.extend(r.exceptions)
+                if not r.finished:
+                    ph.failed.append(f"session {k}: {r.status or 'no status'}")
+            except (StudentTimeout, StudentError, OSError) as exc:
+                ph.failed.append(f"session {k}: {type(exc).__name__}: {exc}")
+            finally:
+                await s.close()
+                done[0] += 1
+
+        for start in range(0, count, parallel):
+            if self.left() <= 0:
+                ph.skipped = f"{done[0]} of {count} sessions before the deadline"
+                break
+            await asyncio.gather(*(one(k) for k in range(start, min(count, start + parallel))))
+        ph.wall = time.perf_counter() - t0
+        ph.distinct_values = done[0]
+        return ph
+
     async def many_settings(self, pages: list[str], count: int) -> Phase:
         """``count`` distinct slider settings over the pages that have sliders, spread over the students."""
         plan: dict[str, list[dict[str, Any]]] = {}
@@ -499,10 +533,17 @@ async def run_class(args: argparse.Namespace, server: Server) -> dict[str, Any]:
         for page in pages:
             phases = await room.page(page)
             report["pages"][page] = phases
-            report["rss_pages"][page] = snapshot_rss(room.pids)
+            report["rss_pages"][page] = snapshot_rss([p for p in room.pids if "dashboard.serve" in describe(p)]
+                                                     or room.pids)  # the workers (not the proxy, the launcher)
             print(wave_row(page, args.students, phases["cold"], report["rss_pages"][page]) if room.wave_only
                   else row(page, args.students, phases), file=sys.stderr, flush=True)
         room.pids = server_pids(server)  # a restarted worker has a new pid
+        if args.churn:
+            before = snapshot_rss(room.pids)
+            ph = await room.churn(args.churn_page, args.churn)
+            after = snapshot_rss(room.pids)
+            report["churn"] = {"phase": ph, "page": args.churn_page, "before": before, "after": after}
+            print(churn_line(report["churn"]), file=sys.stderr, flush=True)
         before = snapshot_rss(room.pids)
         ph = await room.many_settings(pages, args.settings) if args.settings > 0 else Phase("settings", skipped="0")
         after = snapshot_rss(room.pids)
@@ -545,6 +586,16 @@ def wave_row(page: str, n: int, ph: Phase, rss: dict[int, int | None]) -> str:
             f"{len({f.split(':')[0] for f in ph.failed})} | {len(ph.exceptions)} |")
 
 
+def churn_line(churn: dict[str, Any]) -> str:
+    ph: Phase = churn["phase"]
+    growth = ", ".join(f"pid {pid} {mb(churn['before'].get(pid))} -> {mb(v)} "
+                       f"({(v - (churn['before'].get(pid) or v)) / 2**20:+.0f} MB)"
+                       for pid, v in churn["after"].items() if v)
+    return (f"Sessions opened and closed: {ph.distinct_values} on '{churn['page'] or 'home'}' "
+            f"(p50/p95 {fmt_pair(ph.times)}, {len(ph.failed)} failed, {len(ph.exceptions)} exceptions, "
+            f"{ph.wall:.0f} s): RSS {growth}" + (f" ({ph.skipped})" if ph.skipped else ""))
+
+
 def mb(v: int | None) -> str:
     return "-" if v is None else f"{v / 2**20:.0f} MB"
 
@@ -564,8 +615,10 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"failed: {f[:200]}")
     if report.get("connect_failed"):
         lines.append(f"connect failed: {len(report['connect_failed'])} ({report['connect_failed'][0][:160]})")
+    if report.get("churn"):
+        lines.append(churn_line(report["churn"]))
     ph: Phase | None = report.get("settings")
-    if ph is not None:
+    if ph is not None and not (ph.skipped == "0" and not ph.times):
         lines.append(f"\nSlider settings: {ph.distinct_values} distinct over {report['students']} students"
                      f"{' (' + ph.skipped + ')' if ph.skipped else ''}: {len(ph.times)} reruns, "
                      f"p50/p95 {fmt_pair(ph.times)}, {len({f.split(':')[0] for f in ph.failed})} failed students, "
@@ -598,6 +651,9 @@ def to_json(report: dict[str, Any]) -> dict[str, Any]:
     if report.get("settings") is not None:
         out["settings"] = report["settings"].as_json()
     out["rss"] = {str(pid): r for pid, r in report["rss"].items()}
+    if report.get("churn"):
+        out["churn"] = dict(report["churn"], phase=report["churn"]["phase"].as_json())
+    out.pop("rss_pages", None)
     return out
 
 
@@ -614,6 +670,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--wave", type=int, default=None, metavar="N",
                    help="N students open each page at once, once (no warm/slider phases): per page p50/p95/max, "
                         "server CPU per run and worker RSS; sets --students N")
+    p.add_argument("--churn", type=int, default=0, metavar="N",
+                   help="then N fresh sessions (10 at a time) open --churn-page and close: worker RSS before/after")
+    p.add_argument("--churn-page", default="grad-cam", help="the page --churn opens (default grad-cam)")
     p.add_argument("--knobs", help="comma-separated label prefixes of the widgets the slider wave moves "
                                    "(e.g. 'Method,Target layer,Class to explain'); default: the page's sliders")
     p.add_argument("--settings", type=int, default=None,
