@@ -3,7 +3,8 @@
     python benchmarks/bench_classroom.py --start run --students 5 --pages home,upsampling
     python benchmarks/bench_classroom.py --url http://127.0.0.1:8501 --students 50
     python benchmarks/bench_classroom.py --start classroom --workers 2 --json out.json
-    python benchmarks/bench_classroom.py --wave 150 --pages all     # the README's "Serving a class" table
+    python benchmarks/bench_classroom.py --wave 150 --pages all --knobs "Method,Target layer,Class to explain" \
+        --churn 1000                               # the README's "Serving a class" table and notes
     python benchmarks/bench_classroom.py --start classroom --students 50 --pages grad-cam \
         --settings 0 --knobs "Method,Target layer,Class to explain"  # 50 students, 50 different settings
 
@@ -49,6 +50,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -292,18 +295,20 @@ def knobs_of(widgets: list[Widget], labels: list[str] | None = None) -> list[Wid
     return [w for w in usable if w.kind in KNOB_KINDS] + [w for w in usable if w.kind in FALLBACK_KNOBS]
 
 
-def settings(knobs: list[Widget], count: int, max_knobs: int = 3) -> list[dict[str, Any]]:
+def settings(knobs: list[Widget], count: int, max_knobs: int = 3, every: bool = False) -> list[dict[str, Any]]:
     """``count`` distinct settings (dicts id -> value) of the first knob(s), spread over their ranges.
 
     Uses as many knobs (up to ``max_knobs``) as it takes to have ``count`` distinct combinations;
-    with fewer combinations than ``count`` the list repeats.
+    with fewer combinations than ``count`` the list repeats. ``every``: vary every knob, each over
+    about count^(1/knobs) values (e.g. method x layer x class), rather than the first one first.
     """
     if not knobs or count <= 0:
         return []
     grids: list[list[Any]] = []
     total = 1
+    per_knob = int(np.ceil(count ** (1 / len(knobs[:max_knobs])))) + 1 if every else count
     for w in knobs[:max_knobs]:
-        g = w.grid(count)
+        g = w.grid(per_knob)
         grids.append(g)
         total *= len(g)
         if total >= count:
@@ -411,6 +416,28 @@ class Classroom:
             ph.distinct_values = len({_key(v) for v in wave})
         phases["wave"] = ph
         return phases
+
+    async def distinct(self, page: str, n: int) -> Phase:
+        """The first ``n`` students each move the page's knobs (``--knobs``) to a different setting at once."""
+        first = next((s for s in self.students if s is not None), None)
+        if first is None:
+            return Phase("distinct", skipped="no live student")
+        r = await first.open(page, timeout=self.timeout())
+        wave = settings(knobs_of(r.widgets, self.knob_labels), n, every=True)
+        if not wave:
+            return Phase("distinct", skipped=f"no widget labelled {self.knob_labels} on {page!r}")
+        chosen = {id(s): k for k, s in enumerate([s for s in self.students if s is not None][:n])}
+        await self.phase("distinct-open", lambda s, k: s.open(page, timeout=self.timeout()) if id(s) in chosen
+                         else asyncio.sleep(0))
+
+        async def move(s: Student, k: int):
+            if id(s) not in chosen:
+                return None
+            return await s.set_widgets(wave[chosen[id(s)] % len(wave)], timeout=self.timeout())
+
+        ph = await self.phase("distinct", move)
+        ph.distinct_values = len({_key(v) for v in wave})
+        return ph
 
     async def churn(self, page: str, count: int, parallel: int = 10) -> Phase:
         """``count`` fresh sessions, ``parallel`` at a time, each opening ``page`` and closing its tab:
@@ -538,6 +565,10 @@ async def run_class(args: argparse.Namespace, server: Server) -> dict[str, Any]:
             print(wave_row(page, args.students, phases["cold"], report["rss_pages"][page]) if room.wave_only
                   else row(page, args.students, phases), file=sys.stderr, flush=True)
         room.pids = server_pids(server)  # a restarted worker has a new pid
+        if args.wave is not None and args.knobs:
+            ph = await room.distinct(args.distinct_page, args.distinct)
+            report["distinct"] = {"phase": ph, "page": args.distinct_page, "knobs": args.knobs}
+            print(distinct_line(report["distinct"]), file=sys.stderr, flush=True)
         if args.churn:
             before = snapshot_rss(room.pids)
             ph = await room.churn(args.churn_page, args.churn)
@@ -586,6 +617,17 @@ def wave_row(page: str, n: int, ph: Phase, rss: dict[int, int | None]) -> str:
             f"{len({f.split(':')[0] for f in ph.failed})} | {len(ph.exceptions)} |")
 
 
+def distinct_line(d: dict[str, Any]) -> str:
+    ph: Phase = d["phase"]
+    if ph.skipped and not ph.times:
+        return f"Distinct settings on '{d['page']}': skipped ({ph.skipped})"
+    return (f"Distinct settings: {len(ph.times)} students on '{d['page']}' each set a different "
+            f"({', '.join(d['knobs'])}) at once ({ph.distinct_values} distinct): p50/p95/max "
+            f"{pct(ph.times, 0.5):.2f} / {pct(ph.times, 0.95):.2f} / {max(ph.times):.2f} s, "
+            f"{len({f.split(':')[0] for f in ph.failed})} failed, {len(ph.exceptions)} exceptions, "
+            f"server CPU {ph.server_cpu:.1f} s")
+
+
 def churn_line(churn: dict[str, Any]) -> str:
     ph: Phase = churn["phase"]
     growth = ", ".join(f"pid {pid} {mb(churn['before'].get(pid))} -> {mb(v)} "
@@ -615,6 +657,8 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"failed: {f[:200]}")
     if report.get("connect_failed"):
         lines.append(f"connect failed: {len(report['connect_failed'])} ({report['connect_failed'][0][:160]})")
+    if report.get("distinct"):
+        lines.append(distinct_line(report["distinct"]))
     if report.get("churn"):
         lines.append(churn_line(report["churn"]))
     ph: Phase | None = report.get("settings")
@@ -653,6 +697,8 @@ def to_json(report: dict[str, Any]) -> dict[str, Any]:
     out["rss"] = {str(pid): r for pid, r in report["rss"].items()}
     if report.get("churn"):
         out["churn"] = dict(report["churn"], phase=report["churn"]["phase"].as_json())
+    if report.get("distinct"):
+        out["distinct"] = dict(report["distinct"], phase=report["distinct"]["phase"].as_json())
     out.pop("rss_pages", None)
     return out
 
@@ -672,6 +718,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "server CPU per run and worker RSS; sets --students N")
     p.add_argument("--churn", type=int, default=0, metavar="N",
                    help="then N fresh sessions (10 at a time) open --churn-page and close: worker RSS before/after")
+    p.add_argument("--distinct", type=int, default=50, metavar="N",
+                   help="--wave with --knobs: then N students each set a different value of the knobs on "
+                        "--distinct-page at once (default 50)")
+    p.add_argument("--distinct-page", default="grad-cam", help="the page of --distinct (default grad-cam)")
     p.add_argument("--churn-page", default="grad-cam", help="the page --churn opens (default grad-cam)")
     p.add_argument("--knobs", help="comma-separated label prefixes of the widgets the slider wave moves "
                                    "(e.g. 'Method,Target layer,Class to explain'); default: the page's sliders")

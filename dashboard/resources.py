@@ -170,6 +170,11 @@ def _heavy(cache: KeyedCache, concept: str, key: Hashable, fn, label: str) -> An
             if me in pending.waiters:  # somebody else cancelled a job we still want: queue it again
                 continue
             raise
+        finally:
+            if pending.done and mine.get(concept) is pending:
+                # a finished job's Pending holds its value: kept in session state it would keep a result
+                # the cache has evicted alive until the tab is gone (one per page and student)
+                del mine[concept]
         cancel.empty()
         return value
 
