@@ -190,8 +190,8 @@ def activation_grid(grid: np.ndarray, columns: int, tile: tuple[int, int], title
     fig.add_trace(go.Scatter(x=[c[1] for c in centres], y=[c[2] for c in centres], mode="markers",
                              customdata=[c[0] for c in centres], hovertemplate="channel %{customdata}<extra></extra>",
                              marker={"size": 24, "opacity": 0.0, "symbol": "square"}, showlegend=False))
-    fig.update_yaxes(autorange="reversed", showticklabels=False, scaleanchor="x", showgrid=False, zeroline=False)
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, range=[-0.5, grid.shape[1] - 0.5])
+    fig.update_yaxes(autorange="reversed", visible=False, scaleanchor="x")
+    fig.update_xaxes(visible=False, range=[-0.5, grid.shape[1] - 0.5])
     fig.update_layout(title=title or None, height=min(900, max(300, int(700 * grid.shape[0] / max(grid.shape[1], 1)))),
                       margin=dict(l=0, r=0, t=40 if title else 0, b=0), font=FONT, hovermode="closest",
                       hoverdistance=-1)  # the nearest tile centre: the tile under the cursor
