@@ -15,7 +15,8 @@ layers = model.spatial_layers
 if not layers:
     st.error(f"{model.name} has no layer with a spatial output to show.")
     st.stop()
-convs = [n for n in layers if n in model.conv_layers] or layers
+conv_names = set(model.conv_layers)  # a property that walks every Keras layer: once, not once per layer
+convs = [n for n in layers if n in conv_names] or layers
 early = vision_ui.preferred(layers, defaults.get("layer"), convs[min(1, len(convs) - 1)])
 late = vision_ui.preferred(layers, defaults.get("late_layer"), convs[-1])
 

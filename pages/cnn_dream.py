@@ -30,7 +30,8 @@ if problem is not None:  # octaves shrink a 1-px side to nothing: refuse with th
     st.stop()
 
 layers = model.spatial_layers
-convs = [n for n in layers if n in model.conv_layers] or layers
+conv_names = set(model.conv_layers)  # a property that walks every Keras layer: once, not once per layer
+convs = [n for n in layers if n in conv_names] or layers
 with st.form("dream_form"):
     default_layers = [n for n in d.get("layers", {}) if n in layers] or (convs[-3:-1] if len(convs) >= 3 else convs[-1:])
     chosen = st.multiselect("Layers to amplify", layers, default=default_layers, key="dream_layers",
