@@ -3,6 +3,15 @@
     python benchmarks/bench_classroom.py --start run --students 5 --pages home,upsampling
     python benchmarks/bench_classroom.py --url http://127.0.0.1:8501 --students 50
     python benchmarks/bench_classroom.py --start classroom --workers 2 --json out.json
+    python benchmarks/bench_classroom.py --wave 150 --pages all --knobs "Method,Target layer,Class to explain" \
+        --churn 1000                               # the README's "Serving a class" table and notes
+    python benchmarks/bench_classroom.py --start classroom --students 50 --pages grad-cam \
+        --settings 0 --knobs "Method,Target layer,Class to explain"  # 50 students, 50 different settings
+
+--wave N: like `make classroom` (2 workers behind HAProxy) unless --url/--start says otherwise; waits
+for the warm start; then N students open each page at once, one page after the other, and the table
+gives per page p50/p95/max seconds, the server CPU per student run (all server processes' CPU during
+the wave / runs) and each worker's RSS after the page.
 
 Per page, every student in one phase at a time, all at once (asyncio, one process):
 
@@ -41,6 +50,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -274,24 +285,30 @@ class LagMonitor:
 
 
 # -------------------------------------------------------------------------------------- settings
-def knobs_of(widgets: list[Widget]) -> list[Widget]:
+def knobs_of(widgets: list[Widget], labels: list[str] | None = None) -> list[Widget]:
+    """The widgets a wave of students moves: ``labels`` (label prefixes, in that order) when given, else
+    the page's sliders, then its number inputs."""
     usable = [w for w in widgets if not w.disabled and w.grid(2)]
+    if labels:
+        return [w for label in labels for w in usable[:] if w.label.startswith(label)][:len(labels)]
     # sliders first; number inputs after them, for pages without sliders and for more distinct settings
     return [w for w in usable if w.kind in KNOB_KINDS] + [w for w in usable if w.kind in FALLBACK_KNOBS]
 
 
-def settings(knobs: list[Widget], count: int, max_knobs: int = 3) -> list[dict[str, Any]]:
+def settings(knobs: list[Widget], count: int, max_knobs: int = 3, every: bool = False) -> list[dict[str, Any]]:
     """``count`` distinct settings (dicts id -> value) of the first knob(s), spread over their ranges.
 
     Uses as many knobs (up to ``max_knobs``) as it takes to have ``count`` distinct combinations;
-    with fewer combinations than ``count`` the list repeats.
+    with fewer combinations than ``count`` the list repeats. ``every``: vary every knob, each over
+    about count^(1/knobs) values (e.g. method x layer x class), rather than the first one first.
     """
     if not knobs or count <= 0:
         return []
     grids: list[list[Any]] = []
     total = 1
+    per_knob = int(np.ceil(count ** (1 / len(knobs[:max_knobs])))) + 1 if every else count
     for w in knobs[:max_knobs]:
-        g = w.grid(count)
+        g = w.grid(per_knob)
         grids.append(g)
         total *= len(g)
         if total >= count:
@@ -314,7 +331,10 @@ def _key(setting: dict[str, Any]) -> tuple:
 
 # ------------------------------------------------------------------------------------------ the class
 class Classroom:
-    def __init__(self, server: Server, n: int, deadline: float, op_timeout: float, cookies: bool):
+    def __init__(self, server: Server, n: int, deadline: float, op_timeout: float, cookies: bool,
+                 knob_labels: list[str] | None = None, wave_only: bool = False):
+        self.knob_labels = knob_labels
+        self.wave_only = wave_only  # --wave: each page is opened once by everybody at once, nothing else
         self.server = server
         self.n = n
         self.deadline = deadline
@@ -379,10 +399,12 @@ class Classroom:
         return ph
 
     async def page(self, page: str) -> dict[str, Phase]:
-        phases = {"cold": await self.phase("cold", lambda s, k: s.open(page, timeout=self.timeout())),
-                  "warm": await self.phase("warm", lambda s, k: s.open(page, timeout=self.timeout()))}
+        phases = {"cold": await self.phase("cold", lambda s, k: s.open(page, timeout=self.timeout()))}
+        if self.wave_only:
+            return phases
+        phases["warm"] = await self.phase("warm", lambda s, k: s.open(page, timeout=self.timeout()))
         first = next((s for s in self.students if s is not None and s.last is not None), None)
-        knobs = knobs_of(first.widgets) if first is not None else []
+        knobs = knobs_of(first.widgets, self.knob_labels) if first is not None else []
         wave = settings(knobs, self.n)
         if not wave:
             ph = Phase("wave", skipped="no slider or number input on this page")
@@ -394,6 +416,62 @@ class Classroom:
             ph.distinct_values = len({_key(v) for v in wave})
         phases["wave"] = ph
         return phases
+
+    async def distinct(self, page: str, n: int) -> Phase:
+        """The first ``n`` students each move the page's knobs (``--knobs``) to a different setting at once."""
+        first = next((s for s in self.students if s is not None), None)
+        if first is None:
+            return Phase("distinct", skipped="no live student")
+        r = await first.open(page, timeout=self.timeout())
+        wave = settings(knobs_of(r.widgets, self.knob_labels), n, every=True)
+        if not wave:
+            return Phase("distinct", skipped=f"no widget labelled {self.knob_labels} on {page!r}")
+        chosen = {id(s): k for k, s in enumerate([s for s in self.students if s is not None][:n])}
+        await self.phase("distinct-open", lambda s, k: s.open(page, timeout=self.timeout()) if id(s) in chosen
+                         else asyncio.sleep(0))
+
+        async def move(s: Student, k: int):
+            if id(s) not in chosen:
+                return None
+            return await s.set_widgets(wave[chosen[id(s)] % len(wave)], timeout=self.timeout())
+
+        ph = await self.phase("distinct", move)
+        ph.distinct_values = len({_key(v) for v in wave})
+        return ph
+
+    async def churn(self, page: str, count: int, parallel: int = 10) -> Phase:
+        """``count`` fresh sessions, ``parallel`` at a time, each opening ``page`` and closing its tab:
+        what a worker keeps of closed tabs (read the RSS before and after)."""
+        ph = Phase("churn")
+        t0 = time.perf_counter()
+        done = [0]
+
+        async def one(k: int) -> None:
+            try:
+                s = await Student.connect(self.server.base, fetch_cookies=self.cookies, timeout=self.timeout())
+            except (OSError, StudentTimeout, StudentError) as exc:
+                ph.failed.append(f"session {k}: connect: {type(exc).__name__}: {exc}")
+                return
+            try:
+                r = await s.open(page, timeout=self.timeout())
+                ph.times.append(r.seconds)
+                ph.exceptions.extend(r.exceptions)
+                if not r.finished:
+                    ph.failed.append(f"session {k}: {r.status or 'no status'}")
+            except (StudentTimeout, StudentError, OSError) as exc:
+                ph.failed.append(f"session {k}: {type(exc).__name__}: {exc}")
+            finally:
+                await s.close()
+                done[0] += 1
+
+        for start in range(0, count, parallel):
+            if self.left() <= 0:
+                ph.skipped = f"{done[0]} of {count} sessions before the deadline"
+                break
+            await asyncio.gather(*(one(k) for k in range(start, min(count, start + parallel))))
+        ph.wall = time.perf_counter() - t0
+        ph.distinct_values = done[0]
+        return ph
 
     async def many_settings(self, pages: list[str], count: int) -> Phase:
         """``count`` distinct slider settings over the pages that have sliders, spread over the students."""
@@ -452,9 +530,11 @@ class Classroom:
 
 async def run_class(args: argparse.Namespace, server: Server) -> dict[str, Any]:
     deadline = time.monotonic() + args.deadline
-    room = Classroom(server, args.students, deadline, args.op_timeout, not args.no_cookies)
+    room = Classroom(server, args.students, deadline, args.op_timeout, not args.no_cookies,
+                     knob_labels=args.knobs, wave_only=args.wave is not None)
     room.pids = server_pids(server)
-    report: dict[str, Any] = {"url": server.base, "students": args.students, "pages": {}, "rss": {}, "notes": []}
+    report: dict[str, Any] = {"url": server.base, "students": args.students, "pages": {}, "rss": {}, "notes": [],
+                              "wave_only": args.wave is not None}
     rss_idle = snapshot_rss(room.pids)
     t0 = time.perf_counter()
     fails = await room.connect()
@@ -476,11 +556,25 @@ async def run_class(args: argparse.Namespace, server: Server) -> dict[str, Any]:
             finally:
                 await probe.close()
             report["notes"].append("page list from a probe session that opened the default page first")
+        report["rss_pages"] = {}
         for page in pages:
             phases = await room.page(page)
             report["pages"][page] = phases
-            print(row(page, args.students, phases), file=sys.stderr, flush=True)
+            report["rss_pages"][page] = snapshot_rss([p for p in room.pids if "dashboard.serve" in describe(p)]
+                                                     or room.pids)  # the workers (not the proxy, the launcher)
+            print(wave_row(page, args.students, phases["cold"], report["rss_pages"][page]) if room.wave_only
+                  else row(page, args.students, phases), file=sys.stderr, flush=True)
         room.pids = server_pids(server)  # a restarted worker has a new pid
+        if args.wave is not None and args.knobs:
+            ph = await room.distinct(args.distinct_page, args.distinct)
+            report["distinct"] = {"phase": ph, "page": args.distinct_page, "knobs": args.knobs}
+            print(distinct_line(report["distinct"]), file=sys.stderr, flush=True)
+        if args.churn:
+            before = snapshot_rss(room.pids)
+            ph = await room.churn(args.churn_page, args.churn)
+            after = snapshot_rss(room.pids)
+            report["churn"] = {"phase": ph, "page": args.churn_page, "before": before, "after": after}
+            print(churn_line(report["churn"]), file=sys.stderr, flush=True)
         before = snapshot_rss(room.pids)
         ph = await room.many_settings(pages, args.settings) if args.settings > 0 else Phase("settings", skipped="0")
         after = snapshot_rss(room.pids)
@@ -508,14 +602,52 @@ def row(page: str, n: int, phases: dict[str, Phase]) -> str:
             f"{cell(phases['wave'])} | {len(failed_students)} | {len(exc)} |")
 
 
+WAVE_HEADER = ("| page | students | p50 | p95 | max | server CPU per run | worker RSS after | failed | exceptions |\n"
+               "|---|---|---|---|---|---|---|---|---|")
+
+
+def wave_row(page: str, n: int, ph: Phase, rss: dict[int, int | None]) -> str:
+    """One page of a --wave run: everybody opened it at once."""
+    if ph.skipped and not ph.times:
+        return f"| {page or 'home'} | {n} | skipped ({ph.skipped}) | | | | | | |"
+    per_run = ph.server_cpu / len(ph.times) if ph.times else 0.0
+    sizes = " / ".join(f"{v / 2**30:.2f} GB" for v in rss.values() if v)
+    return (f"| {page or 'home'} | {n} | {pct(ph.times, 0.5):.2f} s | {pct(ph.times, 0.95):.2f} s | "
+            f"{max(ph.times):.2f} s | {1000 * per_run:.0f} ms | {sizes} | "
+            f"{len({f.split(':')[0] for f in ph.failed})} | {len(ph.exceptions)} |")
+
+
+def distinct_line(d: dict[str, Any]) -> str:
+    ph: Phase = d["phase"]
+    if ph.skipped and not ph.times:
+        return f"Distinct settings on '{d['page']}': skipped ({ph.skipped})"
+    return (f"Distinct settings: {len(ph.times)} students on '{d['page']}' each set a different "
+            f"({', '.join(d['knobs'])}) at once ({ph.distinct_values} distinct): p50/p95/max "
+            f"{pct(ph.times, 0.5):.2f} / {pct(ph.times, 0.95):.2f} / {max(ph.times):.2f} s, "
+            f"{len({f.split(':')[0] for f in ph.failed})} failed, {len(ph.exceptions)} exceptions, "
+            f"server CPU {ph.server_cpu:.1f} s")
+
+
+def churn_line(churn: dict[str, Any]) -> str:
+    ph: Phase = churn["phase"]
+    growth = ", ".join(f"pid {pid} {mb(churn['before'].get(pid))} -> {mb(v)} "
+                       f"({(v - (churn['before'].get(pid) or v)) / 2**20:+.0f} MB)"
+                       for pid, v in churn["after"].items() if v)
+    return (f"Sessions opened and closed: {ph.distinct_values} on '{churn['page'] or 'home'}' "
+            f"(p50/p95 {fmt_pair(ph.times)}, {len(ph.failed)} failed, {len(ph.exceptions)} exceptions, "
+            f"{ph.wall:.0f} s): RSS {growth}" + (f" ({ph.skipped})" if ph.skipped else ""))
+
+
 def mb(v: int | None) -> str:
     return "-" if v is None else f"{v / 2**20:.0f} MB"
 
 
 def render(report: dict[str, Any]) -> str:
-    lines = [HEADER]
+    wave = report.get("wave_only")
+    lines = [WAVE_HEADER if wave else HEADER]
     for page, phases in report["pages"].items():
-        lines.append(row(page, report["students"], phases))
+        lines.append(wave_row(page, report["students"], phases["cold"], report["rss_pages"].get(page, {})) if wave
+                     else row(page, report["students"], phases))
     lines.append("")
     exc = sorted({e for phases in report["pages"].values() for ph in phases.values() for e in ph.exceptions})
     for e in exc[:10]:
@@ -525,8 +657,12 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"failed: {f[:200]}")
     if report.get("connect_failed"):
         lines.append(f"connect failed: {len(report['connect_failed'])} ({report['connect_failed'][0][:160]})")
+    if report.get("distinct"):
+        lines.append(distinct_line(report["distinct"]))
+    if report.get("churn"):
+        lines.append(churn_line(report["churn"]))
     ph: Phase | None = report.get("settings")
-    if ph is not None:
+    if ph is not None and not (ph.skipped == "0" and not ph.times):
         lines.append(f"\nSlider settings: {ph.distinct_values} distinct over {report['students']} students"
                      f"{' (' + ph.skipped + ')' if ph.skipped else ''}: {len(ph.times)} reruns, "
                      f"p50/p95 {fmt_pair(ph.times)}, {len({f.split(':')[0] for f in ph.failed})} failed students, "
@@ -559,6 +695,11 @@ def to_json(report: dict[str, Any]) -> dict[str, Any]:
     if report.get("settings") is not None:
         out["settings"] = report["settings"].as_json()
     out["rss"] = {str(pid): r for pid, r in report["rss"].items()}
+    if report.get("churn"):
+        out["churn"] = dict(report["churn"], phase=report["churn"]["phase"].as_json())
+    if report.get("distinct"):
+        out["distinct"] = dict(report["distinct"], phase=report["distinct"]["phase"].as_json())
+    out.pop("rss_pages", None)
     return out
 
 
@@ -571,19 +712,41 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=2, help="--start classroom: worker processes (default 2)")
     p.add_argument("--no-warm", action="store_true", help="--start run|classroom: the server(s) do not warm up first")
     p.add_argument("--students", type=int, default=50, help=f"simulated students (default 50, at most {MAX_STUDENTS})")
-    p.add_argument("--pages", help="comma-separated url paths (home or '' for the default page); default: all")
-    p.add_argument("--settings", type=int, default=1000, help="distinct slider settings for the RSS check (default 1000)")
+    p.add_argument("--pages", help="comma-separated url paths (home or '' for the default page), or 'all' (default)")
+    p.add_argument("--wave", type=int, default=None, metavar="N",
+                   help="N students open each page at once, once (no warm/slider phases): per page p50/p95/max, "
+                        "server CPU per run and worker RSS; sets --students N")
+    p.add_argument("--churn", type=int, default=0, metavar="N",
+                   help="then N fresh sessions (10 at a time) open --churn-page and close: worker RSS before/after")
+    p.add_argument("--distinct", type=int, default=50, metavar="N",
+                   help="--wave with --knobs: then N students each set a different value of the knobs on "
+                        "--distinct-page at once (default 50)")
+    p.add_argument("--distinct-page", default="grad-cam", help="the page of --distinct (default grad-cam)")
+    p.add_argument("--churn-page", default="grad-cam", help="the page --churn opens (default grad-cam)")
+    p.add_argument("--knobs", help="comma-separated label prefixes of the widgets the slider wave moves "
+                                   "(e.g. 'Method,Target layer,Class to explain'); default: the page's sliders")
+    p.add_argument("--settings", type=int, default=None,
+                   help="distinct slider settings for the RSS check (default 1000; 0 with --wave)")
     p.add_argument("--deadline", type=float, default=600.0, help="global deadline in seconds (default 600)")
     p.add_argument("--op-timeout", type=float, default=300.0, help="timeout of one page run (default 300 s)")
     p.add_argument("--no-cookies", action="store_true", help="do not GET / for cookies before connecting")
     p.add_argument("--json", nargs="?", const="-", help="write the results as JSON to this file ('-': stdout)")
     args = p.parse_args(argv)
+    if args.wave is not None:
+        args.students = args.wave
+        if args.url is None and args.start is None:
+            args.start = "classroom"  # what `make classroom` serves a room with
+    if args.settings is None:
+        args.settings = 0 if args.wave is not None else 1000
     if not 1 <= args.students <= MAX_STUDENTS:
         p.error(f"--students must be 1..{MAX_STUDENTS}")
     if not 0 <= args.settings <= MAX_SETTINGS:
         p.error(f"--settings must be 0..{MAX_SETTINGS}")
     if args.url is None and args.start is None:
         args.start = "run"
+    if args.pages is not None and args.pages.strip() == "all":
+        args.pages = None
+    args.knobs = [k.strip() for k in args.knobs.split(",") if k.strip()] if args.knobs else None
     if args.pages is not None:
         args.pages = [("" if x.strip() in ("home", "/") else x.strip().strip("/")) for x in args.pages.split(",")]
     if args.url:

@@ -19,6 +19,8 @@ No Streamlit here: the dashboard draws progress bars from :class:`Pending`, the 
 
 from __future__ import annotations
 
+import enum
+import hashlib
 import sys
 import threading
 import time
@@ -26,6 +28,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import fields, is_dataclass
 from typing import Any
+
+import numpy as np
 
 from core.progress import Progress
 
@@ -254,6 +258,90 @@ class KeyedCache:
 
 
 CACHES: dict[str, KeyedCache] = {}
+
+
+# ----------------------------------------------------------------------------- keys by content
+
+
+class DigestedArray(np.ndarray):
+    """A read-only array that carries its own sha256 (:func:`digested`), so a page that names the same
+    picture in five cached calls per run hashes it once per process, not five times per student.
+    Anything derived from it (a view, a slice, arithmetic) has no digest and is hashed as usual."""
+
+    digest: str | None = None
+
+    def __array_finalize__(self, obj) -> None:
+        self.digest = None  # derived arrays are other content
+
+    def __reduce__(self):  # pickles (st.cache_data copies) as a plain array
+        return np.asarray(self).copy().__reduce__()
+
+
+def digested(array: np.ndarray) -> DigestedArray:
+    """``array`` as a read-only :class:`DigestedArray` (its own copy: nothing can write into it)."""
+    own = np.array(array)
+    own.flags.writeable = False  # the view below cannot be made writeable again either
+    out = own.view(DigestedArray)
+    out.digest = sha256_of(own)
+    return out
+
+
+def sha256_of(data: bytes | bytearray | memoryview | np.ndarray) -> str:
+    """The sha256 of bytes, or of an array's dtype, shape and bytes."""
+    if isinstance(data, DigestedArray) and data.digest is not None:
+        return data.digest
+    h = hashlib.sha256()
+    if isinstance(data, np.ndarray):
+        data = np.ascontiguousarray(data)
+        h.update(f"{data.dtype.str}{data.shape}".encode())
+        h.update(memoryview(data).cast("B"))
+    else:
+        h.update(bytes(data))
+    return h.hexdigest()
+
+
+def content_key(value: Any) -> Hashable:
+    """A hashable key that says what ``value`` *is*, never where it lives.
+
+    Arrays, bytes and long strings by sha256; a loaded model by its ``uid`` and an embedding by its ``digest``
+    (both set once per loaded object, read-only afterwards); frozen dataclasses, tuples, lists and
+    dicts field by field; numbers, strings, enums and ``None`` as themselves. Anything else is a
+    ``TypeError``: a key made of ``id()`` or ``repr()`` would either miss for equal content or hit
+    for different content, so a new argument type must say what its content is.
+    """
+    if isinstance(value, str) and len(value) > 256:  # whatever a student pasted: a bounded key
+        return ("sha256-text", hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest())
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, enum.Enum):
+        return (type(value).__qualname__, value.value)
+    if isinstance(value, (bytes, bytearray, memoryview, np.ndarray)):  # before `digest`: a DigestedArray has one
+        return ("sha256", sha256_of(value))
+    if isinstance(value, (tuple, list)):
+        return tuple(content_key(v) for v in value)
+    if isinstance(value, dict):
+        return ("dict",) + tuple(sorted(((str(k), content_key(v)) for k, v in value.items()), key=repr))
+    if isinstance(value, (set, frozenset)):
+        return ("set",) + tuple(sorted((content_key(v) for v in value), key=repr))
+    uid = getattr(value, "uid", None)
+    if isinstance(uid, str):
+        return (type(value).__qualname__, uid)
+    digest = getattr(value, "digest", None)
+    if isinstance(digest, str):
+        return (type(value).__qualname__, digest)
+    if is_dataclass(value) and not isinstance(value, type) and type(value).__dataclass_params__.frozen:
+        return (type(value).__qualname__,) + tuple(content_key(getattr(value, f.name)) for f in fields(value))
+    raise TypeError(f"no content key for a {type(value).__qualname__}: give it a uid or digest, or pass its parts")
+
+
+def function_key(fn: Callable, args: tuple, kwargs: dict) -> Hashable:
+    """The key of one call of a named cached function: where the function is defined, and its
+    arguments by content (:func:`content_key`)."""
+    code = getattr(fn, "__code__", None)
+    where = f"{code.co_filename}:{fn.__qualname__}" if code is not None else repr(fn)
+    return (where, content_key(args), content_key(kwargs))
 
 
 def cache_stats() -> list[dict]:

@@ -7,7 +7,6 @@ import io
 import json
 from collections.abc import Iterator
 
-import numpy as np
 import streamlit as st
 
 from core import images
@@ -70,16 +69,22 @@ def progress_bar(text: str = "Working ...") -> Iterator[Progress]:
 # ----------------------------------------------------------------------------- replayed sections
 
 
-def replay(section: str, key, draw) -> None:
+def replay(section: str, key, draw, pictures: bool = False) -> None:
     """Draw a section made of elements only (no widgets) whose look depends on ``key`` alone.
 
     The first run in this server process that draws ``(section, key)`` records the element
     messages; every later run, in any session, replays them instead of recomputing figures and
     tables and serialising them again (Streamlit's own element replay of ``st.cache_data``). In a
     lecture hall the same default sections are drawn for every student, so this is where a
-    worker's CPU goes furthest.
+    worker's CPU goes furthest. ``key`` is taken by content (:func:`core.cache.content_key`: arrays
+    by sha256, models by uid), so it must hold everything the section shows. ``draw`` must create
+    its own containers (columns, expanders) rather than draw into ones made outside it.
+    ``pictures=True`` keeps the section in a smaller store: sections of encoded images weigh
+    megabytes, and both stores are bounded by count (a class moving sliders cannot grow them).
     """
-    _replayed(section, repr(key), draw)
+    from core.cache import content_key
+
+    (_replayed_pictures if pictures else _replayed)(section, repr(content_key(key)), draw)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)  # bounded: a class moving sliders cannot grow it
@@ -87,26 +92,54 @@ def _replayed(section: str, key: str, _draw) -> None:
     _draw()
 
 
+@st.cache_data(max_entries=96, show_spinner=False)  # image sections: ~1-3 MB each, so fewer of them
+def _replayed_pictures(section: str, key: str, _draw) -> None:
+    _draw()
+
+
+def replayed(section: str, pictures: bool = False):
+    """:func:`replay` as a decorator: ``draw(*args)`` is replayed per ``(section, args by content)``.
+    Everything the section shows must come from its arguments."""
+    def decorate(draw):
+        def wrapper(*args, **kwargs):
+            replay(section, (args, kwargs), lambda: draw(*args, **kwargs), pictures=pictures)
+        wrapper.__name__ = getattr(draw, "__name__", section)
+        return wrapper
+
+    return decorate
+
+
 # ----------------------------------------------------------------------------- image picker
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"]
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_resource(show_spinner=False, max_entries=32)  # one shared, read-only copy per picture
 def _decode_cached(data: bytes, max_side: int) -> images.LoadedImage:
-    return images.load_image(data, max_side=max_side)
+    return _shared(images.load_image(data, max_side=max_side))
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_resource(show_spinner=False, max_entries=32)
 def _sample_cached(name: str, max_side: int) -> images.LoadedImage:
-    return images.load_image(images.sample_image_path(name), max_side=max_side)
+    return _shared(images.load_image(images.sample_image_path(name), max_side=max_side))
+
+
+def _shared(loaded: images.LoadedImage) -> images.LoadedImage:
+    """The picture as a read-only array that carries its sha256: shared by every session (nobody can
+    write into it), and the content key of every cached result computed from it costs nothing."""
+    import dataclasses
+
+    from core.cache import digested
+
+    return dataclasses.replace(loaded, array=digested(loaded.array), notes=tuple(loaded.notes))
 
 
 def image_picker(key: str, default: str = "astronaut", max_side: int = images.DEFAULT_MAX_SIDE,
                  camera: bool = True, label: str = "Image") -> images.LoadedImage | None:
     """Sample image, upload or camera -> a decoded RGB image, or ``None`` with a message shown.
 
-    The returned array comes from a cache shared by reruns: treat it as read-only (copy first).
+    The returned array is shared by every session and read-only (copy it to draw on it); it carries its
+    sha256 (:class:`core.cache.DigestedArray`), so cached results keyed by it cost no hashing.
     """
     sources = ["Sample image", "Upload a file"] + (["Camera"] if camera else [])
     source = st.radio(f"{label} source", sources, horizontal=True, key=f"{key}_source")
@@ -141,26 +174,34 @@ def image_picker(key: str, default: str = "astronaut", max_side: int = images.DE
 # ----------------------------------------------------------------------------- downloads
 
 
-def download_image(image: np.ndarray, file_name: str, label: str = "Download PNG", key: str | None = None) -> None:
-    st.download_button(label, lambda: images.to_png_bytes(image), file_name=file_name, mime="image/png",
-                       key=key, on_click="ignore")
+def download_image(image, file_name: str, label: str = "Download PNG", key: str | None = None) -> None:
+    """A PNG of ``image`` (an (H, W[, 3]) uint8 array, or a function returning one), encoded only when
+    clicked: a student run that does not download pays nothing for it."""
+    st.download_button(label, lambda: images.to_png_bytes(image() if callable(image) else image),
+                       file_name=file_name, mime="image/png", key=key, on_click="ignore")
 
 
 def download_figure(fig, file_name: str, label: str = "Download figure (HTML)", key: str | None = None) -> None:
     """Self-contained interactive HTML of a plotly figure (works offline; the chart's own camera
-    icon gives a PNG). Built only when clicked, so reruns stay fast."""
+    icon gives a PNG). Built only when clicked, so reruns stay fast; ``fig`` may be a figure or a
+    function returning one (then not even the figure is built until somebody clicks)."""
 
     def build() -> bytes:
-        return fig.to_html(include_plotlyjs=True, full_html=True).encode()
+        figure = fig() if callable(fig) else fig
+        return figure.to_html(include_plotlyjs=True, full_html=True).encode()
 
     st.download_button(label, build, file_name=file_name, mime="text/html", key=key, on_click="ignore")
 
 
 def download_json(payload, file_name: str, label: str = "Download data (JSON)", key: str | None = None) -> None:
-    buf = io.StringIO()
-    json.dump(payload, buf, indent=2, default=str)
-    st.download_button(label, buf.getvalue().encode(), file_name=file_name, mime="application/json", key=key,
-                       on_click="ignore")
+    """``payload`` (or a function returning it) as indented JSON, serialised only when clicked."""
+
+    def build() -> bytes:
+        buf = io.StringIO()
+        json.dump(payload() if callable(payload) else payload, buf, indent=2, default=str)
+        return buf.getvalue().encode()
+
+    st.download_button(label, build, file_name=file_name, mime="application/json", key=key, on_click="ignore")
 
 
 # ----------------------------------------------------------------------------- settings kept across pages

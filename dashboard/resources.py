@@ -15,7 +15,9 @@ Everything returned from here is shared by every browser session: callers treat 
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import time
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -25,7 +27,7 @@ import streamlit as st
 
 from core import jobs
 from core.assets import AssetManager
-from core.cache import MISSING, Cancelled, KeyedCache, Pending
+from core.cache import MISSING, Cancelled, KeyedCache, Pending, function_key
 from core.device import DeviceInfo, describe_device
 from core.progress import Progress
 
@@ -41,6 +43,7 @@ CACHE_LIMITS: dict[str, tuple[int, int | None]] = {
     "ascent": (32, 256 * MB),
     "dream": (8, 256 * MB),
     "heatmap": (256, 256 * MB),
+    "views": (512, 384 * MB),  # predictions, activation maps, statistics, segmentations: per (model, image, setting)
     "faithfulness": (32, 64 * MB),
     "tanks": (12, 256 * MB),
     "detections": (64, 256 * MB),
@@ -175,6 +178,11 @@ def _heavy(cache: KeyedCache, concept: str, key: Hashable, fn, label: str) -> An
             if me in pending.waiters:  # somebody else cancelled a job we still want: queue it again
                 continue
             raise
+        finally:
+            if pending.done and mine.get(concept) is pending:
+                # a finished job's Pending holds its value: kept in session state it would keep a result
+                # the cache has evicted alive until the tab is gone (one per page and student)
+                del mine[concept]
         cancel.empty()
         return value
 
@@ -218,6 +226,43 @@ def _draw_until_done(pending: Pending, label: str, queued: bool = False) -> None
     box.empty()
     if preview_box is not None:
         preview_box.empty()
+
+
+# ----------------------------------------------------------------------------- named cached functions
+
+
+def cached(concept: str, label: str | Callable[..., str] | None = None,
+           heavy: bool | Callable[..., bool] = False):
+    """Make ``fn`` a named cached function: one value per call by content, shared by every session.
+
+    The key is :func:`core.cache.function_key`: where ``fn`` is defined and its arguments by content
+    (a model's uid, an image's sha256, an embedding's digest, frozen settings dataclasses), so no call
+    site builds a key. The value lives in the ``concept`` cache of :data:`CACHES` (bounded by count
+    and bytes) and is computed once per key through :func:`compute` (progress bar, job pool when
+    ``heavy``). A ``fn`` with a ``progress`` parameter receives the progress callback. ``label`` (or
+    ``label(*args, **kwargs)``) is what the progress bar says; ``heavy`` may also be a function of
+    the arguments (e.g. only some attribution methods are queued).
+
+        @resources.cached("views", "Predicting ...")
+        def predictions(model, image, top): ...
+    """
+    def decorate(fn: Callable) -> Callable:
+        takes_progress = "progress" in inspect.signature(fn).parameters
+        text = label or f"{fn.__name__.replace('_', ' ').capitalize()} ..."
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            key = function_key(fn, args, kwargs)
+            shown = text(*args, **kwargs) if callable(text) else text
+            queued = bool(heavy(*args, **kwargs)) if callable(heavy) else heavy
+            if takes_progress:
+                return compute(concept, key, lambda p: fn(*args, progress=p, **kwargs), shown, heavy=queued)
+            return compute(concept, key, lambda p: fn(*args, **kwargs), shown, heavy=queued)
+
+        wrapper.concept = concept  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
 
 
 # ----------------------------------------------------------------------------- named shared objects
@@ -264,3 +309,92 @@ def fcn(decoder: str):
                    f"Training / loading the {decoder} decoder (first time: about a minute and a half) ...")
     note_loaded(seg.MODEL_NAMES[decoder])
     return loaded
+
+
+# ----------------------------------------------------------------------------- named cached results
+# What depends only on (model, image, layer, settings) is computed once per worker and shared by every
+# student: a room opening a page costs one forward pass, not one per student.
+
+
+@cached("views", "Predicting ...")
+def predictions(model, image: np.ndarray, top: int = 5) -> list[tuple[str, float]]:
+    """The model's ``top`` classes with probabilities for an RGB image."""
+    return model.predict(image, top=top)
+
+
+@cached("views", "Computing the activations ...")
+def activation_maps(model, image: np.ndarray, layer: str) -> np.ndarray:
+    """(h, w, channels) activations of ``layer`` for an RGB image (read-only)."""
+    from core.vision import activations
+
+    return _read_only(activations.activation_maps(model, image, layer))
+
+
+@cached("views", "Measuring every layer ...")
+def network_stats(model, image: np.ndarray, layers: tuple[str, ...] | None = None):
+    """``core.vision.activations.network_stats`` for these layers (None: every spatial layer)."""
+    from core.vision import activations
+
+    return activations.network_stats(model, image, list(layers) if layers else None)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array = np.asarray(array)
+    array.flags.writeable = False  # shared by every session: a page that writes into it fails loudly
+    return array
+
+
+# ----------------------------------------------------------------------------- attribution (Grad-CAM page)
+HEAVY_METHODS = {"scorecam", "smoothgrad", "ig"}  # queued in the job pool (the others take milliseconds)
+
+
+@cached("views", "Classifying ...")
+def class_probabilities(model, image: np.ndarray) -> np.ndarray:
+    """Softmax probabilities of every class (read-only)."""
+    from core.numeric import softmax
+
+    return _read_only(softmax(model.predict_logits(model.preprocess(image)[None])[0]))
+
+
+def _method_title(model, image, method, *args, **kwargs) -> str:
+    from core.vision import attribution as A
+
+    return f"{A.METHOD_TITLES.get(method, method)} ..."
+
+
+def heatmap(model, image: np.ndarray, method: str, target: int, layer: str | None = None, options: dict | None = None):
+    """``core.vision.attribution.attribute`` for one (model, image, method, class, layer, options); the
+    layer counts only for the methods that use one (Saliency at any layer is one computation)."""
+    from core.vision import attribution as A
+
+    return _heatmap(model, image, method, int(target), layer if method in A.LAYER_METHODS else None, options or {})
+
+
+@cached("heatmap", _method_title, heavy=lambda model, image, method, *a, **k: method in HEAVY_METHODS)
+def _heatmap(model, image: np.ndarray, method: str, target: int, layer: str | None, options: dict):
+    from core.vision import attribution as A
+
+    return A.attribute(model, image, method, target, layer=layer, **options)
+
+
+@cached("faithfulness", "Deleting and inserting pixels ...", heavy=True)
+def faithfulness(model, image: np.ndarray, target: int, layer: str | None, steps: int, progress=None):
+    """(rows, curves) of every method's deletion / insertion AUCs."""
+    from core.vision import attribution as A
+
+    return A.faithfulness_table(model, image, target, layer, steps=steps, progress=progress)
+
+
+@cached("faithfulness", "Grad-CAM layer by layer ...", heavy=True)
+def layer_faithfulness(model, image: np.ndarray, target: int, layers: tuple[str, ...], steps: int, progress=None):
+    from core.vision import attribution as A
+
+    return A.layer_table(model, image, target, list(layers), steps=steps, progress=progress)
+
+
+@cached("faithfulness", "Randomising the copy layer by layer ...", heavy=True)
+def sanity_check(model, image: np.ndarray, target: int, layer: str | None, stops: int, progress=None):
+    from core.vision import attribution as A
+
+    return A.cascading_randomization(model, model.preprocess(image)[None], target, layer, stops=stops,
+                                     progress=progress)

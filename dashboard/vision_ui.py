@@ -180,9 +180,16 @@ def follow_default(key: str, default: str) -> None:
 
 
 def prediction_table(model: zoo.LoadedModel, image: np.ndarray, top: int = 5) -> None:
+    """The top classes as a table: predicted once per (model, image) and drawn once per worker
+    (every later student gets the replay)."""
+    top = min(top, len(model.class_names))
+    components.replay("vision.predictions", (model, image, top),
+                      lambda: _draw_predictions(resources.predictions(model, image, top)))
+
+
+def _draw_predictions(preds: list[tuple[str, float]]) -> None:
     import pandas as pd
 
-    preds = model.predict(image, top=min(top, len(model.class_names)))
     st.dataframe(pd.DataFrame(preds, columns=["class", "probability"]), hide_index=True,
                  column_config={"probability": st.column_config.ProgressColumn(format="%.3f", min_value=0, max_value=1)})
 

@@ -10,6 +10,32 @@ from dashboard import components, embedding_ui, figures, resources
 
 st.title("Beyond gender: other bias axes, and WEAT")
 
+
+# Named cached functions: one computation per (embedding, words, settings) in this worker, shared by
+# every student (the key is the arguments by content: the embedding's digest, the word tuples).
+@resources.cached("ethics", "Finding the bias subspace ...")
+def aligned_subspace(emb, rows: tuple[tuple[str, ...], ...], k: int):
+    sets, missing = bias.resolve_sets(emb, list(rows))
+    return sets, missing, bias.bias_subspace(emb, sets, method="pca", k=k, positive_word=sets[0][0] if sets else "")
+
+
+@resources.cached("ethics", "Finding the bias axis ...")
+def group_axis(emb, groups: dict):
+    return bias.group_subspace(emb, {name: list(words) for name, words in groups.items()})
+
+
+@resources.cached("debiased", "Debiasing along the axis ...")
+def debiased_along(emb, aligned: bool, sets: tuple, k: int, mode: str, components_: object, specific: tuple):
+    if aligned:
+        return debias.multiclass_hard_debias(emb, [tuple(s) for s in sets], k=k, mode=mode)[0]
+    return debias.hard_debias(emb, components_, set(specific), (), mode="neutralize")
+
+
+@resources.cached("ethics", "WEAT ...")
+def weat(version, x: tuple, y: tuple, a: tuple, b: tuple, n_permutations: int, seed: int):
+    return evaluate.weat(version, list(x), list(y), list(a), list(b), n_permutations=n_permutations, seed=seed)
+
+
 emb = embedding_ui.require_embedding()
 mgr = resources.asset_manager()
 
@@ -31,12 +57,10 @@ if preset in bias.MANZINI_SETS or preset == "your own aligned sets":
     if len(sizes) > 1:
         st.error(f"Every line needs the same number of words (one per class); found lines with {sorted(sizes)} words.")
         st.stop()
-    sets, missing = bias.resolve_sets(emb, rows)
-    components.unknown_words_note(missing, "the defining sets (their sets are skipped)")
     k_max = max(1, (len(rows[0]) - 1) if rows else 1)
     k = st.slider("k (dimensions of the subspace)", 1, max(1, k_max), 1, key="bg_k", disabled=k_max == 1)
     try:
-        sub = bias.bias_subspace(emb, sets, method="pca", k=k, positive_word=sets[0][0] if sets else "")
+        sets, missing, sub = aligned_subspace(emb, tuple(rows), k)
     except DegenerateWords as exc:
         st.error(str(exc))
         st.stop()
@@ -44,6 +68,7 @@ if preset in bias.MANZINI_SETS or preset == "your own aligned sets":
         st.error(f"Only {len(bias.usable_sets(sets)[0])} usable defining set(s) are fully in the vocabulary of "
                  f"{emb.name[:60]}; at least 2 are needed. Try the 13k-word test embedding, or the name groups.")
         st.stop()
+    components.unknown_words_note(missing, "the defining sets (their sets are skipped)")
     for reason in sub.skipped:
         st.warning(f"Defining sets: {reason}; that set is left out.")
     sets = list(sub.pairs)  # what the axis was built from: debiasing equalizes the same sets
@@ -56,7 +81,7 @@ else:
         groups[name] = components.parse_word_list(col.text_area(name, ", ".join(words), key=f"bg_group_{preset}_{name}",
                                                                 height=160))
     try:
-        sub = bias.group_subspace(emb, groups)
+        sub = group_axis(emb, {name: tuple(words) for name, words in groups.items()})
     except NotEnoughWords as exc:
         st.error(str(exc))
         st.stop()
@@ -73,14 +98,16 @@ components.unknown_words_note(unknown, "your words")
 mode = st.segmented_control("Debias along this axis", ["none", "neutralize", "hard"], default="hard", key="bg_mode") or "none"
 after = None
 if mode != "none":
-    if preset in bias.MANZINI_SETS or preset == "your own aligned sets":
-        result, _ = debias.multiclass_hard_debias(emb, sets, k=sub.k, mode=mode)
-    else:  # unaligned groups: nothing to equalize, neutralize everything else
-        result = debias.hard_debias(emb, sub.components, specific, (), mode="neutralize")
+    aligned = preset in bias.MANZINI_SETS or preset == "your own aligned sets"
+    # unaligned groups: nothing to equalize, neutralize everything else
+    result = debiased_along(emb, aligned, tuple(tuple(x) for x in sets), sub.k, mode,
+                            None if aligned else sub.components, tuple(sorted(specific)))
     after = result.embedding
     st.caption(f"{result.n_neutralized:,} words neutralized, {len(result.equality_sets)} sets equalized "
                "(Manzini et al.: PCA over the centred k-class sets, then neutralize + equalize over the k-tuples).")
-if probe:
+
+
+def projections_section() -> None:
     before_proj = bias.projections(emb, probe, sub.direction)
     c1, c2 = st.columns(2)
     c1.plotly_chart(figures.projection_bars(before_proj, words=sorted(before_proj, key=before_proj.get), title="before"),
@@ -90,6 +117,10 @@ if probe:
         c2.plotly_chart(figures.projection_bars(after_proj, words=sorted(before_proj, key=before_proj.get), title="after"),
                         width="stretch", key="bg_proj_after")
     st.caption("Bars: projection on the first axis (first class/group +). Colours follow the sign.")
+
+
+if probe:  # drawn once per (embedding, axis, words, debiasing) in this worker, replayed for everyone else
+    components.replay("beyond.projections", (emb, after, sub.direction, tuple(probe)), projections_section)
 
 # ----------------------------------------------------------------------------- 2. WEAT explorer
 st.header("WEAT explorer")
@@ -119,7 +150,7 @@ cols = st.columns(len(targets))
 for col, (label, version) in zip(cols, targets.items(), strict=True):
     with col:
         try:
-            r = evaluate.weat(version, x_words, y_words, a_words, b_words, n_permutations=int(n_perm), seed=int(seed))
+            r = weat(version, tuple(x_words), tuple(y_words), tuple(a_words), tuple(b_words), int(n_perm), int(seed))
         except NotEnoughWords as exc:
             st.warning(str(exc))
             continue

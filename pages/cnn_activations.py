@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.vision import activations, zoo
-from dashboard import components, figures, vision_ui
+from dashboard import components, figures, resources, vision_ui
 
 st.title("Visualizing intermediate activations")
 st.markdown("Look layer by layer: early layers are edge and texture detectors with large maps; later layers "
@@ -15,7 +15,8 @@ layers = model.spatial_layers
 if not layers:
     st.error(f"{model.name} has no layer with a spatial output to show.")
     st.stop()
-convs = [n for n in layers if n in model.conv_layers] or layers
+conv_names = set(model.conv_layers)  # a property that walks every Keras layer: once, not once per layer
+convs = [n for n in layers if n in conv_names] or layers
 early = vision_ui.preferred(layers, defaults.get("layer"), convs[min(1, len(convs) - 1)])
 late = vision_ui.preferred(layers, defaults.get("late_layer"), convs[-1])
 
@@ -26,20 +27,31 @@ with c1:
     standardize = st.toggle("Standardise each channel (zero mean, unit variance)", True, key="act_std")
     max_channels = st.slider("Channels to show", 4, 256, 64, step=4, key="act_max")
 with c2:
-    st.image(model.deprocess(model.preprocess(image)), caption=f"what {model.name} sees", width="stretch")
+    components.replay("act.seen", (model, image), lambda: st.image(
+        model.deprocess(model.preprocess(image)), caption=f"what {model.name} sees", width="stretch"), pictures=True)
     vision_ui.prediction_table(model, image, top=3)
 
 
 def grid_section(name: str, download_key: str) -> None:
-    """One layer's channels as a hoverable grid, with its download."""
-    maps = activations.activation_maps(model, image, name)
+    """One layer's channels as a hoverable grid, with its download: the maps are computed once per
+    (model, image, layer), the section drawn once per setting and replayed for every other student."""
+    maps = resources.activation_maps(model, image, name)
+    components.replay("act.grid", (model, image, name, standardize, max_channels, download_key),
+                      lambda: draw_grid(maps, name, download_key), pictures=True)
+    components.download_figure(lambda: grid_figure(maps, name), f"{model.name}_{name}_activations.html",
+                               key=download_key)
+
+
+def grid_figure(maps, name: str):
     grid, columns = activations.tile_channels(maps, standardize=standardize, max_channels=max_channels)
     shown = min(maps.shape[2], max_channels)
-    fig = figures.activation_grid(grid, columns, maps.shape[:2],
-                                  f"{name}: {shown} of {maps.shape[2]} channels, {maps.shape[0]} x {maps.shape[1]}")
-    st.plotly_chart(fig, width="stretch", key=f"{download_key}_chart")
+    return figures.activation_grid(grid, columns, maps.shape[:2],
+                                   f"{name}: {shown} of {maps.shape[2]} channels, {maps.shape[0]} x {maps.shape[1]}")
+
+
+def draw_grid(maps, name: str, download_key: str) -> None:
+    st.plotly_chart(grid_figure(maps, name), width="stretch", key=f"{download_key}_chart")
     st.caption(f"{float((abs(maps) < 1e-6).mean()):.0%} of {name}'s activations are exactly zero on this image.")
-    components.download_figure(fig, f"{model.name}_{name}_activations.html", key=download_key)
 
 
 try:
@@ -64,21 +76,28 @@ only_relu = st.toggle("Only the outputs of the ReLUs (where sparsity is measured
                       key="act_only_relu", disabled=not relu_layers,
                       help="Convolutions and batch norms before a ReLU are dense by construction; the ReLU's output "
                            "is where the zeros appear.")
-stats = activations.network_stats(model, image, relu_layers if only_relu and relu_layers else None)
-chart = figures.layer_stats_chart([s.name for s in stats], [s.zero_fraction for s in stats], [s.mean_abs for s in stats],
-                                  [f"{s.height}x{s.width}x{s.channels}" for s in stats])
-st.plotly_chart(chart, width="stretch")
-relu_like = [s for s in stats if s.zero_fraction > 0]
-if len(relu_like) >= 2:
-    first, last = relu_like[0], relu_like[-1]
-    st.info(f"From {first.name} ({first.height}x{first.width}x{first.channels}, {first.zero_fraction:.0%} zeros) to "
-            f"{last.name} ({last.height}x{last.width}x{last.channels}, {last.zero_fraction:.0%} zeros): maps shrink, "
-            "channels multiply, and activations get sparser.")
-with st.expander("Per-layer table"):
-    import pandas as pd
+stats = resources.network_stats(model, image, tuple(relu_layers) if only_relu and relu_layers else None)
 
-    st.dataframe(pd.DataFrame([s.__dict__ for s in stats]), hide_index=True, width="stretch",
-                 column_config={"zero_fraction": st.column_config.NumberColumn(format="percent"),
-                                "mean": st.column_config.NumberColumn(format="%.3f"),
-                                "mean_abs": st.column_config.NumberColumn(format="%.3f")})
-components.download_json([s.__dict__ for s in stats], f"{model.name}_layer_stats.json", key="dl_stats")
+
+def stats_section(stats) -> None:
+    chart = figures.layer_stats_chart([s.name for s in stats], [s.zero_fraction for s in stats],
+                                      [s.mean_abs for s in stats], [f"{s.height}x{s.width}x{s.channels}" for s in stats])
+    st.plotly_chart(chart, width="stretch")
+    relu_like = [s for s in stats if s.zero_fraction > 0]
+    if len(relu_like) >= 2:
+        first, last = relu_like[0], relu_like[-1]
+        st.info(f"From {first.name} ({first.height}x{first.width}x{first.channels}, {first.zero_fraction:.0%} zeros) "
+                f"to {last.name} ({last.height}x{last.width}x{last.channels}, {last.zero_fraction:.0%} zeros): maps "
+                "shrink, channels multiply, and activations get sparser.")
+    with st.expander("Per-layer table"):
+        import pandas as pd
+
+        st.dataframe(pd.DataFrame([s.__dict__ for s in stats]), hide_index=True, width="stretch",
+                     column_config={"zero_fraction": st.column_config.NumberColumn(format="percent"),
+                                    "mean": st.column_config.NumberColumn(format="%.3f"),
+                                    "mean_abs": st.column_config.NumberColumn(format="%.3f")})
+
+
+# drawn once per (model, image, layers) in this worker, replayed for everyone else
+components.replay("act.stats", (model, image, only_relu and bool(relu_layers)), lambda: stats_section(stats))
+components.download_json(lambda: [s.__dict__ for s in stats], f"{model.name}_layer_stats.json", key="dl_stats")

@@ -33,7 +33,8 @@ filters_mode = mode == "filters of a layer"
 tag = "f" if filters_mode else "c"
 d = zoo.page_defaults(model.name, "filters" if filters_mode else "class")
 layers = model.spatial_layers
-convs = [n for n in layers if n in model.conv_layers] or layers
+conv_names = set(model.conv_layers)  # a property that walks every Keras layer: once, not once per layer
+convs = [n for n in layers if n in conv_names] or layers
 native = int(model.input_size[0])
 any_size_ok = model.flexible or filters_mode  # a filter's canvas can be any size: the network is cut at its layer
 with st.form("asc_form"):

@@ -6,12 +6,10 @@ import pandas as pd
 import streamlit as st
 
 from core.images import display_scaled, resize
-from core.numeric import softmax
 from core.vision import attribution as A
 from dashboard import components, figures, resources, vision_ui
 
 DISPLAY = 640  # px: the long side the overlays are drawn at (the short side follows, at least 1 px)
-HEAVY_METHODS = {"scorecam", "smoothgrad", "ig"}  # queued in the job pool (the others take milliseconds)
 GUIDED = ("guided-backprop", "guided-gradcam")
 
 st.title("Where does the network look? CAM and Grad-CAM")
@@ -29,10 +27,8 @@ st.caption("The slide titles this \"Class Activation Mapping (CAM)\" and stops a
 
 model, image, defaults = vision_ui.model_and_image("attribution", "attr_image", model_key="attr_model")
 
-x = model.preprocess(image)[None]
-probabilities = softmax(model.predict_logits(x)[0])
+probabilities = resources.class_probabilities(model, image)  # once per (model, image) in this worker
 ranked = [int(i) for i in np.argsort(-probabilities)]
-model_key = (model.uid, resources.content_key(x))
 names = model.class_names
 # the second class: the model's named contrast when it is among the top 5 (the espresso next to the
 # cat), else the runner-up
@@ -82,16 +78,15 @@ with c1:
 
 
 def compute(method: str, target: int, layer, options: dict) -> A.Heatmap:
-    key = (model_key, method, target, layer if method in A.LAYER_METHODS else None, tuple(sorted(options.items())))
-    return resources.compute("heatmap", key, lambda p: A.attribute(model, image, method, target, layer=layer, **options),
-                             f"{A.METHOD_TITLES[method]} ...", heavy=method in HEAVY_METHODS)
+    """One heatmap, computed once per (model, image, method, class, layer, options) in this worker."""
+    return resources.heatmap(model, image, method, target, layer, options)
 
 
-h, w = image.shape[:2]
-base = display_scaled(image, DISPLAY)  # by the long side: a 1-px strip never becomes a huge picture
+def shown_base() -> np.ndarray:
+    return display_scaled(image, DISPLAY)  # by the long side: a 1-px strip never becomes a huge picture
 
 
-def as_shown(rgb: np.ndarray) -> np.ndarray:
+def as_shown(rgb: np.ndarray, base: np.ndarray) -> np.ndarray:
     """A model-input-sized picture (e.g. a guided gradient) at the shown image's size and aspect."""
     return resize(rgb, base.shape[0], base.shape[1], "bilinear")
 
@@ -104,37 +99,48 @@ except A.AttributionError as exc:
     st.stop()
 
 title = A.METHOD_TITLES[method]
-st.subheader(f"{title} for '{cls_name}' (p = {probabilities[target]:.3f}) and for '{other_name}' "
-             f"(p = {probabilities[other]:.3f})")
-if heat.note:
-    st.warning(heat.note)
-for col, name, idx, hm in zip(st.columns(2), (cls_name, other_name), (target, other), (heat, heat_other), strict=True):
-    col.image(A.overlay(base, hm.values, alpha, colormap), width="stretch",
-              caption=f"{title}: '{name}' (p = {probabilities[idx]:.3f})")
-st.caption("The same network, the same image, two questions: the heat moves to where the evidence for each class is.")
-if heat.layer and method in A.LAYER_METHODS:
-    shape = model.layer(heat.layer).output.shape
-    st.caption(f"From layer {heat.layer}: a {shape[1]}x{shape[2]} map with {shape[3]} channels, upsampled "
-               f"(bilinear) to the {x.shape[1]}x{x.shape[2]} input.")
 
-with st.expander(f"'{cls_name}' in detail: input, heatmap, overlay", expanded=False):
-    p1, p2, p3 = st.columns(3)
-    p1.image(base, caption="what the model was given" + (" (the face crop)" if model.name == "emotion-cnn" else ""),
-             width="stretch")
-    if heat.rgb is not None:
-        p2.image(as_shown(heat.rgb), caption="the guided gradient (gray = 0)", width="stretch")
-    else:
-        p2.image(A.colorize(heat.values, colormap), caption=f"heatmap {heat.values.shape[0]}x{heat.values.shape[1]}"
-                 + (f" from {heat.layer}" if heat.layer else ""), width="stretch")
-    shown = A.overlay(base, heat.values, alpha, colormap)
-    p3.image(shown, caption=f"overlay, α = {alpha:.2f}", width="stretch")
+
+def overlays_section() -> None:
+    """The two overlays and the detail expander: drawn once per setting in this worker (every input is in
+    the replay key below), replayed for every other student."""
+    base = shown_base()
+    st.subheader(f"{title} for '{cls_name}' (p = {probabilities[target]:.3f}) and for '{other_name}' "
+                 f"(p = {probabilities[other]:.3f})")
+    if heat.note:
+        st.warning(heat.note)
+    for col, name, idx, hm in zip(st.columns(2), (cls_name, other_name), (target, other), (heat, heat_other),
+                                  strict=True):
+        col.image(A.overlay(base, hm.values, alpha, colormap), width="stretch",
+                  caption=f"{title}: '{name}' (p = {probabilities[idx]:.3f})")
+    st.caption("The same network, the same image, two questions: the heat moves to where the evidence for each class is.")
+    if heat.layer and method in A.LAYER_METHODS:
+        shape = model.layer(heat.layer).output.shape
+        st.caption(f"From layer {heat.layer}: a {shape[1]}x{shape[2]} map with {shape[3]} channels, upsampled "
+                   f"(bilinear) to the {model.input_size[0]}x{model.input_size[1]} input.")
+
+    with st.expander(f"'{cls_name}' in detail: input, heatmap, overlay", expanded=False):
+        p1, p2, p3 = st.columns(3)
+        p1.image(base, caption="what the model was given" + (" (the face crop)" if model.name == "emotion-cnn" else ""),
+                 width="stretch")
+        if heat.rgb is not None:
+            p2.image(as_shown(heat.rgb, base), caption="the guided gradient (gray = 0)", width="stretch")
+        else:
+            p2.image(A.colorize(heat.values, colormap), caption=f"heatmap {heat.values.shape[0]}x{heat.values.shape[1]}"
+                     + (f" from {heat.layer}" if heat.layer else ""), width="stretch")
+        p3.image(A.overlay(base, heat.values, alpha, colormap), caption=f"overlay, α = {alpha:.2f}", width="stretch")
+
+
+components.replay("attr.overlays", (model, image, method, target, other, layer, options, alpha, colormap),
+                  overlays_section, pictures=True)
 d1, d2 = st.columns(2)
 with d1:
-    components.download_image(shown, f"{model.name}_{method}_{cls_name}.png", "Download overlay (PNG)", key="dl_attr")
+    components.download_image(lambda: A.overlay(shown_base(), heat.values, alpha, colormap),
+                              f"{model.name}_{method}_{cls_name}.png", "Download overlay (PNG)", key="dl_attr")
 with d2:
-    components.download_json({"model": model.name, "method": method, "class": cls_name, "layer": heat.layer,
-                              "heatmap": np.round(heat.values, 4).tolist()}, f"{model.name}_{method}_{cls_name}.json",
-                             "Download heatmap (JSON)", key="dl_attr_json")
+    components.download_json(lambda: {"model": model.name, "method": method, "class": cls_name, "layer": heat.layer,
+                                      "heatmap": np.round(heat.values, 4).tolist()},
+                             f"{model.name}_{method}_{cls_name}.json", "Download heatmap (JSON)", key="dl_attr_json")
 
 # Only the open tab runs (on_change="rerun"): a student opening the page pays for one of them.
 tab_guided, tab_all, tab_sanity, tab_faith = st.tabs(
@@ -150,17 +156,23 @@ if tab_guided.open:
             "**Guided Grad-CAM** (Selvaraju et al. 2017) multiplies it by the Grad-CAM map: fine detail, but only "
             "where the class is.")
         gl = layer if method in A.LAYER_METHODS else default_layer
-        for name, idx in ((cls_name, target), (other_name, other)):
-            cols = st.columns(3)
-            try:
-                maps = {m: compute(m, idx, gl, {}) for m in ("gradcam", *GUIDED)}
-            except A.AttributionError as exc:
-                st.info(str(exc))
-                break
-            cols[0].image(A.overlay(base, maps["gradcam"].values, alpha, colormap), width="stretch",
-                          caption=f"Grad-CAM: '{name}'")
-            for col, m in zip(cols[1:], GUIDED, strict=True):
-                col.image(as_shown(maps[m].rgb), width="stretch", caption=f"{A.METHOD_TITLES[m]}: '{name}'")
+
+        def guided_section() -> None:
+            base = shown_base()
+            for name, idx in ((cls_name, target), (other_name, other)):
+                cols = st.columns(3)
+                try:
+                    maps = {m: compute(m, idx, gl, {}) for m in ("gradcam", *GUIDED)}
+                except A.AttributionError as exc:
+                    st.info(str(exc))
+                    break
+                cols[0].image(A.overlay(base, maps["gradcam"].values, alpha, colormap), width="stretch",
+                              caption=f"Grad-CAM: '{name}'")
+                for col, m in zip(cols[1:], GUIDED, strict=True):
+                    col.image(as_shown(maps[m].rgb, base), width="stretch", caption=f"{A.METHOD_TITLES[m]}: '{name}'")
+
+        components.replay("attr.guided", (model, image, target, other, gl, alpha, colormap), guided_section,
+                          pictures=True)
         st.caption("The guided gradient is shown as an image: gray is zero, brighter and darker are positive and "
                    "negative. Does guided backpropagation change between the two classes? See the sanity check.")
 
@@ -168,19 +180,29 @@ if tab_all.open:
     with tab_all:
         st.caption("Every method for the same image and class. CAM needs a global-average-pooling head; the CAM "
                    "family uses the layer chosen above, the gradient family looks at the pixels.")
-        columns = st.columns(4)
-        for i, m in enumerate(A.METHODS):
-            with columns[i % 4]:
-                try:
-                    hm = compute(m, target, layer or default_layer,
-                                 {"smoothgrad": {"samples": 20}, "ig": {"steps": 64}}.get(m, {}))
-                except A.AttributionError as exc:
-                    st.markdown(f"**{A.METHOD_TITLES[m]}**")
-                    st.info(str(exc))
-                    continue
-                st.image(A.overlay(base, hm.values, alpha, colormap), caption=A.METHOD_TITLES[m], width="stretch")
-                if hm.note:
-                    st.caption(hm.note)
+        all_layer = layer or default_layer
+        every: dict[str, A.Heatmap | str] = {}
+        for m in A.METHODS:  # computed (or queued) first, outside the replayed drawing
+            try:
+                every[m] = compute(m, target, all_layer, {"smoothgrad": {"samples": 20}, "ig": {"steps": 64}}.get(m, {}))
+            except A.AttributionError as exc:
+                every[m] = str(exc)
+
+        def all_section() -> None:
+            base = shown_base()
+            columns = st.columns(4)
+            for i, m in enumerate(A.METHODS):
+                with columns[i % 4]:
+                    hm = every[m]
+                    if isinstance(hm, str):
+                        st.markdown(f"**{A.METHOD_TITLES[m]}**")
+                        st.info(hm)
+                        continue
+                    st.image(A.overlay(base, hm.values, alpha, colormap), caption=A.METHOD_TITLES[m], width="stretch")
+                    if hm.note:
+                        st.caption(hm.note)
+
+        components.replay("attr.all", (model, image, target, all_layer, alpha, colormap), all_section, pictures=True)
 
 if tab_sanity.open:
     with tab_sanity:
@@ -192,42 +214,47 @@ if tab_sanity.open:
         stops = st.slider("Stops along the way (randomised layers double each time)", 3, 10, 6, key="attr_sanity_stops")
         sl = layer if method in A.LAYER_METHODS else default_layer
         try:
-            steps = resources.compute(
-                "faithfulness", ("sanity", model_key, target, sl, stops),
-                lambda p: A.cascading_randomization(model, x, target, sl, stops=stops, progress=p),
-                "Randomising the copy layer by layer ...", heavy=True)
+            steps = resources.sanity_check(model, image, target, sl, stops)
         except A.AttributionError as exc:
             st.error(str(exc))
             steps = []
+
+        def sanity_section() -> None:
+            base = shown_base()
+            if steps:
+                methods = list(steps[0].maps)
+                # one row per method, one column per stop (left: the original network)
+                header = st.columns([1.2] + [1] * len(steps))
+                header[0].markdown("**randomised →**")
+                for col, s in zip(header[1:], steps, strict=True):
+                    col.caption("original" if not s.randomized else
+                                f"{len(s.randomized)} layer{'s' if len(s.randomized) > 1 else ''}, down to "
+                                f"{s.randomized[-1]}")
+                for m in methods:
+                    row = st.columns([1.2] + [1] * len(steps))
+                    row[0].markdown(f"**{A.METHOD_TITLES[m]}**")
+                    for col, s in zip(row[1:], steps, strict=True):
+                        rho = s.spearman[m]
+                        shown_map = (A.overlay(base, s.maps[m], 0.6, colormap) if m == "gradcam"
+                                     else as_shown(A.gradient_image(s.maps[m][:, :, None]), base))
+                        col.image(shown_map, width="stretch", caption=f"ρ = {rho:.2f}" if np.isfinite(rho) else "flat map")
+                rows = [{"randomised down to": s.label, "layers": len(s.randomized),
+                         **{A.METHOD_TITLES[m]: s.spearman[m] for m in methods}} for s in steps]
+                table = pd.DataFrame(rows)
+                st.dataframe(table, hide_index=True, width="stretch",
+                             column_config={A.METHOD_TITLES[m]: st.column_config.NumberColumn(format="%.2f")
+                                            for m in methods})
+                last_top = steps[min(2, len(steps) - 1)]
+                st.info(f"After randomising {len(last_top.randomized)} layer(s) from the top: "
+                        + ", ".join(f"{A.METHOD_TITLES[m]} ρ = {last_top.spearman[m]:.2f}" for m in methods)
+                        + ". A method whose map stays near 1 while the classifier is random is showing the image, "
+                          "not the model's reasons.")
+
+        components.replay("attr.sanity", (model, image, target, sl, stops, colormap), sanity_section, pictures=True)
         if steps:
-            methods = list(steps[0].maps)
-            # one row per method, one column per stop (left: the original network)
-            header = st.columns([1.2] + [1] * len(steps))
-            header[0].markdown("**randomised →**")
-            for col, s in zip(header[1:], steps, strict=True):
-                col.caption("original" if not s.randomized else
-                            f"{len(s.randomized)} layer{'s' if len(s.randomized) > 1 else ''}, down to "
-                            f"{s.randomized[-1]}")
-            for m in methods:
-                row = st.columns([1.2] + [1] * len(steps))
-                row[0].markdown(f"**{A.METHOD_TITLES[m]}**")
-                for col, s in zip(row[1:], steps, strict=True):
-                    rho = s.spearman[m]
-                    shown_map = (A.overlay(base, s.maps[m], 0.6, colormap) if m == "gradcam"
-                                 else as_shown(A.gradient_image(s.maps[m][:, :, None])))
-                    col.image(shown_map, width="stretch", caption=f"ρ = {rho:.2f}" if np.isfinite(rho) else "flat map")
-            rows = [{"randomised down to": s.label, "layers": len(s.randomized),
-                     **{A.METHOD_TITLES[m]: s.spearman[m] for m in methods}} for s in steps]
-            table = pd.DataFrame(rows)
-            st.dataframe(table, hide_index=True, width="stretch",
-                         column_config={A.METHOD_TITLES[m]: st.column_config.NumberColumn(format="%.2f")
-                                        for m in methods})
-            last_top = steps[min(2, len(steps) - 1)]
-            st.info(f"After randomising {len(last_top.randomized)} layer(s) from the top: "
-                    + ", ".join(f"{A.METHOD_TITLES[m]} ρ = {last_top.spearman[m]:.2f}" for m in methods)
-                    + ". A method whose map stays near 1 while the classifier is random is showing the image, "
-                      "not the model's reasons.")
-            components.download_json(rows, f"{model.name}_sanity_check.json", key="dl_sanity")
+            components.download_json(lambda: [{"randomised down to": s.label, "layers": len(s.randomized),
+                                               **{A.METHOD_TITLES[m]: s.spearman[m] for m in s.maps}} for s in steps],
+                                     f"{model.name}_sanity_check.json", key="dl_sanity")
 
 if tab_faith.open:
     with tab_faith:
@@ -238,26 +265,24 @@ if tab_faith.open:
         steps_f = st.slider("Steps along each curve", 8, 64, 32, 8, key="attr_faith_steps")
         fl = layer or default_layer
 
-        rows, lines = resources.compute(
-            "faithfulness", (model_key, target, fl, steps_f),
-            lambda p: A.faithfulness_table(model, image, target, fl, steps=steps_f, progress=p),
-            "Deleting and inserting pixels ...", heavy=True)
-        fig = figures.faithfulness_curves(lines)
-        st.plotly_chart(fig, width="stretch")
-        table = pd.DataFrame(rows).sort_values("insertion − deletion", ascending=False)
-        st.dataframe(table, hide_index=True, width="stretch",
-                     column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns[1:]})
-        best = table.iloc[0]
-        st.info(f"Most faithful here: **{best['method']}** (insertion − deletion = {best['insertion − deletion']:.3f}). "
-                "Scores depend on the image, the class and the model: try another image or class.")
+        rows, lines = resources.faithfulness(model, image, target, fl, steps_f)
+
+        def faith_section() -> None:
+            st.plotly_chart(figures.faithfulness_curves(lines), width="stretch")
+            table = pd.DataFrame(rows).sort_values("insertion − deletion", ascending=False)
+            st.dataframe(table, hide_index=True, width="stretch",
+                         column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns[1:]})
+            best = table.iloc[0]
+            st.info(f"Most faithful here: **{best['method']}** (insertion − deletion = "
+                    f"{best['insertion − deletion']:.3f}). Scores depend on the image, the class and the model: try "
+                    "another image or class.")
+
+        components.replay("attr.faithfulness", (model, image, target, fl, steps_f), faith_section)
         candidates = A.candidate_layers(model) if layer_options else []
         if candidates:
             st.markdown("**Grad-CAM at each candidate layer** (coarse late maps vs finer earlier ones):")
 
-            layer_rows = resources.compute(
-                "faithfulness", ("layers", model_key, target, steps_f, tuple(candidates)),
-                lambda p: A.layer_table(model, image, target, candidates, steps=steps_f, progress=p),
-                "Grad-CAM layer by layer ...", heavy=True)
+            layer_rows = resources.layer_faithfulness(model, image, target, tuple(candidates), steps_f)
             st.dataframe(pd.DataFrame(layer_rows), hide_index=True, width="stretch",
                          column_config={c: st.column_config.NumberColumn(format="%.3f")
                                         for c in ("deletion AUC ↓", "insertion AUC ↑", "insertion − deletion")})
@@ -279,6 +304,7 @@ if tab_faith.open:
                 s2.button(f"Use {top['layer']}", key="attr_use_layer", on_click=use_layer, type="primary")
         f1, f2 = st.columns(2)
         with f1:
-            components.download_figure(fig, f"{model.name}_faithfulness.html", key="dl_faith_fig")
+            components.download_figure(lambda: figures.faithfulness_curves(lines), f"{model.name}_faithfulness.html",
+                                       key="dl_faith_fig")
         with f2:
             components.download_json(rows, f"{model.name}_faithfulness.json", key="dl_faith_json")

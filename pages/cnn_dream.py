@@ -30,7 +30,8 @@ if problem is not None:  # octaves shrink a 1-px side to nothing: refuse with th
     st.stop()
 
 layers = model.spatial_layers
-convs = [n for n in layers if n in model.conv_layers] or layers
+conv_names = set(model.conv_layers)  # a property that walks every Keras layer: once, not once per layer
+convs = [n for n in layers if n in conv_names] or layers
 with st.form("dream_form"):
     default_layers = [n for n in d.get("layers", {}) if n in layers] or (convs[-3:-1] if len(convs) >= 3 else convs[-1:])
     chosen = st.multiselect("Layers to amplify", layers, default=default_layers, key="dream_layers",
@@ -59,20 +60,33 @@ if not np.isfinite(max_loss) or max_loss < 0:  # NaN would silently mean "never 
 if not weights or all(w == 0 for w in weights.values()):
     st.warning("Choose at least one layer with a non-zero weight.")
     st.stop()
-key = (model.uid, tuple(weights.items()), octaves, scale, iterations, step, jitter, max_loss, max_side,
-       resources.content_key(image))
+
+
+@resources.cached("dream", "Dreaming ...", heavy=True)
+def dream(model, image, weights: tuple, octaves: int, scale: float, iterations: int, step: float, jitter: int,
+          max_loss: float, max_side: int, progress=None):
+    """One Deep Dream per (model, image, settings) in this worker: every student asking for it shares it."""
+    return ascent.deep_dream(model, image, {k: v for k, v in weights if v > 0}, octaves=octaves, octave_scale=scale,
+                             iterations=iterations, step=step, max_loss=max_loss or None, jitter=jitter,
+                             max_side=max_side, progress=progress)
+
+
+setting = (model, image, tuple(weights.items()), octaves, scale, iterations, step, jitter, max_loss, max_side)
 try:
-    result = resources.compute("dream", key, lambda p: ascent.deep_dream(
-        model, image, {k: v for k, v in weights.items() if v > 0}, octaves=octaves, octave_scale=scale,
-        iterations=iterations, step=step, max_loss=max_loss or None, jitter=jitter, max_side=max_side, progress=p),
-        "Dreaming ...", heavy=True)
+    result = dream(*setting)
 except zoo.ModelError as exc:
     st.error(str(exc))
     st.stop()
-c1, c2 = st.columns(2)
-c1.image(result.original, caption="before", width="stretch")
-c2.image(result.image, caption="after", width="stretch")
-shapes = " → ".join(f"{w}x{h}" for h, w in result.octave_shapes)
-st.caption(f"Octaves {shapes}; {len(result.loss)} iterations in {result.seconds:.1f} s.")
-st.plotly_chart(figures.objective_curve(result.loss, "loss per iteration (all octaves)", log_y=True), width="stretch")
+
+
+def dream_section() -> None:
+    c1, c2 = st.columns(2)
+    c1.image(result.original, caption="before", width="stretch")
+    c2.image(result.image, caption="after", width="stretch")
+    shapes = " → ".join(f"{w}x{h}" for h, w in result.octave_shapes)
+    st.caption(f"Octaves {shapes}; {len(result.loss)} iterations in {result.seconds:.1f} s.")
+    st.plotly_chart(figures.objective_curve(result.loss, "loss per iteration (all octaves)", log_y=True), width="stretch")
+
+
+components.replay("dream.result", setting, dream_section, pictures=True)  # drawn once per setting, then replayed
 components.download_image(result.image, f"deep_dream_{model.name}.png", key="dl_dream")

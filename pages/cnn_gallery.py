@@ -9,8 +9,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.errors import markdown_text
-from core.vision import activations, gallery, zoo
 from core.vision import attribution as A
+from core.vision import gallery, zoo
 from dashboard import components, resources, vision_ui
 
 PAGE = 32  # channels per gallery page (one background job computes the missing ones, ~25 s on 2 cores)
@@ -78,14 +78,30 @@ st.caption(f"{len(store.done)} of {n} channels of {layer} on disk · recipe: {re
            + (f"{np.mean([v['seconds'] for v in store.done.values()]):.2f} s per channel when computed"
               if store.done else "computed on request"))
 
-mosaic, centres = gallery.mosaic(store, channels, COLUMNS, TILE)
-fig = go.Figure(go.Image(z=mosaic, hoverinfo="skip"))
+
+
+@resources.cached("views", "Laying out the gallery ...")
+def mosaic_picture(model, layer: str, recipe_id: str, channels: tuple[int, ...], done: tuple[int, ...]):
+    """(PNG data URI of the channels' pictures as one mosaic, tile centres): read from disk once per
+    (layer, page, what is on disk) in this worker, not once per student."""
+    import base64
+
+    from core.images import to_png_bytes
+
+    mosaic, centres = gallery.mosaic(store, list(channels), COLUMNS, TILE)
+    return "data:image/png;base64," + base64.b64encode(to_png_bytes(mosaic)).decode(), mosaic.shape[:2], centres
+
+
+source, (mosaic_h, mosaic_w), centres = mosaic_picture(model, layer, gallery.recipe_key(recipe), tuple(channels),
+                                                       tuple(k for k in channels if k in store.done))
+fig = go.Figure(go.Image(source=source, hoverinfo="skip"))  # a PNG, not every pixel as JSON numbers
 fig.add_trace(go.Scatter(x=[c[1] for c in centres], y=[c[2] for c in centres], mode="markers",
                          marker={"size": TILE * 0.6, "opacity": 0.01, "symbol": "square"},
                          customdata=[c[0] for c in centres], hovertemplate="channel %{customdata}<extra></extra>",
                          showlegend=False))
-fig.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}, height=int(mosaic.shape[0] * 1.4) + 10,
-                  xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x"}, dragmode=False,
+fig.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}, height=int(mosaic_h * 1.4) + 10,
+                  xaxis={"visible": False, "range": [-0.5, mosaic_w - 0.5]},
+                  yaxis={"visible": False, "scaleanchor": "x", "autorange": "reversed"}, dragmode=False,
                   clickmode="event+select")
 event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points", key="gal_click",
                         config={"displayModeBar": False})
@@ -112,26 +128,37 @@ if store.missing([channel]):
         st.error(str(exc))
         st.stop()
 
-maps = activations.activation_maps(model, image, layer)  # (h, w, C) on the current image
-fires = maps[:, :, channel]
-peak = float(fires.max())
-v1, v2, v3 = st.columns(3)
+maps = resources.activation_maps(model, image, layer)  # (h, w, C) on the current image, once per worker
+
+
 try:
     picture = store.image(channel)
 except zoo.ModelError as exc:  # damaged on disk since it was computed: said, and recomputed on the next run
     st.error(str(exc))
     st.stop()
-v1.image(picture, width="stretch",
-         caption=f"{layer}, channel {channel}: what maximises it (mean activation {store.done[channel]['activation']:.2f})")
-heat = np.clip(fires / peak, 0, 1) if peak > 0 else np.zeros_like(fires)
-v2.image(A.overlay(image, heat, 0.55, "inferno"), width="stretch",
-         caption=f"where it fires on your image ({fires.shape[0]}x{fires.shape[1]} map, max {peak:.2f}"
-                 + (", silent here" if peak <= 0 else "") + ")")
-strongest = [int(k) for k in np.argsort(-maps.mean(axis=(0, 1)))[:6]]
-with v3:
-    st.markdown(f"**The channels of {layer} that fire most on this image** (mean activation):")
-    for k in strongest:
-        vision_ui.gallery_link(layer, k, f"channel {k}: {float(maps[:, :, k].mean()):.2f}")
+
+
+def channel_section() -> None:
+    """Drawn once per (model, image, layer, channel) in this worker, replayed for everyone else."""
+    fires = maps[:, :, channel]
+    peak = float(fires.max())
+    v1, v2, v3 = st.columns(3)
+    v1.image(picture, width="stretch",
+             caption=f"{layer}, channel {channel}: what maximises it (mean activation "
+                     f"{store.done[channel]['activation']:.2f})")
+    heat = np.clip(fires / peak, 0, 1) if peak > 0 else np.zeros_like(fires)
+    v2.image(A.overlay(image, heat, 0.55, "inferno"), width="stretch",
+             caption=f"where it fires on your image ({fires.shape[0]}x{fires.shape[1]} map, max {peak:.2f}"
+                     + (", silent here" if peak <= 0 else "") + ")")
+    strongest = [int(k) for k in np.argsort(-maps.mean(axis=(0, 1)))[:6]]
+    with v3:
+        st.markdown(f"**The channels of {layer} that fire most on this image** (mean activation):")
+        for k in strongest:
+            vision_ui.gallery_link(layer, k, f"channel {k}: {float(maps[:, :, k].mean()):.2f}")
+
+
+components.replay("gallery.channel", (model, image, layer, gallery.recipe_key(recipe), channel,
+                                      store.done[channel]), channel_section, pictures=True)
 st.markdown(f"This channel's address: `?layer={layer}&channel={channel}` (the browser's address bar has it: "
             "copy it to share this neuron).")
-components.download_image(store.image(channel), f"{model.name}_{layer}_channel{channel}.png", key="dl_gal")
+components.download_image(lambda: store.image(channel), f"{model.name}_{layer}_channel{channel}.png", key="dl_gal")

@@ -64,38 +64,53 @@ def captions(data, idx, predicted=None):
 
 st.header("1. The training data")
 train_preview = sets["biased"]
-st.image(grid(train_preview, range(8)), caption=captions(train_preview, range(8)), width=120)
+# Every section below depends only on the slider values and the trained CNN (its card): drawn once per
+# setting in this worker, replayed for every other student.
+trained = (correlation, card)
+components.replay("tanks.data", trained, lambda: st.image(grid(train_preview, range(8)),
+                                                           caption=captions(train_preview, range(8)), width=120),
+                  pictures=True)
 st.caption(f"Drawn like the training set ({card['recipe']['n_train']} images, {correlation:.0%} on the usual background).")
 
 st.header("2. High accuracy ... on the wrong thing")
-labels = [f"test set drawn like training ({correlation:.0%})", "backgrounds swapped", "background says nothing (50 %)"]
-values = [card["biased_accuracy"], card["swapped_accuracy"], card["balanced_accuracy"]]
-fig = figures.accuracy_bars(labels, values, f"Tank/truck CNN trained at {correlation:.0%}: held-out accuracy")
-st.plotly_chart(fig, width="stretch")
-m1, m2, m3 = st.columns(3)
-m1.metric("Biased test set", f"{values[0]:.1%}")
-m2.metric("Backgrounds swapped", f"{values[1]:.1%}", delta=f"{values[1] - values[0]:+.1%}")
-m3.metric("Training time", f"{card['train_seconds']:.0f} s", help=f"on {card['device']}, cached afterwards")
-if values[1] < 0.6:
-    st.error(f"With the backgrounds swapped, accuracy falls to {values[1]:.0%}: the network answers "
-             "\"forest or sky?\", not \"tank or truck?\". Move the slider towards 0.5 and retrain.")
-else:
-    st.success(f"With the backgrounds swapped it still scores {values[1]:.0%}: at this correlation the "
-               "network had to learn the vehicles.")
+def accuracy_section() -> None:
+    labels = [f"test set drawn like training ({correlation:.0%})", "backgrounds swapped", "background says nothing (50 %)"]
+    values = [card["biased_accuracy"], card["swapped_accuracy"], card["balanced_accuracy"]]
+    fig = figures.accuracy_bars(labels, values, f"Tank/truck CNN trained at {correlation:.0%}: held-out accuracy")
+    st.plotly_chart(fig, width="stretch")
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Biased test set", f"{values[0]:.1%}")
+    m2.metric("Backgrounds swapped", f"{values[1]:.1%}", delta=f"{values[1] - values[0]:+.1%}")
+    m3.metric("Training time", f"{card['train_seconds']:.0f} s", help=f"on {card['device']}, cached afterwards")
+    if values[1] < 0.6:
+        st.error(f"With the backgrounds swapped, accuracy falls to {values[1]:.0%}: the network answers "
+                 "\"forest or sky?\", not \"tank or truck?\". Move the slider towards 0.5 and retrain.")
+    else:
+        st.success(f"With the backgrounds swapped it still scores {values[1]:.0%}: at this correlation the "
+                   "network had to learn the vehicles.")
+
+
+components.replay("tanks.accuracy", trained, accuracy_section)
 
 st.header("3. Grad-CAM shows where it looked")
 swapped = sets["swapped"]
-idx = list(range(8))
-layer = A.default_layer(model)
-predicted, heat = tanks.predicted_grad_cams(model, swapped.images[idx], layer)
-st.image(grid(swapped, idx, heat=heat), caption=captions(swapped, idx, predicted), width=120)
-st.caption(f"Grad-CAM ({layer}) for the class the network *predicted*, on background-swapped test images.")
 report = resources.compute("tanks", ("report", correlation), lambda p: tanks.heat_on_vehicle(model, sets["balanced"]),
                            "Measuring where Grad-CAM looks ...")
-st.info(f"Over {report['images']} test images, the vehicle covers {report['vehicle_share_of_image']:.0%} of the "
-        f"pixels and receives {report['vehicle_share_of_heat']:.0%} of Grad-CAM's heat: "
-        f"**{report['ratio']:.1f}×** its share (1× = no more attention than any background pixel).")
-components.download_json({"card": card, "grad_cam_on_vehicle": report}, f"tanks_{round(correlation * 100)}.json",
+
+
+def grad_cam_section() -> None:
+    idx = list(range(8))
+    layer = A.default_layer(model)
+    predicted, heat = tanks.predicted_grad_cams(model, swapped.images[idx], layer)
+    st.image(grid(swapped, idx, heat=heat), caption=captions(swapped, idx, predicted), width=120)
+    st.caption(f"Grad-CAM ({layer}) for the class the network *predicted*, on background-swapped test images.")
+    st.info(f"Over {report['images']} test images, the vehicle covers {report['vehicle_share_of_image']:.0%} of the "
+            f"pixels and receives {report['vehicle_share_of_heat']:.0%} of Grad-CAM's heat: "
+            f"**{report['ratio']:.1f}×** its share (1× = no more attention than any background pixel).")
+
+
+components.replay("tanks.grad_cam", trained, grad_cam_section, pictures=True)
+components.download_json(lambda: {"card": card, "grad_cam_on_vehicle": report}, f"tanks_{round(correlation * 100)}.json",
                          key="dl_tanks")
 
 st.header("4. Attribution versus influence (Leino et al. 2018)")
@@ -118,23 +133,30 @@ influence = resources.compute("tanks", ("influence", correlation, target, inf_la
                               lambda p: A.distributional_influence(model, members, target, inf_layer, progress=p),
                               "Computing distributional influence ...")
 top = influence.top(6)
-st.plotly_chart(figures.influence_bars(influence.channels, top, f"Influence of each {inf_layer} channel on "
-                                       f"'{inf_class}' over {influence.n_images} test {inf_class}s"), width="stretch")
+components.replay("tanks.influence_bars", (trained, target, inf_layer), lambda: st.plotly_chart(
+    figures.influence_bars(influence.channels, top, f"Influence of each {inf_layer} channel on "
+                           f"'{inf_class}' over {influence.n_images} test {inf_class}s"), width="stretch"))
 example = st.slider("Example image (background-swapped test set)", 0, 7, 0, key="tanks_inf_example")
-x = swapped.images[example:example + 1].astype(np.float32) / 255.0
-acts = A.layer_activations(model, x, inf_layer)
-maps = [A.colorize(acts[:, :, k] / max(float(acts[:, :, k].max()), 1e-6), "viridis") for k in top]
-maps = [enlarge(m, max(1, swapped.images.shape[1] // m.shape[0])) for m in maps]
-st.image([swapped.images[example]] + maps,
-         caption=[captions(swapped, [example])[0]] + [f"channel {k}: χ = {influence.channels[k]:.3f}" for k in top],
-         width=120)
-i1, i2 = st.columns(2)
-inf_heat = A.influence_map(model, x, influence)
-gc = A.grad_cam(model, x, target, inf_layer)
-i1.image(A.overlay(swapped.images[example], inf_heat.values, 0.55), width=240,
-         caption=f"activations weighted by the distribution's influence for '{inf_class}'")
-i2.image(A.overlay(swapped.images[example], gc.values, 0.55), width=240,
-         caption=f"Grad-CAM for '{inf_class}' on this one image")
-with st.expander("Influence table"):
-    st.dataframe(pd.DataFrame({"channel": np.arange(len(influence.channels)), "influence": influence.channels})
-                 .sort_values("influence", ascending=False), hide_index=True)
+
+
+def influence_section() -> None:
+    x = swapped.images[example:example + 1].astype(np.float32) / 255.0
+    acts = A.layer_activations(model, x, inf_layer)
+    maps = [A.colorize(acts[:, :, k] / max(float(acts[:, :, k].max()), 1e-6), "viridis") for k in top]
+    maps = [enlarge(m, max(1, swapped.images.shape[1] // m.shape[0])) for m in maps]
+    st.image([swapped.images[example]] + maps,
+             caption=[captions(swapped, [example])[0]] + [f"channel {k}: χ = {influence.channels[k]:.3f}" for k in top],
+             width=120)
+    i1, i2 = st.columns(2)
+    inf_heat = A.influence_map(model, x, influence)
+    gc = A.grad_cam(model, x, target, inf_layer)
+    i1.image(A.overlay(swapped.images[example], inf_heat.values, 0.55), width=240,
+             caption=f"activations weighted by the distribution's influence for '{inf_class}'")
+    i2.image(A.overlay(swapped.images[example], gc.values, 0.55), width=240,
+             caption=f"Grad-CAM for '{inf_class}' on this one image")
+    with st.expander("Influence table"):
+        st.dataframe(pd.DataFrame({"channel": np.arange(len(influence.channels)), "influence": influence.channels})
+                     .sort_values("influence", ascending=False), hide_index=True)
+
+
+components.replay("tanks.influence", (trained, target, inf_layer, example), influence_section, pictures=True)

@@ -60,26 +60,34 @@ if k > len(wh):
 curve = resources.compute("anchors", (update, int(seed), resources.content_key(wh)),
                           lambda p: K.iou_curve(wh, ks, int(seed), update), "Clustering for k = 1 ... 10 ...",
                           heavy=len(wh) > 5000)
-published = K.published_anchors()
-fig = figures.anchor_iou_curve({kk: r.mean_iou for kk, r in curve.items()},
-                               {f"{K.PUBLISHED_ANCHORS[name][0]} anchors on these boxes": (len(a), K.mean_best_iou(wh, a))
-                                for name, a in published.items()}, source)
-c1, c2 = st.columns([3, 2])
-c1.plotly_chart(fig, width="stretch")
-chosen = curve[k]
-side = 240
-canvas = np.full((side, side, 3), 255, np.uint8)
-boxes = [(side / 2 - w * side / 2, side / 2 - h * side / 2, side / 2 + w * side / 2, side / 2 + h * side / 2, "")
-         for w, h in chosen.anchors]
-c2.image(Y.draw_grid(canvas, (1, 1), boxes=boxes, scale=1), width="stretch",
-         caption=f"the {k} anchors, centred (the square is the whole image); mean IoU {chosen.mean_iou:.3f}")
-st.dataframe(pd.DataFrame({"anchor": range(k), "w (fraction)": chosen.anchors[:, 0], "h (fraction)": chosen.anchors[:, 1],
-                           "boxes assigned": np.bincount(chosen.assignment, minlength=k)}).round(4), hide_index=True)
-st.caption("YOLO9000 Figure 2 has the same shape: average IoU rises quickly, then flattens; the authors chose k = 5. "
-           "The published VOC/COCO anchors were fitted to real photos, so on these synthetic shapes they score lower.")
-components.download_json({"source": source, "update": update,
-                          "anchors": {str(kk): r.anchors.tolist() for kk, r in curve.items()},
-                          "mean_iou": {str(kk): r.mean_iou for kk, r in curve.items()}}, "anchors.json", key="dl_anchors")
+
+
+def anchors_section() -> None:
+    """Drawn once per (boxes, clustering, k) in this worker, replayed for everyone else."""
+    published = K.published_anchors()
+    fig = figures.anchor_iou_curve({kk: r.mean_iou for kk, r in curve.items()},
+                                   {f"{K.PUBLISHED_ANCHORS[name][0]} anchors on these boxes": (len(a), K.mean_best_iou(wh, a))
+                                    for name, a in published.items()}, source)
+    c1, c2 = st.columns([3, 2])
+    c1.plotly_chart(fig, width="stretch")
+    chosen = curve[k]
+    side = 240
+    canvas = np.full((side, side, 3), 255, np.uint8)
+    boxes = [(side / 2 - w * side / 2, side / 2 - h * side / 2, side / 2 + w * side / 2, side / 2 + h * side / 2, "")
+             for w, h in chosen.anchors]
+    c2.image(Y.draw_grid(canvas, (1, 1), boxes=boxes, scale=1), width="stretch",
+             caption=f"the {k} anchors, centred (the square is the whole image); mean IoU {chosen.mean_iou:.3f}")
+    st.dataframe(pd.DataFrame({"anchor": range(k), "w (fraction)": chosen.anchors[:, 0], "h (fraction)": chosen.anchors[:, 1],
+                               "boxes assigned": np.bincount(chosen.assignment, minlength=k)}).round(4), hide_index=True)
+    st.caption("YOLO9000 Figure 2 has the same shape: average IoU rises quickly, then flattens; the authors chose k = 5. "
+               "The published VOC/COCO anchors were fitted to real photos, so on these synthetic shapes they score lower.")
+
+
+components.replay("anchors.curve", (update, int(seed), wh, k, source), anchors_section, pictures=True)
+components.download_json(lambda: {"source": source, "update": update,
+                                  "anchors": {str(kk): r.anchors.tolist() for kk, r in curve.items()},
+                                  "mean_iou": {str(kk): r.mean_iou for kk, r in curve.items()}}, "anchors.json",
+                         key="dl_anchors")
 
 # ----------------------------------------------------------------------------- loss
 st.header("2. The loss, term by term")
@@ -93,44 +101,63 @@ st.caption("λ_coord = 5, λ_noobj = 0.5. 1^obj_ij marks anchor j of the cell ho
 example = st.slider("Training example", 0, 199, 3, key="loss_example")
 scene = resources.compute("datasets", "loss_scenes", lambda p: T.training_set(dict(recipe, n_train=200)),
                           "Drawing training scenes ...")
-x = scene.images[example:example + 1]
-y_true, raw, terms = yolo.loss_on(scene.images[example], scene.boxes[example], scene.labels[example])
-cols = st.columns(len(terms) + 1)
-for col, (t, v) in zip(cols, terms.items(), strict=False):
-    col.metric(t, f"{v:.4f}")
-cols[-1].metric("total", f"{sum(terms.values()):.4f}")
-obj = y_true[0, ..., 4]
-responsible = yolo.responsible(y_true, raw)
-grid = yolo.grid
-pred_boxes = [(*r["box"], f"pred {r['anchor']}") for r in responsible]
-rows = [{"cell (row, col)": f"({r['row']}, {r['col']})", "anchor": r["anchor"], "class": r["class"],
-         "x": r["x"], "x̂": r["x_pred"], "y": r["y"], "ŷ": r["y_pred"], "w": r["w"], "ŵ": r["w_pred"],
-         "h": r["h"], "ĥ": r["h_pred"], "Ĉ": r["objectness"], "p̂(class)": r["class_prob"]} for r in responsible]
-truth_boxes = [(*b, f"true {DETECT_CLASSES[lab]}") for b, lab in zip(scene.boxes[example], scene.labels[example],
-                                                                     strict=True)]
-v1, v2 = st.columns(2)
-v1.image(Y.draw_grid(x[0], (grid, grid), heat=obj.max(axis=-1), alpha=0.35,
-                     highlight=[(r["row"], r["col"]) for r in responsible], boxes=truth_boxes, scale=4),
-         caption="1^obj: the cells responsible for an object (outlined), ground-truth boxes", width="stretch")
-v2.image(Y.draw_grid(x[0], (grid, grid), heat=Y.objectness_grid(raw, yolo.head), scale=4, boxes=pred_boxes),
-         caption="what the trained network predicts: max objectness per cell, the responsible anchors' boxes",
-         width="stretch")
-st.dataframe(pd.DataFrame(rows).round(3), hide_index=True, width="stretch")
-st.caption(f"The other {grid * grid * yolo.head.boxes_per_cell - len(responsible)} (cell, anchor) pairs are 1^noobj: "
-           "only their confidence is pushed towards 0, with weight λ_noobj.")
+
+
+@resources.cached("detections", "Computing the loss ...")
+def loss_on(trained: dict, example: int):
+    """(y_true, raw output, loss terms) of the tiny YOLO of this training ``card`` on one example."""
+    return yolo.loss_on(scene.images[example], scene.boxes[example], scene.labels[example])
+
+
+def loss_section() -> None:
+    """One training example's loss terms and pictures: a forward pass once per example in this worker."""
+    x = scene.images[example:example + 1]
+    y_true, raw, terms = loss_on(card, example)
+    cols = st.columns(len(terms) + 1)
+    for col, (t, v) in zip(cols, terms.items(), strict=False):
+        col.metric(t, f"{v:.4f}")
+    cols[-1].metric("total", f"{sum(terms.values()):.4f}")
+    obj = y_true[0, ..., 4]
+    responsible = yolo.responsible(y_true, raw)
+    grid = yolo.grid
+    pred_boxes = [(*r["box"], f"pred {r['anchor']}") for r in responsible]
+    rows = [{"cell (row, col)": f"({r['row']}, {r['col']})", "anchor": r["anchor"], "class": r["class"],
+             "x": r["x"], "x̂": r["x_pred"], "y": r["y"], "ŷ": r["y_pred"], "w": r["w"], "ŵ": r["w_pred"],
+             "h": r["h"], "ĥ": r["h_pred"], "Ĉ": r["objectness"], "p̂(class)": r["class_prob"]} for r in responsible]
+    truth_boxes = [(*b, f"true {DETECT_CLASSES[lab]}") for b, lab in zip(scene.boxes[example], scene.labels[example],
+                                                                         strict=True)]
+    v1, v2 = st.columns(2)
+    v1.image(Y.draw_grid(x[0], (grid, grid), heat=obj.max(axis=-1), alpha=0.35,
+                         highlight=[(r["row"], r["col"]) for r in responsible], boxes=truth_boxes, scale=4),
+             caption="1^obj: the cells responsible for an object (outlined), ground-truth boxes", width="stretch")
+    v2.image(Y.draw_grid(x[0], (grid, grid), heat=Y.objectness_grid(raw, yolo.head), scale=4, boxes=pred_boxes),
+             caption="what the trained network predicts: max objectness per cell, the responsible anchors' boxes",
+             width="stretch")
+    st.dataframe(pd.DataFrame(rows).round(3), hide_index=True, width="stretch")
+    st.caption(f"The other {grid * grid * yolo.head.boxes_per_cell - len(responsible)} (cell, anchor) pairs are 1^noobj: "
+               "only their confidence is pushed towards 0, with weight λ_noobj.")
+
+
+components.replay("anchors.loss", (card, example), loss_section, pictures=True)
 
 # ----------------------------------------------------------------------------- training
 st.header("3. The tiny YOLO trained here")
-m = st.columns(4)
-m[0].metric("mAP@0.5 (held-out)", f"{card['map50']:.3f}", help=f"{recipe['n_test']} held-out scenes, VOC all-point AP")
-m[1].metric("Training time", f"{card['train_seconds']:.0f} s", help=f"{recipe['epochs']} epochs on {card['device']}")
-m[2].metric("Input / grid", f"{recipe['size']} px / {recipe['size'] // recipe['stride']}×{recipe['size'] // recipe['stride']}")
-m[3].metric("Anchors (k-means)", f"{len(card['anchors'])}, IoU {card['anchor_mean_iou']:.3f}")
-st.caption("Per-class AP@0.5: " + ", ".join(f"{c} {v:.3f}" for c, v in card["ap50"].items()) +
-           f". Trained on {recipe['n_train']} synthetic scenes with the loss above (Adam, cosine decay, flips).")
-hist = figures.loss_history(card["history"])
-st.plotly_chart(hist, width="stretch")
-components.download_json(card, "shapes_yolo_card.json", key="dl_yolo_card")
+
+
+def training_section() -> None:
+    m = st.columns(4)
+    m[0].metric("mAP@0.5 (held-out)", f"{card['map50']:.3f}", help=f"{recipe['n_test']} held-out scenes, VOC all-point AP")
+    m[1].metric("Training time", f"{card['train_seconds']:.0f} s", help=f"{recipe['epochs']} epochs on {card['device']}")
+    m[2].metric("Input / grid", f"{recipe['size']} px / {recipe['size'] // recipe['stride']}×{recipe['size'] // recipe['stride']}")
+    m[3].metric("Anchors (k-means)", f"{len(card['anchors'])}, IoU {card['anchor_mean_iou']:.3f}")
+    st.caption("Per-class AP@0.5: " + ", ".join(f"{c} {v:.3f}" for c, v in card["ap50"].items()) +
+               f". Trained on {recipe['n_train']} synthetic scenes with the loss above (Adam, cosine decay, flips).")
+    hist = figures.loss_history(card["history"])
+    st.plotly_chart(hist, width="stretch")
+
+
+components.replay("anchors.training", card, training_section)
+components.download_json(lambda: card, "shapes_yolo_card.json", key="dl_yolo_card")
 
 # ----------------------------------------------------------------------------- the mAP critique (YOLOv3 report)
 from dashboard import navigation  # noqa: E402
@@ -146,21 +173,28 @@ st.markdown("The same detections of the tiny YOLO on the held-out scenes, scored
 coco = resources.compute("detections", ("shapes_yolo_coco_ap", card.get("train_seconds")),
                          lambda p: T.evaluate(yolo, T.held_out_set(recipe)),
                          f"Scoring {recipe['n_test']} held-out scenes at ten IoU thresholds ...")
-ap_rows = [{"class": name, "VOC AP50": coco["ap50"][name], "COCO AP@[.5:.95]": coco["ap50_95"][name]}
-           for name in coco["ap50"]]
-ap_rows.append({"class": "mean (mAP)", "VOC AP50": coco["map50"], "COCO AP@[.5:.95]": coco["map50_95"]})
-ap_rows.append({"class": "global", "VOC AP50": coco["global_ap50"], "COCO AP@[.5:.95]": coco["global_ap50_95"]})
-q1, q2 = st.columns([1, 1])
-q1.dataframe(pd.DataFrame(ap_rows).round(3), hide_index=True, width="stretch")
-q1.metric("mAP@0.5 → mAP@[.5:.95]", f"{coco['map50']:.3f} → {coco['map50_95']:.3f}")
-fig_ap = figures.ap_by_iou(coco["map_by_iou"], "the same detections, stricter IoU for a hit")
-q2.plotly_chart(fig_ap, width="stretch")
-st.caption("The drop from the first bar to the mean is the localisation the detector lacks: at 96 px a 6 × 6 grid "
-           "finds the shapes but rarely places their edges within a pixel or two. Which number is 'better' depends "
-           "on the use: counting objects needs AP50; cutting them out needs the tight boxes COCO rewards (or masks).")
-st.caption("'mean (mAP)': the mean of the per-class APs, as VOC and COCO report it; 'global': every detection of "
-           "every class in one ranking (a hit must still name the right class), the YOLOv3 report's proposal.")
-components.download_figure(fig_ap, "ap_by_iou.html", key="dl_ap_iou")
+
+
+def ap_section() -> None:
+    ap_rows = [{"class": name, "VOC AP50": coco["ap50"][name], "COCO AP@[.5:.95]": coco["ap50_95"][name]}
+               for name in coco["ap50"]]
+    ap_rows.append({"class": "mean (mAP)", "VOC AP50": coco["map50"], "COCO AP@[.5:.95]": coco["map50_95"]})
+    ap_rows.append({"class": "global", "VOC AP50": coco["global_ap50"], "COCO AP@[.5:.95]": coco["global_ap50_95"]})
+    q1, q2 = st.columns([1, 1])
+    q1.dataframe(pd.DataFrame(ap_rows).round(3), hide_index=True, width="stretch")
+    q1.metric("mAP@0.5 → mAP@[.5:.95]", f"{coco['map50']:.3f} → {coco['map50_95']:.3f}")
+    fig_ap = figures.ap_by_iou(coco["map_by_iou"], "the same detections, stricter IoU for a hit")
+    q2.plotly_chart(fig_ap, width="stretch")
+    st.caption("The drop from the first bar to the mean is the localisation the detector lacks: at 96 px a 6 × 6 grid "
+               "finds the shapes but rarely places their edges within a pixel or two. Which number is 'better' depends "
+               "on the use: counting objects needs AP50; cutting them out needs the tight boxes COCO rewards (or masks).")
+    st.caption("'mean (mAP)': the mean of the per-class APs, as VOC and COCO report it; 'global': every detection of "
+               "every class in one ranking (a hit must still name the right class), the YOLOv3 report's proposal.")
+
+
+components.replay("anchors.ap", (card, coco), ap_section)
+components.download_figure(lambda: figures.ap_by_iou(coco["map_by_iou"], "the same detections, stricter IoU for a hit"),
+                           "ap_by_iou.html", key="dl_ap_iou")
 components.download_json(coco, "shapes_yolo_ap.json", key="dl_ap_json")
 
 st.subheader("The report's closing thought")

@@ -59,31 +59,46 @@ roi_box = (bx0, by0, bx0 + bw, by0 + bh)
 from core.detection.train import held_out_set  # noqa: E402
 
 scenes = resources.compute("datasets", "det_test_set", lambda p: held_out_set(), "Drawing held-out scenes ...")
-feature = resize(scenes.images[0], FEATURE_SIDE, FEATURE_SIDE, "area").astype(np.float64).mean(axis=-1) / 255.0
-pooled = R.roi_pool(feature, roi_box, (bins, bins))
-aligned = R.roi_align(feature, roi_box, (bins, bins), sampling)
-shift = R.misalignment(roi_box, (bins, bins))
-fig_roi = figures.roi_pool_vs_align(feature, roi_box, pooled.bins,
-                                    aligned.bins, aligned.samples, pooled.argmax)
-f1, f2 = st.columns([3, 2])
-f1.plotly_chart(fig_roi, width="stretch")
-with f2:
-    lo, hi = float(feature.min()), float(feature.max())
-    st.plotly_chart(figures.small_grid(pooled.output, "RoI pooling (max, quantised)", zmin=lo, zmax=hi), width="stretch")
-    st.plotly_chart(figures.small_grid(aligned.output, "RoIAlign (mean of bilinear samples)", zmin=lo, zmax=hi),
-                    width="stretch")
-m1, m2, m3 = st.columns(3)
-m1.metric("Box edges moved by rounding", f"{shift['box_max']:.2f} cells",
-          help=f"= {shift['box_max'] * stride:.1f} image pixels at stride {stride}; per edge (x0, y0, x1, y1): "
-          + ", ".join(f"{v:+.2f}" for v in shift["box_shift"]))
-m2.metric("Worst bin edge misalignment", f"{shift['bin_max'] * stride:.1f} px",
-          help=f"{shift['bin_max']:.2f} cells (mean {shift['bin_mean']:.2f}): box rounding plus floor/ceil of the bins")
-m3.metric("Mean |RoI pool − RoIAlign|", f"{float(np.abs(pooled.output - aligned.output).mean()):.3f}")
-st.caption(f"The map: held-out scene 0 averaged over {96 // FEATURE_SIDE} × {96 // FEATURE_SIDE}-pixel blocks "
-           f"(gray level, {FEATURE_SIDE} × {FEATURE_SIDE} cells), standing in for one channel of a conv feature map. "
-           "Black: the RoI as proposed; red: the cells RoI pooling reads (× its max); blue dashed: RoIAlign's exact "
-           "bins, dots: its sampling points, each interpolated from the four nearest cell centres.")
-components.download_figure(fig_roi, "roi_pool_vs_align.html", key="dl_roi")
+
+
+def roi_feature() -> np.ndarray:
+    return resize(scenes.images[0], FEATURE_SIDE, FEATURE_SIDE, "area").astype(np.float64).mean(axis=-1) / 255.0
+
+
+def roi_figure():
+    feature = roi_feature()
+    pooled, aligned = R.roi_pool(feature, roi_box, (bins, bins)), R.roi_align(feature, roi_box, (bins, bins), sampling)
+    return figures.roi_pool_vs_align(feature, roi_box, pooled.bins, aligned.bins, aligned.samples, pooled.argmax)
+
+
+def roi_section() -> None:
+    """Everything here follows from the sliders: drawn once per setting in this worker, replayed for the others."""
+    feature = roi_feature()
+    pooled = R.roi_pool(feature, roi_box, (bins, bins))
+    aligned = R.roi_align(feature, roi_box, (bins, bins), sampling)
+    shift = R.misalignment(roi_box, (bins, bins))
+    f1, f2 = st.columns([3, 2])
+    f1.plotly_chart(roi_figure(), width="stretch")
+    with f2:
+        lo, hi = float(feature.min()), float(feature.max())
+        st.plotly_chart(figures.small_grid(pooled.output, "RoI pooling (max, quantised)", zmin=lo, zmax=hi), width="stretch")
+        st.plotly_chart(figures.small_grid(aligned.output, "RoIAlign (mean of bilinear samples)", zmin=lo, zmax=hi),
+                        width="stretch")
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Box edges moved by rounding", f"{shift['box_max']:.2f} cells",
+              help=f"= {shift['box_max'] * stride:.1f} image pixels at stride {stride}; per edge (x0, y0, x1, y1): "
+              + ", ".join(f"{v:+.2f}" for v in shift["box_shift"]))
+    m2.metric("Worst bin edge misalignment", f"{shift['bin_max'] * stride:.1f} px",
+              help=f"{shift['bin_max']:.2f} cells (mean {shift['bin_mean']:.2f}): box rounding plus floor/ceil of the bins")
+    m3.metric("Mean |RoI pool − RoIAlign|", f"{float(np.abs(pooled.output - aligned.output).mean()):.3f}")
+    st.caption(f"The map: held-out scene 0 averaged over {96 // FEATURE_SIDE} × {96 // FEATURE_SIDE}-pixel blocks "
+               f"(gray level, {FEATURE_SIDE} × {FEATURE_SIDE} cells), standing in for one channel of a conv feature map. "
+               "Black: the RoI as proposed; red: the cells RoI pooling reads (× its max); blue dashed: RoIAlign's exact "
+               "bins, dots: its sampling points, each interpolated from the four nearest cell centres.")
+
+
+components.replay("rcnn.roi", (roi_box, bins, sampling, stride), roi_section)
+components.download_figure(roi_figure, "roi_pool_vs_align.html", key="dl_roi")
 
 # ----------------------------------------------------------------------------- box losses
 st.header("Box losses: Faster R-CNN's anchor deltas with smooth L1, next to YOLO's")
@@ -106,30 +121,39 @@ def _boxes(side: float, r: float, dx: float):
     return pred, true
 
 
-ratios = np.linspace(0.5, 2.0, 61)
-curves, rows = {}, []
-for label, side in sizes.items():
-    curves[f"Faster R-CNN, {label}"] = [R.faster_rcnn_box_loss(*_boxes(side, r, offset), _boxes(side, 1, 0)[1])["total"]
-                                        for r in ratios]
-    curves[f"YOLO, {label}"] = [R.yolo_box_loss(*_boxes(side, r, offset), IMAGE, GRID)["total"] for r in ratios]
-for label, side in sizes.items():
-    pred, true = _boxes(side, ratio, offset)
-    faster, yolo_terms = R.faster_rcnn_box_loss(pred, true, true), R.yolo_box_loss(pred, true, IMAGE, GRID)
-    rows.append({"box": label, "t (pred)": ", ".join(f"{v:.3f}" for v in faster["t"]),
-                 "t* (true)": ", ".join(f"{v:.3f}" for v in faster["t_star"]), "Faster R-CNN L_reg": faster["total"],
-                 "YOLO coord_xy": yolo_terms["coord_xy"], "YOLO coord_wh": yolo_terms["coord_wh"],
-                 "YOLO total": yolo_terms["total"]})
-order = [f"{m}, {label}" for label in sizes for m in ("Faster R-CNN", "YOLO")]
-fig_loss = figures.box_loss_curves(ratios, {k: curves[k] for k in order}, "predicted width ÷ true width", ratio)
-st.plotly_chart(fig_loss, width="stretch")
-st.dataframe(pd.DataFrame(rows).round(4), hide_index=True, width="stretch")
-st.caption(f"The anchor is the true box's own shape at its centre (a well-matched anchor, t* = 0); YOLO at "
-           f"{IMAGE} px with a {GRID} × {GRID} grid, λ_coord = 5. Faster R-CNN's deltas are relative to the anchor "
-           "and its w, h are logarithms, so the same *relative* error costs the same on a small and a big box (the "
-           "two Faster R-CNN curves coincide); YOLO's square roots only dampen the size effect — the big box pays "
-           "more for the same relative error. Smooth L1 grows linearly beyond |d| = 1, so one bad box cannot "
-           "dominate the gradient the way a square does.")
-components.download_figure(fig_loss, "box_losses.html", key="dl_box_loss")
+def loss_figure_and_rows(ratio: float, offset: float):
+    ratios = np.linspace(0.5, 2.0, 61)
+    curves, rows = {}, []
+    for label, side in sizes.items():
+        curves[f"Faster R-CNN, {label}"] = [R.faster_rcnn_box_loss(*_boxes(side, r, offset), _boxes(side, 1, 0)[1])["total"]
+                                            for r in ratios]
+        curves[f"YOLO, {label}"] = [R.yolo_box_loss(*_boxes(side, r, offset), IMAGE, GRID)["total"] for r in ratios]
+    for label, side in sizes.items():
+        pred, true = _boxes(side, ratio, offset)
+        faster, yolo_terms = R.faster_rcnn_box_loss(pred, true, true), R.yolo_box_loss(pred, true, IMAGE, GRID)
+        rows.append({"box": label, "t (pred)": ", ".join(f"{v:.3f}" for v in faster["t"]),
+                     "t* (true)": ", ".join(f"{v:.3f}" for v in faster["t_star"]), "Faster R-CNN L_reg": faster["total"],
+                     "YOLO coord_xy": yolo_terms["coord_xy"], "YOLO coord_wh": yolo_terms["coord_wh"],
+                     "YOLO total": yolo_terms["total"]})
+    order = [f"{m}, {label}" for label in sizes for m in ("Faster R-CNN", "YOLO")]
+    fig_loss = figures.box_loss_curves(ratios, {k: curves[k] for k in order}, "predicted width ÷ true width", ratio)
+    return fig_loss, rows
+
+
+def loss_section() -> None:
+    fig_loss, rows = loss_figure_and_rows(ratio, offset)
+    st.plotly_chart(fig_loss, width="stretch")
+    st.dataframe(pd.DataFrame(rows).round(4), hide_index=True, width="stretch")
+    st.caption(f"The anchor is the true box's own shape at its centre (a well-matched anchor, t* = 0); YOLO at "
+               f"{IMAGE} px with a {GRID} × {GRID} grid, λ_coord = 5. Faster R-CNN's deltas are relative to the anchor "
+               "and its w, h are logarithms, so the same *relative* error costs the same on a small and a big box (the "
+               "two Faster R-CNN curves coincide); YOLO's square roots only dampen the size effect — the big box pays "
+               "more for the same relative error. Smooth L1 grows linearly beyond |d| = 1, so one bad box cannot "
+               "dominate the gradient the way a square does.")
+
+
+components.replay("rcnn.losses", (ratio, offset), loss_section)
+components.download_figure(lambda: loss_figure_and_rows(ratio, offset)[0], "box_losses.html", key="dl_box_loss")
 
 st.header("Instance segmentation, offline")
 st.markdown("Mask R-CNN adds a small FCN *mask head* to Faster R-CNN: one mask per detected box. Here is the idea "
@@ -146,24 +170,38 @@ showcase = resources.compute("detections", "inst_showcase", lambda p: I.showcase
     lambda im: seg.predict_masks(fcn, im[None])[0]), "Choosing a scene ...")
 n = c1.slider("Held-out scene", 0, len(scenes.images) - 1, showcase, key="inst_scene")
 conf = c2.slider("Detection confidence", 0.05, 1.0, 0.5, 0.05, key="inst_conf")
-image = scenes.images[n]
-found = detectors.detect(det, image, conf, 0.45).detections
-class_mask = seg.predict_masks(fcn, image[None])[0]
-instances = I.box_restricted_masks(found, class_mask)
-palette = np.array([[0, 0, 0], [230, 80, 80], [80, 160, 240], [90, 210, 110]], np.uint8)
-from core.detection.yolo import draw_detections  # noqa: E402
-from core.geometry import enlarge  # noqa: E402
 
-i1, i2, i3 = st.columns(3)
-i1.image(draw_detections(image, found, enlarge=4), caption=f"tiny YOLO: {len(found)} boxes", width="stretch")
-i2.image(enlarge(palette[class_mask], 4), caption="FCN: one class per pixel (semantic)", width="stretch")
-i3.image(enlarge(I.colour_instances(image, instances), 4), caption=f"{len(instances)} instances: box ∩ class pixels",
-         width="stretch")
-st.dataframe(pd.DataFrame([{"instance": i, "class": inst.detection.class_name, "score": inst.detection.score,
-                            "pixels": int(inst.mask.sum())} for i, inst in enumerate(instances)]).round(3),
-             hide_index=True)
-dropped = len(found) - len(instances)
-st.caption("Two shapes of the same class are one blob to the FCN; the boxes split them. Where a box misses part of "
-           "its object, the mask is cut off too — one reason Mask R-CNN predicts masks per RoI."
-           + (f" {dropped} box(es) got no pixel of their class (a duplicate box, or the FCN disagrees) and are not "
-              "instances." if dropped else ""))
+
+@resources.cached("detections", "Finding instances ...")
+def instances_of(n: int, conf: float):
+    """(boxes found, FCN class mask, instances) on held-out scene ``n``: once per (scene, threshold) per worker."""
+    image = scenes.images[n]
+    found = detectors.detect(det, image, conf, 0.45).detections
+    class_mask = seg.predict_masks(fcn, image[None])[0]
+    return found, class_mask, I.box_restricted_masks(found, class_mask)
+
+
+def instances_section() -> None:
+    image = scenes.images[n]
+    found, class_mask, instances = instances_of(n, conf)
+    palette = np.array([[0, 0, 0], [230, 80, 80], [80, 160, 240], [90, 210, 110]], np.uint8)
+    from core.detection.yolo import draw_detections
+    from core.geometry import enlarge
+
+    i1, i2, i3 = st.columns(3)
+    i1.image(draw_detections(image, found, enlarge=4), caption=f"tiny YOLO: {len(found)} boxes", width="stretch")
+    i2.image(enlarge(palette[class_mask], 4), caption="FCN: one class per pixel (semantic)", width="stretch")
+    i3.image(enlarge(I.colour_instances(image, instances), 4), caption=f"{len(instances)} instances: box ∩ class pixels",
+             width="stretch")
+    st.dataframe(pd.DataFrame([{"instance": i, "class": inst.detection.class_name, "score": inst.detection.score,
+                                "pixels": int(inst.mask.sum())} for i, inst in enumerate(instances)]).round(3),
+                 hide_index=True)
+    dropped = len(found) - len(instances)
+    st.caption("Two shapes of the same class are one blob to the FCN; the boxes split them. Where a box misses part of "
+               "its object, the mask is cut off too — one reason Mask R-CNN predicts masks per RoI."
+               + (f" {dropped} box(es) got no pixel of their class (a duplicate box, or the FCN disagrees) and are not "
+                  "instances." if dropped else ""))
+
+
+# the key holds what the models are: the cards say which training run each comes from
+components.replay("rcnn.instances", (n, conf, det.note, fcn_card), instances_section, pictures=True)

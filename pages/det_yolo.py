@@ -72,29 +72,48 @@ with components.controls("Detector and image"):
                     help="a box is dropped when it overlaps a higher-scoring one by more than this")
     agnostic = c3.toggle("Class-agnostic NMS", False, key="det_agnostic")
 
-passed = resources.compute("detections", (name, resources.content_key(image)), lambda p: detectors.forward(det, image),
-                           f"Running {name} ...")  # sliders below re-threshold, no new pass
-result = detectors.detect(det, image, conf, iou, agnostic, passed=passed)
+
+
+@resources.cached("detections", lambda name, image, *a: f"Running {name} ...")
+def detections(name: str, image: np.ndarray, conf: float, iou: float, agnostic: bool):
+    """The detector's result: one network pass per (detector, image), shared by every threshold (the
+    sliders re-threshold it), and the thresholded result once per setting in this worker."""
+    passed = resources.compute("detections", ("forward", name, resources.content_key(image)),
+                               lambda p: detectors.forward(det, image), f"Running {name} ...")
+    return detectors.detect(det, image, conf, iou, agnostic, passed=passed)
+
+
+result = detections(name, image, conf, iou, agnostic)
 grids = [tuple(int(v) for v in r.shape[1:3]) for r in result.raw]
-c1, c2 = st.columns([3, 2])
-with c1:
-    drawn = Y.draw_detections(image, result.detections, enlarge=max(1, 384 // max(image.shape[:2])))
-    st.image(drawn, caption=f"{len(result.detections)} detections (conf ≥ {conf:.2f}, NMS IoU {iou:.2f}"
-             + (", class-agnostic)" if agnostic else ", per class)"), width="stretch")
-    components.download_image(drawn, f"{name}_detections.png", "Download (PNG)", key="dl_det")
-with c2:
-    st.markdown("**Detections**")
-    if result.detections:
-        st.dataframe(pd.DataFrame([{"class": d.class_name, "score": d.score, "objectness": d.objectness,
-                                    "x0": d.box[0], "y0": d.box[1], "x1": d.box[2], "y1": d.box[3],
-                                    "scale": d.scale, "cell (row, col)": str(d.cell), "anchor": d.anchor}
-                                   for d in result.detections]).round(3), hide_index=True, width="stretch")
-    else:
-        st.info("Nothing above the confidence threshold: lower it to see the weaker guesses.")
-    if truth is not None:
-        st.caption(f"Ground truth: {len(truth[0])} objects (" +
-                   ", ".join(DETECT_CLASSES[k] for k in truth[1]) + ").")
-    st.metric("Boxes predicted before thresholding", f"{Y.boxes_per_image(det.heads, grids):,}")
+setting = (name, det.note, image, conf, iou, agnostic)  # what every section below is drawn from
+
+
+def detections_section() -> None:
+    c1, c2 = st.columns([3, 2])
+    with c1:
+        st.image(drawn_detections(), caption=f"{len(result.detections)} detections (conf ≥ {conf:.2f}, NMS IoU {iou:.2f}"
+                 + (", class-agnostic)" if agnostic else ", per class)"), width="stretch")
+    with c2:
+        st.markdown("**Detections**")
+        if result.detections:
+            st.dataframe(pd.DataFrame([{"class": d.class_name, "score": d.score, "objectness": d.objectness,
+                                        "x0": d.box[0], "y0": d.box[1], "x1": d.box[2], "y1": d.box[3],
+                                        "scale": d.scale, "cell (row, col)": str(d.cell), "anchor": d.anchor}
+                                       for d in result.detections]).round(3), hide_index=True, width="stretch")
+        else:
+            st.info("Nothing above the confidence threshold: lower it to see the weaker guesses.")
+        if truth is not None:
+            st.caption(f"Ground truth: {len(truth[0])} objects (" +
+                       ", ".join(DETECT_CLASSES[k] for k in truth[1]) + ").")
+        st.metric("Boxes predicted before thresholding", f"{Y.boxes_per_image(det.heads, grids):,}")
+
+
+def drawn_detections() -> np.ndarray:
+    return Y.draw_detections(image, result.detections, enlarge=max(1, 384 // max(image.shape[:2])))
+
+
+components.replay("yolo.detections", (setting, truth), detections_section, pictures=True)
+components.download_image(drawn_detections, f"{name}_detections.png", "Download (PNG)", key="dl_det")
 
 # ----------------------------------------------------------------------------- output tensor
 st.header("The output tensor, cell by cell")
@@ -115,20 +134,26 @@ r1, r2 = st.columns(2)
 row = r1.slider("Cell row", 0, sh - 1, int(best[0]), key=f"det_row_{s_idx}")
 col = r2.slider("Cell column", 0, sw - 1, int(best[1]), key=f"det_col_{s_idx}")
 cells = Y.cell_table(raw, head, row, col, det.size, det.class_names)
-g1, g2 = st.columns(2)
-view_scale = max(1, 384 // det.size)
-g1.image(Y.draw_grid(result.boxed, (sh, sw), heat=heat, highlight=[(row, col)], scale=view_scale),
-         caption="max objectness per cell (inferno), the selected cell outlined", width="stretch")
-g2.image(Y.draw_grid(result.boxed, (sh, sw), highlight=[(row, col)], scale=view_scale,
-                     boxes=[(c["x0"], c["y0"], c["x1"], c["y1"], f"{c['anchor']}:{c['objectness']:.2f}") for c in cells]),
-         caption=f"the {B} boxes cell ({row}, {col}) predicts: anchor:objectness", width="stretch")
-table = pd.DataFrame([{k: v for k, v in c.items() if k != "probs"} for c in cells])
-st.dataframe(table.round(3), hide_index=True, width="stretch")
-with st.expander("Class probabilities of each anchor in this cell"):
-    st.dataframe(pd.DataFrame([c["probs"] for c in cells]).round(4), width="stretch")
-st.caption("b_x = (σ(t_x) + c_x)/S, b_y = (σ(t_y) + c_y)/S, b_w = p_w e^{t_w}, b_h = p_h e^{t_h}, objectness σ(t_o); "
-           + ("classes by softmax (YOLOv2)." if head.kind == "v2" else "classes by independent sigmoids (YOLOv3)."))
-components.download_json({"cell": [row, col], "head": s_idx, "anchors": cells}, "yolo_cell.json", key="dl_cell")
+
+
+def cell_section() -> None:
+    g1, g2 = st.columns(2)
+    view_scale = max(1, 384 // det.size)
+    g1.image(Y.draw_grid(result.boxed, (sh, sw), heat=heat, highlight=[(row, col)], scale=view_scale),
+             caption="max objectness per cell (inferno), the selected cell outlined", width="stretch")
+    g2.image(Y.draw_grid(result.boxed, (sh, sw), highlight=[(row, col)], scale=view_scale,
+                         boxes=[(c["x0"], c["y0"], c["x1"], c["y1"], f"{c['anchor']}:{c['objectness']:.2f}") for c in cells]),
+             caption=f"the {B} boxes cell ({row}, {col}) predicts: anchor:objectness", width="stretch")
+    table = pd.DataFrame([{k: v for k, v in c.items() if k != "probs"} for c in cells])
+    st.dataframe(table.round(3), hide_index=True, width="stretch")
+    with st.expander("Class probabilities of each anchor in this cell"):
+        st.dataframe(pd.DataFrame([c["probs"] for c in cells]).round(4), width="stretch")
+    st.caption("b_x = (σ(t_x) + c_x)/S, b_y = (σ(t_y) + c_y)/S, b_w = p_w e^{t_w}, b_h = p_h e^{t_h}, objectness σ(t_o); "
+               + ("classes by softmax (YOLOv2)." if head.kind == "v2" else "classes by independent sigmoids (YOLOv3)."))
+
+
+components.replay("yolo.cell", (setting, s_idx, row, col), cell_section, pictures=True)
+components.download_json(lambda: {"cell": [row, col], "head": s_idx, "anchors": cells}, "yolo_cell.json", key="dl_cell")
 
 # ----------------------------------------------------------------------------- YOLO v1 (slides): one class distribution per cell
 st.header("YOLO v1: one class distribution per cell")
@@ -150,13 +175,14 @@ layout_rows = {
     f"v2/v3 cell, same B and C ({v1_b * (5 + v1_c)} ch.)": [(f"anchor {b}: 5 + {v1_c} classes", 5 + v1_c, b)
                                                             for b in range(v1_b)],
 }
-fig_v1 = figures.cell_layouts(layout_rows, "one cell's output vector")
-st.plotly_chart(fig_v1, width="stretch")
+components.replay("yolo.v1_layout", layout_rows, lambda: st.plotly_chart(
+    figures.cell_layouts(layout_rows, "one cell's output vector"), width="stretch"))
 st.caption("v1 box b: x, y, √w, √h, confidence (5 channels); v2/v3 anchor b: t_x, t_y, t_w, t_h, t_o and its own "
            f"{v1_c} class scores. Class-specific score of box b in a v1 cell: Pr(class | object) × conf_b — the same class column "
            "multiplies every box of the cell. darknet stores v1's output flat (all cells' classes, then all "
            "confidences, then all boxes); the Keras model built here regathers it into this per-cell layout.")
-components.download_figure(fig_v1, "yolo_cell_layouts.html", key="dl_v1_layout")
+components.download_figure(lambda: figures.cell_layouts(layout_rows, "one cell's output vector"),
+                           "yolo_cell_layouts.html", key="dl_v1_layout")
 if st.button("Build yolov1.cfg in Keras (≈ 790 MB of weights in memory, about 15 s)", key="det_v1_build"):
     v1 = resources.compute("detections", "yolov1_summary", lambda p: D1.summary(D1.load_darknet("yolov1", size=448)),
                            "Building YOLO v1 (locally connected + fully connected layers) ...", heavy=True)
@@ -185,14 +211,20 @@ try:
 except D.DarknetError as exc:
     st.error(str(exc))
     st.stop()
-m1, m2, m3 = st.columns(3)
-m1.metric("Outputs", " + ".join(f"{s[1]}×{s[2]}×{s[3]}" for s in net.output_shapes))
-m2.metric("Boxes per image", f"{net.boxes_per_image:,}")
-m3.metric("Parameters", f"{net.params:,}", help=f"= the weights file: {D.HEADER_BYTES}-byte header + 4 bytes each = "
-          f"{net.weights_bytes():,} bytes")
-st.dataframe(pd.DataFrame([{"layer": i.index, "type": i.kind, "detail": i.detail,
-                            "output": " x ".join(map(str, i.output_shape)), "params": i.params} for i in net.layers]),
-             hide_index=True, width="stretch", height=320)
+
+
+def darknet_section() -> None:
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Outputs", " + ".join(f"{s[1]}×{s[2]}×{s[3]}" for s in net.output_shapes))
+    m2.metric("Boxes per image", f"{net.boxes_per_image:,}")
+    m3.metric("Parameters", f"{net.params:,}", help=f"= the weights file: {D.HEADER_BYTES}-byte header + 4 bytes each = "
+              f"{net.weights_bytes():,} bytes")
+    st.dataframe(pd.DataFrame([{"layer": i.index, "type": i.kind, "detail": i.detail,
+                                "output": " x ".join(map(str, i.output_shape)), "params": i.params} for i in net.layers]),
+                 hide_index=True, width="stretch", height=320)
+
+
+components.replay("yolo.darknet", (cfg, size), darknet_section)  # the architecture follows from (cfg, size)
 
 from dashboard import live_ui  # noqa: E402 (issue #17: a real single-shot anchor detector, after YOLO)
 

@@ -26,10 +26,46 @@ def colour(mask: np.ndarray) -> np.ndarray:
 fcn = resources.fcn
 
 
+# Named cached functions: what depends only on (decoder, seed, image) is computed once per worker and
+# shared by every student (the key is the arguments by content; see resources.cached).
+@resources.cached("heatmap", lambda decoder: f"Measuring the {decoder} FCN's receptive field ...")
 def field(decoder: str):
-    """The measured receptive field of this decoder's centre pixel (one gradient batch, cached)."""
-    return resources.compute("heatmap", ("fcn-receptive-field", decoder), lambda p: seg.receptive_field(fcn(decoder)[0]),
-                             f"Measuring the {decoder} FCN's receptive field ...")
+    """The measured receptive field of this decoder's centre pixel (one gradient batch)."""
+    return seg.receptive_field(fcn(decoder)[0])
+
+
+@resources.cached("views", "Segmenting new scenes ...")
+def new_scenes(decoder: str, seed: int, n: int = 4):
+    """(scenes, predicted masks) of ``n`` held-out scenes drawn with ``seed``."""
+    scenes = segmentation_scenes(n, seg.RECIPE["size"], seed=seed)
+    return scenes, seg.predict_masks(fcn(decoder)[0], scenes.images)
+
+
+@resources.cached("views", "Segmenting with every decoder ...")
+def side_by_side(decoders: tuple[str, ...], seed: int):
+    """(two scenes side by side, {decoder: predicted mask}) for the trained decoders."""
+    big = segmentation_scenes(2, seg.RECIPE["size"], seed=seed + 500)
+    big_images = np.concatenate(list(big.images), axis=1)[None]  # two scenes side by side: 48 x 96
+    return big_images[0], {d: seg.predict_masks(fcn(d)[0], big_images)[0] for d in decoders}
+
+
+@resources.cached("views", "Segmenting your image ...")
+def drawing_mask(decoder: str, image: np.ndarray):
+    """(the input resized to a multiple of 4, its predicted mask)."""
+    h, w = seg.input_size(*image.shape[:2], max_side=96, grow=True)
+    small = resize(image, h, w, "area")
+    return small, seg.predict_masks(fcn(decoder)[0], small[None])[0]
+
+
+@resources.cached("views", "Running the network on three sizes ...")
+def self_test(decoder: str) -> list[dict]:
+    model = fcn(decoder)[0]
+    rows = []
+    for size in (48, 96, 160):
+        out = model(np.zeros((1, size, size, 3), np.float32), training=False)
+        rows.append({"input": f"{size} x {size} x 3", "output": " x ".join(str(v) for v in out.shape[1:]),
+                     "parameters": model.count_params()})
+    return rows
 
 
 def field_text(f) -> str:
@@ -53,29 +89,42 @@ st.html(f"<div>{legend}</div>")
 decoder = st.radio("Decoder", seg.DECODERS, index=seg.DECODERS.index(seg.DEFAULT_DECODER), format_func=DECODER_TEXT.get,
                    horizontal=True, key="seg_decoder")
 model, card = fcn(decoder)
-c1, c2, c3, c4, c5 = st.columns(5)
-c1.metric("mean IoU (held-out)", f"{card['mean_iou']:.3f}")
-c2.metric("pixel accuracy", f"{card['pixel_accuracy']:.1%}")
-c3.metric("training time", f"{card['train_seconds']:.0f} s")
-c4.metric("parameters", f"{card['params']:,}")
-c5.metric("receptive field", field_short(field(decoder)),
-          help=f"Side of the square of input pixels whose gradient reaches the centre output pixel, on "
-               f"{seg.RF_PROBE['size']} x {seg.RF_PROBE['size']} scenes ({seg.RF_PROBE['size']} px: the whole image)")
+rf = field(decoder)
 
-c1, c2 = st.columns(2)
-c1.plotly_chart(figures.per_class_iou_bars(card["per_class_iou"], PALETTE), width="stretch")
-c2.plotly_chart(figures.confusion_heatmap(card["confusion"], list(SEGMENT_CLASSES)), width="stretch")
+
+def card_section() -> None:
+    c1, c2, c3, c4, c5 = st.columns(5)
+    c1.metric("mean IoU (held-out)", f"{card['mean_iou']:.3f}")
+    c2.metric("pixel accuracy", f"{card['pixel_accuracy']:.1%}")
+    c3.metric("training time", f"{card['train_seconds']:.0f} s")
+    c4.metric("parameters", f"{card['params']:,}")
+    c5.metric("receptive field", field_short(rf),
+              help=f"Side of the square of input pixels whose gradient reaches the centre output pixel, on "
+                   f"{seg.RF_PROBE['size']} x {seg.RF_PROBE['size']} scenes ({seg.RF_PROBE['size']} px: the whole image)")
+
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(figures.per_class_iou_bars(card["per_class_iou"], PALETTE), width="stretch")
+    c2.plotly_chart(figures.confusion_heatmap(card["confusion"], list(SEGMENT_CLASSES)), width="stretch")
+
+
+# every section below is drawn once per (its inputs) in this worker and replayed for every other student
+components.replay("seg.card", (decoder, card), card_section)
 
 # ----------------------------------------------------------------------------- new scenes
 st.header("New scenes")
 seed = st.slider("Scene seed", 1000, 1100, 1000, key="seg_seed")
-scenes = segmentation_scenes(4, seg.RECIPE["size"], seed=seed)
-pred = seg.predict_masks(model, scenes.images)
-cols = st.columns(4)
-for i, col in enumerate(cols):
-    col.image(scenes.images[i], caption="scene", width="stretch")
-    col.image(colour(scenes.masks[i]), caption="truth", width="stretch")
-    col.image(colour(pred[i]), caption=f"{decoder} prediction", width="stretch")
+
+
+def scenes_section() -> None:
+    scenes, pred = new_scenes(decoder, seed)
+    cols = st.columns(4)
+    for i, col in enumerate(cols):
+        col.image(scenes.images[i], caption="scene", width="stretch")
+        col.image(colour(scenes.masks[i]), caption="truth", width="stretch")
+        col.image(colour(pred[i]), caption=f"{decoder} prediction", width="stretch")
+
+
+components.replay("seg.scenes", (decoder, seed, card), scenes_section, pictures=True)
 
 # ----------------------------------------------------------------------------- all decoders
 st.header("The decoders side by side")
@@ -94,13 +143,16 @@ if rows:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                  column_config={k: st.column_config.NumberColumn(format="%.3f") for k in rows[0]
                                 if k not in ("decoder", "receptive field")})
-    big = segmentation_scenes(2, seg.RECIPE["size"], seed=seed + 500)
-    big_images = np.concatenate(list(big.images), axis=1)[None]  # two scenes side by side: 48 x 96
-    cols = st.columns(len(cards) + 1)
-    cols[0].image(big_images[0], caption="scenes (48 x 96: any size divisible by 4 works)", width="stretch")
-    for col, d in zip(cols[1:], cards, strict=True):
-        m, _ = fcn(d)
-        col.image(colour(seg.predict_masks(m, big_images)[0]), caption=d, width="stretch")
+
+    def decoders_section(decoders: tuple[str, ...]) -> None:
+        big_image, masks = side_by_side(decoders, seed)
+        cols = st.columns(len(decoders) + 1)
+        cols[0].image(big_image, caption="scenes (48 x 96: any size divisible by 4 works)", width="stretch")
+        for col, d in zip(cols[1:], decoders, strict=True):
+            col.image(colour(masks[d]), caption=d, width="stretch")
+
+    components.replay("seg.decoders", (tuple(cards), seed, [c["train_seconds"] for c in cards.values()]),
+                      lambda: decoders_section(tuple(cards)), pictures=True)
     st.caption("Look at edges: the transposed convolution's uneven kernel overlap (k=3, s=2) tends to leave "
                "checkerboard texture, bilinear upsampling gives smooth boundaries, unpooling puts detail back exactly "
                "where the maxima were. ASPP and pyramid pooling use the bilinear decoder too: next to its row, the "
@@ -119,7 +171,9 @@ try:
 except atrous.AtrousError as exc:
     st.error(f"Rates: {exc}")
     rates = None
-if rates:
+
+
+def atrous_section(rates) -> None:
     layers = atrous.path_counts_1d(rates)
     c1, c2 = st.columns([3, 2])
     c1.plotly_chart(figures.atrous_field_1d(layers, rates), width="stretch")
@@ -132,13 +186,16 @@ if rates:
                 if gaps else "Every input inside the field is seen; the numbers count the paths (products of weights) "
                              "from that input to the unit, so the centre weighs more."))
 
+
+if rates:
+    components.replay("seg.atrous", tuple(rates), lambda: atrous_section(rates))
+
 st.subheader("ASPP and pyramid pooling on one scene")
-scene = segmentation_scenes(1, seg.RECIPE["size"], seed=seed).images[0]
 stride = 4  # both heads work on the 1/4 feature map of the dilated encoder
 bins = st.select_slider("Pyramid level drawn (bins per side)", seg.PYRAMID_BINS, value=3, key="psp_bins")
-st.plotly_chart(figures.context_heads(scene, atrous.aspp_taps(seg.ASPP_RATES, stride),
-                                      atrous.pyramid_bin_edges(seg.RECIPE["size"] // stride, bins), stride),
-                width="stretch")
+components.replay("seg.heads", (seed, bins), lambda: st.plotly_chart(figures.context_heads(
+    segmentation_scenes(1, seg.RECIPE["size"], seed=seed).images[0], atrous.aspp_taps(seg.ASPP_RATES, stride),
+    atrous.pyramid_bin_edges(seg.RECIPE["size"] // stride, bins), stride), width="stretch"))
 st.caption(f"From the centre of a {seg.RECIPE['size']} x {seg.RECIPE['size']} scene, ASPP's parallel 3 x 3 branches "
            f"at rates {', '.join(map(str, seg.ASPP_RATES))} on the stride-{stride} map sample every "
            f"{', '.join(str(r * stride) for r in seg.ASPP_RATES)} pixels (plus a 1 x 1 branch and the image's mean). "
@@ -147,9 +204,15 @@ st.caption(f"From the centre of a {seg.RECIPE['size']} x {seg.RECIPE['size']} sc
            "but in coarse blocks.")
 
 st.subheader("Measured: the receptive field of the trained FCN")
-f = field(decoder)
-st.plotly_chart(figures.receptive_field_map(f.gradient, f.centre, f.extent,
-                                            title=f"{decoder}: the centre pixel sees {field_text(f)}"), width="stretch")
+f = rf
+
+
+def field_section() -> None:
+    st.plotly_chart(figures.receptive_field_map(f.gradient, f.centre, f.extent,
+                                                title=f"{decoder}: the centre pixel sees {field_text(f)}"), width="stretch")
+
+
+components.replay("seg.field", (decoder, card), field_section)
 st.caption(f"Mean |∂ logit / ∂ input| of the centre output pixel over {seg.RF_PROBE['n']} scenes of "
            f"{seg.RF_PROBE['size']} x {seg.RF_PROBE['size']} (square-root colour scale); {f.share_beyond(24):.0%} of it "
            "comes from more than 24 px away (half a training scene). The U-Net decoders see a "
@@ -161,25 +224,25 @@ st.header("Your own drawing")
 loaded = components.image_picker("seg_image", default="coffee", camera=False)
 if loaded is not None:
     img = loaded.array
-    h, w = seg.input_size(*img.shape[:2], max_side=96, grow=True)
-    small = resize(img, h, w, "area")
-    mask = seg.predict_masks(model, small[None])[0]
-    c1, c2 = st.columns(2)
-    c1.image(small, caption=f"input resized to {w} x {h} (divisible by 4)", width="stretch")
-    c2.image(colour(mask), caption="prediction", width="stretch")
-    counts = np.bincount(mask.reshape(-1), minlength=len(SEGMENT_CLASSES))
-    st.caption("Pixels per class: " + ", ".join(f"{n} {c}" for n, c in zip(SEGMENT_CLASSES, counts, strict=True)) +
-               ". Label masks are only ever resized with nearest neighbour.")
-    components.download_image(resize(colour(mask), img.shape[0], img.shape[1], "nearest"), "mask.png", key="dl_mask")
+    small, mask = drawing_mask(decoder, img)
+
+    def drawing_section() -> None:
+        h, w = small.shape[:2]
+        c1, c2 = st.columns(2)
+        c1.image(small, caption=f"input resized to {w} x {h} (divisible by 4)", width="stretch")
+        c2.image(colour(mask), caption="prediction", width="stretch")
+        counts = np.bincount(mask.reshape(-1), minlength=len(SEGMENT_CLASSES))
+        st.caption("Pixels per class: " + ", ".join(f"{n} {c}" for n, c in zip(SEGMENT_CLASSES, counts, strict=True)) +
+                   ". Label masks are only ever resized with nearest neighbour.")
+
+    components.replay("seg.drawing", (decoder, card, img), drawing_section, pictures=True)
+    components.download_image(lambda: resize(colour(mask), img.shape[0], img.shape[1], "nearest"), "mask.png",
+                              key="dl_mask")
 
 # ----------------------------------------------------------------------------- self-test
 st.header("Self-test: does the architecture change with the input size?")
-rows = []
-for size in (48, 96, 160):
-    out = model(np.zeros((1, size, size, 3), np.float32), training=False)
-    rows.append({"input": f"{size} x {size} x 3", "output": " x ".join(str(v) for v in out.shape[1:]),
-                 "parameters": model.count_params()})
-st.dataframe(pd.DataFrame(rows), hide_index=True)
+components.replay("seg.self_test", (decoder, card), lambda: st.dataframe(pd.DataFrame(self_test(decoder)),
+                                                                          hide_index=True))
 st.caption("No: a fully convolutional network has the same weights for every input size; only the output grows.")
 
 # ----------------------------------------------------------------------------- DeepLab

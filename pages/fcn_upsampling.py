@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.fcn import upsampling as U
-from dashboard import components, figures
+from dashboard import components, figures, resources
 
 
 def matrix_table(m: np.ndarray, fmt: str = "{:g}", highlight=None) -> None:
@@ -40,19 +40,25 @@ st.caption("The slide's 4 x 4 matrix 1…16. OpenCV uses pixel centres and repli
            "below gives the same nearest and bilinear values.")
 with st.expander("Keras UpSampling2D on the same matrix"):
     method_k = st.radio("Interpolation", ["nearest", "bilinear", "bicubic"], horizontal=True, key="up_keras")
-    matrix_table(U.interpolate(U.SLIDE_MATRIX, factor, method_k, backend="keras"), "{:.2f}")
+    # a Keras layer call per run is ~10 ms of TensorFlow: drawn once per (factor, method), then replayed
+    components.replay("up.keras", (factor, method_k), lambda: matrix_table(
+        U.interpolate(U.SLIDE_MATRIX, factor, method_k, backend="keras"), "{:.2f}"))
 
 st.subheader("On an image")
 loaded = components.image_picker("up_image", default="chelsea")
 if loaded is not None:
     img = loaded.array
-    h, w = img.shape[:2]
-    cy, cx = h // 2, w // 2
-    crop = img[max(0, cy - 24): cy + 24, max(0, cx - 24): cx + 24]
-    cols = st.columns(3)
-    for col, method in zip(cols, ("nearest", "bilinear", "bicubic"), strict=True):
-        up = np.clip(U.interpolate(crop, max(2, factor), method), 0, 255).astype(np.uint8)
-        col.image(up, caption=f"{method} x{max(2, factor)} of the centre 48 x 48 crop", width="stretch")
+
+    def crops() -> None:
+        h, w = img.shape[:2]
+        cy, cx = h // 2, w // 2
+        crop = img[max(0, cy - 24): cy + 24, max(0, cx - 24): cx + 24]
+        cols = st.columns(3)
+        for col, method in zip(cols, ("nearest", "bilinear", "bicubic"), strict=True):
+            up = np.clip(U.interpolate(crop, max(2, factor), method), 0, 255).astype(np.uint8)
+            col.image(up, caption=f"{method} x{max(2, factor)} of the centre 48 x 48 crop", width="stretch")
+
+    components.replay("up.crops", (img, factor), crops, pictures=True)  # once per (image, factor) per worker
 
 # ----------------------------------------------------------------------------- 2. zero insertion
 st.header("2. Insert zeros, then convolve")
@@ -106,6 +112,14 @@ with c2:
     matrix_table(U.convolve_same(unpooled, U.TENT_KERNEL), "{:.2f}")
 
 # ----------------------------------------------------------------------------- 4. convolution as a matrix
+
+
+@resources.cached("views", "tf.nn.conv1d_transpose ...")
+def conv1d_transpose_tf(kernel: tuple, values: tuple, stride: int, length: int, construction: str):
+    """TensorFlow's answer, once per input in this worker (an eager TF call costs more than the whole page)."""
+    return U.conv1d_transpose_tf(list(kernel), list(values), stride, length, construction)
+
+
 st.header("4. Convolution as matrix multiplication, and its transpose")
 construction = st.radio("Construction", list(U.CONSTRUCTIONS), format_func=lambda c: U.CONSTRUCTIONS[c],
                         key="tc_construction",
@@ -157,7 +171,7 @@ if res is not None:
         v_num = [float(e) for e in check["transpose_input"]]
         ours = np.array(check["transpose_product"], dtype=float)
     by_zeros = U.transpose_conv_numpy(k_num, v_num, stride, n, construction)
-    tf_out = U.conv1d_transpose_tf(k_num, v_num, stride, n, construction)
+    tf_out = conv1d_transpose_tf(tuple(k_num), tuple(v_num), stride, n, construction)
     agree = np.allclose(ours, by_zeros) and np.allclose(ours, tf_out, rtol=1e-5, atol=1e-4 * max(1.0, np.abs(ours).max()))
     st.caption(f"Numeric check{'' if numeric else ' (symbols replaced by kernel ' + str(k_num) + ')'}: "
                f"Cᵀ·{v_num} = {ours.tolist()}; zero insertion + sliding the kernel = {by_zeros.tolist()}; "
@@ -188,9 +202,15 @@ st.markdown(f"Insert s−1 = {s_size - 1} zeros, pad k−p−1 = {k_size - 1} (p
             f"flipped kernel: {'identical to' if np.allclose(direct, by_zeros) else 'different from'} "
             "`Conv2DTranspose` (max difference " f"{np.abs(direct - by_zeros).max():.1e}).")
 st.subheader("Checkerboard artifacts")
-c1, c2, c3 = st.columns(3)
-c1.plotly_chart(heat(U.overlap_map(4, 3, 2), "k = 3, s = 2: uneven overlap"), width="stretch", key="cb3")
-c2.plotly_chart(heat(U.overlap_map(4, 4, 2), "k = 4, s = 2: even inside"), width="stretch", key="cb4")
-c3.plotly_chart(heat(U.resize_then_convolve_map(4, 3, 2), "resize, then 3 x 3 conv"), width="stretch", key="cbr")
+
+
+def checkerboards() -> None:
+    c1, c2, c3 = st.columns(3)
+    c1.plotly_chart(heat(U.overlap_map(4, 3, 2), "k = 3, s = 2: uneven overlap"), width="stretch", key="cb3")
+    c2.plotly_chart(heat(U.overlap_map(4, 4, 2), "k = 4, s = 2: even inside"), width="stretch", key="cb4")
+    c3.plotly_chart(heat(U.resize_then_convolve_map(4, 3, 2), "resize, then 3 x 3 conv"), width="stretch", key="cbr")
+
+
+components.replay("up.checkerboards", (), checkerboards)  # the same for everybody: drawn once per worker
 st.caption("Numbers: how many kernel taps reach each output pixel when every input and weight is 1. When k is not "
            "divisible by s, neighbouring pixels get different counts — the checkerboard.")

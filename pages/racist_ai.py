@@ -33,51 +33,71 @@ except NotEnoughWords as exc:
     st.error(str(exc))
     st.stop()
 
-c1, c2, c3 = st.columns(3)
-c1.metric("held-out accuracy", f"{model.accuracy:.1%}")
-c2.metric("positive / negative words", f"{model.n_positive:,} / {model.n_negative:,}")
-c3.metric("lexicon words not in the embedding", f"{model.n_dropped:,}")
-st.caption(f"SGD logistic regression (log loss, seed 0) on {len(positive):,} positive and {len(negative):,} "
-           f"negative words; 10 % held out ({model.n_test} words). Word score = log P(positive) − log P(negative); "
-           "a text's score is the mean over its known words.")
+
+
+def model_section() -> None:
+    c1, c2, c3 = st.columns(3)
+    c1.metric("held-out accuracy", f"{model.accuracy:.1%}")
+    c2.metric("positive / negative words", f"{model.n_positive:,} / {model.n_negative:,}")
+    c3.metric("lexicon words not in the embedding", f"{model.n_dropped:,}")
+    st.caption(f"SGD logistic regression (log loss, seed 0) on {len(positive):,} positive and {len(negative):,} "
+               f"negative words; 10 % held out ({model.n_test} words). Word score = log P(positive) − log P(negative); "
+               "a text's score is the mean over its known words.")
+
+
+# Sections drawn from (embedding, text) alone are drawn once per worker and replayed for every other student.
+components.replay("racist.model", key, model_section)
 
 # ----------------------------------------------------------------------------- live text
 st.header("Score any sentence")
 text = st.text_input("Text", "My name is Emily and I love this restaurant", key="sent_text")
-if not text.strip():
-    st.info("Type a sentence to score it.")
-else:
-    result = model.score_text(text)
-    if result["score"] is None:
-        st.warning("None of the words is in the embedding's vocabulary, so there is nothing to score.")
+
+
+def sentence_section() -> None:
+    if not text.strip():
+        st.info("Type a sentence to score it.")
     else:
-        st.metric("sentiment", f"{result['score']:+.3f}")
-        st.plotly_chart(figures.token_scores(result["tokens"]), width="stretch")
-    if result["unknown"]:
-        st.caption(f"{len(result['unknown'])} of {result['n_tokens']} tokens unknown to the embedding (skipped): "
-                   + ", ".join(result["unknown"]))
+        result = model.score_text(text)
+        if result["score"] is None:
+            st.warning("None of the words is in the embedding's vocabulary, so there is nothing to score.")
+        else:
+            st.metric("sentiment", f"{result['score']:+.3f}")
+            st.plotly_chart(figures.token_scores(result["tokens"]), width="stretch")
+        if result["unknown"]:
+            st.caption(f"{len(result['unknown'])} of {result['n_tokens']} tokens unknown to the embedding (skipped): "
+                       + ", ".join(result["unknown"]))
+
+
+components.replay("racist.sentence", (key, text), sentence_section)
 
 # ----------------------------------------------------------------------------- lecture examples
 st.header("The lecture's examples")
 st.markdown("Sentences that differ only in a nationality or a name, on every offline embedding that knows the words:")
 examples = st.text_area("Sentences (one per line)", "\n".join(DEFAULT_TEXTS), key="sent_examples", height=140)
 sentences = [s.strip() for s in examples.splitlines() if s.strip()]
-rows = []
-for name in ("w2v-small", "w2v-test-13k"):
-    other = resources.embedding(name)
-    m = trained(other, other.digest)
-    for s in sentences:
-        r = m.score_text(s)
-        rows.append({"embedding": name, "sentence": s, "score": r["score"],
-                     "unknown words": ", ".join(r["unknown"])})
-table = pd.DataFrame(rows)
-st.dataframe(table.pivot_table(index="sentence", columns="embedding", values="score", sort=False),
-             width="stretch",
-             column_config={n: st.column_config.NumberColumn(format="%+.3f") for n in ("w2v-small", "w2v-test-13k")})
-missing = table[table["unknown words"] != ""]
-if not missing.empty:
-    st.caption("Unknown words (skipped): " + "; ".join(f"{r.embedding}: '{r.sentence}' → {r['unknown words']}"
-                                                        for _, r in missing.iterrows()))
+others = {name: resources.embedding(name) for name in ("w2v-small", "w2v-test-13k")}
+others_models = {name: trained(other, other.digest) for name, other in others.items()}
+
+
+def examples_section() -> None:
+    rows = []
+    for name in ("w2v-small", "w2v-test-13k"):
+        m = others_models[name]
+        for s in sentences:
+            r = m.score_text(s)
+            rows.append({"embedding": name, "sentence": s, "score": r["score"],
+                         "unknown words": ", ".join(r["unknown"])})
+    table = pd.DataFrame(rows)
+    st.dataframe(table.pivot_table(index="sentence", columns="embedding", values="score", sort=False),
+                 width="stretch",
+                 column_config={n: st.column_config.NumberColumn(format="%+.3f") for n in ("w2v-small", "w2v-test-13k")})
+    missing = table[table["unknown words"] != ""]
+    if not missing.empty:
+        st.caption("Unknown words (skipped): " + "; ".join(f"{r.embedding}: '{r.sentence}' → {r['unknown words']}"
+                                                            for _, r in missing.iterrows()))
+
+
+components.replay("racist.examples", (tuple(sentences), tuple(o.digest for o in others.values())), examples_section)
 
 # ----------------------------------------------------------------------------- name groups
 st.header("Names: a group comparison")
@@ -113,8 +133,10 @@ st.caption("Each point is one name's word score. The defaults are the 18 + 18 fi
            "(Caliskan et al. 2017), the ones Bolukbasi's w2v subset contains.")
 setup = embedding_ui.direction_controls(emb, show=False)
 c1, c2 = st.columns(2)
-with c1:
-    show_groups(model, f"{emb.name} (original)")
+groups_key = tuple((g, tuple(w)) for g, w in groups.items())
+with c1:  # drawn once per (embedding, groups) in this worker, replayed for everyone else
+    components.replay("racist.groups", (key, groups_key, emb.name),
+                      lambda: show_groups(model, f"{emb.name} (original)"))
 with c2:
     if setup is None:
         st.info("No gender direction for this embedding, so no hard-debiased copy to compare.")
@@ -123,7 +145,8 @@ with c2:
         debiased = embedding_ui.debiased(emb, setup, mode).embedding
         try:
             model_d = trained(debiased, ("debiased",) + embedding_ui.settings_key(emb, setup) + (mode,))
-            show_groups(model_d, "gender-debiased copy")
+            components.replay("racist.groups_debiased", (debiased, groups_key),
+                              lambda: show_groups(model_d, "gender-debiased copy"))
         except NotEnoughWords as exc:
             st.warning(str(exc))
 st.info("Gender debiasing (from the *Hard debiasing* page) removes a gender direction: it is not expected to "

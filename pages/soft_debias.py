@@ -44,13 +44,21 @@ soft = resources.compute("soft", ("soft", key, embedding_ui.words_key(setup.spec
                         lambda p: soft_debias(emb, setup.subspace.components, neutral, lam=lam, steps=steps, progress=p),
                         f"Optimising T (λ = {lam:g}, {steps} steps) ...", heavy=True)
 hard = embedding_ui.debiased(emb, setup, "hard")
-c1, c2, c3 = st.columns(3)
-c1.metric("objective", f"{soft.objective[-1]:.4g}", delta=f"{soft.objective[-1] - soft.objective[0]:+.4g} from T = I",
-          delta_color="inverse")
-c2.metric("relative Gram distortion", f"{soft.similarity_term:.2%}")
-c3.metric("bias left (relative)", f"{soft.bias_term:.2%}")
-fig = figures.objective_curve(soft.objective, "objective per Adam step", log_y=lam > 0)
-st.plotly_chart(fig, width="stretch")
+# every section below follows from (embedding, setup, λ, steps): drawn once per setting in this worker,
+# replayed for every other student
+setting = (key, embedding_ui.words_key(setup.specific), lam, steps)
+
+
+def objective_section() -> None:
+    c1, c2, c3 = st.columns(3)
+    c1.metric("objective", f"{soft.objective[-1]:.4g}", delta=f"{soft.objective[-1] - soft.objective[0]:+.4g} from T = I",
+              delta_color="inverse")
+    c2.metric("relative Gram distortion", f"{soft.similarity_term:.2%}")
+    c3.metric("bias left (relative)", f"{soft.bias_term:.2%}")
+    st.plotly_chart(figures.objective_curve(soft.objective, "objective per Adam step", log_y=lam > 0), width="stretch")
+
+
+components.replay("soft.objective", setting, objective_section)
 
 # ----------------------------------------------------------------------------- hard vs soft
 st.header("Original vs hard vs soft")
@@ -58,43 +66,62 @@ mgr = resources.asset_manager()
 versions = {"original": emb, "hard": hard.embedding, "soft": soft.embedding}
 cache_keys = {"original": ("bench", key[:3]), "hard": ("bench_debiased", (key, "hard", embedding_ui.words_key(setup.specific))),
               "soft": ("bench_soft", key, embedding_ui.words_key(setup.specific), lam, steps)}
-rows = []
 g = setup.subspace.direction
-for label, version in versions.items():
-    report = resources.compute("ethics", cache_keys[label], lambda p, v=version: benchmark_report(v, mgr, p),
-                              f"Benchmarks of the {label} embedding ...", heavy=True)
+reports, clusters = {}, {}
+for label, version in versions.items():  # computed (or queued) first, outside the replayed drawing
+    reports[label] = resources.compute("ethics", cache_keys[label], lambda p, v=version: benchmark_report(v, mgr, p),
+                                       f"Benchmarks of the {label} embedding ...", heavy=True)
     try:
         clu = resources.compute("ethics", ("cluster_" + label,) + cache_keys[label][1:],
                                 lambda p, v=version: evaluate.clustering_test(emb, v, g, set(setup.specific)),
                                 f"Clustering test on the {label} embedding ...", heavy=True)
-        clu_vals = (clu.kmeans_accuracy, clu.svm_accuracy, clu.neighbour_correlation)
+        clusters[label] = (clu.kmeans_accuracy, clu.svm_accuracy, clu.neighbour_correlation)
     except NotEnoughWords:
-        clu_vals = (None, None, None)
-    sims = [r["spearman"] for r in report["similarity"].values() if r["spearman"] is not None]
-    row = {"embedding": label,
-           "direct bias": bias.direct_bias(version, list(setup.neutral), g) if setup.neutral else None,
-           "mean similarity Spearman": sum(sims) / len(sims) if sims else None}
-    for name, r in report["analogies"].items():
-        row[f"{name} analogies"] = r["accuracy"]
-    row.update({"k-means alignment": clu_vals[0], "SVM accuracy": clu_vals[1], "neighbour correlation": clu_vals[2]})
-    rows.append(row)
-table = pd.DataFrame(rows).set_index("embedding")
-st.dataframe(table, width="stretch",
-             column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table.columns})
-st.caption("Benchmarks, analogies and the Gonen & Goldberg test as on the *Did debiasing work?* page. Soft "
-           "debiasing shrinks the projection without zeroing it, and moves the benchmarks even less.")
-components.download_json(rows, "hard_vs_soft.json", key="dl_soft")
+        clusters[label] = (None, None, None)
+
+
+def table_rows() -> list[dict]:
+    rows = []
+    for label, version in versions.items():
+        report, clu_vals = reports[label], clusters[label]
+        sims = [r["spearman"] for r in report["similarity"].values() if r["spearman"] is not None]
+        row = {"embedding": label,
+               "direct bias": bias.direct_bias(version, list(setup.neutral), g) if setup.neutral else None,
+               "mean similarity Spearman": sum(sims) / len(sims) if sims else None}
+        for name, r in report["analogies"].items():
+            row[f"{name} analogies"] = r["accuracy"]
+        row.update({"k-means alignment": clu_vals[0], "SVM accuracy": clu_vals[1], "neighbour correlation": clu_vals[2]})
+        rows.append(row)
+    return rows
+
+
+def table_section() -> None:
+    table = pd.DataFrame(table_rows()).set_index("embedding")
+    st.dataframe(table, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table.columns})
+    st.caption("Benchmarks, analogies and the Gonen & Goldberg test as on the *Did debiasing work?* page. Soft "
+               "debiasing shrinks the projection without zeroing it, and moves the benchmarks even less.")
+
+
+components.replay("soft.table", setting, table_section)
+components.download_json(table_rows, "hard_vs_soft.json", key="dl_soft")
 
 st.subheader("she : he analogies")
 m = min(30_000, len(emb))
 if "she" in emb and "he" in emb:
-    cols = st.columns(3)
-    for col, (label, version) in zip(cols, versions.items(), strict=True):
-        cand = resources.compute("ethics", ("analogy_pairs_" + label,) + cache_keys[label][1:],
-                                lambda p, v=version: bias.candidate_pairs(v, max_words=m, progress=p),
-                                f"Close word pairs ({label}) ...", heavy=True)
-        found = [r for r in bias.generate_analogies(version, cand, "she", "he", top_n=2000)
-                 if not (r["x"] in setup.specific and r["y"] in setup.specific)][:10]
-        col.markdown(f"**{label}**")
-        col.dataframe(pd.DataFrame([{"pair": f"{r['x']} : {r['y']}", "score": round(r["score"], 3)} for r in found]),
-                      hide_index=True, width="stretch")
+    candidates = {label: resources.compute("ethics", ("analogy_pairs_" + label,) + cache_keys[label][1:],
+                                           lambda p, v=version: bias.candidate_pairs(v, max_words=m, progress=p),
+                                           f"Close word pairs ({label}) ...", heavy=True)
+                  for label, version in versions.items()}
+
+    def analogies_section() -> None:
+        cols = st.columns(3)
+        for col, (label, version) in zip(cols, versions.items(), strict=True):
+            cand = candidates[label]
+            found = [r for r in bias.generate_analogies(version, cand, "she", "he", top_n=2000)
+                     if not (r["x"] in setup.specific and r["y"] in setup.specific)][:10]
+            col.markdown(f"**{label}**")
+            col.dataframe(pd.DataFrame([{"pair": f"{r['x']} : {r['y']}", "score": round(r["score"], 3)} for r in found]),
+                          hide_index=True, width="stretch")
+
+    components.replay("soft.analogies", setting, analogies_section)
