@@ -7,50 +7,14 @@ Without redis-server the Redis half is a visible skip (a failure under CI=true; 
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from core import questions, room
 from core.errors import UserError
-from tests.helpers import free_port
-
-
-def _redis_server() -> str:
-    path = shutil.which("redis-server") or ("/usr/bin/redis-server" if os.access("/usr/bin/redis-server", os.X_OK) else None)
-    if path is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("redis-server is not installed (CI=true: `make test` installs Debian's redis-server as root)")
-        pytest.skip("Debian redis-server is not installed (make proxy)")
-    return path
-
-
-class RedisProcess:
-    """A throwaway redis-server on a free loopback port (the command `make classroom` uses)."""
-
-    def __init__(self, tmp: Path) -> None:
-        from dashboard.classroom import redis_command, wait_redis
-
-        self.port = free_port()
-        self.cmd = redis_command(_redis_server(), self.port, tmp)
-        self.wait = wait_redis
-        self.proc: subprocess.Popen | None = None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        assert self.wait(self.port), "redis-server did not answer"
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=10)
+from tests.redis_helpers import RedisProcess
 
 
 @pytest.fixture
