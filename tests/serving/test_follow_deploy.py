@@ -1,0 +1,34 @@
+"""The room store in the container files: compose and Kubernetes run one Redis without persistence
+next to the workers and point every worker at it (DASHBOARD_REDIS_URL), with an optional presenter secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_compose_has_a_redis_every_replica_uses():
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    app, redis = compose["services"]["app"], compose["services"]["redis"]
+    assert app["environment"]["DASHBOARD_REDIS_URL"] == "redis://redis:6379/0"
+    assert "DASHBOARD_PRESENTER_SECRET" in app["environment"] and "redis" in app["depends_on"]
+    assert redis["image"].startswith("redis:") and "ports" not in redis  # reachable by the replicas only
+    assert redis["command"][redis["command"].index("--save") + 1] == "" and "--appendonly" in redis["command"]
+
+
+def test_k8s_has_a_redis_every_pod_uses():
+    docs = [d for p in sorted((ROOT / "deploy" / "k8s").glob("*.yaml")) for d in yaml.safe_load_all(p.read_text()) if d]
+    kustomize = next(d for d in docs if d["kind"] == "Kustomization")
+    assert "redis.yaml" in kustomize["resources"]
+    sts = next(d for d in docs if d["kind"] == "StatefulSet")
+    svc = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "cnnvis-redis")
+    (redis,) = sts["spec"]["template"]["spec"]["containers"]
+    assert redis["args"][:2] == ["--save", ""] and svc["spec"]["type"] == "ClusterIP"
+    assert svc["spec"]["selector"].items() <= sts["spec"]["template"]["metadata"]["labels"].items()
+    deploy = next(d for d in docs if d["kind"] == "Deployment")
+    env = {e["name"]: e for e in deploy["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["DASHBOARD_REDIS_URL"]["value"] == f"redis://{svc['metadata']['name']}:{svc['spec']['ports'][0]['port']}/0"
+    assert env["DASHBOARD_PRESENTER_SECRET"]["valueFrom"]["secretKeyRef"]["optional"] is True
