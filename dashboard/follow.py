@@ -401,8 +401,9 @@ def _student_question(h: Hub, fs: Follow, question: dict) -> None:
     with st.container(border=True):
         st.markdown(f":material/quiz: **Question from the lecturer:** {markdown_text(question['prompt'], 300)}")
         mine = fs.answered.get(qid)
+        slot = st.empty()
         if mine is None:
-            with st.form(f"_q_form_{qid}", border=False):
+            with slot.form(f"_q_form_{qid}", border=False):
                 choice = st.radio("Your answer", question["options"], index=None, key=f"_q_{qid}",
                                   label_visibility="collapsed")
                 sent = st.form_submit_button("Answer", type="primary")
@@ -414,6 +415,7 @@ def _student_question(h: Hub, fs: Follow, question: dict) -> None:
                         h.store.answer(fs.room, qid, _voter(fs), choice)
                         fs.answered[qid] = choice
                         mine = choice
+                        slot.empty()  # answered once: the choices go away
                     except rooms.RoomUnavailable as exc:
                         st.caption(markdown_text(str(exc), limit=300))
         if mine is not None:
