@@ -32,3 +32,12 @@ def test_k8s_has_a_redis_every_pod_uses():
     env = {e["name"]: e for e in deploy["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["DASHBOARD_REDIS_URL"]["value"] == f"redis://{svc['metadata']['name']}:{svc['spec']['ports'][0]['port']}/0"
     assert env["DASHBOARD_PRESENTER_SECRET"]["valueFrom"]["secretKeyRef"]["optional"] is True
+
+
+def test_haproxy_logs_leave_the_query_string_out():
+    """The presenter's link carries its secret in the query string: both HAProxy configs log the path only."""
+    from dashboard.classroom import haproxy_config
+
+    for cfg in (haproxy_config("0.0.0.0", 8501, [("w1", 40001)]), (ROOT / "deploy" / "haproxy-compose.cfg").read_text()):
+        fmt = next(line for line in cfg.splitlines() if line.strip().startswith("log-format"))
+        assert "%{+Q}HP" in fmt and "%r" not in fmt and "%HU" not in fmt and "%{+Q}r" not in fmt
