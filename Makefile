@@ -19,8 +19,9 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make run       - set up .venv, fetch offline assets, serve the app on http://$(HOST):$(PORT)"
-	@echo "make classroom - the same setup plus Debian's HAProxy, then WORKERS=$(WORKERS) workers behind it on"
-	@echo "                 $(CLASSROOM_HOST):$(PORT), sticky sessions; prints the students' URL and its QR code"
+	@echo "make classroom - the same setup plus Debian's HAProxy and redis-server, then WORKERS=$(WORKERS) workers behind"
+	@echo "                 it on $(CLASSROOM_HOST):$(PORT), sticky sessions; prints the students' URL, its QR code and"
+	@echo "                 the presenter's link (a fresh secret per start)"
 	@echo "make test      - the same setup plus dev tools, Chromium and HAProxy, then the whole test suite"
 	@echo "make test-fast - the tests that need no server, browser, self-trained model or report (tiers: tests/conftest.py)"
 	@echo "make lint      - ruff"
@@ -56,7 +57,8 @@ browser:
 		echo "chromium is missing and this is not root: browser tests will be skipped (CI=true fails them)"; \
 	fi
 
-# Debian's HAProxy in front of the classroom workers (and for the routing test in tests/serving).
+# Debian's HAProxy in front of the classroom workers (and for the routing test in tests/serving), and Debian's
+# redis-server, the room store make classroom starts on a loopback port of its own next to them.
 proxy:
 	@if command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ]; then \
 		echo "haproxy: $$(command -v haproxy || echo /usr/sbin/haproxy)"; \
@@ -65,6 +67,16 @@ proxy:
 	else \
 		echo "haproxy is missing and this is not root: install Debian's haproxy package (make classroom needs it;"; \
 		echo "the routing tests are skipped without it, CI=true fails them)"; \
+	fi
+	@if command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ]; then \
+		echo "redis-server: $$(command -v redis-server || echo /usr/bin/redis-server)"; \
+	elif [ -n "$$DASHBOARD_REDIS_URL" ]; then \
+		echo "redis-server: not installed, DASHBOARD_REDIS_URL is used"; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	else \
+		echo "redis-server is missing and this is not root: install Debian's redis-server package (make classroom"; \
+		echo "starts it as the room store; the room tests are skipped without it, CI=true fails them)"; \
 	fi
 
 run: setup

@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:  # streamlit puts dashboard/ on the path, pages im
 
 import streamlit as st  # noqa: E402
 
-from dashboard import components, navigation, resources, urlstate  # noqa: E402
+from dashboard import components, follow, navigation, resources, urlstate  # noqa: E402
 from dashboard.serve import patch_streamlit  # noqa: E402
 
 # No Keras clear_session() after every rerun (~200 ms per slider move), and a client's clear_cache
@@ -69,7 +69,7 @@ def main() -> None:
     url_path = current.url_path or next(s.url_path for s in navigation.PAGES if s.default)
     urlstate.install()  # shareable views: every keyed control of the page is kept in the query string
     try:
-        with urlstate.page_run(url_path):
+        with follow.room(url_path), urlstate.page_run(url_path):  # follow the lecturer (when presenting)
             current.run()
     finally:
         urlstate.sidebar(link_box, url_path)  # also when the page stopped early

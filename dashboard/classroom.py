@@ -10,6 +10,12 @@ worker). Everything lands in a run directory that is printed: the generated ``ha
 (``http://<LAN-IP>:PORT/``) is printed with a QR code, and handed to the workers as
 ``DASHBOARD_PUBLIC_URL`` so the Home page shows it too. Ctrl-C or SIGTERM stops everything this
 started (each child runs in its own process group, and the whole group is stopped).
+
+The room store: Debian's ``redis-server`` on a free loopback port, without persistence (``--save ""
+--appendonly no``), started before the workers and stopped with them (``DASHBOARD_REDIS_URL`` set:
+that server is used instead and nothing is started). A fresh presenter secret per launch
+(``DASHBOARD_PRESENTER_SECRET`` set: that one) goes to the workers' environment and to this
+terminal only, as the ``Presenter:`` line; see dashboard/follow.py.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +112,8 @@ defaults
 
 frontend classroom
     bind {bind}:{port}
+    # httplog without the query string: a presenter's ?presenter=SECRET never reaches the log
+    log-format "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %{{+Q}}HM %{{+Q}}HP"
     default_backend workers
 
 backend workers
@@ -123,6 +132,43 @@ def check_config(haproxy: str, path: Path) -> None:
     done = subprocess.run([haproxy, "-c", "-q", "-f", str(path)], capture_output=True, text=True)
     if done.returncode != 0:
         raise ClassroomError(f"haproxy -c rejected {path}: {(done.stderr or done.stdout).strip()}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Redis (the room store) and the presenter's link
+# ---------------------------------------------------------------------------------------------
+
+def find_redis() -> str:
+    path = shutil.which("redis-server") or next((p for p in ("/usr/bin/redis-server", "/usr/sbin/redis-server")
+                                                 if os.access(p, os.X_OK)), None)
+    if path is None:
+        raise ClassroomError("redis-server is not installed: run `make classroom` as root, which installs Debian's "
+                             "redis-server package (or set DASHBOARD_REDIS_URL to an existing Redis).")
+    return path
+
+
+def redis_command(redis_server: str, port: int, run_dir: Path) -> list[str]:
+    """Redis on 127.0.0.1:port for one lecture: nothing written to disk, gone when stopped."""
+    return [redis_server, "--bind", "127.0.0.1", "--port", str(port), "--protected-mode", "yes",
+            "--save", "", "--appendonly", "no", "--dir", str(run_dir), "--daemonize", "no", "--logfile", ""]
+
+
+def wait_redis(port: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def presenter_url(url: str, secret: str) -> str:
+    return url.rstrip("/") + "/?presenter=" + urllib.parse.quote(secret, safe="")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,8 +436,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    redis_url = os.environ.get("DASHBOARD_REDIS_URL", "")
     try:
         haproxy = find_haproxy()
+        redis_server = None if redis_url else find_redis()
         check_port_free(args.host, args.port)
     except ClassroomError as exc:
         print(exc, file=sys.stderr)
@@ -401,8 +449,17 @@ def main(argv: list[str] | None = None) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     url = args.public_url or public_url(args.host, args.port)
 
+    secret = os.environ.get("DASHBOARD_PRESENTER_SECRET") or secrets.token_urlsafe(18)
+    redis = None
+    if redis_server is not None:
+        redis_port = free_loopback_ports(1)[0]
+        redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        redis = Child("redis", redis_command(redis_server, redis_port, run_dir), run_dir / "redis.log",
+                      dict(os.environ), port=redis_port)
     env = dict(os.environ)
     env.update({
+        "DASHBOARD_REDIS_URL": redis_url,
+        "DASHBOARD_PRESENTER_SECRET": secret,
         "STREAMLIT_SERVER_COOKIE_SECRET": secrets.token_hex(32),  # one per launch, the same for every worker
         "STREAMLIT_SERVER_HEADLESS": "true",
         "DASHBOARD_PUBLIC_URL": url,
@@ -415,6 +472,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg.write_text(haproxy_config(args.host, args.port, [(w.name, w.port) for w in workers]))
     proxy = Child("haproxy", [haproxy, "-db", "-f", str(cfg)], run_dir / "haproxy.log", dict(os.environ))
     children = [*workers]
+    if redis is not None:
+        children.append(redis)
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _raise_stop)
@@ -422,6 +481,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_config(haproxy, cfg)
         print(f"Run directory: {run_dir} (haproxy.cfg, haproxy.log, w1..w{args.workers}.log)", flush=True)
+        if redis is not None:
+            redis.start()
+            if not wait_redis(redis.port):
+                raise ClassroomError(f"redis-server did not answer on 127.0.0.1:{redis.port}; see {redis.log}")
+            print(f"Room store: Redis on 127.0.0.1:{redis.port} (no persistence)", flush=True)
+        else:
+            print("Room store: DASHBOARD_REDIS_URL", flush=True)
         print(f"Starting {args.workers} worker(s): python {' '.join(workers[0].cmd[1:3])} ...", flush=True)
         for w in workers:
             w.start()
@@ -434,6 +500,8 @@ def main(argv: list[str] | None = None) -> int:
                                  f"See {proxy.log}")
         print(f"\nHAProxy on {args.host}:{args.port} -> {args.workers} worker(s), sticky by cookie {COOKIE}.")
         print(f"\nStudents: open {url}\n\n{qr_text(url)}", flush=True)
+        first_secret = secret.split(",")[0].strip()
+        print(f"Presenter: {presenter_url(url, first_secret)}  (only for you: it controls the room)", flush=True)
         print("Ctrl-C stops the proxy and every worker.", flush=True)
         next_probe = time.monotonic() + HEALTH_EVERY_S
         while True:
@@ -448,6 +516,11 @@ def main(argv: list[str] | None = None) -> int:
                     with contextlib.suppress(subprocess.TimeoutExpired):
                         w.proc.wait(timeout=5)
                 next_probe = time.monotonic() + HEALTH_EVERY_S
+            if redis is not None and not redis.alive() and redis.proc is not None:
+                redis.signal_group(signal.SIGKILL)
+                print(f"redis-server exited (code {redis.proc.returncode}); restarting it (the room's state is "
+                      f"lost, following resumes; log {redis.log})", flush=True)
+                redis.start()
             for w in workers:
                 if w.proc is not None and not w.alive():
                     w.signal_group(signal.SIGKILL)  # what it left in its group

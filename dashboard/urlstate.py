@@ -361,3 +361,22 @@ def sidebar(placeholder, url_path: str) -> None:
             st.caption("Every control of this page is in the link (values at their defaults are left out). "
                        "The copy button is at the right of the box.")
             st.code(share_url(url_path), language=None, wrap_lines=True)
+
+
+def load_view(query: dict[str, list[str]]) -> None:
+    """Show the view ``query`` (a page's query string, without the reserved parameters) on this run,
+    as if its link had just been opened: the query string becomes ``query`` (reserved parameters such
+    as ``?lecture=1`` are kept), the next :func:`page_run` restores the controls from it, and controls
+    it leaves out go back to their defaults. Used to follow the lecturer (dashboard/follow.py)."""
+    session = st.session_state.get(STATE)
+    if isinstance(session, _Session):
+        for key in set(session.recorded) | set(session.pending):
+            if key not in query:
+                st.session_state.pop(key, None)
+        session.page, session.recorded, session.pending = None, {}, {}
+    current = _query()
+    for k in [k for k in current if k not in RESERVED and k not in query]:
+        del st.query_params[k]
+    for k, v in query.items():
+        if k not in RESERVED and current.get(k) != v:
+            st.query_params[k] = v if len(v) != 1 else v[0]

@@ -1,0 +1,240 @@
+"""Follow the lecturer, end to end: Chromium, a real Redis, two workers behind Debian's HAProxy.
+
+`python -m dashboard.classroom --workers 2` with DASHBOARD_REDIS_URL pointing at a redis-server this
+test owns (so it can stop it mid-lecture). A presenter and three students in separate browser
+contexts (separate cookies: they land on both workers); the presenter changes page and a control and
+every student shows the same page and view within FOLLOW_DEADLINE_S (a condition wait with a
+deadline, measured from the presenter's action); a late student lands there; a wrong secret gets no
+presenter controls; a live question collects three answers on the presenter's screen; Redis stopped
+leaves pages usable with one sentence, and following resumes when it is back.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.browser.conftest import screenshot
+from tests.helpers import free_port
+from tests.redis_helpers import RedisProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+# The issue's bound: 2 s from the presenter's action to every student showing it. On a machine whose load
+# per core is above 1 (other test suites, a shared CI runner) every process, Chromium included, gets that
+# share of a core, so the deadline is scaled by it and the test prints that it did; FOLLOW_DEADLINE_S
+# fixes it instead.
+LOAD_PER_CORE = os.getloadavg()[0] / max(1, os.cpu_count() or 1)
+DEADLINE_S = float(os.environ.get("FOLLOW_DEADLINE_S", "0") or 0) or 2.0 * max(1.0, LOAD_PER_CORE)
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+
+pytestmark = pytest.mark.browser
+
+
+@dataclass
+class Lecture:
+    base: str
+    presenter_url: str
+    run_dir: Path
+    out: Path
+    redis: RedisProcess
+
+
+@pytest.fixture(scope="module")
+def lecture(tmp_path_factory):
+    from tests.serving.conftest import HAPROXY, missing
+
+    if HAPROXY is None:
+        missing("Debian haproxy is not installed (make proxy)")
+    run_dir = tmp_path_factory.mktemp("follow-room")
+    redis = RedisProcess(run_dir)
+    redis.start()
+    port = free_port()
+    out = run_dir / "launcher.out"
+    env = {**os.environ, "DASHBOARD_REDIS_URL": redis.url}
+    env.pop("DASHBOARD_PRESENTER_SECRET", None)  # a fresh one, printed by the launcher
+    with open(out, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "dashboard.classroom", "--workers", "2", "--port", str(port),
+                                 "--host", "127.0.0.1", "--no-warm", "--run-dir", str(run_dir)],
+                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+    deadline = time.time() + 120
+    while "Presenter: " not in out.read_text():
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            redis.stop()
+            pytest.fail(f"the room did not come up: {out.read_text()[-2000:]}")
+        time.sleep(0.3)
+    presenter_url = re.search(r"Presenter: (\S+)", out.read_text()).group(1)
+    yield Lecture(f"http://127.0.0.1:{port}", presenter_url, run_dir, out, redis)
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    redis.stop()
+
+
+def _idle(pg, timeout_ms: int = 120_000) -> None:
+    pg.wait_for_selector(IDLE, timeout=timeout_ms)
+
+
+def _open(browser, url: str):
+    context = browser.new_context(viewport={"width": 1400, "height": 1600})
+    pg = context.new_page()
+    pg.goto(url)
+    _idle(pg)
+    return context, pg
+
+
+def _worker(context) -> str:
+    return next(c["value"] for c in context.cookies() if c["name"] == "DASHBOARD_WORKER")
+
+
+def _all_within(pages, condition, deadline_s: float, start: float) -> list[float]:
+    """Seconds from ``start`` until ``condition(page)`` held on each page; fails past the deadline."""
+    seen: dict[int, float] = {}
+    end = start + deadline_s
+    while len(seen) < len(pages):
+        for k, pg in enumerate(pages):
+            if k not in seen and condition(pg):
+                seen[k] = time.monotonic() - start
+        if len(seen) < len(pages):
+            if time.monotonic() > end + 30:
+                break
+            pages[0].wait_for_timeout(25)
+    times = [seen.get(k, float("inf")) for k in range(len(pages))]
+    if max(times) > deadline_s:  # say how late (or that it never came), not only that the deadline passed
+        pytest.fail(f"not followed within {deadline_s} s: seconds per student {[round(t, 2) for t in times]}, "
+                    f"pages {[pg.url for pg in pages]}")
+    return times
+
+
+def _on_upsampling_with_factor(factor: int):
+    def check(pg) -> bool:
+        if "/upsampling" not in pg.url or f"up_factor={factor}" not in pg.url:
+            return False
+        value = pg.get_by_test_id("stSliderThumbValue").first
+        return value.count() > 0 and value.inner_text().strip() == str(factor)
+    return check
+
+
+def test_presenter_leads_three_students_across_two_workers(lecture, browser):
+    contexts = []
+    try:
+        students = []
+        for _ in range(3):  # before the lecturer arrives: each on the upsampling page (which warms both workers)
+            ctx, pg = _open(browser, lecture.base + "/upsampling")
+            contexts.append(ctx)
+            pg.get_by_text("Following the lecturer").first.wait_for(timeout=30_000)
+            assert pg.get_by_text("Presenting").count() == 0
+            students.append(pg)
+        pctx, presenter = _open(browser, lecture.presenter_url)
+        contexts.insert(0, pctx)
+        presenter.get_by_text("Presenting").first.wait_for(timeout=30_000)
+        assert "presenter=" not in presenter.url  # stripped from the address bar at once
+        workers = {_worker(c) for c in contexts}
+        assert workers == {"w1", "w2"}, workers  # the room spans both workers
+        # the lecturer's first view (Home) pulls everyone there
+        _all_within(students, lambda pg: "/upsampling" not in pg.url and pg.get_by_text("Lecture 1").count() > 0,
+                    60, time.monotonic())
+        for pg in students:
+            _idle(pg)
+
+        # the presenter moves to another page through the sidebar
+        start = time.monotonic()
+        presenter.get_by_test_id("stSidebarNavLink").filter(has_text="Upsampling").click()
+        page_s = _all_within(students, lambda pg: "/upsampling" in pg.url and pg.get_by_text(
+            "Integer upsampling").count() > 0, DEADLINE_S, start)
+        _idle(presenter)
+
+        # and changes a control: Factor 2 -> 4
+        start = time.monotonic()
+        slider = presenter.get_by_role("slider").first
+        slider.focus()
+        slider.press("ArrowRight")
+        slider.press("ArrowRight")
+        view_s = _all_within(students, _on_upsampling_with_factor(4), DEADLINE_S, start)
+        print(f"follow latency (slowest of 3 students): page {max(page_s):.2f} s, control {max(view_s):.2f} s; "
+              f"deadline {DEADLINE_S:.1f} s at load {LOAD_PER_CORE:.1f} per core")
+        for pg in students:
+            assert pg.get_by_text("Following the lecturer").count() > 0
+            assert pg.locator('[data-testid="stException"]').count() == 0
+
+        # a late student lands on the current view
+        ctx, late = _open(browser, lecture.base + "/")
+        contexts.append(ctx)
+        _all_within([late], _on_upsampling_with_factor(4), 30, time.monotonic())
+        late.get_by_text("Following the lecturer").first.wait_for(timeout=10_000)
+        screenshot(late, "follow-late-student")
+
+        # a wrong secret gets no presenter controls (and the wrong secret leaves the address bar too)
+        ctx, wrong = _open(browser, lecture.base + "/?presenter=not-the-secret-at-all")
+        contexts.append(ctx)
+        wrong.get_by_text("Following the lecturer").first.wait_for(timeout=30_000)
+        assert wrong.get_by_text("Presenting").count() == 0
+        assert wrong.get_by_text("Bring everyone back").count() == 0
+        assert "presenter=" not in wrong.url
+
+        # a question round trip: the presenter asks, three students answer, the presenter sees three answers
+        presenter.get_by_role("button", name="Ask the room").click()
+        for pg in students:
+            pg.get_by_text("Question from the lecturer").first.wait_for(timeout=30_000)
+            pg.get_by_test_id("stRadio").filter(has=pg.get_by_text("Your answer")).get_by_text("9", exact=True).click()
+            pg.get_by_role("button", name="Answer").click()
+            pg.get_by_text("Your answer is in").first.wait_for(timeout=30_000)
+        presenter.get_by_text("3 answers").first.wait_for(timeout=30_000)
+        presenter.get_by_role("button", name="Reveal the answer").click()
+        for pg in students:
+            pg.get_by_text("Answer: 9").first.wait_for(timeout=30_000)
+        screenshot(presenter, "follow-presenter-answers")
+
+        # the secret is in no page a student sees and in no log
+        secret = lecture.presenter_url.split("presenter=", 1)[1]
+        for pg in [*students, late, wrong]:
+            assert secret not in pg.content() and secret not in pg.url
+        for log in lecture.run_dir.glob("*.log"):
+            assert secret not in log.read_text(errors="replace"), log.name
+    finally:
+        for ctx in contexts:
+            ctx.close()
+
+
+def test_redis_stopped_mid_lecture_leaves_pages_usable_and_following_resumes(lecture, browser):
+    contexts = []
+    try:
+        pctx, presenter = _open(browser, lecture.presenter_url)
+        contexts.append(pctx)
+        presenter.get_by_text("Presenting").first.wait_for(timeout=30_000)
+        sctx, student = _open(browser, lecture.base + "/")
+        contexts.append(sctx)
+        student.get_by_text("Following the lecturer").first.wait_for(timeout=30_000)
+
+        lecture.redis.stop()
+        student.get_by_test_id("stSidebarNavLink").filter(has_text="Upsampling").click()
+        student.get_by_text("Integer upsampling").first.wait_for(timeout=60_000)
+        _idle(student)
+        student.get_by_text("room store is not reachable").first.wait_for(timeout=30_000)
+        assert student.locator('[data-testid="stException"]').count() == 0
+        slider = student.get_by_role("slider").first  # the page works on its own
+        slider.focus()
+        slider.press("ArrowRight")
+        student.wait_for_function("() => location.search.includes('up_factor=3')", timeout=30_000)
+        _idle(student)
+        assert student.locator('[data-testid="stException"]').count() == 0
+
+        lecture.redis.start()  # back (empty: no persistence); the listeners reconnect and resync
+        student.get_by_text("Following the lecturer").first.wait_for(timeout=30_000)
+        presenter.get_by_test_id("stSidebarNavLink").filter(has_text="Semantic segmentation").click()
+        student.wait_for_url("**/segmentation**", timeout=60_000)
+        _idle(student)
+        assert student.locator('[data-testid="stException"]').count() == 0
+    finally:
+        for ctx in contexts:
+            ctx.close()

@@ -1,0 +1,74 @@
+"""Following the lecturer inside one process (the in-process room store, as under `make run`): students
+follow by default, the presenter's secret gives "Presenting", a wrong one does not and leaves the URL,
+the presenter's page and control reach a student's next run, and a student's own change asks instead
+of fighting. The cross-worker version with Redis, HAProxy and Chromium is tests/browser/test_follow.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "apptest-presenter-secret"
+
+
+@pytest.fixture
+def room(monkeypatch):
+    from dashboard import follow
+
+    monkeypatch.setenv(follow.SECRET_ENV, SECRET)
+    monkeypatch.delenv(follow.REDIS_ENV, raising=False)
+    follow.hub.clear()
+    yield follow
+    follow.hub.clear()
+
+
+def _app() -> AppTest:
+    return AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=180)
+
+
+def _text(at) -> str:
+    return " ".join(m.value for m in at.markdown) + " " + " ".join(c.value for c in at.caption)
+
+
+def test_presenter_secret_students_and_a_wrong_secret(room):
+    presenter = _app()
+    presenter.query_params["presenter"] = SECRET
+    presenter.run()
+    assert not presenter.exception
+    assert "Presenting" in _text(presenter) and "presenter" not in presenter.query_params
+    assert any(b.label == "Bring everyone back" for b in presenter.button)
+
+    wrong = _app()
+    wrong.query_params["presenter"] = SECRET[:-1] + "X"
+    wrong.run()
+    assert not wrong.exception and "presenter" not in wrong.query_params
+    assert "Presenting" not in _text(wrong) and "Following the lecturer" in _text(wrong)
+    assert "not valid" in _text(wrong) and SECRET not in _text(wrong)
+    assert not any(b.label == "Bring everyone back" for b in wrong.button)
+
+
+def test_a_student_follows_the_presenters_view_and_is_asked_after_its_own_change(room):
+    presenter = _app()
+    presenter.query_params["presenter"] = SECRET
+    presenter.run()
+    student = _app()
+    student.run()
+    assert "Following the lecturer" in _text(student)
+
+    presenter.switch_page(str(ROOT / "pages" / "fcn_upsampling.py")).run()
+    presenter.slider(key="up_factor").set_value(4).run()
+    assert presenter.query_params.get("up_factor") in ("4", ["4"])
+    student.run()  # in a server, the room's listener requests this run
+    assert not student.exception
+    assert student.slider(key="up_factor").value == 4
+    assert student.query_params.get("up_factor") in ("4", ["4"])
+
+    student.slider(key="up_factor").set_value(6).run()  # the student's own change: asked, not overridden
+    assert student.slider(key="up_factor").value == 6
+    assert "You changed the view while following the lecturer" in " ".join(w.value for w in student.warning)
+    next(b for b in student.button if b.label == "Catch up").click().run()
+    student.run()
+    assert student.slider(key="up_factor").value == 4
