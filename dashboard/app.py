@@ -17,6 +17,7 @@ if str(ROOT) not in sys.path:  # streamlit puts dashboard/ on the path, pages im
 import streamlit as st  # noqa: E402
 
 from dashboard import components, navigation, resources, urlstate  # noqa: E402
+from dashboard import lecture as lecture_path  # noqa: E402
 from dashboard.serve import patch_streamlit  # noqa: E402
 
 # No Keras clear_session() after every rerun (~200 ms per slider move), and a client's clear_cache
@@ -68,6 +69,7 @@ def main() -> None:
     components.sync_lecture_query_param()
     url_path = current.url_path or next(s.url_path for s in navigation.PAGES if s.default)
     urlstate.install()  # shareable views: every keyed control of the page is kept in the query string
+    lecture_path.control(url_path, lecture)  # "Slide k / N ‹ ›": the lecture path, step by step
     try:
         with urlstate.page_run(url_path):
             current.run()
