@@ -135,6 +135,13 @@ def test_racist_ai_page_defaults_and_hostile_text(app):
     at = open_page(app, "racist_ai.py")
     assert float(metric(at, "held-out accuracy").rstrip("%")) > 90
     assert any("ANOVA" in m.value for m in at.markdown)
+    assert at.selectbox(key="emb_choice").value == "w2v-lecture"  # the page's own default (#23)
+    table = at.dataframe[0].value
+    assert table.loc["My name is Emily", "w2v-lecture"] > 0 > table.loc["My name is Shaniqua", "w2v-lecture"]
+    at.text_input(key="sent_text").set_value("My name is Shaniqua, qqzzxx").run()
+    assert not at.exception
+    chart = at.get("plotly_chart")[0].proto.spec
+    assert '"skipped"' in chart  # the unknown token is marked in the token chart
     at.text_input(key="sent_text").set_value("").run()
     assert any("Type a sentence" in i.value for i in at.info)
     at.text_input(key="sent_text").set_value("qqzzxx zzqqxx").run()
