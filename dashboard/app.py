@@ -18,6 +18,7 @@ import streamlit as st  # noqa: E402
 
 from dashboard import components, navigation, resources, urlstate  # noqa: E402
 from dashboard import lecture as lecture_path  # noqa: E402
+from dashboard import theme  # noqa: E402
 from dashboard.serve import patch_streamlit  # noqa: E402
 
 # No Keras clear_session() after every rerun (~200 ms per slider move), and a client's clear_cache
@@ -54,6 +55,8 @@ def main() -> None:
     )
     if lecture:
         st.html(components.LECTURE_CSS)
+        st.html(theme.CSS)  # labels wrap, metric values grow, a compact top
+    theme.install()  # lecture mode: every chart drawn with the projector template (a copy per session)
     pages = {
         section: [st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path,
                           default=spec.default) for spec in specs]

@@ -102,3 +102,20 @@ def control(url_path: str, lecture_mode: bool) -> None:
         go(k - 1, lecture_mode)
     if nxt:
         go(k + 1, lecture_mode)
+
+
+# ----------------------------------------------------------------------------- picture first (lecture mode)
+
+
+def stage():
+    """Call right after a page's title: in lecture mode, a container there for the page's picture (drawn
+    later, once it is computed), so the picture sits above the formulas and controls, in the first screen,
+    and stays in view after Run. ``None`` otherwise (the picture stays where the page draws it)."""
+    from dashboard import components
+
+    return st.container() if components.lecture_mode() else None
+
+
+def place(stage_container):
+    """Where to draw the picture: the stage made under the title, or a container right here."""
+    return stage_container if stage_container is not None else st.container()

@@ -9,12 +9,14 @@ from core.images import display_scaled, resize
 from core.numeric import softmax
 from core.vision import attribution as A
 from dashboard import components, figures, resources, vision_ui
+from dashboard import lecture as lecture_path
 
 DISPLAY = 640  # px: the long side the overlays are drawn at (the short side follows, at least 1 px)
 HEAVY_METHODS = {"scorecam", "smoothgrad", "ig"}  # queued in the job pool (the others take milliseconds)
 GUIDED = ("guided-backprop", "guided-gradcam")
 
 st.title("Where does the network look? CAM and Grad-CAM")
+stage = lecture_path.stage()  # lecture mode: the two heatmaps here, above the formulas and controls
 st.markdown(
     "Which parts of the image made the network say *this class*? **Grad-CAM** takes the gradient of the "
     "class score (before the softmax) with respect to the last convolutional layer's activations, averages it "
@@ -98,20 +100,30 @@ def as_shown(rgb: np.ndarray) -> np.ndarray:
 
 try:
     heat = compute(method, target, layer, options)
-    heat_other = compute(method, other, layer, options)
+    heat_other = compute(method, other, layer, options) if other != target else heat
 except A.AttributionError as exc:
     st.error(str(exc))
     st.stop()
 
 title = A.METHOD_TITLES[method]
-st.subheader(f"{title} for '{cls_name}' (p = {probabilities[target]:.3f}) and for '{other_name}' "
-             f"(p = {probabilities[other]:.3f})")
-if heat.note:
-    st.warning(heat.note)
-for col, name, idx, hm in zip(st.columns(2), (cls_name, other_name), (target, other), (heat, heat_other), strict=True):
-    col.image(A.overlay(base, hm.values, alpha, colormap), width="stretch",
-              caption=f"{title}: '{name}' (p = {probabilities[idx]:.3f})")
-st.caption("The same network, the same image, two questions: the heat moves to where the evidence for each class is.")
+with lecture_path.place(stage):
+    if other == target:  # one question asked twice is one picture, not "espresso vs espresso"
+        st.subheader(f"{title} for '{cls_name}' (p = {probabilities[target]:.3f})")
+    else:
+        st.subheader(f"{title} for '{cls_name}' (p = {probabilities[target]:.3f}) and for '{other_name}' "
+                     f"(p = {probabilities[other]:.3f})")
+    if heat.note:
+        st.warning(heat.note)
+    pairs = [(cls_name, target, heat)] + ([(other_name, other, heat_other)] if other != target else [])
+    for col, (name, idx, hm) in zip(st.columns(2), pairs, strict=False):
+        col.image(A.overlay(base, hm.values, alpha, colormap), width="stretch",
+                  caption=f"{title}: '{name}' (p = {probabilities[idx]:.3f})")
+    if other == target:
+        st.info("Both selectors name the same class: pick another class under “Compare with” to see where the "
+                "evidence for it is.")
+    else:
+        st.caption("The same network, the same image, two questions: the heat moves to where the evidence for each "
+                   "class is.")
 if heat.layer and method in A.LAYER_METHODS:
     shape = model.layer(heat.layer).output.shape
     st.caption(f"From layer {heat.layer}: a {shape[1]}x{shape[2]} map with {shape[3]} channels, upsampled "

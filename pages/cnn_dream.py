@@ -6,8 +6,10 @@ import streamlit as st
 from core import images
 from core.vision import ascent, zoo
 from dashboard import components, figures, resources, vision_ui
+from dashboard import lecture as lecture_path
 
 st.title("Deep Dream")
+stage = lecture_path.stage()  # lecture mode: before/after here, above the formula and controls
 st.latex(r"I \leftarrow \epsilon_{iter}\Big(I + \eta\,\frac{\nabla_I f_A(I)}{\operatorname{mean}|\nabla_I f_A(I)|}\Big)")
 st.caption("f_A: all activations of the chosen layers (sum of weighted mean squares); the gradient is divided by "
            "its mean absolute value (the inverse L1 norm); ε: a random roll of the image each step (the noise "
@@ -69,7 +71,7 @@ try:
 except zoo.ModelError as exc:
     st.error(str(exc))
     st.stop()
-c1, c2 = st.columns(2)
+c1, c2 = lecture_path.place(stage).columns(2)
 c1.image(result.original, caption="before", width="stretch")
 c2.image(result.image, caption="after", width="stretch")
 shapes = " → ".join(f"{w}x{h}" for h, w in result.octave_shapes)

@@ -18,6 +18,17 @@ st.markdown(
     "suppression turn those S·S·B guesses into detections.")
 
 
+def thresholds(cols):
+    """The confidence and NMS controls, drawn in three columns."""
+    conf = cols[0].slider("Confidence threshold", 0.0, 1.0, 0.5, 0.01, key="det_conf",
+                          help="objectness x class probability")
+    iou = cols[1].slider("NMS IoU threshold", 0.05, 1.0, 0.45, 0.05, key="det_iou",
+                         help="a box is dropped when it overlaps a higher-scoring one by more than this")
+    agnostic = cols[2].toggle("Class-agnostic NMS", False, key="det_agnostic")
+    return conf, iou, agnostic
+
+
+lecture = components.lecture_mode()
 with components.controls("Detector and image"):
     name = st.selectbox("Detector", list(detectors.DETECTORS), format_func=detectors.DETECTORS.get, key="det_model")
     if name in detectors.DARKNET_WEIGHTS and not components.offer_download(
@@ -65,18 +76,17 @@ with components.controls("Detector and image"):
         if problem is not None:  # a 2048 x 1 strip letterboxes to a 0-pixel-high picture: say why, stop
             st.error(problem)
             st.stop()
-    c1, c2, c3 = st.columns(3)
-    conf = c1.slider("Confidence threshold", 0.0, 1.0, 0.5, 0.01, key="det_conf",
-                     help="objectness x class probability")
-    iou = c2.slider("NMS IoU threshold", 0.05, 1.0, 0.45, 0.05, key="det_iou",
-                    help="a box is dropped when it overlaps a higher-scoring one by more than this")
-    agnostic = c3.toggle("Class-agnostic NMS", False, key="det_agnostic")
+    if not lecture:
+        conf, iou, agnostic = thresholds(st.columns(3))
 
 passed = resources.compute("detections", (name, resources.content_key(image)), lambda p: detectors.forward(det, image),
                            f"Running {name} ...")  # sliders below re-threshold, no new pass
+c1, c2 = st.columns([3, 2])
+if lecture:  # on the projector the thresholds sit beside the picture, not in the collapsed panel
+    with c2:
+        conf, iou, agnostic = thresholds(st.columns(3))
 result = detectors.detect(det, image, conf, iou, agnostic, passed=passed)
 grids = [tuple(int(v) for v in r.shape[1:3]) for r in result.raw]
-c1, c2 = st.columns([3, 2])
 with c1:
     drawn = Y.draw_detections(image, result.detections, enlarge=max(1, 384 // max(image.shape[:2])))
     st.image(drawn, caption=f"{len(result.detections)} detections (conf ≥ {conf:.2f}, NMS IoU {iou:.2f}"
