@@ -81,6 +81,23 @@ def steps(path: Path = PATH_FILE) -> tuple[Step, ...]:
     return tuple(out)
 
 
+@functools.cache
+def extra_views(path: Path = PATH_FILE) -> tuple[tuple[str, str, str], ...]:
+    """(page, query, why) of the off-default views a lecturer is likely to open beyond the path."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return tuple((v["page"], v["query"].lstrip("?"), v.get("why", "")) for v in data.get("view", []))
+
+
+def class_views() -> list[tuple[str, str]]:
+    """Every (page, query) to compute before class: each step's preset, then the extra views; each once.
+    Pages at their defaults come first (``query == ""``)."""
+    seen: list[tuple[str, str]] = []
+    for view in [(s.page, s.query) for s in steps()] + [(p, q) for p, q, _ in extra_views()]:
+        if view not in seen:
+            seen.append(view)
+    return sorted(seen, key=lambda v: v[1] != "")  # stable: defaults first, then presets in path order
+
+
 def content_headings(notes: str) -> list[str]:
     """The notes' top-level headings that are content slides, in order, markup removed, consecutive
     repeats merged (a slide continued over several pages is one slide)."""
@@ -111,7 +128,8 @@ def slide_sequence(path_steps=None) -> list[str]:
 def _cmd_lecture(args: argparse.Namespace) -> tuple[Any, str]:
     all_steps = steps()
     payload = {"steps": [s.as_dict() for s in all_steps], "count": len(all_steps),
-               "slides": len(slide_sequence(all_steps))}
+               "slides": len(slide_sequence(all_steps)),
+               "extra_views": [{"page": p, "query": q, "why": w} for p, q, w in extra_views()]}
     lines = [f"{i:2d}. {s.slide}" + (f" — {s.section}" if s.section else "") + f"  [{s.page}"
              + (f"?{s.query}" if s.query else "") + "]" for i, s in enumerate(all_steps, start=1)]
     lines.append(f"{len(all_steps)} steps over {payload['slides']} slides.")
