@@ -16,9 +16,14 @@ if str(ROOT) not in sys.path:  # streamlit puts dashboard/ on the path, pages im
 
 import streamlit as st  # noqa: E402
 
-from dashboard import components, navigation, resources, urlstate  # noqa: E402
+from dashboard import (  # noqa: E402
+    components,
+    navigation,
+    resources,
+    theme,  # noqa: E402
+    urlstate,
+)
 from dashboard import lecture as lecture_path  # noqa: E402
-from dashboard import theme  # noqa: E402
 from dashboard.serve import patch_streamlit  # noqa: E402
 
 # No Keras clear_session() after every rerun (~200 ms per slider move), and a client's clear_cache

@@ -78,7 +78,8 @@ class WarmupState:
     started: float = 0.0
     finished: float = 0.0
     pages: list[dict] = field(default_factory=list)  # {"page", "seconds", "exceptions"}
-    views: list[dict] = field(default_factory=list)  # the lecture's preset views: {"page", "query", "seconds", "exceptions", "status"}
+    # the lecture's preset views: {"page", "query", "seconds", "exceptions", "status"}
+    views: list[dict] = field(default_factory=list)
     error: str = ""
 
     def summary(self) -> str:
@@ -151,7 +152,6 @@ def warm_views(base_url: str, state: WarmupState, timeout: float = 1800.0) -> li
     """Open every preset view of the lecture path (and the extra class views) that is not a page's default,
     each in a fresh session: the page reads its controls from the link on a session's first run, as a
     browser opening the step's link would. Appends one record per view to ``state.views``."""
-    import asyncio
 
     from core import lecture
     from dashboard import student
@@ -174,7 +174,7 @@ def warm_views(base_url: str, state: WarmupState, timeout: float = 1800.0) -> li
             finally:
                 await visitor.close()
             record.update(seconds=round(r.seconds, 2), exceptions=list(r.exceptions), status=r.status)
-        except (student.StudentError, student.StudentTimeout, OSError, ValueError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, student.StudentError, student.StudentTimeout, OSError, ValueError) as exc:
             record["exceptions"] = [f"{type(exc).__name__}: {exc}"]
             record["status"] = "ERROR"
         return record
