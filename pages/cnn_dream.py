@@ -14,6 +14,10 @@ st.latex(r"I \leftarrow \epsilon_{iter}\Big(I + \eta\,\frac{\nabla_I f_A(I)}{\op
 st.caption("f_A: all activations of the chosen layers (sum of weighted mean squares); the gradient is divided by "
            "its mean absolute value (the inverse L1 norm); ε: a random roll of the image each step (the noise "
            "process). Octaves run small to large, re-injecting the detail lost by shrinking.")
+st.caption("Where this differs from the slide: the slide maximises the plain **sum of the activations of one conv "
+           "layer A**, and its noise process ε adds randomness through **scaling**; here (as in the keras-io Deep "
+           "Dream) the objective is a weighted mean of *squared* activations over one or more layers, and ε is a "
+           "random **roll** of the image. The inverse-L1 gradient normalisation is the slide's.")
 
 with components.controls("Model and image"):
     model = vision_ui.model_picker(key="dream_model")

@@ -184,6 +184,11 @@ if st.button("Build yolov1.cfg in Keras (≈ 790 MB of weights in memory, about 
 st.header("Inside a darknet model")
 st.markdown("OpenCV 5 has no Darknet reader, so the dashboard parses the published `.cfg` files into Keras "
             "itself. The architecture needs no download; the weights do.")
+st.caption("How it is trained (the slide \"The YOLO Architecture\"): the DarkNet backbone is first trained as a "
+           "classifier on a traditional image dataset — **ImageNet** — and only the last layers are then trained on "
+           "images with bounding boxes. YOLOv3's final layers are trained on **multiple scales** (three heads). "
+           "Redmon's CVPR 2016 talk: the slide's link, youtube.com/watch?v=NM6lrxy0bxS. In Keras: "
+           "[qqwweee/keras-yolo3](https://github.com/qqwweee/keras-yolo3) (the slide writes \"qzwweeee\").")
 from core.detection import darknet as D  # noqa: E402
 
 cfg_names = sorted(p.stem for p in D.CFG_DIR.glob("*.cfg") if p.stem != "yolov1")
