@@ -63,10 +63,16 @@ def main() -> None:
         st.html(theme.CSS)  # labels wrap, metric values grow, a compact top
     theme.install()  # lecture mode: every chart drawn with the projector template (a copy per session)
     pages = {
-        section: [st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path,
+        section: [st.Page(spec.path, title=spec.title, icon=spec.icon,
+                          url_path=spec.url_path + "-start" if spec.default else spec.url_path,
                           default=spec.default) for spec in specs]
         for section, specs in navigation.pages_by_section().items()
     }
+    # The default page is served at "/" and Streamlit drops its url_path, so a link to "/home" said "Page not
+    # found": a hidden page under that path runs the same file (its own hash, nothing in the sidebar).
+    for specs, page_list in zip(navigation.pages_by_section().values(), pages.values(), strict=True):
+        page_list += [st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path, visibility="hidden")
+                      for spec in specs if spec.default]
     for page_list in pages.values():
         for page in page_list:
             navigation.PAGE_OBJECTS[page.url_path] = page
