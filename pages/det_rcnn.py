@@ -159,8 +159,10 @@ image = scenes.images[n]
 found = detectors.detect(det, image, conf, 0.45).detections
 class_mask = seg.predict_masks(fcn, image[None])[0]
 instances = I.box_restricted_masks(found, class_mask)
-palette = np.array([[0, 0, 0], [230, 80, 80], [80, 160, 240], [90, 210, 110]], np.uint8)
 from core.detection.boxes import enlarge  # noqa: E402
+from core.vision.synthetic import SEGMENT_PALETTE  # noqa: E402
+
+palette = np.array(SEGMENT_PALETTE, np.uint8)  # the segmentation page's class colours
 from core.detection.yolo import draw_detections  # noqa: E402
 
 i1, i2, i3 = st.columns(3)
