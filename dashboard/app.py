@@ -61,6 +61,7 @@ def main() -> None:
     if lecture:
         st.html(components.LECTURE_CSS)
         st.html(theme.CSS)  # labels wrap, metric values grow, a compact top
+    st.html(theme.WRAP_CSS)  # navigation and Home labels wrap, in every session
     theme.install()  # lecture mode: every chart drawn with the projector template (a copy per session)
     pages = {
         section: [st.Page(spec.path, title=spec.title, icon=spec.icon,

@@ -34,15 +34,20 @@ pio.templates[TEMPLATE] = go.layout.Template(layout=dict(
     yaxis=dict(tickfont=dict(size=20), title=dict(font=dict(size=22))),
 ))
 
-CSS = """
+# Every session (a student's 1280-px laptop too): navigation and Home's agenda labels wrap instead of being cut.
+WRAP_CSS = """
 <style>
-/* Navigation and Home's agenda: labels wrap instead of being cut with an ellipsis. */
 [data-testid="stSidebarNav"] a span, [data-testid="stSidebarNavLink"] span,
 [data-testid="stPageLink"] p, [data-testid="stPageLink"] span, [data-testid="stPageLink-NavLink"] span {
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
   line-height: 1.25;
 }
 [data-testid="stSidebarNavLink"], [data-testid="stPageLink-NavLink"] { height: auto !important; }
+</style>
+"""
+
+CSS = """
+<style>
 /* st.metric: the value stays well above its label (Streamlit's 2.25rem is cut to the label's size). */
 [data-testid="stMetricValue"], [data-testid="stMetricValue"] div, [data-testid="stMetricValue"] p {
   font-size: 2.4rem !important; line-height: 1.2 !important;
