@@ -146,6 +146,13 @@ st.markdown("Mask R-CNN adds a small FCN *mask head* to Faster R-CNN: one mask p
             "per-pixel classes**, each box keeping the pixels of its own class. Honestly: this is **not Mask R-CNN** — "
             "no RoIAlign, no learned per-box mask — and no maintained pretrained Mask R-CNN for Keras 3 exists to "
             "download (keras-hub ships RetinaNet and D-FINE detectors, but no Mask R-CNN), so none is wired.")
+st.caption("The lecture's three Mask R-CNN slides (taught after YOLO; the lecture path opens this section then): "
+           "still pretty fast (**5 FPS**) with excellent results (He, Gkioxari, Dollár, Girshick, ICCV 2017 — the "
+           "slide's \"Ren et al.\" is a slip); **key points** from the same FCN features (not real time, "
+           "post-processed; the live page's BlazeFace finds six face key points the same way, from shared features); "
+           "[real-time Mask R-CNN (video)](https://www.youtube.com/watch?v=nEug0-pD0Ms). Redmon's YOLOv3 report: "
+           "\"boxes are stupid anyway though, I'm probably a true believer in masks\" — which is why masks close "
+           "the lecture.")
 det = resources.detector("shapes-yolo")
 fcn, fcn_card = resources.fcn(seg.DEFAULT_DECODER)
 c1, c2 = st.columns(2)
