@@ -34,6 +34,7 @@ COMMAND_MODULES = [
     "core.fcn.cli",  # upsample, transpose-conv, segment
     "core.detection.cli",  # darknet-summary, detect, anchors, yolo-loss
     "core.report",  # report: every figure the README quotes
+    "core.lecture",  # lecture: the lecture path, slide by slide
 ]
 
 

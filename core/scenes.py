@@ -106,6 +106,8 @@ def shape_classification(n: int, size: int = 64, seed: int = 0) -> ShapeDataset:
 
 
 SEGMENT_CLASSES = ("background", "circle", "square", "triangle")
+# One colour per class wherever a page draws these classes (segmentation masks, the R-CNN instance panel).
+SEGMENT_PALETTE = ((40, 40, 40), (230, 80, 80), (80, 200, 80), (80, 120, 240))
 
 
 @dataclass(frozen=True)

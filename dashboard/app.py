@@ -16,7 +16,8 @@ if str(ROOT) not in sys.path:  # streamlit puts dashboard/ on the path, pages im
 
 import streamlit as st  # noqa: E402
 
-from dashboard import components, follow, navigation, resources, urlstate  # noqa: E402
+from dashboard import components, follow, navigation, resources, theme, urlstate  # noqa: E402
+from dashboard import lecture as lecture_path  # noqa: E402
 from dashboard.serve import patch_streamlit  # noqa: E402
 
 # No Keras clear_session() after every rerun (~200 ms per slider move), and a client's clear_cache
@@ -53,11 +54,20 @@ def main() -> None:
     )
     if lecture:
         st.html(components.LECTURE_CSS)
+        st.html(theme.CSS)  # labels wrap, metric values grow, a compact top
+    st.html(theme.WRAP_CSS)  # navigation and Home labels wrap, in every session
+    theme.install()  # lecture mode: every chart drawn with the projector template (a copy per session)
     pages = {
-        section: [st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path,
+        section: [st.Page(spec.path, title=spec.title, icon=spec.icon,
+                          url_path=spec.url_path + "-start" if spec.default else spec.url_path,
                           default=spec.default) for spec in specs]
         for section, specs in navigation.pages_by_section().items()
     }
+    # The default page is served at "/" and Streamlit drops its url_path, so a link to "/home" said "Page not
+    # found": a hidden page under that path runs the same file (its own hash, nothing in the sidebar).
+    for specs, page_list in zip(navigation.pages_by_section().values(), pages.values(), strict=True):
+        page_list += [st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path, visibility="hidden")
+                      for spec in specs if spec.default]
     for page_list in pages.values():
         for page in page_list:
             navigation.PAGE_OBJECTS[page.url_path] = page
@@ -68,6 +78,7 @@ def main() -> None:
     components.sync_lecture_query_param()
     url_path = current.url_path or next(s.url_path for s in navigation.PAGES if s.default)
     urlstate.install()  # shareable views: every keyed control of the page is kept in the query string
+    lecture_path.control(url_path, lecture)  # "Slide k / N ‹ ›": the lecture path, step by step
     try:
         with follow.room(url_path), urlstate.page_run(url_path):  # follow the lecturer (when presenting)
             current.run()

@@ -84,7 +84,9 @@ def replay(section: str, key, draw, pictures: bool = False) -> None:
     """
     from core.cache import content_key
 
-    (_replayed_pictures if pictures else _replayed)(section, repr(content_key(key)), draw)
+    # lecture mode draws charts with the projector template (dashboard.theme): a section recorded in one
+    # mode must not be replayed in the other
+    (_replayed_pictures if pictures else _replayed)(section, repr((content_key(key), lecture_mode())), draw)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)  # bounded: a class moving sliders cannot grow it

@@ -85,13 +85,14 @@ def _uploaded_embedding() -> Embedding | None:
         return None
 
 
-def embedding_picker() -> Embedding | None:
-    """Choose the embedding; offline ones load at once, online ones after a download button."""
+def embedding_picker(default: str = DEFAULT_EMBEDDING, remember_as: str = "embedding") -> Embedding | None:
+    """Choose the embedding; offline ones load at once, online ones after a download button. ``default`` and
+    ``remember_as``: a page with its own default keeps its own choice (the opening sentiment demo)."""
     options = list(EMBEDDINGS) + [UPLOAD]
-    current = components.remembered("embedding", DEFAULT_EMBEDDING)
+    current = components.remembered(remember_as, default)
     name = st.selectbox("Embedding", options, index=options.index(current) if current in options else 0,
                         format_func=_title, key="emb_choice")
-    components.remember("embedding", name)
+    components.remember(remember_as, name)
     if name == UPLOAD:
         emb = _uploaded_embedding()
     else:
@@ -212,10 +213,10 @@ def debiased(emb: Embedding, setup: GenderSetup, mode: str) -> debias.DebiasResu
     return resources.compute("debiased", key, lambda p: run_debias(emb, setup, mode), "Debiasing ...")
 
 
-def require_embedding() -> Embedding:
+def require_embedding(default: str = DEFAULT_EMBEDDING, remember_as: str = "embedding") -> Embedding:
     """The page's embedding picker (in a control panel); stops the page with its message if unusable."""
     with components.controls("Embedding"):
-        emb = embedding_picker()
+        emb = embedding_picker(default, remember_as)
     if emb is None:
         st.stop()
     return emb

@@ -6,9 +6,12 @@ It is ``streamlit run dashboard/app.py`` with two additions for a lecture hall:
   websocket client, no cookie needed) no longer empties the caches of every session — it clears
   that session's own state only (``DASHBOARD_ALLOW_CLEAR_CACHE=1`` restores Streamlit's behaviour);
 * **warm start**: once the server answers, a background thread opens every page with its defaults
-  over Streamlit's own websocket protocol (:mod:`dashboard.student`), so models, embeddings and
-  default results are computed before the first student arrives. Progress goes to the log and to
-  the Setup page (:data:`WARMUP`); pages stay usable meanwhile.
+  over Streamlit's own websocket protocol (:mod:`dashboard.student`), then every preset view of the
+  lecture path and the extra class views (``core/lecture.toml``), each in a fresh session as a
+  browser opening the step's link would, so models, embeddings, trained decoders and the results the
+  lecture shows are computed before the first student arrives. Progress goes to the log and to the
+  Setup page (:data:`WARMUP`, whose readiness checklist lists what is still missing); pages stay
+  usable meanwhile.
 
 ``make run`` and every ``make classroom`` worker start here.
 """
@@ -59,6 +62,13 @@ def patch_streamlit() -> None:
 # ----------------------------------------------------------------------------- warm start
 
 
+def view_ok(record: dict) -> bool:
+    """A warmed view ran to the end without an exception."""
+    from dashboard.student import OK_STATUSES
+
+    return record.get("status") in OK_STATUSES and not record.get("exceptions")
+
+
 @dataclass
 class WarmupState:
     state: str = "off"  # off | waiting | running | done | failed
@@ -68,6 +78,8 @@ class WarmupState:
     started: float = 0.0
     finished: float = 0.0
     pages: list[dict] = field(default_factory=list)  # {"page", "seconds", "exceptions"}
+    # the lecture's preset views: {"page", "query", "seconds", "exceptions", "status"}
+    views: list[dict] = field(default_factory=list)
     error: str = ""
 
     def summary(self) -> str:
@@ -76,11 +88,12 @@ class WarmupState:
         if self.state == "waiting":
             return "Warm start: waiting for the server to answer ..."
         if self.state == "running":
-            return f"Warm start: {self.done}/{self.total} pages ready; now computing '{self.current}' ..."
+            return f"Warm start: {self.done}/{self.total} pages and views ready; now computing '{self.current}' ..."
         if self.state == "done":
             bad = [p["page"] for p in self.pages if p["exceptions"]]
-            return (f"Warm start done: {self.total} pages computed in {self.finished - self.started:.0f} s"
-                    + (f"; errors on {', '.join(bad)}" if bad else "") + ".")
+            bad += [f"{v['page']}?{v['query']}" for v in self.views if not view_ok(v)]
+            return (f"Warm start done: {len(self.pages)} pages and {len(self.views)} lecture views computed in "
+                    f"{self.finished - self.started:.0f} s" + (f"; problems on {', '.join(bad)}" if bad else "") + ".")
         return f"Warm start failed: {self.error}"
 
 
@@ -123,10 +136,54 @@ def warm_up(base_url: str, state: WarmupState = WARMUP, timeout: float = 1800.0)
         log.warning("warm start: %s", state.error)
         return state
     state.pages = [{"page": r.page, "seconds": round(r.seconds, 2), "exceptions": list(r.exceptions)} for r in results]
-    state.done = state.total = len(results)
+    try:
+        warm_views(base_url, state, timeout=max(60.0, timeout - (time.time() - state.started)))
+    except Exception as exc:  # noqa: BLE001 - the pages are warm; the presets stay cold
+        state.error = f"lecture views: {type(exc).__name__}: {exc}"
+        log.warning("warm start: %s", state.error)
+    state.done = state.total = len(results) + len(state.views)
     state.state, state.finished, state.current = "done", time.time(), ""
-    log.warning("warm start: done, %d pages in %.0f s", len(results), state.finished - state.started)
+    log.warning("warm start: done, %d pages and %d lecture views in %.0f s", len(results), len(state.views),
+                state.finished - state.started)
     return state
+
+
+def warm_views(base_url: str, state: WarmupState, timeout: float = 1800.0) -> list[dict]:
+    """Open every preset view of the lecture path (and the extra class views) that is not a page's default,
+    each in a fresh session: the page reads its controls from the link on a session's first run, as a
+    browser opening the step's link would. Appends one record per view to ``state.views``."""
+
+    from core import lecture
+    from dashboard import student
+
+    views = [(p, q) for p, q in lecture.class_views() if q]
+    base = len(state.pages)
+    state.total = base + len(views)
+    deadline = time.monotonic() + timeout
+
+    async def one(page: str, query: str) -> dict:
+        record = {"page": page, "query": query, "seconds": 0.0, "exceptions": [], "status": "TIMEOUT"}
+        left = deadline - time.monotonic()
+        if left <= 1:
+            record["exceptions"] = ["the warm start's deadline passed before this view"]
+            return record
+        try:
+            visitor = await student.Student.connect(base_url, timeout=min(left, 60))
+            try:
+                r = await visitor.open(page, query, timeout=max(1.0, deadline - time.monotonic()))
+            finally:
+                await visitor.close()
+            record.update(seconds=round(r.seconds, 2), exceptions=list(r.exceptions), status=r.status)
+        except (TimeoutError, student.StudentError, student.StudentTimeout, OSError, ValueError) as exc:
+            record["exceptions"] = [f"{type(exc).__name__}: {exc}"]
+            record["status"] = "ERROR"
+        return record
+
+    for i, (page, query) in enumerate(views):
+        state.done, state.current = base + i, f"{page}?{query}"
+        log.warning("warm start: lecture view %d/%d, opening %s?%s", i + 1, len(views), page, query)
+        state.views.append(student._run_sync(lambda p=page, q=query: one(p, q)))
+    return state.views
 
 
 # ----------------------------------------------------------------------------- main

@@ -109,14 +109,31 @@ if mode != "none":
 
 def projections_section() -> None:
     before_proj = bias.projections(emb, probe, sub.direction)
+    # The axis is this page's, not gender's; both charts share one scale, so bars that debiasing shrank to
+    # rounding noise look like nothing, not like the bars before (Plotly would auto-scale them to ±1e-8).
+    if preset in bias.MANZINI_SETS or preset == "your own aligned sets":
+        plus = sets[0][0] if sets and sets[0] else "first class"
+        axis_title = f"projection on the first axis of the sets ({plus} +)"
+    else:
+        names_ = list(groups)
+        axis_title = f"projection on the axis between the groups ({names_[0]} +, {names_[1]} −)"
+    reach = 1.1 * max([abs(v) for v in before_proj.values()] + [1e-3])
+    order = sorted(before_proj, key=before_proj.get)
+
+    def bars(values: dict, title: str):
+        fig = figures.projection_bars(values, words=order, title=title, x_range=(-reach, reach))
+        fig.update_layout(xaxis_title=axis_title)
+        return fig
+
     c1, c2 = st.columns(2)
-    c1.plotly_chart(figures.projection_bars(before_proj, words=sorted(before_proj, key=before_proj.get), title="before"),
-                    width="stretch", key="bg_proj_before")  # keyed: identical before/after charts must not clash
+    c1.plotly_chart(bars(before_proj, "before"), width="stretch", key="bg_proj_before")  # keyed: identical charts
     if after is not None:
         after_proj = bias.projections(after, probe, sub.direction)
-        c2.plotly_chart(figures.projection_bars(after_proj, words=sorted(before_proj, key=before_proj.get), title="after"),
-                        width="stretch", key="bg_proj_after")
-    st.caption("Bars: projection on the first axis (first class/group +). Colours follow the sign.")
+        largest = max(abs(v) for v in after_proj.values()) if after_proj else 0.0
+        c2.plotly_chart(bars(after_proj, f"after (largest |projection| {largest:.1e})"), width="stretch",
+                        key="bg_proj_after")
+    st.caption("Bars: projection on this page's bias axis (first class/group +), both charts on the same scale. "
+               "Colours follow the sign.")
 
 
 if probe:  # drawn once per (embedding, axis, words, debiasing) in this worker, replayed for everyone else

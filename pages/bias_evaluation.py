@@ -1,11 +1,13 @@
 """Ethics demo 4: did debiasing work? Benchmarks, WEAT, and lipstick on a pig (Gonen & Goldberg 2019)."""
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from core.embeddings import evaluate
 from core.embeddings.analysis import benchmark_report, percent, weat_report
 from core.embeddings.bias import NotEnoughWords
+from core.errors import markdown_text
 from dashboard import components, embedding_ui, figures, resources
 
 st.title("Did debiasing work?")
@@ -58,15 +60,25 @@ st.header("WEAT (Caliskan et al. 2017)")
 n_perm = st.select_slider("Permutations", [1_000, 10_000, 100_000], 10_000, key="weat_perm")
 w_before = resources.compute("ethics", ("weat", key[:3], n_perm), lambda p: weat_report(emb, mgr, n_perm), "WEAT ...")
 w_after = resources.compute("ethics", ("weat_debiased", dkey, n_perm), lambda p: weat_report(after, mgr, n_perm), "WEAT ...")
-weat_rows = [{"test": b["test"].split(": ", 1)[1], "paper d": b["original_d"], "d original": b["effect_size"],
-              "p original": b["p_value"], "d debiased": a["effect_size"], "p debiased": a["p_value"],
-              "note": b["error"] or ""} for b, a in zip(w_before, w_after, strict=True)]
-weat_df = pd.DataFrame(weat_rows)
-numeric = ["paper d", "d original", "p original", "d debiased", "p debiased"]
-weat_df[numeric] = weat_df[numeric].astype(float)
-weat_df.index = [f"WEAT {i}" for i in range(1, len(weat_df) + 1)]
-st.dataframe(weat_df, width="stretch", column_config={
-    c: st.column_config.NumberColumn(format="%.4f" if c.startswith("p") else "%.2f") for c in numeric})
+def shown(value, fmt: str) -> str:
+    """A number as text, or "—" where there is none (a test the embedding cannot run, a d the paper lacks)."""
+    return "—" if value is None or not np.isfinite(value) else format(value, fmt)
+
+
+weat_rows, not_run = [], []
+for i, (b, a) in enumerate(zip(w_before, w_after, strict=True), start=1):
+    if b["error"] or a["error"]:  # listed below with the whole reason, not as empty cells and a cut-off note
+        not_run.append(f"**WEAT {i}** ({markdown_text(b['test'].split(': ', 1)[-1], 80)}): "
+                       f"{markdown_text(b['error'] or a['error'], 300)}")
+        continue
+    weat_rows.append({"": f"WEAT {i}", "test": b["test"].split(": ", 1)[-1], "paper d": shown(b["original_d"], ".2f"),
+                      "d original": shown(b["effect_size"], "+.2f"), "p original": shown(b["p_value"], ".4f"),
+                      "d debiased": shown(a["effect_size"], "+.2f"), "p debiased": shown(a["p_value"], ".4f")})
+if weat_rows:
+    st.dataframe(pd.DataFrame(weat_rows).set_index(""), width="stretch")
+if not_run:
+    st.markdown(f"Not run on {emb.name[:60]} ({len(not_run)} of {len(w_before)} tests):\n"
+                + "\n".join(f"- {line}" for line in not_run))
 st.caption("Effect size d = (mean s(x) − mean s(y)) / std over X ∪ Y; one-sided permutation p = (#{S_perm ≥ S} + 1) / "
            "(P + 1), seeded. Only the gender tests (math/science vs arts) are targeted by gender debiasing; the race "
            "tests are not expected to move.")

@@ -6,8 +6,12 @@ from core.vision import activations, zoo
 from dashboard import components, figures, resources, vision_ui
 
 st.title("Visualizing intermediate activations")
-st.markdown("Look layer by layer: early layers are edge and texture detectors with large maps; later layers "
-            "have smaller maps, more channels, more abstract triggers — and are increasingly **sparse**.")
+st.markdown("Look layer by layer, **assuming each filter learns something independent**. Recall the general "
+            "structure of most CNNs: small (3 x 3) kernels throughout, filtering followed by pooling, more filters "
+            "in later layers — so early activations are larger but not as numerous, later ones smaller and more "
+            "numerous. The result is an **information distillation pipeline**: deeper layers have more abstract "
+            "triggers and are increasingly **sparse**, early layers are edge and texture detectors — a notion of "
+            "high-level abstraction with a biological motivation (simple and complex cells of the visual cortex).")
 
 model, image, defaults = vision_ui.model_and_image("activations", "act_image")
 

@@ -7,10 +7,12 @@ import streamlit as st
 
 from core.vision import ascent, gallery, zoo
 from dashboard import components, figures, resources, vision_ui
+from dashboard import lecture as lecture_path
 
 ETAS = [0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 24.0, 32.0]
 
 st.title("Visualizing filters and class neurons")
+stage = lecture_path.stage()  # lecture mode: the pictures here, above the formulas and controls
 st.latex(r"\text{filter } n:\quad I \leftarrow I + \eta\,\frac{g}{\|g\|},\quad "
          r"g = \nabla_I \frac{1}{|i,j|}\sum_{i,j} f_n(I)_{i,j}")
 st.latex(r"\text{class } c:\quad I \leftarrow I + \eta\,\frac{g}{\|g\|},\quad g = \nabla_I f_c(I)"
@@ -114,14 +116,15 @@ except zoo.ModelError as exc:
     st.error(str(exc))
     st.stop()
 captions = ([f"filter {t}" for t in result.targets] if layer else [model.class_names[t] for t in result.targets])
-if len(result.images) == 1:
-    st.image(result.images[0], caption=captions[0], width=448)
-else:  # four to a row, as large as the page allows: the room should see the stripes and the eyes
-    per_row = min(4, len(result.images))
-    for start in range(0, len(result.images), per_row):
-        for col, img, cap in zip(st.columns(per_row), result.images[start:start + per_row],
-                                 captions[start:start + per_row], strict=False):
-            col.image(img, caption=cap, width="stretch")
+with lecture_path.place(stage):
+    if len(result.images) == 1:
+        st.image(result.images[0], caption=captions[0], width=448)
+    else:  # four to a row, as large as the page allows: the room should see the stripes and the eyes
+        per_row = min(4 if stage is None else 8, len(result.images))
+        for start in range(0, len(result.images), per_row):
+            for col, img, cap in zip(st.columns(per_row), result.images[start:start + per_row],
+                                     captions[start:start + per_row], strict=False):
+                col.image(img, caption=cap, width="stretch")
 where = (f"{size}x{size} canvas, {model.name} truncated at {layer}" if layer else f"{size}x{size} input")
 st.caption(f"{steps} steps on a {where}, in {result.seconds:.2f} s"
            + (" (kept on disk in the neuron gallery)" if from_gallery else "")

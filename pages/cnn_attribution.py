@@ -8,11 +8,13 @@ import streamlit as st
 from core.images import display_scaled, resize
 from core.vision import attribution as A
 from dashboard import components, figures, resources, vision_ui
+from dashboard import lecture as lecture_path
 
 DISPLAY = 640  # px: the long side the overlays are drawn at (the short side follows, at least 1 px)
 GUIDED = ("guided-backprop", "guided-gradcam")
 
 st.title("Where does the network look? CAM and Grad-CAM")
+stage = lecture_path.stage()  # lecture mode: the two heatmaps here, above the formulas and controls
 st.markdown(
     "Which parts of the image made the network say *this class*? **Grad-CAM** takes the gradient of the "
     "class score (before the softmax) with respect to the last convolutional layer's activations, averages it "
@@ -93,7 +95,7 @@ def as_shown(rgb: np.ndarray, base: np.ndarray) -> np.ndarray:
 
 try:
     heat = compute(method, target, layer, options)
-    heat_other = compute(method, other, layer, options)
+    heat_other = compute(method, other, layer, options) if other != target else heat
 except A.AttributionError as exc:
     st.error(str(exc))
     st.stop()
@@ -105,15 +107,23 @@ def overlays_section() -> None:
     """The two overlays and the detail expander: drawn once per setting in this worker (every input is in
     the replay key below), replayed for every other student."""
     base = shown_base()
-    st.subheader(f"{title} for '{cls_name}' (p = {probabilities[target]:.3f}) and for '{other_name}' "
-                 f"(p = {probabilities[other]:.3f})")
+    if other == target:  # one question asked twice is one picture, not "espresso vs espresso"
+        st.subheader(f"{title} for '{cls_name}' (p = {probabilities[target]:.3f})")
+    else:
+        st.subheader(f"{title} for '{cls_name}' (p = {probabilities[target]:.3f}) and for '{other_name}' "
+                     f"(p = {probabilities[other]:.3f})")
     if heat.note:
         st.warning(heat.note)
-    for col, name, idx, hm in zip(st.columns(2), (cls_name, other_name), (target, other), (heat, heat_other),
-                                  strict=True):
+    pairs = [(cls_name, target, heat)] + ([(other_name, other, heat_other)] if other != target else [])
+    for col, (name, idx, hm) in zip(st.columns(2), pairs, strict=False):
         col.image(A.overlay(base, hm.values, alpha, colormap), width="stretch",
                   caption=f"{title}: '{name}' (p = {probabilities[idx]:.3f})")
-    st.caption("The same network, the same image, two questions: the heat moves to where the evidence for each class is.")
+    if other == target:
+        st.info("Both selectors name the same class: pick another class under “Compare with” to see where the "
+                "evidence for it is.")
+    else:
+        st.caption("The same network, the same image, two questions: the heat moves to where the evidence for each "
+                   "class is.")
     if heat.layer and method in A.LAYER_METHODS:
         shape = model.layer(heat.layer).output.shape
         st.caption(f"From layer {heat.layer}: a {shape[1]}x{shape[2]} map with {shape[3]} channels, upsampled "
@@ -131,8 +141,9 @@ def overlays_section() -> None:
         p3.image(A.overlay(base, heat.values, alpha, colormap), caption=f"overlay, α = {alpha:.2f}", width="stretch")
 
 
-components.replay("attr.overlays", (model, image, method, target, other, layer, options, alpha, colormap),
-                  overlays_section, pictures=True)
+with lecture_path.place(stage):  # lecture mode: in the stage under the title, above the controls
+    components.replay("attr.overlays", (model, image, method, target, other, layer, options, alpha, colormap),
+                      overlays_section, pictures=True)
 d1, d2 = st.columns(2)
 with d1:
     components.download_image(lambda: A.overlay(shown_base(), heat.values, alpha, colormap),

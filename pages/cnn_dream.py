@@ -6,12 +6,18 @@ import streamlit as st
 from core import images
 from core.vision import ascent, zoo
 from dashboard import components, figures, resources, vision_ui
+from dashboard import lecture as lecture_path
 
 st.title("Deep Dream")
+stage = lecture_path.stage()  # lecture mode: before/after here, above the formula and controls
 st.latex(r"I \leftarrow \epsilon_{iter}\Big(I + \eta\,\frac{\nabla_I f_A(I)}{\operatorname{mean}|\nabla_I f_A(I)|}\Big)")
 st.caption("f_A: all activations of the chosen layers (sum of weighted mean squares); the gradient is divided by "
            "its mean absolute value (the inverse L1 norm); ε: a random roll of the image each step (the noise "
            "process). Octaves run small to large, re-injecting the detail lost by shrinking.")
+st.caption("Where this differs from the slide: the slide maximises the plain **sum of the activations of one conv "
+           "layer A**, and its noise process ε adds randomness through **scaling**; here (as in the keras-io Deep "
+           "Dream) the objective is a weighted mean of *squared* activations over one or more layers, and ε is a "
+           "random **roll** of the image. The inverse-L1 gradient normalisation is the slide's.")
 
 with components.controls("Model and image"):
     model = vision_ui.model_picker(key="dream_model")
@@ -88,5 +94,6 @@ def dream_section() -> None:
     st.plotly_chart(figures.objective_curve(result.loss, "loss per iteration (all octaves)", log_y=True), width="stretch")
 
 
-components.replay("dream.result", setting, dream_section, pictures=True)  # drawn once per setting, then replayed
+with lecture_path.place(stage):  # lecture mode: before/after under the title, above the controls
+    components.replay("dream.result", setting, dream_section, pictures=True)  # drawn once per setting, then replayed
 components.download_image(result.image, f"deep_dream_{model.name}.png", key="dl_dream")

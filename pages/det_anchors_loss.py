@@ -98,6 +98,11 @@ st.latex(r"+\sum_{i,j} 1^{obj}_{ij}\sum_c (p_i(c)-\hat p_{ij}(c))^2")
 st.caption("λ_coord = 5, λ_noobj = 0.5. 1^obj_ij marks anchor j of the cell holding an object's centre, the anchor "
            "whose shape matches the box best; C_i = 1 there and 0 elsewhere. With anchors, each responsible anchor "
            "carries its own class probabilities.")
+st.markdown("**The slide's (YOLOv1) terms**, where they differ from the per-anchor version computed here: one set of "
+            "class probabilities **per cell**, and the confidence target is the **IoU** of the predicted box with the "
+            "truth (not 1):")
+st.latex(r"+\sum_{i=0}^{S^2} 1^{obj}_{i}\sum_{c\in classes}(p_i(c)-\hat p_i(c))^2,\qquad "
+         r"C_i=\mathrm{IoU}(	ext{box}_{ij},	ext{truth})")
 example = st.slider("Training example", 0, 199, 3, key="loss_example")
 scene = resources.compute("datasets", "loss_scenes", lambda p: T.training_set(dict(recipe, n_train=200)),
                           "Drawing training scenes ...")

@@ -9,6 +9,7 @@ from core.detection import detector as detectors
 from core.detection import instances as I
 from core.detection.history import MILESTONES
 from core.fcn import segmentation as seg
+from core.scenes import SEGMENT_PALETTE
 from dashboard import components, figures, resources
 
 st.title("The R-CNN family, YOLO, and instances")
@@ -16,7 +17,9 @@ st.markdown("From R-CNN to Faster R-CNN, detection got **~350× faster** (50 s �
             "and a half, by removing repeated work; YOLO then made it real-time. Each paper changed one thing.")
 st.caption("Where the numbers come from: the lecture's 140 ms (7 FPS) for Faster R-CNN is the YOLO paper's Table 1 "
            "entry; the Faster R-CNN paper itself reports **198 ms** per image (5 FPS) for VGG-16. RetinaNet and "
-           "Mask R-CNN are both **ICCV 2017** papers (the slides' \"2018\" heading is the YOLOv3 report's year).")
+           "Mask R-CNN are both **ICCV 2017** papers (the slides' \"2018\" heading is the YOLOv3 report's year). "
+           "The slide's \"YOLO: slightly more accurate than Faster R-CNN\" holds for **YOLOv2** (76.8 VOC07 mAP at "
+           "67 FPS, 78.6 at 40 FPS, vs 73.2); YOLOv1 was less accurate (63.4 at 45 FPS) — both are in the table.")
 
 table = pd.DataFrame([{"year": m.year, "model": m.name, "speed (lecture)": m.speed_text,
                        "s / image": m.seconds_per_image, "accuracy": m.accuracy, "metric": m.metric,
@@ -102,6 +105,13 @@ components.download_figure(roi_figure, "roi_pool_vs_align.html", key="dl_roi")
 
 # ----------------------------------------------------------------------------- box losses
 st.header("Box losses: Faster R-CNN's anchor deltas with smooth L1, next to YOLO's")
+st.markdown("**The slide's version** (2015: Faster R-CNN, Training): squared errors on the centre and on the "
+            "log of the size, and a cross-entropy per class —")
+st.latex(r"l_{box}=\sum_i \mathbf 1_i\Big[(x-\hat x_i)^2+(y-\hat y_i)^2+(\log w-\log\hat w_i)^2+(\log h-\log\hat h_i)^2\Big],"
+         r"\qquad l_{class}=\sum_c \mathrm{entropy}(c,\hat c)")
+st.caption("The paper's version, below, writes the same four quantities relative to the anchor (t_x, t_y, t_w, t_h) "
+           "and replaces the square by smooth L1 (quadratic near 0, linear beyond 1: an outlier box pulls less). "
+           "Both score the size by its logarithm, so a box twice too wide costs the same as one half as wide.")
 st.latex(r"t_x=\frac{x-x_a}{w_a},\quad t_y=\frac{y-y_a}{h_a},\quad t_w=\log\frac{w}{w_a},\quad t_h=\log\frac{h}{h_a}")
 st.latex(r"L_{reg}=\sum_{i\in\{x,y,w,h\}}\mathrm{smooth}_{L1}(t_i-t_i^*),\qquad "
          r"\mathrm{smooth}_{L1}(d)=\begin{cases}0.5\,d^2 & |d|<1\\ |d|-0.5 & \text{otherwise}\end{cases}")
@@ -161,6 +171,13 @@ st.markdown("Mask R-CNN adds a small FCN *mask head* to Faster R-CNN: one mask p
             "per-pixel classes**, each box keeping the pixels of its own class. Honestly: this is **not Mask R-CNN** — "
             "no RoIAlign, no learned per-box mask — and no maintained pretrained Mask R-CNN for Keras 3 exists to "
             "download (keras-hub ships RetinaNet and D-FINE detectors, but no Mask R-CNN), so none is wired.")
+st.caption("The lecture's three Mask R-CNN slides (taught after YOLO; the lecture path opens this section then): "
+           "still pretty fast (**5 FPS**) with excellent results (He, Gkioxari, Dollár, Girshick, ICCV 2017 — the "
+           "slide's \"Ren et al.\" is a slip); **key points** from the same FCN features (not real time, "
+           "post-processed; the live page's BlazeFace finds six face key points the same way, from shared features); "
+           "[real-time Mask R-CNN (video)](https://www.youtube.com/watch?v=nEug0-pD0Ms). Redmon's YOLOv3 report: "
+           "\"boxes are stupid anyway though, I'm probably a true believer in masks\" — which is why masks close "
+           "the lecture.")
 det = resources.detector("shapes-yolo")
 fcn, fcn_card = resources.fcn(seg.DEFAULT_DECODER)
 c1, c2 = st.columns(2)
@@ -184,7 +201,7 @@ def instances_of(n: int, conf: float):
 def instances_section() -> None:
     image = scenes.images[n]
     found, class_mask, instances = instances_of(n, conf)
-    palette = np.array([[0, 0, 0], [230, 80, 80], [80, 160, 240], [90, 210, 110]], np.uint8)
+    palette = np.array(SEGMENT_PALETTE, np.uint8)  # the segmentation page's class colours
     from core.detection.yolo import draw_detections
     from core.geometry import enlarge
 

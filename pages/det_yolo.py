@@ -18,6 +18,17 @@ st.markdown(
     "suppression turn those S·S·B guesses into detections.")
 
 
+def thresholds(cols):
+    """The confidence and NMS controls, drawn in three columns."""
+    conf = cols[0].slider("Confidence threshold", 0.0, 1.0, 0.5, 0.01, key="det_conf",
+                          help="objectness x class probability")
+    iou = cols[1].slider("NMS IoU threshold", 0.05, 1.0, 0.45, 0.05, key="det_iou",
+                         help="a box is dropped when it overlaps a higher-scoring one by more than this")
+    agnostic = cols[2].toggle("Class-agnostic NMS", False, key="det_agnostic")
+    return conf, iou, agnostic
+
+
+lecture = components.lecture_mode()
 with components.controls("Detector and image"):
     name = st.selectbox("Detector", list(detectors.DETECTORS), format_func=detectors.DETECTORS.get, key="det_model")
     if name in detectors.DARKNET_WEIGHTS and not components.offer_download(
@@ -65,12 +76,8 @@ with components.controls("Detector and image"):
         if problem is not None:  # a 2048 x 1 strip letterboxes to a 0-pixel-high picture: say why, stop
             st.error(problem)
             st.stop()
-    c1, c2, c3 = st.columns(3)
-    conf = c1.slider("Confidence threshold", 0.0, 1.0, 0.5, 0.01, key="det_conf",
-                     help="objectness x class probability")
-    iou = c2.slider("NMS IoU threshold", 0.05, 1.0, 0.45, 0.05, key="det_iou",
-                    help="a box is dropped when it overlaps a higher-scoring one by more than this")
-    agnostic = c3.toggle("Class-agnostic NMS", False, key="det_agnostic")
+    if not lecture:
+        conf, iou, agnostic = thresholds(st.columns(3))
 
 
 
@@ -83,6 +90,8 @@ def detections(name: str, image: np.ndarray, conf: float, iou: float, agnostic: 
     return detectors.detect(det, image, conf, iou, agnostic, passed=passed)
 
 
+if lecture:  # on the projector the thresholds sit right above the picture, not in the collapsed panel
+    conf, iou, agnostic = thresholds(st.columns(3))
 result = detections(name, image, conf, iou, agnostic)
 grids = [tuple(int(v) for v in r.shape[1:3]) for r in result.raw]
 setting = (name, det.note, image, conf, iou, agnostic)  # what every section below is drawn from
@@ -200,6 +209,11 @@ if st.button("Build yolov1.cfg in Keras (≈ 790 MB of weights in memory, about 
 st.header("Inside a darknet model")
 st.markdown("OpenCV 5 has no Darknet reader, so the dashboard parses the published `.cfg` files into Keras "
             "itself. The architecture needs no download; the weights do.")
+st.caption("How it is trained (the slide \"The YOLO Architecture\"): the DarkNet backbone is first trained as a "
+           "classifier on a traditional image dataset — **ImageNet** — and only the last layers are then trained on "
+           "images with bounding boxes. YOLOv3's final layers are trained on **multiple scales** (three heads). "
+           "Redmon's CVPR 2016 talk: the slide's link, youtube.com/watch?v=NM6lrxy0bxS. In Keras: "
+           "[qqwweee/keras-yolo3](https://github.com/qqwweee/keras-yolo3) (the slide writes \"qzwweeee\").")
 from core.detection import darknet as D  # noqa: E402
 
 cfg_names = sorted(p.stem for p in D.CFG_DIR.glob("*.cfg") if p.stem != "yolov1")

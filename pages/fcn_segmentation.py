@@ -9,10 +9,10 @@ import streamlit as st
 from core.fcn import atrous
 from core.fcn import segmentation as seg
 from core.images import resize
-from core.scenes import SEGMENT_CLASSES, segmentation_scenes
+from core.scenes import SEGMENT_CLASSES, SEGMENT_PALETTE, segmentation_scenes
 from dashboard import components, figures, resources
 
-PALETTE = np.array([[40, 40, 40], [230, 80, 80], [80, 200, 80], [80, 120, 240]], np.uint8)
+PALETTE = np.array(SEGMENT_PALETTE, np.uint8)
 DECODER_TEXT = {"transpose": "transposed convolution (k=3, s=2)", "bilinear": "bilinear upsampling + 3x3 conv",
                 "unpool": "max unpooling (switches) + 3x3 conv",
                 "aspp": f"dilated encoder + ASPP (rates {', '.join(map(str, seg.ASPP_RATES))})",

@@ -13,7 +13,8 @@ def matrix_table(m: np.ndarray, fmt: str = "{:g}", highlight=None) -> None:
 
 
 def heat(m: np.ndarray, title: str, height: int = 300) -> go.Figure:
-    fig = go.Figure(go.Heatmap(z=m, colorscale="Viridis", text=np.round(m, 2), texttemplate="%{text}",
+    readable = max(m.shape) <= 12  # numbers in the cells only while they can be read (not 32 x 32 at 5 px)
+    fig = go.Figure(go.Heatmap(z=m, colorscale="Viridis", texttemplate="%{z:.2f}" if readable else None,
                                showscale=False, hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>"))
     fig.update_yaxes(autorange="reversed", showticklabels=False)
     fig.update_xaxes(showticklabels=False)
@@ -110,6 +111,10 @@ with c1:
 with c2:
     st.markdown("**unpooled + convolution** (a kernel the decoder would learn; here the tent)")
     matrix_table(U.convolve_same(unpooled, U.TENT_KERNEL), "{:.2f}")
+st.warning("The slide's rule: some knucklehead started calling this **deconvolution**. If you use that term in this "
+           "class, **you fail**. It is unpooling (or zero insertion) and then convolution — but **now the "
+           "interpolation filters are learned**. (A true deconvolution inverts a convolution; this does not.)",
+           icon=":material/gavel:")
 
 # ----------------------------------------------------------------------------- 4. convolution as a matrix
 
@@ -196,11 +201,18 @@ if s_size > k_size:
 rng = np.random.default_rng(0)
 x2 = rng.integers(0, 5, (int(i_size), int(i_size))).astype(float)
 k2 = rng.integers(0, 3, (int(k_size), int(k_size))).astype(float)
-direct = U.transposed_conv_2d(x2, k2, int(s_size))
-by_zeros = U.transposed_conv_by_zero_insertion(x2, k2, int(s_size))
-st.markdown(f"Insert s−1 = {s_size - 1} zeros, pad k−p−1 = {k_size - 1} (p = 0 here), stride-1 convolution with the "
-            f"flipped kernel: {'identical to' if np.allclose(direct, by_zeros) else 'different from'} "
-            "`Conv2DTranspose` (max difference " f"{np.abs(direct - by_zeros).max():.1e}).")
+try:  # both sides with the p and op typed above
+    direct = U.transposed_conv_2d_padded(x2, k2, int(s_size), int(p_size), int(op))
+    by_zeros = U.transposed_conv_by_zero_insertion(x2, k2, int(s_size), int(p_size), int(op))
+except U.UpsamplingError as exc:
+    st.error(f"{exc} Choose p ≤ k − 1 = {k_size - 1}.")
+    st.stop()
+st.markdown(f"Insert s−1 = {s_size - 1} zeros, pad k−p−1 = {k_size - p_size - 1} on every side"
+            + (f" and op = {op} more at the bottom and right" if op else "")
+            + f", stride-1 convolution with the flipped kernel: a {by_zeros.shape[0]} x {by_zeros.shape[1]} output, "
+            f"{'identical to' if direct.shape == by_zeros.shape and np.allclose(direct, by_zeros) else 'different from'} "
+            f"the transposed convolution with padding p = {p_size}"
+            + (f" and output padding {op}" if op else "") + " (`Conv2DTranspose`: the full result cropped by p).")
 st.subheader("Checkerboard artifacts")
 
 

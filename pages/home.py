@@ -4,7 +4,9 @@ import os
 
 import streamlit as st
 
+from core import lecture
 from dashboard import components, navigation
+from dashboard import lecture as lecture_path
 
 st.title("CNN Visualization & Fully Convolutional Learning")
 if os.environ.get("DASHBOARD_PUBLIC_URL"):  # set by `make classroom`: the room's URL, as a QR code to scan
@@ -48,7 +50,7 @@ LECTURES = {
                  "segmentation and detection.",
         "items": [
             ("Types of fully convolutional problems: semantic segmentation, object detection, instance "
-             "segmentation", None),
+             "segmentation (below)", None),
             ("Upsampling: nearest, bilinear, bicubic; zero insertion + filter; max unpooling", "upsampling"),
             ("Transposed convolution as the transpose of the convolution matrix; checkerboards", "upsampling"),
             ("Semantic segmentation: FCN decoders trained here; PSPNet pyramid pooling; DeepLab's atrous "
@@ -65,10 +67,73 @@ LECTURES = {
 
 specs = {spec.url_path: spec for specs in navigation.pages_by_section().values() for spec in specs}
 
+
+def link(url_path: str, label: str) -> None:
+    spec = specs.get(url_path)
+    if spec is not None:
+        st.page_link(navigation.page_link_target(spec), label=label, icon=spec.icon)
+    else:
+        st.markdown(f"- {label}")
+
+
+# The slides that have no page of their own: the paper presentation, the two overview slides and the summary.
+# The lecture path (core/lecture.toml) opens Home for them; in lecture mode the slide's block comes first.
+def paper_presentation() -> None:
+    st.subheader("Paper presentation: The limitations of deep learning (Chollet, 2017)")
+    st.markdown(
+        "François Chollet, [*The limitations of deep learning*](https://blog.keras.io/the-limitations-of-deep-learning.html) "
+        "(17 July 2017; Section 2 of Chapter 9 of *Deep Learning with Python*). A deep network is a chain of simple, "
+        "continuous geometric transforms mapping one vector space to another, learned from dense samples: it can map "
+        "inputs to outputs, but it does not reason, plan or abstract, and it needs a huge amount of data. "
+        "Reading for next time: Chollet 5.4 (visualizing what convnets learn).")
+
+
+def methods_for_visualization() -> None:
+    st.subheader("Methods for visualization")
+    st.markdown("No “ideal” technique: it depends on the question.")
+    link("activations", "Filter activation maps: what parts of the images activate each filter?")
+    link("gradient-ascent", "Filters: what is each filter most sensitive to?")
+    link("grad-cam", "Heatmaps of class activation: what part of an input image most influences each output?")
+
+
+def types_of_problems() -> None:
+    st.subheader("Types of fully convolutional problems")
+    link("segmentation", "Semantic segmentation: a class for every pixel")
+    link("yolo", "Object detection: a box and a class for every object (R-CNN family, YOLO)")
+    link("rcnn", "Instance segmentation: a mask for every object (Mask R-CNN; He et al., ICCV 2017)")
+
+
+def summary() -> None:
+    st.subheader("In summary")
+    st.markdown(
+        "- Semantic segmentation through FCNs is an active research area: **DeepLabV3** is an excellent choice.\n"
+        "- Object detection is good and ready for use in industry (Apple's object detector uses a YOLO variant): "
+        "at **60 FPS** it supports tracking and AR, and it can back off to the **CPU at about 5 FPS** (the live page "
+        "measures this machine).\n"
+        "- Instance segmentation is ready for deployment in a number of areas, but still runs at about **5 FPS** "
+        "and uses a good deal of the hardware.\n"
+        "- YOLOv3 in Keras: [qqwweee/keras-yolo3](https://github.com/qqwweee/keras-yolo3) (the slide writes "
+        "“qzwweeee”; look at “YOLOv3” and “TrainBottleneck”); step by step in PyTorch: "
+        "[Paperspace](https://blog.paperspace.com/how-to-implement-a-yolo-v3-object-detector-from-scratch-in-pytorch-part-2/)"
+        ". "
+        "Next time: image style transfer (reading: Chollet 8.1–8.3).")
+    link("live-camera", "Live: frames per second on this machine's CPU")
+
+
+SLIDE_BLOCKS = {"Paper Presentation": paper_presentation, "Methods for Visualization": methods_for_visualization,
+                "Types of Fully Convolutional Problems": types_of_problems, "In summary": summary}
+shown_first = None
+step = st.session_state.get(lecture_path.STEP)
+if isinstance(step, int) and 0 <= step < len(lecture.steps()) and lecture.steps()[step].page == "home":
+    shown_first = lecture.steps()[step].slide
+    if shown_first in SLIDE_BLOCKS:
+        with st.container(border=True):
+            SLIDE_BLOCKS[shown_first]()
+
 cols = st.columns(2)
-for col, (lecture, info) in zip(cols, LECTURES.items(), strict=False):
+for col, (title, info) in zip(cols, LECTURES.items(), strict=False):
     with col:
-        st.subheader(lecture)
+        st.subheader(title)
         st.write(info["intro"])
         for text, url_path in info["items"]:
             spec = specs.get(url_path) if url_path else None
@@ -76,6 +141,29 @@ for col, (lecture, info) in zip(cols, LECTURES.items(), strict=False):
                 st.page_link(navigation.page_link_target(spec), label=text, icon=spec.icon)
             else:
                 st.markdown(f"- {text}")
+
+st.divider()
+for slide, block in SLIDE_BLOCKS.items():
+    if slide != shown_first:
+        block()
+
+with st.expander("The lecture's links"):
+    st.markdown(
+        "- Robyn Speer, [How to make a racist AI without really trying]"
+        "(http://blog.conceptnet.io/posts/2017/how-to-make-a-racist-ai-without-really-trying/) "
+        "and the [follow-along notebook](https://github.com/Azure/learnAnalytics-DeepLearning-Azure/blob/master/"
+        "Students/12-biased-embeddings/how-to-make-a-racist-ai-without-really-trying.ipynb)\n"
+        "- Chollet, [The limitations of deep learning](https://blog.keras.io/the-limitations-of-deep-learning.html)\n"
+        "- Neil Fraser, [Neural network follies](https://neil.fraser.name/writing/tank/) (tanks in trees)\n"
+        "- Leino et al., *Influence-directed explanations for deep convolutional networks*, ITC 2018\n"
+        "- [FCN lecture notes (TJ ML)](https://tjmachinelearning.com/lectures/1718/fcn/); "
+        "[upsampling (Guerzhoy, Toronto)](https://www.cs.toronto.edu/~guerzhoy/320/lec/upsampling.pdf); "
+        "[semantic segmentation guide](https://towardsdatascience.com/semantic-segmentation-with-deep-learning-a-guide-and-code-e52fc8958823)\n"
+        "- Joseph Redmon's YOLO talk at CVPR 2016 (the slide's link: youtube.com/watch?v=NM6lrxy0bxS); "
+        "[YOLO / YOLOv2 explained (J. Hui)](https://medium.com/@jonathan_hui/real-time-object-detection-with-yolo-yolov2-28b1b93e2088)\n"
+        "- [Real-time Mask R-CNN (video)](https://www.youtube.com/watch?v=nEug0-pD0Ms)\n"
+        "- [qqwweee/keras-yolo3](https://github.com/qqwweee/keras-yolo3); "
+        "[YOLOv3 from scratch (Paperspace)](https://blog.paperspace.com/how-to-implement-a-yolo-v3-object-detector-from-scratch-in-pytorch-part-2/)")
 
 st.divider()
 st.subheader("Pages available now")

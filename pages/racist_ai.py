@@ -5,8 +5,13 @@ import streamlit as st
 
 from core.embeddings.bias import NotEnoughWords
 from core.embeddings.sentiment import DEFAULT_TEXTS, group_comparison, opinion_lexicon, train_sentiment
+from core.embeddings.sources import SPEER_EMBEDDING
 from core.embeddings.wordlists import default_name_groups
-from dashboard import components, embedding_ui, figures, resources
+from core.errors import markdown_text
+from dashboard import components, embedding_ui, figures, lecture_figures, resources
+
+# The tables compare the page's embedding with the two offline subsets it is made of.
+OFFLINE = (SPEER_EMBEDDING, "w2v-small", "w2v-test-13k")
 
 st.title("How to make a racist AI without really trying")
 st.markdown(
@@ -15,7 +20,9 @@ st.markdown(
     "learned from the web — including about names and nationalities it was never shown."
 )
 
-emb = embedding_ui.require_embedding()
+# Its own default (and its own remembered choice): the union of the offline word2vec subsets, which has the
+# lecture's names and nationalities; w2v-small, the other pages' default, would skip them quietly.
+emb = embedding_ui.require_embedding(default=SPEER_EMBEDDING, remember_as="embedding_speer")
 
 mgr = resources.asset_manager()
 positive, negative = resources.compute("ethics", ("lexicon",), lambda p: opinion_lexicon(mgr), "Reading the lexicon ...")
@@ -50,7 +57,8 @@ components.replay("racist.model", key, model_section)
 
 # ----------------------------------------------------------------------------- live text
 st.header("Score any sentence")
-text = st.text_input("Text", "My name is Emily and I love this restaurant", key="sent_text")
+text = st.text_input("Text", "My name is Emily and I love this restaurant", key="sent_text",
+                     help="Then try Shaniqua: the same sentence with another name.")
 
 
 def sentence_section() -> None:
@@ -62,10 +70,10 @@ def sentence_section() -> None:
             st.warning("None of the words is in the embedding's vocabulary, so there is nothing to score.")
         else:
             st.metric("sentiment", f"{result['score']:+.3f}")
-            st.plotly_chart(figures.token_scores(result["tokens"]), width="stretch")
+            st.plotly_chart(lecture_figures.token_scores_marked(result["sequence"]), width="stretch")
         if result["unknown"]:
-            st.caption(f"{len(result['unknown'])} of {result['n_tokens']} tokens unknown to the embedding (skipped): "
-                       + ", ".join(result["unknown"]))
+            st.caption(f"{len(result['unknown'])} of {result['n_tokens']} tokens unknown to {emb.name} (skipped, "
+                       "marked ✗ in the chart): " + ", ".join(markdown_text(t, 40) for t in result["unknown"][:20]))
 
 
 components.replay("racist.sentence", (key, text), sentence_section)
@@ -75,13 +83,13 @@ st.header("The lecture's examples")
 st.markdown("Sentences that differ only in a nationality or a name, on every offline embedding that knows the words:")
 examples = st.text_area("Sentences (one per line)", "\n".join(DEFAULT_TEXTS), key="sent_examples", height=140)
 sentences = [s.strip() for s in examples.splitlines() if s.strip()]
-others = {name: resources.embedding(name) for name in ("w2v-small", "w2v-test-13k")}
+others = {name: (emb if name == emb.name else resources.embedding(name)) for name in OFFLINE}
 others_models = {name: trained(other, other.digest) for name, other in others.items()}
 
 
 def examples_section() -> None:
     rows = []
-    for name in ("w2v-small", "w2v-test-13k"):
+    for name in OFFLINE:
         m = others_models[name]
         for s in sentences:
             r = m.score_text(s)
@@ -90,14 +98,18 @@ def examples_section() -> None:
     table = pd.DataFrame(rows)
     st.dataframe(table.pivot_table(index="sentence", columns="embedding", values="score", sort=False),
                  width="stretch",
-                 column_config={n: st.column_config.NumberColumn(format="%+.3f") for n in ("w2v-small", "w2v-test-13k")})
+                 column_config={n: st.column_config.NumberColumn(format="%+.3f") for n in OFFLINE})
     missing = table[table["unknown words"] != ""]
     if not missing.empty:
-        st.caption("Unknown words (skipped): " + "; ".join(f"{r.embedding}: '{r.sentence}' → {r['unknown words']}"
-                                                            for _, r in missing.iterrows()))
+        st.caption("Unknown words (skipped, so a sentence is scored without them): " + "; ".join(
+            f"{r.embedding}: '{markdown_text(r.sentence, 60)}' → {markdown_text(r['unknown words'], 60)}"
+            for _, r in missing.head(12).iterrows()))
 
 
 components.replay("racist.examples", (tuple(sentences), tuple(o.digest for o in others.values())), examples_section)
+st.caption(f"{SPEER_EMBEDDING} (the default here) is w2v-small and w2v-test-13k together: rows of the same "
+           "GoogleNews word2vec model (the two agree exactly on the 7,906 words they share), so it knows the "
+           "lecture's names and nationalities that w2v-small lacks.")
 
 # ----------------------------------------------------------------------------- name groups
 st.header("Names: a group comparison")

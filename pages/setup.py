@@ -28,6 +28,43 @@ if warm.state == "running" and warm.total:
     st.progress(warm.done / warm.total, text=warm.summary())
 else:
     st.caption(warm.summary())
+
+# ----------------------------------------------------------------------------- readiness for the lecture
+st.subheader("Ready for class? The lecture path's views")
+from core import lecture  # noqa: E402
+from core.fcn import segmentation as seg  # noqa: E402
+from dashboard.serve import view_ok  # noqa: E402
+
+warmed = {(p["page"] or "home", ""): p for p in warm.pages}
+warmed.update({(v["page"], v["query"]): v for v in warm.views})
+ready_rows, missing = [], []
+for page, query in lecture.class_views():
+    rec = warmed.get((page, query))
+    if rec is None:
+        state = "not computed yet" if warm.state != "off" else "warm start off"
+    elif (query and not view_ok(rec)) or rec.get("exceptions"):
+        state = "problem: " + "; ".join(rec.get("exceptions") or [rec.get("status", "")])[:160]
+    else:
+        state = f"ready (computed in {rec['seconds']:.1f} s)"
+    if not state.startswith("ready"):
+        missing.append(f"{page}" + (f"?{query}" if query else ""))
+    ready_rows.append({"page": page, "view": query or "(defaults)", "state": state})
+trained = seg.trained_cards()
+untrained = [d for d in seg.DECODERS if d not in trained]
+if untrained:
+    missing.append("segmentation decoders not trained: " + ", ".join(untrained))
+if not missing:
+    st.success(f"All {len(ready_rows)} views of the lecture path are computed, and all {len(seg.DECODERS)} "
+               "segmentation decoders are trained: no step computes in front of the class.")
+else:
+    st.warning(f"Still missing ({len(missing)}): " + "; ".join(missing[:12]) + (" …" if len(missing) > 12 else "")
+               + ". `make run` / `make classroom` compute them at start (the warm start).")
+with st.expander(f"Readiness checklist: {len(ready_rows) - sum(1 for r in ready_rows if not r['state'].startswith('ready'))}"
+                 f" of {len(ready_rows)} views ready", expanded=bool(missing) and not components.lecture_mode()):
+    st.dataframe(pd.DataFrame(ready_rows), hide_index=True, width="stretch")
+    st.caption(f"Decoders trained: {', '.join(trained) or 'none'}" + (f"; not yet: {', '.join(untrained)}" if untrained else "")
+               + ". The views are each step's preset in core/lecture.toml, plus the extra views listed there.")
+
 pool = jobs.pool().stats()
 st.caption(f"Heavy work (ascent, Deep Dream, Score-CAM, training, ...) runs {pool['workers']} at a time in this "
            f"worker process: {pool['running']} running, {pool['queued']} queued now.")

@@ -148,8 +148,8 @@ def cmd_evaluate(args: argparse.Namespace) -> tuple[Any, str]:
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
-    def embedding_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--embedding", default="w2v-small",
+    def embedding_args(p: argparse.ArgumentParser, default: str = "w2v-small") -> None:
+        p.add_argument("--embedding", default=default,
                        help="registered name (w2v-small, w2v-test-13k, glove-wiki-gigaword-100, ...) or a file path")
         p.add_argument("--direction", choices=["pca", "sum", "single"], default="pca")
         p.add_argument("--k", type=int, default=1, help="dimension of the bias subspace (pca)")
@@ -170,7 +170,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_debias)
 
     p = sub.add_parser("sentiment", help="Speer's sentiment classifier on word vectors: texts and name groups")
-    embedding_args(p)
+    embedding_args(p, default="w2v-lecture")  # the lecture's names and nationalities are in it (Speer)
     p.add_argument("--text", action="append", help="a text to score (repeatable)")
     p.add_argument("--groups", action="store_true", help="compare the WEAT name groups (ANOVA)")
     add_common(p)

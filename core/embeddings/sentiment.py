@@ -81,13 +81,20 @@ class SentimentModel:
         used = [(t, w) for t, w in known if w is not None]
         unknown = [t for t, w in known if w is None]
         scores = self.word_scores([w for _, w in used]) if used else np.zeros(0)
-        return {
+        result = {
             "text": text,
             "score": float(scores.mean()) if used else None,
             "tokens": [{"token": t, "word": w, "score": float(s)} for (t, w), s in zip(used, scores, strict=True)],
             "unknown": unknown,
             "n_tokens": len(tokens),
+            # every token in the text's order, skipped ones with word and score None (the page marks them)
+            "sequence": [{"token": t, "word": w, "score": None} for t, w in known],
         }
+        by_position = iter(scores)
+        for item in result["sequence"]:
+            if item["word"] is not None:
+                item["score"] = float(next(by_position))
+        return result
 
 
 def train_sentiment(emb: Embedding, positive: Sequence[str], negative: Sequence[str], test_size: float = 0.1,

@@ -385,8 +385,10 @@ def transposed_conv_2d(x: np.ndarray, kernel: np.ndarray, stride: int) -> np.nda
     return np.asarray(y)[0, :, :, 0].astype(np.float64)
 
 
-def transposed_conv_by_zero_insertion(x: np.ndarray, kernel: np.ndarray, stride: int, padding: int = 0) -> np.ndarray:
-    """The equivalence: insert s-1 zeros, pad k-p-1 on every side, stride-1 convolution with the flipped kernel."""
+def transposed_conv_by_zero_insertion(x: np.ndarray, kernel: np.ndarray, stride: int, padding: int = 0,
+                                      output_padding: int = 0) -> np.ndarray:
+    """The equivalence: insert s-1 zeros, pad k-p-1 on every side (plus the output padding op at the bottom and
+    right), stride-1 convolution with the flipped kernel. Output side: s(i'-1) + k - 2p + op."""
     x = check_matrix(x)
     kernel = check_matrix(kernel, "kernel")
     kh, kw = kernel.shape
@@ -394,7 +396,9 @@ def transposed_conv_by_zero_insertion(x: np.ndarray, kernel: np.ndarray, stride:
     ph, pw = kh - padding - 1, kw - padding - 1
     if ph < 0 or pw < 0:
         raise UpsamplingError("Padding larger than kernel - 1 is not supported here.")
-    padded = np.pad(z, ((ph, ph), (pw, pw)))
+    if output_padding < 0:
+        raise UpsamplingError("The output padding must be 0 or more.")
+    padded = np.pad(z, ((ph, ph + output_padding), (pw, pw + output_padding)))
     flipped = kernel[::-1, ::-1]
     out_h, out_w = padded.shape[0] - kh + 1, padded.shape[1] - kw + 1
     out = np.zeros((out_h, out_w))
@@ -402,6 +406,20 @@ def transposed_conv_by_zero_insertion(x: np.ndarray, kernel: np.ndarray, stride:
         for j in range(kw):
             out += flipped[i, j] * padded[i:i + out_h, j:j + out_w]
     return out
+
+
+def transposed_conv_2d_padded(x: np.ndarray, kernel: np.ndarray, stride: int, padding: int = 0,
+                              output_padding: int = 0) -> np.ndarray:
+    """What ``Conv2DTranspose`` / ``ConvTranspose2d`` computes with padding p and output padding op: the full
+    transposed convolution (side s(i'-1) + k), p rows and columns cut from each side, op added at the bottom and
+    right (outputs no input reaches beyond the full size are 0)."""
+    full = transposed_conv_2d(x, kernel, stride)
+    n_h, n_w = full.shape
+    o_h, o_w = n_h - 2 * padding + output_padding, n_w - 2 * padding + output_padding
+    if o_h < 1 or o_w < 1:
+        raise UpsamplingError(f"Padding {padding} leaves no output of a {n_h} x {n_w} transposed convolution.")
+    grown = np.pad(full, ((0, output_padding), (0, output_padding)))
+    return grown[padding:padding + o_h, padding:padding + o_w]
 
 
 def overlap_map(n: int, k: int, s: int) -> np.ndarray:

@@ -162,3 +162,50 @@ def test_vectorised_weat_equals_the_loop(test13k):
     t = weat_tests()[3]
     r = evaluate.weat(test13k, t.x, t.y, t.a, t.b, n_permutations=2000, seed=3)
     assert r.p_value == pytest.approx(weat_loop(test13k, r.x, r.y, t.a, t.b, 2000, 3))
+
+
+# ----------------------------------------------------------------------------- the opening demo's default (#23)
+
+
+def test_the_lecture_embedding_is_both_subsets_of_one_model(test13k):
+    """w2v-lecture = w2v-small + w2v-test-13k. Legitimate only because both are rows of the same word2vec
+    model: on the words they share the vectors agree, so the union is that model on more words."""
+    small = load_named("w2v-small")
+    union = load_named("w2v-lecture")
+    shared = [w for w in small.words if w in test13k.index]
+    assert len(shared) > 5000
+    assert np.allclose(small.vectors[small.rows(shared)], test13k.vectors[test13k.rows(shared)], atol=1e-5)
+    assert len(union) == len(small) + len(test13k) - len(shared)
+    assert union.words[: len(small)] == small.words  # w2v-small's rows first, unchanged
+    for word in ("Shaniqua", "Italian", "Chinese", "Mexican", "Emily"):
+        assert word in union.index and np.allclose(union.vec(word), test13k.vec(word), atol=1e-6)
+
+
+def test_the_sentiment_default_shows_speers_effect_with_the_lectures_sign(capsys):
+    """`python -m core sentiment` without --embedding: no lecture word is skipped, Emily scores above
+    Shaniqua (same sentence), and Italian > Chinese > Mexican food, as in Speer's post."""
+    import json
+
+    from core.cli import main
+
+    main(["sentiment", "--json", "--text", "My name is Emily and I love this restaurant",
+          "--text", "My name is Shaniqua and I love this restaurant"])
+    named = json.loads(capsys.readouterr().out)
+    assert named["embedding"] == "w2v-lecture"
+    texts = named["texts"]
+    assert texts["My name is Emily and I love this restaurant"] > texts["My name is Shaniqua and I love this restaurant"]
+    assert not any(named["unknown_tokens"].values())
+    main(["sentiment", "--json"])
+    default = json.loads(capsys.readouterr().out)
+    scores = default["texts"]
+    assert not any(default["unknown_tokens"].values())
+    assert scores["My name is Emily"] > 0 > scores["My name is Shaniqua"]
+    assert scores["Let's go get Italian food"] > scores["Let's go get Chinese food"] > scores["Let's go get Mexican food"]
+
+
+def test_a_skipped_token_keeps_its_place_in_the_sequence(lexicon, test13k):
+    model = train_sentiment(test13k, *lexicon)
+    r = model.score_text("qqzzxx loves Mexican food")
+    assert [t["token"] for t in r["sequence"]] == ["qqzzxx", "loves", "Mexican", "food"]
+    assert r["sequence"][0]["score"] is None and r["sequence"][0]["word"] is None
+    assert [t["score"] for t in r["sequence"][1:]] == [t["score"] for t in r["tokens"]]

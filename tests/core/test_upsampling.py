@@ -202,3 +202,28 @@ def test_cli_upsample_and_transpose_conv():
     assert num["transpose_product"] == [6, 13, 23, 13, 5]
     bad = run("transpose-conv", "--kernel", "x,nan,z", "--json", check=False)
     assert bad.returncode == 2 and "finite" in bad.stderr
+
+
+def test_the_2d_equivalence_holds_with_padding_and_output_padding():
+    """#23: the page's §5 used p = 0 whatever p and op were typed. Both sides now take them, and both match
+    TensorFlow's transposed convolution with explicit padding and the output size s(i'-1) + k - 2p + op."""
+    import tensorflow as tf
+
+    from core.fcn import upsampling as U
+
+    rng = np.random.default_rng(1)
+    checked = 0
+    for s in (1, 2, 3):
+        for k in (2, 3, 4):
+            for p in range(k):
+                for op in range(s):  # output padding below the stride, as the frameworks require
+                    x, w = rng.normal(size=(4, 4)), rng.normal(size=(k, k))
+                    o = s * 3 + k - 2 * p + op
+                    ref = tf.nn.conv2d_transpose(x[None, :, :, None], w[:, :, None, None], output_shape=[1, o, o, 1],
+                                                 strides=s, padding=[[0, 0], [p, p], [p, p], [0, 0]]).numpy()[0, :, :, 0]
+                    direct = U.transposed_conv_2d_padded(x, w, s, p, op)
+                    by_zeros = U.transposed_conv_by_zero_insertion(x, w, s, p, op)
+                    assert direct.shape == by_zeros.shape == ref.shape == (o, o)
+                    assert np.allclose(direct, ref, atol=1e-5) and np.allclose(by_zeros, ref, atol=1e-5), (s, k, p, op)
+                    checked += 1
+    assert checked > 30

@@ -208,3 +208,12 @@ def test_tanks_page_fails_on_swapped_backgrounds(app):
     at.selectbox(key="tanks_inf_layer").set_value("conv2").run()
     at.slider(key="tanks_inf_example").set_value(5).run()
     assert not at.exception
+
+
+def test_attribution_page_one_class_asked_twice_is_one_picture(app):
+    """Both selectors on the same class: one heatmap and a hint, not "espresso vs espresso" (#23)."""
+    at = open_page(app, "cnn_attribution.py")
+    at.selectbox(key="attr_two_b").set_value(at.selectbox(key="attr_class").value).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert " and for " not in at.subheader[0].value
+    assert any("same class" in i.value for i in at.info)

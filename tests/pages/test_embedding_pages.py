@@ -72,6 +72,10 @@ def test_evaluation_page_shows_lipstick_on_a_pig(app):
     kmeans = float(metric(at, "k-means").rstrip("%")) / 100
     assert 0.6 < kmeans < 0.95  # bias survives although the projection is zero
     assert at.dataframe
+    weat = next(df.value for df in at.dataframe if "d original" in df.value.columns)
+    assert not weat.isna().any().any() and "None" not in weat.to_string()  # no empty cells (#23)
+    not_run = [m.value for m in at.markdown if m.value.startswith("Not run on")]
+    assert len(weat) + (not_run[0].count("**WEAT") if not_run else 0) == 10  # every test: a row or a reason
 
 
 def test_debiasing_in_one_session_never_changes_another(app):
@@ -135,6 +139,13 @@ def test_racist_ai_page_defaults_and_hostile_text(app):
     at = open_page(app, "racist_ai.py")
     assert float(metric(at, "held-out accuracy").rstrip("%")) > 90
     assert any("ANOVA" in m.value for m in at.markdown)
+    assert at.selectbox(key="emb_choice").value == "w2v-lecture"  # the page's own default (#23)
+    table = at.dataframe[0].value
+    assert table.loc["My name is Emily", "w2v-lecture"] > 0 > table.loc["My name is Shaniqua", "w2v-lecture"]
+    at.text_input(key="sent_text").set_value("My name is Shaniqua, qqzzxx").run()
+    assert not at.exception
+    chart = at.get("plotly_chart")[0].proto.spec
+    assert '"skipped"' in chart  # the unknown token is marked in the token chart
     at.text_input(key="sent_text").set_value("").run()
     assert any("Type a sentence" in i.value for i in at.info)
     at.text_input(key="sent_text").set_value("qqzzxx zzqqxx").run()
@@ -157,6 +168,13 @@ def test_soft_debias_page_lambda_extremes(app):
 def test_beyond_gender_page_presets_and_hostile_sets(app):
     at = open_page(app, "beyond_gender.py")
     assert metric(at, "effect size d (original)")
+    import json
+
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    before, after = (next(c for c in charts if c["layout"].get("title", {}).get("text", "").startswith(t))
+                     for t in ("before", "after"))
+    assert "she" not in before["layout"]["xaxis"]["title"]["text"]  # the race axis is not gender's (#23)
+    assert before["layout"]["xaxis"]["range"] == after["layout"]["xaxis"]["range"]  # one scale for both
     at.selectbox(key="bg_preset").set_value("religion (Manzini et al.)").run()
     assert not at.exception  # only 2 sets on w2v-small: still works
     at.selectbox(key="bg_preset").set_value("your own aligned sets").run()

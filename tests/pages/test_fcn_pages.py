@@ -11,7 +11,12 @@ def test_upsampling_page_shows_the_slide_numbers(app):
     at = open_page(app, "fcn_upsampling.py")
     assert any("equals bilinear" in s.value for s in at.success)
     text = " ".join(m.value for m in at.markdown)
-    assert "a*z + b*y + c*x" in text and "identical to `Conv2DTranspose`" in text
+    assert "a*z + b*y + c*x" in text and "identical to the transposed convolution with padding p = 0" in text
+    assert any("you fail" in w.value for w in at.warning)  # the slide's rule (#23)
+    at.number_input(key="t2_p").set_value(1).run()  # the equivalence uses the p typed, not "p = 0 here"
+    at.number_input(key="t2_op").set_value(1).run()
+    text = " ".join(m.value for m in at.markdown)
+    assert "identical to the transposed convolution with padding p = 1 and output padding 1" in text
 
 
 def test_upsampling_page_hostile_inputs(app):

@@ -126,3 +126,31 @@ def test_sidebar_lists_a_model_on_the_run_that_loaded_it(app):
     assert any("no model or embedding yet" in c.value for c in at.sidebar.caption)
     at.switch_page(page_path("cnn_activations.py")).run()
     assert any("Loaded:" in c.value and "efficientnet-lite0" in c.value for c in at.sidebar.caption)
+
+
+def test_setup_page_readiness_checklist_names_what_is_missing(app, monkeypatch):
+    """The Setup page's checklist reads the warm start's records (#23): a view that failed or was not
+    computed is named; none missing (and every decoder trained) says the class is ready."""
+    from core import lecture
+    from core.fcn import segmentation as seg
+    from dashboard import serve
+
+    views = lecture.class_views()
+    state = serve.WarmupState(state="done")
+    state.pages = [{"page": "" if p == "home" else p, "seconds": 0.5, "exceptions": []} for p, q in views if not q]
+    state.views = [{"page": p, "query": q, "seconds": 0.5, "exceptions": [], "status": "FINISHED_SUCCESSFULLY"}
+                   for p, q in views if q]
+    broken = state.views[0]
+    broken.update(exceptions=["ValueError: boom"])
+    monkeypatch.setattr(serve, "WARMUP", state)
+    monkeypatch.setattr(seg, "trained_cards", lambda folder=None: {d: {} for d in seg.DECODERS})
+    at = app()
+    at.run()
+    at.switch_page(page_path("setup.py"))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    warning = " ".join(w.value for w in at.warning)
+    assert f"{broken['page']}?{broken['query']}" in warning and "Still missing (1)" in warning
+    broken.update(exceptions=[])
+    at.run()
+    assert any("no step computes in front of the class" in s.value for s in at.success)

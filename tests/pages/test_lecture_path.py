@@ -1,0 +1,66 @@
+"""The lecture path (core/lecture.toml, issue #23): every content slide of the notes has a step, in order,
+and every step opens on its page with its preset view, walked with the app's own "›" control."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import lecture
+from dashboard import navigation
+from tests.pages.conftest import APP
+
+NOTES = Path(__file__).resolve().parents[3] / "shared" / "lecture-notes.md"
+
+
+def test_the_steps_cover_every_content_heading_of_the_notes_in_order():
+    if not NOTES.exists():
+        pytest.skip("lecture notes not present")
+    headings = lecture.content_headings(NOTES.read_text(encoding="utf-8"))
+    assert len(headings) > 30  # the notes' structure was read (not an empty list compared to an empty list)
+    assert lecture.slide_sequence() == headings
+
+
+def test_every_step_is_complete_and_names_a_real_page():
+    pages = {spec.url_path for spec in navigation.PAGES}
+    for i, step in enumerate(lecture.steps(), start=1):
+        assert step.page in pages, (i, step.page)
+        assert step.claim and step.try_ and step.question and step.answer, i
+        assert "lecture" not in step.params, f"step {i}: lecture mode is the presenter's, not the step's"
+
+
+def test_the_json_keeps_its_keys(capsys):
+    from core.cli import main
+
+    assert main(["lecture", "--json"]) in (0, None)
+    import json
+
+    payload = json.loads(capsys.readouterr().out)
+    assert len(payload["steps"]) == len(lecture.steps())
+    assert {"slide", "page", "query", "claim", "try", "question", "answer"} <= set(payload["steps"][0])
+
+
+def test_walking_every_step_with_the_slide_control_opens_each_view_without_an_exception():
+    """One session walks the whole path with "›" in lecture mode (pages are cached after their first step,
+    so each page costs one cold run) and checks the page and the preset view each step lands on."""
+    steps = lecture.steps()
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.query_params["lecture"] = "1"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["_lecture_step"] == -1  # on Home, before the first step
+    for k in range(1, len(steps) + 1):
+        at.button(key="_lecture_next").click().run()
+        step = steps[k - 1]
+        assert not at.exception, (k, step.slide, [e.value for e in at.exception])
+        assert at.session_state["_lecture_step"] == k - 1
+        assert any(f"Slide {k} / {len(steps)}" in m.value for m in at.markdown), k
+        assert at.query_params.get("lecture") == "1", k  # the presenter's lecture mode is kept
+        for key, value in step.params.items():  # the preset was applied (a rejected value leaves the link)
+            assert at.query_params.get(key) == value, (k, key, dict(at.query_params))
+        assert at.session_state["_urlstate"].page == step.page, (k, step.page)  # the page that ran
+    at.button(key="_lecture_prev").click().run()  # and back one: the previous step's view
+    assert not at.exception
+    assert at.session_state["_lecture_step"] == len(steps) - 2
