@@ -10,6 +10,7 @@ from core.embeddings.bias import NotEnoughWords
 from core.embeddings.io import Embedding
 from core.embeddings.sentiment import TOKEN_RE, group_comparison, opinion_lexicon, train_sentiment
 from core.embeddings.soft import soft_debias, soft_debias_problem, soft_neutral_words
+from core.embeddings.sources import load_named
 from core.embeddings.wordlists import default_name_groups
 
 
