@@ -46,6 +46,7 @@ def patch_streamlit() -> None:
         # rebuilt; ours are shared cached resources, and the call costs ~200 ms per slider move.
         script_runner._clean_problem_modules = lambda: None
 
+    _refuse_non_finite_numbers()
     if os.environ.get("DASHBOARD_ALLOW_CLEAR_CACHE") == "1" or getattr(AppSession, "_dashboard_patched", False):
         return
 
@@ -57,6 +58,28 @@ def patch_streamlit() -> None:
 
     AppSession._handle_clear_cache_request = own_state_only
     AppSession._dashboard_patched = True
+
+
+def _refuse_non_finite_numbers() -> None:
+    """A NaN or infinity sent over the websocket for an integer ``st.number_input`` crashed the page inside
+    Streamlit (``int(nan)`` in its deserializer, before any page code runs): such a value is read as no value,
+    so the widget keeps its default, as Streamlit already does for a float input."""
+    import math
+
+    from streamlit.elements.widgets import number_input
+
+    serde = number_input.NumberInputSerde
+    if getattr(serde, "_dashboard_finite", False):
+        return
+    original = serde.deserialize
+
+    def deserialize(self, ui_value):
+        if isinstance(ui_value, float) and not math.isfinite(ui_value):
+            ui_value = None
+        return original(self, ui_value)
+
+    serde.deserialize = deserialize
+    serde._dashboard_finite = True
 
 
 # ----------------------------------------------------------------------------- warm start

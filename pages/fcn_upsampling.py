@@ -189,7 +189,8 @@ i_size = c1.number_input("input i′", 1, 32, 4, key="t2_i")
 k_size = c2.number_input("kernel k", 1, 7, 3, key="t2_k")
 s_size = c3.number_input("stride s", 1, 4, 2, key="t2_s")
 p_size = c4.number_input("padding p", 0, 3, 0, key="t2_p")
-op = c5.number_input("output padding", 0, 3, 0, key="t2_op")
+op = c5.number_input("output padding", 0, 3, 0, key="t2_op", help="op < s: it picks one of the s output sizes "
+                      "that the same input size comes from.")
 try:
     o = U.transposed_output_size(int(i_size), int(k_size), int(s_size), int(p_size), int(op))
 except U.UpsamplingError as exc:

@@ -364,6 +364,9 @@ def transposed_output_size(i: int, k: int, s: int, p: int = 0, output_padding: i
     """o' = s (i' - 1) + k - 2p (+ output padding)."""
     if min(i, k, s) < 1 or p < 0:
         raise UpsamplingError("Input size, kernel and stride must be >= 1, padding >= 0.")
+    if not 0 <= output_padding < s:  # Keras and PyTorch refuse it too: op only picks among the sizes stride s maps to one
+        raise UpsamplingError(f"The output padding must be at least 0 and smaller than the stride (here op < {s}): "
+                              "it only chooses among the output sizes that one stride maps to the same input size.")
     o = s * (i - 1) + k - 2 * p + output_padding
     if o < 1:
         raise UpsamplingError(f"These settings give an output of size {o}; reduce the padding.")

@@ -227,3 +227,13 @@ def test_the_2d_equivalence_holds_with_padding_and_output_padding():
                     assert np.allclose(direct, ref, atol=1e-5) and np.allclose(by_zeros, ref, atol=1e-5), (s, k, p, op)
                     checked += 1
     assert checked > 30
+
+
+def test_output_padding_must_be_below_the_stride():
+    """Hostile sweep O27: stride 1 with output padding 3 was accepted without a word; the frameworks refuse it."""
+    from core.fcn import upsampling as U
+
+    assert U.transposed_output_size(4, 3, 2, 0, 1) == 10
+    for s, op in ((1, 1), (1, 3), (2, 2), (2, -1)):
+        with pytest.raises(U.UpsamplingError, match="smaller than the stride"):
+            U.transposed_output_size(4, 3, s, 0, op)
