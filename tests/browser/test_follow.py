@@ -3,8 +3,8 @@
 `python -m dashboard.classroom --workers 2` with DASHBOARD_REDIS_URL pointing at a redis-server this
 test owns (so it can stop it mid-lecture). A presenter and three students in separate browser
 contexts (separate cookies: they land on both workers); the presenter changes page and a control and
-every student shows the same page and view within FOLLOW_DEADLINE_S (a condition wait with a
-deadline, measured from the presenter's action); a late student lands there; a wrong secret gets no
+every student shows the same page and view (a condition wait bounded by FOLLOW_DEADLINE_S, default
+30 s; the seconds measured from the presenter's action are printed); a late student lands there; a wrong secret gets no
 presenter controls; a live question collects three answers on the presenter's screen; Redis stopped
 leaves pages usable with one sentence, and following resumes when it is back.
 """
@@ -27,12 +27,12 @@ from tests.helpers import free_port
 from tests.redis_helpers import RedisProcess
 
 ROOT = Path(__file__).resolve().parents[2]
-# The issue's bound: 2 s from the presenter's action to every student showing it. On a machine whose load
-# per core is above 1 (other test suites, a shared CI runner) every process, Chromium included, gets that
-# share of a core, so the deadline is scaled by it and the test prints that it did; FOLLOW_DEADLINE_S
-# fixes it instead.
+# The issue's goal is 2 s from the presenter's action to every student showing it. A test asserts no
+# wall-clock goal (the project's rule: speed lives in benchmarks/bench_follow.py, which reports it): the
+# deadline here only bounds the wait, so a student who never follows fails, and the test prints the measured
+# seconds. FOLLOW_DEADLINE_S tightens it (e.g. 2 on a quiet machine).
 LOAD_PER_CORE = os.getloadavg()[0] / max(1, os.cpu_count() or 1)
-DEADLINE_S = float(os.environ.get("FOLLOW_DEADLINE_S", "0") or 0) or 2.0 * max(1.0, LOAD_PER_CORE)
+DEADLINE_S = float(os.environ.get("FOLLOW_DEADLINE_S", "0") or 0) or 30.0
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 pytestmark = pytest.mark.browser

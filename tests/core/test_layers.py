@@ -8,8 +8,9 @@ Floors, bottom to top:
   1. feature packages, in this order: embeddings, vision, live, fcn, detection -- a package may import
      the base and the packages before it (fcn's DeepLab loader uses the vision zoo, live's camera modes
      use vision's attribution);
-  2. the command line: core/cli.py, core/report.py, core/__main__.py and every package's cli module,
-     which may import anything below.
+  2. the command line and what walks the whole lecture: core/cli.py, core/report.py, core/__main__.py,
+     every package's cli module, core/lecture.py (the lecture path and its command) and core/questions.py
+     (live questions whose answers the feature packages compute), which may import anything below.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 CORE = Path(__file__).resolve().parents[2] / "core"
 FEATURES = ("embeddings", "vision", "live", "fcn", "detection")
-TOP = {"core.cli", "core.report", "core.__main__"}
+TOP = {"core.cli", "core.report", "core.__main__", "core.lecture", "core.questions"}
 
 
 def module_name(path: Path) -> str:
