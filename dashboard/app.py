@@ -79,6 +79,7 @@ def main() -> None:
     url_path = current.url_path or next(s.url_path for s in navigation.PAGES if s.default)
     urlstate.install()  # shareable views: every keyed control of the page is kept in the query string
     lecture_path.control(url_path, lecture)  # "Slide k / N ‹ ›": the lecture path, step by step
+    resources.withdraw_elsewhere(url_path)  # leaving a page withdraws this session's interest in its jobs there
     try:
         with follow.room(url_path), urlstate.page_run(url_path):  # follow the lecturer (when presenting)
             current.run()

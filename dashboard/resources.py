@@ -171,6 +171,7 @@ def _heavy(cache: KeyedCache, concept: str, key: Hashable, fn, label: str) -> An
             cancel.empty()
             return value
         mine[concept] = pending
+        st.session_state.setdefault("_my_job_pages", {})[concept] = st.session_state.get("_page_now", "")
         _draw_until_done(pending, label, queued=True)
         try:
             value = pending.result()
@@ -185,6 +186,22 @@ def _heavy(cache: KeyedCache, concept: str, key: Hashable, fn, label: str) -> An
                 del mine[concept]
         cancel.empty()
         return value
+
+
+def withdraw_elsewhere(page: str) -> None:
+    """Called by app.py before each page run: the jobs this session queued on another page are no longer
+    wanted once it has left that page (a student following the lecturer, a link opened and left). Its
+    interest is withdrawn, and a job nobody else waits for is cancelled."""
+    st.session_state["_page_now"] = page
+    mine: dict = st.session_state.get("_my_jobs", {})
+    pages: dict = st.session_state.get("_my_job_pages", {})
+    for concept, pending in list(mine.items()):
+        if pages.get(concept, page) == page:
+            continue
+        if not pending.done:
+            pending.cancel(_session_id())
+        mine.pop(concept, None)
+        pages.pop(concept, None)
 
 
 def _session_alive(session_id: str) -> bool:
