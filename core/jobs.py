@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 # heavy link and closed their tabs kept another's 0.2 s request waiting 305 s).
 MAX_QUEUED = 24  # jobs waiting, all students together
 MAX_PER_WAITER = 2  # jobs one student (one session) has queued or running
+# jobs one client (one browser address: the tabs of one machine) has queued or running; DASHBOARD_JOBS_PER_CLIENT
+# overrides it (0: no cap, for a room whose students all reach the server through one NAT address)
+MAX_PER_CLIENT = 4
 REAP_EVERY_S = 2.0  # how often waiters are checked against the live sessions
 GRACE_S = 10.0  # a session gone this long (not a network blip) has left: its interest is withdrawn
 
@@ -40,14 +43,16 @@ class QueueFull(UserError):
 
 class JobPool:
     def __init__(self, workers: int | None = None, name: str = "jobs", max_queued: int | None = None,
-                 max_per_waiter: int | None = None):
+                 max_per_waiter: int | None = None, max_per_client: int | None = None):
         self.workers = max(1, int(workers or os.cpu_count() or 1))
         self.name = name
         self._queue: deque[tuple[KeyedCache, Pending, Callable[[Progress], Any]]] = deque()
         self._running: list[Pending] = []
         self._closing = False
         self._cond = threading.Condition()
-        self.max_queued, self.max_per_waiter = max_queued, max_per_waiter  # None: no cap (the process pool has both)
+        self.max_queued, self.max_per_waiter = max_queued, max_per_waiter  # None: no cap (the process pool has all 3)
+        self.max_per_client = max_per_client
+        self._client_of: dict[str, str] = {}  # waiter (session) -> client (browser address), for the client cap
         # ``alive(waiter) -> bool``: whether a session is still connected (set by the dashboard; None: all are)
         self.alive: Callable[[str], bool] | None = None
         self._gone_since: dict[str, float] = {}
@@ -58,13 +63,18 @@ class JobPool:
             t.start()
 
     def submit(self, cache: KeyedCache, key: Hashable, compute: Callable[[Progress], Any], label: str = "",
-               waiter: str | None = None) -> tuple[Pending | None, Any]:
+               waiter: str | None = None, client: str | None = None) -> tuple[Pending | None, Any]:
         """``(None, value)`` when ``key`` is cached, else ``(pending, MISSING)``: queued here if new,
-        joined if another session already queued it. ``waiter`` (a session id) records interest.
-        A *new* job beyond ``max_queued`` waiting, or beyond ``max_per_waiter`` of this waiter's,
-        raises :class:`QueueFull` (joining a job already queued is always allowed: it costs nothing)."""
+        joined if another session already queued it. ``waiter`` (a session id) records interest;
+        ``client`` (the browser's address) groups the sessions of one machine.
+        A *new* job beyond ``max_queued`` waiting, beyond ``max_per_waiter`` of this waiter's or beyond
+        ``max_per_client`` of this client's sessions' raises :class:`QueueFull` (joining a job already
+        queued is always allowed: it costs nothing)."""
+        if waiter is not None and client is not None:
+            with self._cond:
+                self._client_of[waiter] = client
         if cache.pending(key) is None and cache.lookup(key) is MISSING:
-            self._check_places(waiter)
+            self._check_places(waiter, client)
         pending, owner, value = cache.claim(key, label)
         if pending is None:
             return None, value
@@ -76,17 +86,22 @@ class JobPool:
                 self._cond.notify()
         return pending, MISSING
 
-    def _check_places(self, waiter: str | None) -> None:
+    def _check_places(self, waiter: str | None, client: str | None = None) -> None:
         with self._cond:
             queued = len(self._queue)
-            mine = sum(1 for _, p, _ in self._queue if waiter in p.waiters) + sum(
-                1 for p in self._running if waiter in p.waiters and not p.cancel_requested)
+            held = [p for _, p, _ in self._queue] + [p for p in self._running if not p.cancel_requested]
+            mine = sum(1 for p in held if waiter in p.waiters)
+            sessions = {w for w, c in self._client_of.items() if c == client} if client is not None else set()
+            ours = sum(1 for p in held if p.waiters & sessions)
         if self.max_queued is not None and queued >= self.max_queued:
             raise QueueFull(f"The queue for heavy computations is full ({queued} jobs waiting): try again in a minute, "
                             "or pick settings another student already computed.")
         if waiter is not None and self.max_per_waiter is not None and mine >= self.max_per_waiter:
             raise QueueFull(f"You already have {mine} computations queued or running: wait for them (or cancel one) "
                             "before starting another.")
+        if client is not None and self.max_per_client is not None and ours >= self.max_per_client:
+            raise QueueFull(f"Your computer already has {ours} computations queued or running (in this tab and "
+                            "others): wait for them, or close the tabs that no longer need theirs.")
 
     def withdraw(self, waiter: str) -> int:
         """``waiter`` (a session that ended or left) no longer waits for anything: its interest is dropped
@@ -128,6 +143,9 @@ class JobPool:
                 self._gone_since.pop(waiter, None)
         for waiter in [w for w in self._gone_since if w not in waiters]:
             self._gone_since.pop(waiter, None)
+        with self._cond:  # a session with no job left needs no client entry (it is set again on its next submit)
+            for waiter in [w for w in self._client_of if w not in waiters]:
+                self._client_of.pop(waiter, None)
         return withdrawn
 
     def _reap_loop(self) -> None:
@@ -202,6 +220,15 @@ class JobPool:
                     self._cond.notify_all()
 
 
+def per_client_cap() -> int | None:
+    """:data:`MAX_PER_CLIENT`, or ``DASHBOARD_JOBS_PER_CLIENT`` when it is a whole number (0 or less: no cap)."""
+    try:
+        value = int(os.environ.get("DASHBOARD_JOBS_PER_CLIENT", MAX_PER_CLIENT))
+    except ValueError:
+        return MAX_PER_CLIENT
+    return value if value > 0 else None
+
+
 _POOL: JobPool | None = None
 _POOL_LOCK = threading.Lock()
 
@@ -212,6 +239,6 @@ def pool() -> JobPool:
     with _POOL_LOCK:
         if _POOL is None:
             _POOL = JobPool(int(os.environ.get("DASHBOARD_JOB_WORKERS", "0")) or None,
-                            max_queued=MAX_QUEUED, max_per_waiter=MAX_PER_WAITER)
+                            max_queued=MAX_QUEUED, max_per_waiter=MAX_PER_WAITER, max_per_client=per_client_cap())
             atexit.register(_POOL.shutdown)
         return _POOL

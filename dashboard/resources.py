@@ -106,6 +106,28 @@ def _session_id() -> str:
     return ctx.session_id if ctx is not None else "no-session"
 
 
+def _client_id() -> str | None:
+    """The browser's address, which groups the tabs (sessions) of one machine for the job pool's per-client cap.
+
+    A connection from loopback is our HAProxy (``python -m dashboard.classroom`` sets ``option forwardfor``,
+    which *appends* the address it saw as the last X-Forwarded-For entry; earlier entries are whatever the
+    browser sent, so they are not trusted) or a browser on this machine ("local"). Any other connection is
+    a browser reaching this worker directly: its own address, whatever headers it sent. None when there is
+    no browser connection (tests, scripts): no client cap then."""
+    try:
+        from streamlit.runtime.context import _get_client_context
+
+        if _get_client_context() is None:
+            return None
+        peer = st.context.ip_address  # None for loopback peers
+        if peer is not None:
+            return peer
+        hops = [h.strip() for v in st.context.headers.get_all("X-Forwarded-For") for h in v.split(",") if h.strip()]
+        return hops[-1] if hops else "local"
+    except Exception:  # noqa: BLE001 - a Streamlit without these: the session and overall caps still hold
+        return None
+
+
 def compute(concept: str, key: Hashable, fn: Callable[[Pending], Any], label: str, heavy: bool = False) -> Any:
     """The cached value of ``fn`` for ``key`` in the ``concept`` cache, computed once per key.
 
@@ -162,7 +184,7 @@ def _heavy(cache: KeyedCache, concept: str, key: Hashable, fn, label: str) -> An
         pool.alive = _session_alive
     while True:
         try:
-            pending, value = pool.submit(cache, key, fn, label, waiter=me)
+            pending, value = pool.submit(cache, key, fn, label, waiter=me, client=_client_id())
         except jobs.QueueFull as exc:  # no queue place: a sentence, the rest of the page stays
             cancel.empty()
             st.warning(str(exc), icon=":material/hourglass_top:")

@@ -75,3 +75,67 @@ def test_a_failing_liveness_probe_keeps_jobs(pool):
     assert pool.reap(now=0.0) == 0 and pool.reap(now=1e6) == 0 and not job.cancel_requested
     release.set()
     assert job.result(timeout=30) == "done"
+
+
+def test_six_sessions_of_one_client_hold_at_most_its_cap_and_another_client_gets_a_place(pool):
+    """N66 by one machine: six tabs (sessions) opening heavy links. Each tab stays under its own cap of 2, but
+    together they hold at most the client's cap; a student at another address still gets a queue place."""
+    cache, release, started = KeyedCache("t", 64), threading.Event(), threading.Event()
+    pool.max_per_waiter, pool.max_per_client, pool.max_queued = 2, 4, 24
+    held, refused = [], []
+    for tab in range(6):
+        for n in range(2):
+            try:
+                job, _ = pool.submit(cache, f"tab{tab}-{n}", spinning(started, release), waiter=f"tab{tab}",
+                                     client="10.0.0.5")
+                held.append(job)
+            except jobs.QueueFull as exc:
+                refused.append(str(exc))
+    assert len(held) == 4 and len(refused) == 8
+    assert all("Your computer already has 4" in r for r in refused)
+    other, _ = pool.submit(cache, "other", spinning(threading.Event(), release), waiter="student", client="10.0.0.9")
+    assert other is not None and not other.done
+    for job in held:  # a tab that withdraws frees its client's places
+        job.cancel(next(iter(job.waiters)))
+    again, _ = pool.submit(cache, "tab5-again", lambda p: "quick", waiter="tab5", client="10.0.0.5")
+    release.set()
+    assert again.result(timeout=30) == "quick" and other.result(timeout=30) == "done"
+
+
+class FakeClientContext:
+    def __init__(self, remote_ip, headers=()):
+        self.remote_ip, self.headers, self.cookies = remote_ip, list(headers), {}
+
+
+@pytest.mark.parametrize("peer, headers, expected", [
+    ("127.0.0.1", [("X-Forwarded-For", "10.1.2.3")], "10.1.2.3"),  # behind our HAProxy: the address it appended
+    ("127.0.0.1", [("X-Forwarded-For", "6.6.6.6"), ("X-Forwarded-For", "10.1.2.3")], "10.1.2.3"),  # forged first
+    ("::1", [("X-Forwarded-For", "6.6.6.6, 10.1.2.3")], "10.1.2.3"),
+    ("127.0.0.1", [], "local"),  # a browser on the server's own machine
+    ("192.168.0.7", [("X-Forwarded-For", "6.6.6.6")], "192.168.0.7"),  # direct: a header cannot make a new client
+])
+def test_the_client_is_the_address_our_proxy_saw(monkeypatch, peer, headers, expected):
+    import streamlit.runtime.context as context
+
+    from dashboard import resources
+
+    monkeypatch.setattr(context, "_get_client_context", lambda: FakeClientContext(peer, headers))
+    assert resources._client_id() == expected
+
+
+def test_no_browser_connection_means_no_client_cap():
+    from dashboard import resources
+
+    assert resources._client_id() is None
+
+
+def test_the_client_cap_setting(monkeypatch):
+    for value, cap in (("", jobs.MAX_PER_CLIENT), ("8", 8), ("0", None), ("lots", jobs.MAX_PER_CLIENT)):
+        monkeypatch.setenv("DASHBOARD_JOBS_PER_CLIENT", value)
+        assert jobs.per_client_cap() == cap
+
+
+def test_the_classroom_proxy_appends_the_client_address():
+    from dashboard import classroom
+
+    assert "option forwardfor" in classroom.haproxy_config("127.0.0.1", 8000, [("w1", 8001)])
