@@ -40,6 +40,7 @@ ROWS = [  # (sweep row, argv with {d} for the fixture folder, words of the one-l
     ("N123-blur-every-negative", ["ascent", "--class", "happy", "--blur-every", "-1"], "--blur-every must be between"),
     ("N124-seed-negative", ["ascent", "--class", "happy", "--seed", "-1"], "--seed must be between 0"),
     ("N127-channels-descending", ["gallery", "--channels", "5-1"], "empty range"),
+    ("N134-debias-out-dev-full", ["debias", "--method", "hard", "--out", "/dev/full"], "no space left on the device"),
 ]
 
 
