@@ -66,3 +66,17 @@ def test_transposed_convolution_section(page, kernel, values, stride, constructi
         assert len(errors[0]) < 200  # one sentence, user content cut short
     # the 2-D section below still renders whatever happened above
     assert any("Conv2DTranspose" in m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize("stride, op, refused", [(1, 3, True), (1, 1, True), (2, 2, True), (2, 1, False), (4, 3, False)])
+def test_output_padding_at_or_above_the_stride_is_a_sentence(page, stride, op, refused):
+    """Hostile sweep O27: stride 1 with output padding 3 in the 2-D section drew a result without a word
+    (Keras and PyTorch refuse output padding >= stride)."""
+    page.number_input(key="t2_s").set_value(stride)
+    page.number_input(key="t2_op").set_value(op)
+    page.run()
+    assert not page.exception, [e.value for e in page.exception]
+    said = [e.value for e in page.error if "output padding" in e.value]
+    assert bool(said) == refused, said
+    if refused:
+        assert "smaller than the stride" in said[0] and "\n" not in said[0]
