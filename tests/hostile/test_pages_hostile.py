@@ -74,3 +74,15 @@ def test_deep_dream_nan_loss_limit_is_a_sentence(app):  # noqa: F811
     assert not at.exception, [e.value for e in at.exception]
     assert any("loss limit must be a number" in e.value for e in at.error)
     assert np.isnan(at.session_state["dream_maxloss"])
+
+
+def test_3cosadd_with_three_empty_words_says_what_to_type(app):  # noqa: F811
+    """Sweep O19: the free-form analogy with a, b and c emptied said "Not in the vocabulary: , , ."."""
+    at = open_page(app, "bias_measures.py")
+    for key in ("ff_a", "ff_b", "ff_c"):
+        at.text_input(key=key).set_value(" ")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = [w.value for w in at.warning if "vocabulary" in w.value or "Type a word" in w.value]
+    assert said and all(", , ." not in w for w in said), said
+    assert any("Type a word for a, b, c" in w for w in said), said
