@@ -64,3 +64,46 @@ def test_an_8k_frame_costs_under_200MB():
     extra, said = measured["N80-N81-8k-frame-to-rgb"]
     print(f"N80-N81-8k-frame: +{extra:.0f} MB peak RSS ({said})")
     assert said == "accepted" and extra < CEILING_MB
+
+
+# ----------------------------------------------------------------------------- through streamlit-webrtc itself
+# AppTest has no session manager, so streamlit-webrtc's session lookup is answered with None (what it does
+# itself outside a server); everything else is the real library: the page's live_stream() and its
+# webrtc_streamer(), fed the value the browser would send through the component's own session-state key.
+
+def _live_script():
+    import streamlit as st
+
+    from core.live import modes
+    from dashboard import live_ui as ui
+
+    ctx = ui.live_stream(modes.LiveSettings(mode="faces"), None, None, "camera")
+    worker = ctx._get_worker() if ctx is not None else None
+    st.write(f"ctx={ctx is not None} worker={worker is not None}")
+
+
+def _live_app(monkeypatch):
+    import streamlit_webrtc.component as component
+    import streamlit_webrtc.shutdown as shutdown
+    from streamlit.testing.v1 import AppTest
+
+    for module in (component, shutdown):  # no session to observe: its end stops nothing, only the watchdog does
+        monkeypatch.setattr(module, "get_this_session_info", lambda: None)
+    at = AppTest.from_function(_live_script, default_timeout=60).run()
+    assert not at.exception and "ctx=True" in at.markdown[0].value  # the real component, no value yet
+    return at, component.generate_frontend_component_key("live-camera")
+
+
+@pytest.mark.parametrize("case, value, refused", SIGNALLING[:7], ids=[s[0] for s in SIGNALLING[:7]])
+def test_malformed_signalling_through_streamlit_webrtc_is_one_sentence(case, value, refused, monkeypatch):
+    """N70-N77 on the real library: each value raised ValueError/TypeError/KeyError/InvalidStateError/
+    AttributeError out of streamlit-webrtc into the page; now the page shows one sentence."""
+    monkeypatch.setattr(live_ui, "_WATCHDOG", [object()])  # no watchdog thread in a test
+    monkeypatch.setattr(live_ui, "_WORKERS", {})
+    at, frontend = _live_app(monkeypatch)
+    at.session_state[frontend] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [w.value for w in at.warning] == [live_ui.SIGNALLING_SENTENCE]
+    for worker, _ in live_ui._WORKERS.values():  # a half-built worker is not left behind
+        worker.stop(timeout=1.0)
