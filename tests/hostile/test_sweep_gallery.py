@@ -14,6 +14,7 @@ from core.errors import markdown_text
 from core.vision import gallery as G
 from core.vision import zoo
 from tests.core.test_gallery import FAST
+from tests.pages.conftest import app  # noqa: F401  (the fixture)
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +90,31 @@ def test_layer_note_from_a_link_is_inert_markdown(shapes):
     _, _, notes = G.clamp_request(shapes, "[Click](http://127.0.0.1:8639/g)", None, "conv1_1")
     shown = markdown_text(notes[0], 300)
     assert "[Click](" not in shown and "\\[Click\\]\\(http" in shown
+
+
+def test_computing_a_gallery_evicts_the_oldest_beyond_the_setting(shapes, tmp_path, monkeypatch):
+    """N60 through compute(): the bound applies to what the gallery job writes (not only to a call of evict)."""
+    import os
+    import time
+
+    first = G.compute(shapes, "conv1_1", range(8), FAST, root=tmp_path)
+    old = time.time() - 3600
+    os.utime(first.folder / "index.json", (old, old))
+    monkeypatch.setenv("DASHBOARD_GALLERY_MAX_MB", "0.001")  # ~1 KB: one layer's gallery is more than that
+    second = G.compute(shapes, "conv2_1", range(8), FAST, root=tmp_path)
+    assert not first.folder.exists() and not second.missing(range(8))
+
+
+def test_layer_link_note_on_the_page_is_text(app):  # noqa: F811
+    """N49 through the gallery page: the caption quoting ?layer= was rendered as a live Markdown link."""
+    import re
+
+    at = app({"layer": "[Click](http://127.0.0.1:8639/g)", "channel": "3"})
+    at.run()
+    at.switch_page("../pages/cnn_gallery.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    notes = [c.value for c in at.caption if c.value.startswith("Link:")]
+    assert notes and "Click" in notes[0] and "http" in notes[0], notes
+    assert not re.search(r"(?<!\\)\[Click(?<!\\)\]\(", notes[0]), notes  # no unescaped [text]( left
+    assert "\\[Click\\]\\(http" in notes[0], notes
