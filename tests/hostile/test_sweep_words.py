@@ -188,3 +188,18 @@ def test_the_same_upload_by_three_sessions_is_parsed_once_and_the_25MB_one_refus
     stats = embedding_ui.PARSED_UPLOADS.stats()
     assert all(shown) and len(embedding_ui.PARSED_UPLOADS) == 1, stats
     assert stats["misses"] - misses == 2, stats  # the refused file and the shared one, each parsed once
+
+
+def test_the_ethics_page_lists_the_folder_despite_bad_names_loops_and_an_infinite_size_setting(app, folder,  # noqa: F811
+                                                                                              monkeypatch):
+    """N31, N32, N35 on the page that crashed for every student: a non-UTF-8 file name (UnicodeEncodeError in
+    st.selectbox), a symlink loop (RuntimeError) and DASHBOARD_DATA_MAX_MB=inf (OverflowError)."""
+    os.symlink(folder / "loop2.txt", folder / "loop1.txt")
+    os.symlink(folder / "loop1.txt", folder / "loop2.txt")
+    with open(os.path.join(os.fsencode(folder), b"caf\xe9.txt"), "w") as fh:
+        fh.write("x 1\n")
+    monkeypatch.setenv(datadir.ENV_MAX_MB, "inf")
+    at = open_page(app, "bias_subspace.py")
+    at.selectbox(key="emb_choice").set_value("upload").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="emb_server_file").options == ["(none)", "good.txt"]
