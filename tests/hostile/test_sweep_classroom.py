@@ -18,6 +18,7 @@ import pytest
 from dashboard import classroom
 from tests.helpers import free_port
 from tests.serving.conftest import haproxy  # noqa: F401  (the fixture: skips without Debian's haproxy)
+from tests.serving.test_classroom import room  # noqa: F401  (the fixture: a 2-worker room of this module's own)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,3 +81,21 @@ def test_a_hung_worker_is_killed_and_restarted(haproxy, tmp_path):  # noqa: F811
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def test_a_killed_workers_next_request_and_websocket_are_served_elsewhere(room):  # noqa: F811
+    """N96 through the real HAProxy: right after worker w1 is SIGKILLed, a browser holding its cookie got one
+    HTTP 502 before the redispatch. The config's retry-on/redispatch must serve that very first request."""
+    from tests.serving.conftest import get, ws_connect
+
+    wport = room.worker_ports()["w1"]
+    pid = int(subprocess.run(["fuser", "-n", "tcp", str(wport)], capture_output=True, text=True).stdout.split()[0])
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.time() + 10
+    while Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]:
+        assert time.time() < deadline
+        time.sleep(0.05)
+    status, headers = get(room.base + "/", "DASHBOARD_WORKER=w1")  # a 502 raises HTTPError here
+    assert status == 200 and headers["X-Dashboard-Worker"] in ("w1", "w2")
+    with ws_connect(room.base, "DASHBOARD_WORKER=w1"):  # the websocket of a student of w1: opens, no 502
+        pass
