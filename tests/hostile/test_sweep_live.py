@@ -83,6 +83,7 @@ def _live_script():
 
 
 def _live_app(monkeypatch):
+    live_ui.import_webrtc()  # first: its libsrtp must not bind to TensorFlow's BoringSSL (a segfault on import)
     import streamlit_webrtc.component as component
     import streamlit_webrtc.shutdown as shutdown
     from streamlit.testing.v1 import AppTest
