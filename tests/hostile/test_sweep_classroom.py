@@ -89,7 +89,11 @@ def test_a_killed_workers_next_request_and_websocket_are_served_elsewhere(room):
     from tests.serving.conftest import get, ws_connect
 
     wport = room.worker_ports()["w1"]
-    pid = int(subprocess.run(["fuser", "-n", "tcp", str(wport)], capture_output=True, text=True).stdout.split()[0])
+    # the process listening on w1's port and started with it (fuser also lists HAProxy while a health check
+    # holds a connection to that port: killing the proxy instead made this test fail once)
+    users = subprocess.run(["fuser", "-n", "tcp", str(wport)], capture_output=True, text=True).stdout.split()
+    pid = next(int(u) for u in users if str(wport).encode() in Path(f"/proc/{u}/cmdline").read_bytes().split(b"\0")
+               or f"--server.port={wport}".encode() in Path(f"/proc/{u}/cmdline").read_bytes())
     os.kill(pid, signal.SIGKILL)
     deadline = time.time() + 10
     while Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]:
