@@ -40,10 +40,11 @@ RUN python -m core train --all \
 
 COPY --chown=app:app .streamlit/ .streamlit/
 COPY --chown=app:app dashboard/ dashboard/
+COPY --chown=app:app serving/ serving/
 COPY --chown=app:app pages/ pages/
 
 EXPOSE 8501
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=2).status != 200)"]
 # Warm start (every page's defaults computed in the background) is on; add --no-warm to skip it.
-CMD ["python", "-m", "dashboard.serve", "--host", "0.0.0.0", "--port", "8501"]
+CMD ["python", "-m", "serving.serve", "--host", "0.0.0.0", "--port", "8501"]

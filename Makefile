@@ -80,11 +80,11 @@ proxy:
 	fi
 
 run: setup
-	$(if $(wildcard dashboard/serve.py),$(PY) -m dashboard.serve --host $(HOST) --port $(PORT),$(PY) -m streamlit run dashboard/app.py --server.address $(HOST) --server.port $(PORT) --server.headless true)
+	$(PY) -m serving.serve --host $(HOST) --port $(PORT)
 
 # A lecture hall: WORKERS Streamlit processes (default: one per core) behind HAProxy, sticky by cookie.
 classroom: setup proxy
-	$(PY) -m dashboard.classroom --workers $(WORKERS) --port $(PORT) --host $(CLASSROOM_HOST) $(CLASSROOM_ARGS)
+	$(PY) -m serving.classroom --workers $(WORKERS) --port $(PORT) --host $(CLASSROOM_HOST) $(CLASSROOM_ARGS)
 
 test: setup dev browser proxy
 	$(PY) -m pytest $(PYTEST_ARGS)

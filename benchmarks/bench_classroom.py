@@ -1,4 +1,4 @@
-"""A simulated classroom: N scripted students (dashboard/student.py) on a running or started server.
+"""A simulated classroom: N scripted students (serving/student.py) on a running or started server.
 
     python benchmarks/bench_classroom.py --start run --students 5 --pages home,upsampling
     python benchmarks/bench_classroom.py --url http://127.0.0.1:8501 --students 50
@@ -28,7 +28,7 @@ students and the pages. Prints a Markdown table, the RSS lines and the client's 
 settings, and a global --deadline (default 600 s) after which unfinished phases are skipped.
 
 --start run: one ``streamlit run dashboard/app.py`` on a free loopback port. --start classroom:
-``python -m dashboard.classroom --workers W --port P --host 127.0.0.1`` (skipped with a message when
+``python -m serving.classroom --workers W --port P --host 127.0.0.1`` (skipped with a message when
 that module is absent). Both are stopped at the end. Loopback only.
 """
 
@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import os
 import signal
@@ -56,7 +55,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dashboard.student import Student, StudentError, StudentTimeout, Widget  # noqa: E402
+from serving import health  # noqa: E402
+from serving.student import Student, StudentError, StudentTimeout, Widget  # noqa: E402
 
 MAX_STUDENTS = 500
 MAX_SETTINGS = 20_000
@@ -69,15 +69,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def healthy(base: str, timeout: float = 2.0) -> bool:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(base + "/_stcore/health", timeout=timeout) as r:
-            return r.status == 200
-    except OSError:
-        return False
 
 
 @dataclass
@@ -102,24 +93,18 @@ def start_server(mode: str, workers: int, no_warm: bool, timeout: float) -> Serv
     base = f"http://127.0.0.1:{port}"
     log = Path(tempfile.gettempdir()) / f"bench-classroom-{mode}-{port}.log"
     if mode == "run":
-        cmd = [sys.executable, "-m", "dashboard.serve", "--port", str(port), "--host", "127.0.0.1"] + (
+        cmd = [sys.executable, "-m", "serving.serve", "--port", str(port), "--host", "127.0.0.1"] + (
             ["--no-warm"] if no_warm else [])  # what `make run` starts
     else:
-        if importlib.util.find_spec("dashboard.classroom") is None:
-            print("--start classroom: dashboard/classroom.py is not there yet; skipping this mode.")
-            return None
-        cmd = [sys.executable, "-m", "dashboard.classroom", "--workers", str(workers), "--port", str(port),
+        cmd = [sys.executable, "-m", "serving.classroom", "--workers", str(workers), "--port", str(port),
                "--host", "127.0.0.1", "--public-url", base + "/"] + (["--no-warm"] if no_warm else [])
     out = open(log, "w")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     server = Server(base, proc, log)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{' '.join(cmd[:4])} exited (code {proc.returncode}); see {log}")
-        if healthy(base):
-            return server
-        time.sleep(0.5)
+    if health.wait_healthy(base, timeout, alive=lambda: proc.poll() is None):
+        return server
+    if proc.poll() is not None:
+        raise RuntimeError(f"{' '.join(cmd[:4])} exited (code {proc.returncode}); see {log}")
     server.stop()
     raise RuntimeError(f"no healthy server at {base} after {timeout:.0f} s; see {log}")
 
@@ -200,7 +185,7 @@ def describe(pid: int) -> str:
     except OSError:
         return "?"
     words = [a.decode(errors="replace") for a in args if a]
-    for key in ("dashboard.classroom", "dashboard.serve", "streamlit", "haproxy"):
+    for key in ("serving.classroom", "serving.serve", "streamlit", "haproxy"):
         if any(key in w for w in words):
             port = next((words[i + 1] for i, w in enumerate(words[:-1]) if w in ("--server.port", "--port")), "")
             return f"{key}{' :' + port if port else ''}"
@@ -560,7 +545,7 @@ async def run_class(args: argparse.Namespace, server: Server) -> dict[str, Any]:
         for page in pages:
             phases = await room.page(page)
             report["pages"][page] = phases
-            report["rss_pages"][page] = snapshot_rss([p for p in room.pids if "dashboard.serve" in describe(p)]
+            report["rss_pages"][page] = snapshot_rss([p for p in room.pids if "serving.serve" in describe(p)]
                                                      or room.pids)  # the workers (not the proxy, the launcher)
             print(wave_row(page, args.students, phases["cold"], report["rss_pages"][page]) if room.wave_only
                   else row(page, args.students, phases), file=sys.stderr, flush=True)
@@ -708,7 +693,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--url", help="a running server, e.g. http://127.0.0.1:8501")
     where.add_argument("--start", choices=("run", "classroom"), default=None,
-                       help="start a server: one `streamlit run`, or `python -m dashboard.classroom`")
+                       help="start a server: one `streamlit run`, or `python -m serving.classroom`")
     p.add_argument("--workers", type=int, default=2, help="--start classroom: worker processes (default 2)")
     p.add_argument("--no-warm", action="store_true", help="--start run|classroom: the server(s) do not warm up first")
     p.add_argument("--students", type=int, default=50, help=f"simulated students (default 50, at most {MAX_STUDENTS})")
@@ -760,7 +745,7 @@ async def wait_warm(base: str, workers: int, deadline: float) -> float:
     """Wait until every worker's warm start is done (its Setup page says so); returns the seconds.
     Behind the proxy each fresh student gets a sticky cookie naming its worker, so students are
     opened until every worker has answered 'done'."""
-    from dashboard.student import Student
+    from serving.student import Student
 
     t0 = time.monotonic()
     done: set[str] = set()

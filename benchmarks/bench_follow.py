@@ -3,8 +3,8 @@
     python benchmarks/bench_follow.py [--followers 150] [--workers 2] [--idle-s 60] [--changes 6] [--no-gradcam]
 
 Starts a real room like ``make classroom`` does (a redis-server on loopback, ``python -m
-dashboard.classroom`` with WORKERS workers behind Debian's HAProxy, a fresh presenter secret), then
-over Streamlit's own websocket protocol (:mod:`dashboard.student`; no browser):
+serving.classroom`` with WORKERS workers behind Debian's HAProxy, a fresh presenter secret), then
+over Streamlit's own websocket protocol (:mod:`serving.student`; no browser):
 
 1. the presenter opens Home, and ``--followers`` students connect through HAProxy (its cookie spreads
    them over the workers) and open Home; each keeps its websocket open and records every run the
@@ -40,8 +40,8 @@ sys.path.insert(0, str(ROOT))
 
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
 
-from dashboard.classroom import find_haproxy, find_redis, free_loopback_ports, redis_command, wait_redis  # noqa: E402
-from dashboard.student import Student, StudentTimeout  # noqa: E402
+from serving.classroom import find_haproxy, find_redis, free_loopback_ports, redis_command, wait_redis  # noqa: E402
+from serving.student import Student, StudentTimeout  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -82,7 +82,7 @@ def start_room(workers: int, run_dir: Path):
     env = {**os.environ, "DASHBOARD_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}
     env.pop("DASHBOARD_PRESENTER_SECRET", None)
     out = run_dir / "launcher.out"
-    launcher = subprocess.Popen([sys.executable, "-m", "dashboard.classroom", "--workers", str(workers),
+    launcher = subprocess.Popen([sys.executable, "-m", "serving.classroom", "--workers", str(workers),
                                  "--port", str(port), "--host", "127.0.0.1", "--no-warm", "--run-dir", str(run_dir)],
                                 cwd=ROOT, env=env, stdout=open(out, "wb"), stderr=subprocess.STDOUT)
     deadline = time.time() + 300

@@ -4,7 +4,7 @@ The steps live in one data file, ``core/lecture.toml`` (its header documents the
 the slide's heading, the page that teaches it (a ``url_path`` of ``dashboard/navigation.py``), a preset view
 (a query string the page's URL state understands), the slide's formula or claim in a line, what to try, and
 a check question with its answer. The dashboard walks it with a "Slide k / N" control
-(``dashboard/lecture.py``), the warm start computes every step's view before class (``dashboard/serve.py``),
+(``dashboard/lecture.py``), the warm start computes every step's view before class (``serving/serve.py``),
 and ``python -m core lecture --json`` prints it.
 
 Which headings of the notes are *content* slides: every top-level heading except the title, agenda,

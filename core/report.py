@@ -210,7 +210,7 @@ def imagenet_figures(progress: Progress, options: Options) -> Section:
     import numpy as np
 
     from core.images import sample_image
-    from core.vision import activations, ascent, zoo
+    from core.vision import activations, ascent, ascent_settings, zoo
     from core.vision import attribution as attr
 
     out = Section("imagenet")
@@ -242,10 +242,10 @@ def imagenet_figures(progress: Progress, options: Options) -> Section:
             min((s.spearman["guided-backprop"] for s in kept), default=float("nan")), "", 2)
     out.add("sanity_weighted_layers", "weighted layers", len(attr.weighted_layers(lite.model)), "count")
     progress(0.7, "the default filters ...")
-    d = zoo.page_defaults(lite.name, "filters")
+    d = zoo.page_defaults(lite.name, "filters")  # the layer and the count; the settings are the page's own
     flexible = ascent.any_size(lite)
-    r = ascent.gradient_ascent(flexible, d["layer"], list(range(d["count"])), steps=d["steps"], step_size=d["eta"],
-                               size=d["size"], fourier=d["fourier"], init=d["init"])
+    r = ascent.gradient_ascent(flexible, d["layer"], list(range(d["count"])),
+                               **ascent_settings.for_model(lite.name, "filters").call_kwargs())
     stds = [float(im.std()) for im in r.images]
     blurred = [float(cv2.GaussianBlur(im.astype(np.float32), (0, 0), 2).std()) for im in r.images]
     n = d["count"]

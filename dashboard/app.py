@@ -18,10 +18,10 @@ import streamlit as st  # noqa: E402
 
 from dashboard import components, follow, navigation, resources, theme, urlstate  # noqa: E402
 from dashboard import lecture as lecture_path  # noqa: E402
-from dashboard.serve import patch_streamlit  # noqa: E402
+from serving.patches import patch_streamlit  # noqa: E402  (Streamlit's internals: one module, version-checked)
 
 # No Keras clear_session() after every rerun (~200 ms per slider move), and a client's clear_cache
-# message clears its own session only. dashboard/serve.py applies this before the server starts too.
+# message clears its own session only. serving/serve.py applies this before the server starts too.
 patch_streamlit()
 
 

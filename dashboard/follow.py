@@ -39,6 +39,7 @@ import streamlit as st
 
 from core import room as rooms
 from core.errors import UserError, markdown_text
+from serving import patches
 
 log = logging.getLogger("dashboard.follow")
 
@@ -50,20 +51,13 @@ NOT_IN_VIEW = frozenset({"lecture", PRESENTER_PARAM, ROOM_PARAM})  # per browser
 KEY = "_follow"
 POLL_S = 2.0  # fallback only: followers poll the room version this often when sessions cannot be woken
 PRESENTER_REFRESH_S = 2.0  # the presenter's count and answers refresh this often (one session per room)
-WAKE_TESTED = ("1.67",)  # Streamlit versions whose AppSession internals _wake uses
 
 
-# ----------------------------------------------------------------------------- Streamlit internals (one place)
+# ----------------------------------------------------------------------------- Streamlit internals (serving/patches.py)
 
 
 def _streamlit_can_wake() -> bool:
-    import streamlit
-
-    if not streamlit.__version__.startswith(WAKE_TESTED):
-        return False
-    from streamlit.runtime.app_session import AppSession
-
-    return hasattr(AppSession, "request_rerun")
+    return patches.can_rerun_sessions()
 
 
 def _page_hash(url_path: str) -> str | None:
@@ -79,41 +73,16 @@ def _page_hash(url_path: str) -> str | None:
 def _wake(session_id: str, view: dict | None = None) -> bool:
     """Rerun another session now, with its last client state (what Streamlit's run-on-save does), or,
     given the room's ``view``, straight on that page (one run, not a run of the old page that switches);
-    False when the session is gone. Private API, see :func:`_streamlit_can_wake`."""
-    from streamlit.proto.ClientState_pb2 import ClientState
-    from streamlit.runtime import Runtime
-
-    if not Runtime.exists():
-        return False
-    session = Runtime.instance().get_app_session(session_id)
-    if session is None:
-        return False
-    last = getattr(session, "_client_state", None)
-    loop = getattr(session, "_event_loop", None)
-    if last is None or loop is None:
-        return False
-    state = ClientState()
-    state.CopyFrom(last)
-    state.fragment_id = ""  # a whole run, not a fragment's
-    state.is_auto_rerun = False
-    page_hash = _page_hash(view["page"]) if view else None
-    if page_hash:  # the query string stays the browser's: the run sets the view's, which updates the address bar
-        state.page_script_hash, state.page_name = page_hash, ""
-    loop.call_soon_threadsafe(session.request_rerun, state)
-    return True
+    False when the session is gone. Private API: :func:`serving.patches.rerun_session`."""
+    return patches.rerun_session(session_id, _page_hash(view["page"]) if view else None)
 
 
 def _session_id() -> str:
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    ctx = get_script_run_ctx()
-    return ctx.session_id if ctx is not None else "no-session"
+    return patches.current_session_id()
 
 
 def _session_alive(session_id: str) -> bool:
-    from streamlit.runtime import Runtime
-
-    return Runtime.exists() and Runtime.instance().is_active_session(session_id)
+    return bool(patches.session_is_active(session_id))
 
 
 # ----------------------------------------------------------------------------- the worker's hub
@@ -263,7 +232,7 @@ def room(url_path: str) -> Iterator[None]:
     if h is None:
         yield
         return
-    from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, ScriptControlException
+    RerunException, ScriptControlException = patches.script_control_exceptions()
 
     fs = _state(h)
     sid = _session_id()

@@ -17,6 +17,7 @@ import streamlit as st
 from core import images
 from core.live import modes as live_modes
 from dashboard import components, resources
+from serving import patches
 
 # Localhost needs no STUN/TURN: the browser and the server are on the same machine (host candidates).
 RTC_CONFIGURATION = {"iceServers": []}
@@ -236,12 +237,7 @@ def settings_controls(mode: str, cnn) -> live_modes.LiveSettings:
 
 def webrtc_available() -> bool:
     """True in a real server session; False under ``streamlit.testing`` (no session manager, no WebRTC)."""
-    from streamlit.runtime.runtime import Runtime
-
-    try:
-        return Runtime.exists() and getattr(Runtime.instance(), "_session_mgr", None) is not None
-    except (AttributeError, RuntimeError):
-        return False
+    return patches.serving_sessions()
 
 
 def still_preview(settings: live_modes.LiveSettings, emotion_model, cnn_model) -> np.ndarray:

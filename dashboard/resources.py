@@ -30,6 +30,7 @@ from core.assets import AssetManager
 from core.cache import MISSING, Cancelled, KeyedCache, Pending, function_key
 from core.device import DeviceInfo, describe_device
 from core.progress import Progress
+from serving import patches
 
 MB = 1 << 20
 
@@ -100,10 +101,7 @@ def loaded_resources() -> dict[str, str]:
 
 
 def _session_id() -> str:
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    ctx = get_script_run_ctx()
-    return ctx.session_id if ctx is not None else "no-session"
+    return patches.current_session_id()
 
 
 def _client_id() -> str | None:
@@ -228,11 +226,9 @@ def withdraw_elsewhere(page: str) -> None:
 
 def _session_alive(session_id: str) -> bool:
     """Whether the browser session ``session_id`` is still connected (unknown: yes)."""
-    from streamlit.runtime import Runtime
-
-    if session_id == "no-session" or not Runtime.exists():
+    if session_id == "no-session":
         return True
-    return Runtime.instance().is_active_session(session_id)
+    return patches.session_is_active(session_id) is not False
 
 
 def _draw_until_done(pending: Pending, label: str, queued: bool = False) -> None:

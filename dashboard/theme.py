@@ -17,9 +17,9 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 import streamlit as st
-from streamlit.delta_generator import DeltaGenerator
 
 from dashboard.components import LECTURE_KEY
+from serving import patches
 
 SCALE = 1.6  # 14-px chart text -> about 22 px, next to lecture mode's 24-px body text
 MIN_FONT = 20  # no chart text below this in lecture mode
@@ -145,10 +145,5 @@ def _wrap(fn):
 
 
 def install() -> None:
-    """Wrap ``st.plotly_chart`` once per process (idempotent)."""
-    fn = DeltaGenerator.plotly_chart
-    if not getattr(fn, "_lecture_theme", False):
-        DeltaGenerator.plotly_chart = _wrap(fn)
-    main = getattr(st, "_main", None)
-    if main is not None and not getattr(st.plotly_chart, "_lecture_theme", False):
-        st.plotly_chart = main.plotly_chart
+    """Wrap ``st.plotly_chart`` once per process (idempotent; Streamlit's internals: serving/patches.py)."""
+    patches.wrap_element("plotly_chart", _wrap, "_lecture_theme")

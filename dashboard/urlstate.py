@@ -33,7 +33,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 import streamlit as st
-from streamlit.delta_generator import DeltaGenerator
+
+from serving import patches
 
 STATE = "_urlstate"
 RESERVED = frozenset({"lecture", "layer", "channel"})  # owned by lecture mode and the neuron gallery
@@ -276,15 +277,8 @@ def install() -> None:
     # A control restored from the link has a default in the page's code *and* a value set through
     # session state, on purpose: without this, Streamlit logs a warning with a stack trace for it.
     config.set_option("global.disableWidgetStateDuplicationWarning", True)
-    for kind in WIDGETS:
-        fn = getattr(DeltaGenerator, kind, None)
-        if fn is None or getattr(fn, "_urlstate", False):
-            continue
-        setattr(DeltaGenerator, kind, _wrap(kind, fn))
-    main = getattr(st, "_main", None)
-    for kind in WIDGETS:  # st.slider & co. are bound methods of the main container, made at import
-        if main is not None and hasattr(st, kind) and not getattr(getattr(st, kind), "_urlstate", False):
-            setattr(st, kind, getattr(main, kind))
+    for kind in WIDGETS:  # Streamlit's internals: serving/patches.py
+        patches.wrap_element(kind, functools.partial(_wrap, kind), "_urlstate")
 
 
 # ----------------------------------------------------------------------------- one page run

@@ -43,18 +43,18 @@ def warm_up(model: zoo.LoadedModel, progress=None) -> float:
 
     import numpy as np
 
-    from core.vision import ascent
+    from core.vision import ascent, ascent_settings
     from core.vision import attribution as A
 
     start = time.perf_counter()
     x = np.zeros((1, *model.input_size, model.channels), np.float32)
     steps = [("Grad-CAM", lambda: A.grad_cam(model, x, 0)), ("guided backpropagation", lambda: A.guided_backprop(model, x, 0))]
     f = zoo.page_defaults(model.name, "filters")
-    if f:
-        net = ascent.any_size(model) if f.get("size", model.input_size[0]) != model.input_size[0] else model
+    s = ascent_settings.for_model(model.name, "filters")
+    if f and s is not None:  # the page's settings, one step: the same graph (canvas, Fourier or pixels) as the page's
+        net = ascent.any_size(model) if (s.size or model.input_size[0]) != model.input_size[0] else model
         first = list(range(f.get("count", 8)))  # the page's batch: another batch size would trace again
-        steps.append(("filters", lambda: ascent.gradient_ascent(net, f["layer"], first, steps=1, size=f.get("size"),
-                                                                fourier=f.get("fourier", False))))
+        steps.append(("filters", lambda: ascent.gradient_ascent(net, f["layer"], first, **s.replace(steps=1).call_kwargs())))
     d = zoo.page_defaults(model.name, "dream")
     if d:
         gray = np.full((64, 64, 3), 128, np.uint8)

@@ -5,7 +5,8 @@ from types import SimpleNamespace
 import numpy as np
 import streamlit as st
 
-from core.vision import ascent, gallery, zoo
+from core.vision import ascent, ascent_settings, gallery, zoo
+from core.vision.ascent_settings import AscentSettings
 from dashboard import components, figures, resources, vision_ui
 from dashboard import lecture as lecture_path
 
@@ -33,7 +34,8 @@ mode = st.segmented_control("Maximise", ["filters of a layer", "a class neuron"]
 filters_mode = mode == "filters of a layer"
 # each mode keeps its own settings (a class wants other steps and η than a texture filter)
 tag = "f" if filters_mode else "c"
-d = zoo.page_defaults(model.name, "filters" if filters_mode else "class")
+d = zoo.page_defaults(model.name, "filters" if filters_mode else "class")  # layer, count, class
+s0 = ascent_settings.for_model(model.name, "filters" if filters_mode else "class") or ascent_settings.PAGE
 layers = model.spatial_layers
 conv_names = set(model.conv_layers)  # a property that walks every Keras layer: once, not once per layer
 convs = [n for n in layers if n in conv_names] or layers
@@ -58,20 +60,20 @@ with st.form("asc_form"):
                            key="asc_class")
         targets = [model.class_index(cls)]
     c4, c5, c6 = st.columns(3)
-    steps = c4.slider("Steps", 10, 500, int(d.get("steps", 150)), step=5, key=f"asc_{tag}_steps")
-    eta = c5.select_slider("η (step length)", ETAS, float(d.get("eta", 2.0)), key=f"asc_{tag}_eta",
+    steps = c4.slider("Steps", 10, 500, s0.steps, step=5, key=f"asc_{tag}_steps")
+    eta = c5.select_slider("η (step length)", ETAS, s0.eta, key=f"asc_{tag}_eta",
                            help="With the Fourier parameterisation η moves the spectrum, not the pixels.")
-    inits = ["gray", "zeros", "random", "image"]
-    init = c6.selectbox("Start from", inits, index=inits.index(d.get("init", "gray")), key=f"asc_{tag}_init",
+    inits = list(ascent_settings.INITS)
+    init = c6.selectbox("Start from", inits, index=inits.index(s0.init), key=f"asc_{tag}_init",
                         help="gray + noise, zeros (the lecture's choice), uniform noise, or the image below")
     c7, c8, c9, c10 = st.columns(4)
-    jitter = c7.slider("Jitter (px)", 0, 8, int(d.get("jitter", 2)), key=f"asc_{tag}_jitter")
-    l2 = c8.select_slider("L2 decay", [0.0, 0.0005, 0.001, 0.002, 0.005, 0.01], float(d.get("l2", 0.0)),
+    jitter = c7.slider("Jitter (px)", 0, 8, s0.jitter, key=f"asc_{tag}_jitter")
+    l2 = c8.select_slider("L2 decay", [0.0, 0.0005, 0.001, 0.002, 0.005, 0.01], s0.l2,
                           key=f"asc_{tag}_l2")
-    blur_every = c9.slider("Blur every k steps (0 = never)", 0, 50, int(d.get("blur_every", 10)), step=5,
+    blur_every = c9.slider("Blur every k steps (0 = never)", 0, 50, s0.blur_every, step=5,
                            key=f"asc_{tag}_blur")
-    fourier = c10.toggle("Fourier parameterisation", bool(d.get("fourier", False)), key=f"asc_{tag}_fourier")
-    size = st.slider("Image size", 32, 256, int(d.get("size", 96 if model.flexible else native)), step=16,
+    fourier = c10.toggle("Fourier parameterisation", s0.fourier, key=f"asc_{tag}_fourier")
+    size = st.slider("Image size", 32, 256, s0.size or (ascent_settings.PAGE_FLEXIBLE_SIZE if model.flexible else native), step=16,
                      key=f"asc_{tag}_size", disabled=not any_size_ok,
                      help="Filters: the canvas (the network truncated at the layer takes any size). Class "
                           f"neurons: only for models that accept any input size; {model.name} uses {native} px.")
@@ -86,13 +88,13 @@ if init == "image":
 if not any_size_ok:
     size = native
 net = ascent.any_size(model) if (size != native and not model.flexible) else model
-settings = {"steps": steps, "eta": float(eta), "init": init, "jitter": jitter, "l2": float(l2), "blur_every": blur_every,
-            "fourier": bool(fourier), "size": size, "seed": 0}
+settings = AscentSettings(steps=steps, eta=eta, init=init, jitter=jitter, l2=l2, blur_every=blur_every, fourier=fourier,
+                          size=size, seed=0)
 # The gallery's recipe on an offline model: the pictures come from (and go to) the gallery on disk,
 # so the page's default filters are computed once per installation, not once per process.
 from_gallery = filters_mode and start_image is None and zoo.SPECS.get(model.name, None) is not None \
     and zoo.SPECS[model.name].offline and settings == gallery.recipe_for(model)
-key = (model.uid, layer, tuple(targets), tuple(sorted(settings.items())),
+key = (model.uid, layer, tuple(targets), settings,
        resources.content_key(start_image) if start_image is not None else None)
 
 
@@ -104,9 +106,8 @@ def run(progress):
         return SimpleNamespace(images=np.stack([store.image(t) for t in targets]), targets=tuple(targets),
                                objective=np.mean(curves, axis=0), seconds=sum(store.done[t]["seconds"] for t in targets),
                                sampled=True)
-    return ascent.gradient_ascent(net, layer, targets, steps=steps, step_size=eta, size=size, init=init,
-                                  image=start_image, jitter=jitter, l2=l2, blur_every=blur_every, fourier=fourier,
-                                  seed=0, progress=progress, snapshot_every=max(10, steps // 5),
+    return ascent.gradient_ascent(net, layer, targets, **settings.call_kwargs(), image=start_image,
+                                  progress=progress, snapshot_every=max(10, steps // 5),
                                   snapshot=lambda imgs, k: progress.show((imgs, [f"step {k}"] * len(imgs))))
 
 

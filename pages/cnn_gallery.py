@@ -73,8 +73,8 @@ if missing:
         st.error(str(exc))
         st.stop()
 store = gallery.open_gallery(model, layer, recipe)  # what is on disk now (other pages may have been added)
-st.caption(f"{len(store.done)} of {n} channels of {layer} on disk · recipe: {recipe['steps']} steps, "
-           f"{recipe['size']} px, η = {recipe['eta']}, {'Fourier' if recipe['fourier'] else 'pixels'} · "
+st.caption(f"{len(store.done)} of {n} channels of {layer} on disk · recipe: {recipe.steps} steps, "
+           f"{recipe.size} px, η = {recipe.eta}, {'Fourier' if recipe.fourier else 'pixels'} · "
            + (f"{np.mean([v['seconds'] for v in store.done.values()]):.2f} s per channel when computed"
               if store.done else "computed on request"))
 

@@ -21,7 +21,7 @@ else:
 st.subheader("Serving this room")
 from core import jobs  # noqa: E402
 from core.cache import cache_stats  # noqa: E402
-from dashboard.serve import WARMUP  # noqa: E402
+from serving.serve import WARMUP  # noqa: E402
 
 warm = WARMUP
 if warm.state == "running" and warm.total:
@@ -33,7 +33,7 @@ else:
 st.subheader("Ready for class? The lecture path's views")
 from core import lecture  # noqa: E402
 from core.fcn import segmentation as seg  # noqa: E402
-from dashboard.serve import view_ok  # noqa: E402
+from serving.serve import view_ok  # noqa: E402
 
 warmed = {(p["page"] or "home", ""): p for p in warm.pages}
 warmed.update({(v["page"], v["query"]): v for v in warm.views})

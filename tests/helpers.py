@@ -106,8 +106,8 @@ def streamlit_server(root: Path, log_prefix: str, extra_args: tuple[str, ...] = 
     import subprocess
     import sys
     import tempfile
-    import time
-    import urllib.request
+
+    from serving import health
 
     port = free_port()
     log = open(Path(tempfile.gettempdir()) / f"{log_prefix}-{port}.log", "w")
@@ -117,20 +117,10 @@ def streamlit_server(root: Path, log_prefix: str, extra_args: tuple[str, ...] = 
         cwd=root, stdout=log, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            try:
-                with opener.open(base + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
-            if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited early, see {log.name}")
-        else:
-            raise RuntimeError(f"streamlit did not become healthy, see {log.name}")
+        if not health.wait_healthy(base, timeout, alive=lambda: proc.poll() is None):
+            raise RuntimeError(f"streamlit {'exited early' if proc.poll() is not None else 'did not become healthy'}, "
+                               f"see {log.name}")
         yield base
     finally:
         proc.terminate()

@@ -27,7 +27,7 @@ class RedisProcess:
     """redis-server on a free loopback port, no persistence; start() again reuses the port (empty)."""
 
     def __init__(self, folder: Path) -> None:
-        from dashboard.classroom import redis_command
+        from serving.classroom import redis_command
 
         self.port = free_port()
         self.cmd = redis_command(redis_server_path(), self.port, folder)
@@ -35,7 +35,7 @@ class RedisProcess:
         self.url = f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        from dashboard.classroom import wait_redis
+        from serving.classroom import wait_redis
 
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         assert wait_redis(self.port), "redis-server did not answer"

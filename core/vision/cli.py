@@ -8,6 +8,7 @@ from typing import Any
 
 from core.cli import CommandError, add_common, resolve_image, short
 from core.progress import stderr_progress
+from core.vision import ascent_settings
 
 
 def _model(args: argparse.Namespace):
@@ -58,6 +59,7 @@ def cmd_ascent(args: argparse.Namespace) -> tuple[Any, str]:
 
     from core.images import to_png_bytes
     from core.vision.ascent import gradient_ascent
+    from core.vision.ascent_settings import AscentSettings
 
     if (args.filter is None) == (args.cls is None):
         raise CommandError("Give either --filter K (with --layer L) or --class C.")
@@ -75,9 +77,10 @@ def cmd_ascent(args: argparse.Namespace) -> tuple[Any, str]:
         layer, targets = args.layer, [args.filter]
     else:
         layer, targets = None, [model.class_index(args.cls)]
-    result = gradient_ascent(model, layer, targets, steps=args.steps, step_size=args.eta, size=args.size,
-                             init=args.init, jitter=args.jitter, l2=args.l2, blur_every=args.blur_every,
-                             fourier=args.fourier, seed=args.seed, progress=None if args.json else stderr_progress)
+    settings = AscentSettings(steps=args.steps, eta=args.eta, init=args.init, jitter=args.jitter, l2=args.l2,
+                              blur_every=args.blur_every, fourier=args.fourier, size=args.size, seed=args.seed)
+    result = gradient_ascent(model, layer, targets, **settings.call_kwargs(),
+                             progress=None if args.json else stderr_progress)
     if args.out:
         args.out.write_bytes(to_png_bytes(np.concatenate(list(result.images), axis=1)))
     payload = {"model": model.name, "layer": layer, "targets": list(result.targets),
@@ -157,14 +160,16 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layer")
     p.add_argument("--filter", type=int)
     p.add_argument("--class", dest="cls", help="class name or index")
-    p.add_argument("--steps", type=int, default=100)
-    p.add_argument("--eta", type=float, default=1.0, help="step length")
-    p.add_argument("--size", type=int, default=96, help="image size for models that accept any size")
-    p.add_argument("--init", choices=["gray", "zeros", "random"], default="gray")
-    p.add_argument("--jitter", type=int, default=0)
-    p.add_argument("--l2", type=float, default=0.0)
-    p.add_argument("--blur-every", type=int, default=0)
-    p.add_argument("--fourier", action="store_true")
+    a = ascent_settings.CLI  # the defaults: one settings object (core/vision/ascent_settings.py)
+    p.add_argument("--steps", type=int, default=a.steps)
+    p.add_argument("--eta", type=float, default=a.eta, help="step length")
+    p.add_argument("--size", type=int, default=a.size, help="image size for models that accept any size")
+    p.add_argument("--init", choices=["gray", "zeros", "random"], default=a.init)
+    p.add_argument("--jitter", type=int, default=a.jitter)
+    p.add_argument("--l2", type=float, default=a.l2)
+    p.add_argument("--blur-every", type=int, default=a.blur_every)
+    p.add_argument("--fourier", action="store_true", default=a.fourier)
+    p.set_defaults(seed=a.seed)  # --seed itself comes with model_args
     add_common(p, out=True)
     p.set_defaults(func=cmd_ascent)
 

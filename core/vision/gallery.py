@@ -21,14 +21,17 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from core.assets import default_cache_dir
 from core.progress import Progress, ensure
+from core.vision import ascent_settings
+from core.vision.ascent_settings import AscentSettings
 from core.vision.compiled import compiled
 from core.vision.zoo import LoadedModel, ModelError, page_defaults
 
@@ -40,22 +43,24 @@ DEFAULT_MAX_MB = 512
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ENTRY_FIELDS = ("activation", "std", "seconds")
 VERSION = 1  # bump when the files or the recipe's meaning change
-RECIPE_KEYS = ("steps", "eta", "init", "jitter", "l2", "blur_every", "fourier", "size", "seed")
-GENERIC_RECIPE = {"steps": 64, "eta": 1.0, "init": "gray", "jitter": 0, "l2": 0.0, "blur_every": 0, "fourier": True,
-                  "seed": 0}
+RECIPE_KEYS = AscentSettings.KEYS
+GENERIC_RECIPE = ascent_settings.GALLERY  # the recipe of a model without filter settings of its own
 
 
 class GalleryError(ModelError):
     pass
 
 
-def recipe_for(loaded: LoadedModel) -> dict:
-    """The gallery's ascent settings for this model: its filter defaults (``zoo.PAGE_DEFAULTS``) over
-    a generic Fourier recipe; the canvas is the model's own size unless the defaults say otherwise."""
-    recipe = dict(GENERIC_RECIPE)
-    recipe.update({k: v for k, v in page_defaults(loaded.name, "filters").items() if k in RECIPE_KEYS})
-    recipe.setdefault("size", int(loaded.input_size[0]) if not loaded.flexible else 64)
-    return recipe
+def recipe_for(loaded: LoadedModel) -> AscentSettings:
+    """The gallery's ascent settings for this model: its own filter settings (``ascent_settings.MODELS``), else
+    the generic Fourier recipe; the canvas is the model's own size (64 px for any size) unless they set one."""
+    recipe = ascent_settings.for_model(loaded.name, "filters") or GENERIC_RECIPE
+    return recipe.with_size(int(loaded.input_size[0]) if not loaded.flexible else ascent_settings.GALLERY_FLEXIBLE_SIZE)
+
+
+def as_recipe(recipe: AscentSettings | Mapping[str, Any]) -> AscentSettings:
+    """A recipe given as settings, or as their JSON keys (over the generic recipe)."""
+    return recipe if isinstance(recipe, AscentSettings) else AscentSettings.from_mapping(recipe, GENERIC_RECIPE)
 
 
 def default_layer(loaded: LoadedModel) -> str:
@@ -87,8 +92,9 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:80] or "_"
 
 
-def recipe_key(recipe: dict) -> str:
-    text = json.dumps({"version": VERSION, **{k: recipe[k] for k in sorted(recipe)}}, sort_keys=True)
+def recipe_key(recipe: AscentSettings | Mapping[str, Any]) -> str:
+    """The recipe's folder name: a hash of its JSON (the same as before the settings were an object)."""
+    text = json.dumps({"version": VERSION, **as_recipe(recipe).as_dict()}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -107,7 +113,7 @@ class Gallery:
     model: str
     layer: str
     channels: int
-    recipe: dict
+    recipe: AscentSettings
     folder: Path
     done: dict[int, dict] = field(default_factory=dict)
 
@@ -135,14 +141,16 @@ class Gallery:
         return not self.missing(range(self.channels))
 
 
-def gallery_dir(loaded: LoadedModel, layer: str, recipe: dict, root: Path | None = None) -> Path:
+def gallery_dir(loaded: LoadedModel, layer: str, recipe: AscentSettings | Mapping[str, Any],
+                root: Path | None = None) -> Path:
     root = Path(root) if root is not None else default_cache_dir() / "gallery"
     return root / f"{_safe(loaded.name)}-{weights_fingerprint(loaded)}" / _safe(layer) / recipe_key(recipe)
 
 
-def open_gallery(loaded: LoadedModel, layer: str, recipe: dict | None = None, root: Path | None = None) -> Gallery:
+def open_gallery(loaded: LoadedModel, layer: str, recipe: AscentSettings | Mapping[str, Any] | None = None,
+                 root: Path | None = None) -> Gallery:
     """The gallery as it is on disk now (nothing is computed)."""
-    recipe = recipe or recipe_for(loaded)
+    recipe = as_recipe(recipe) if recipe else recipe_for(loaded)
     folder = gallery_dir(loaded, layer, recipe, root)
     gallery = Gallery(loaded.name, layer, layer_channels(loaded, layer), recipe, folder)
     gallery.done = _read_index(folder)
@@ -245,7 +253,7 @@ def _merge_index(gallery: Gallery, entries: dict[int, dict]) -> None:
         done = _read_index(gallery.folder)
         done.update(entries)
         payload = {"model": gallery.model, "layer": gallery.layer, "channels_total": gallery.channels,
-                   "recipe": gallery.recipe, "version": VERSION,
+                   "recipe": gallery.recipe.as_dict(), "version": VERSION,
                    "channels": {str(k): done[k] for k in sorted(done)}}
         _write_atomic(gallery.folder / "index.json", json.dumps(payload, indent=1).encode())
     gallery.done = done
@@ -255,7 +263,8 @@ def blocks_of(channels: Iterable[int]) -> list[int]:
     return sorted({int(k) // BLOCK for k in channels})
 
 
-def compute(loaded: LoadedModel, layer: str, channels: Iterable[int], recipe: dict | None = None,
+def compute(loaded: LoadedModel, layer: str, channels: Iterable[int],
+            recipe: AscentSettings | Mapping[str, Any] | None = None,
             root: Path | None = None, progress: Progress | None = None,
             preview: Callable[[list[np.ndarray], list[str]], None] | None = None) -> Gallery:
     """Make sure ``channels`` of ``layer`` are on disk (computing the blocks that hold any missing one)
@@ -279,7 +288,7 @@ def compute(loaded: LoadedModel, layer: str, channels: Iterable[int], recipe: di
         if folder.is_symlink() or (folder.exists() and not folder.is_dir()):  # our cache, damaged: a file where
             folder.unlink()                                                  # a folder was
     gallery.folder.mkdir(parents=True, exist_ok=True)
-    net = any_size(loaded) if int(recipe["size"]) != int(loaded.input_size[0]) else loaded
+    net = any_size(loaded) if recipe.size != int(loaded.input_size[0]) else loaded
     extractor = net.extractor((layer,))
     for i, b in enumerate(todo):
         block = list(range(b * BLOCK, min(gallery.channels, (b + 1) * BLOCK)))
@@ -291,10 +300,7 @@ def compute(loaded: LoadedModel, layer: str, channels: Iterable[int], recipe: di
             def step(fraction: float, message: str, _i=i, _block=block) -> None:
                 progress((_i + fraction) / len(todo), f"channels {_block[0]}-{_block[-1]} of {layer}: {message}")
 
-            result = gradient_ascent(net, layer, block, steps=int(recipe["steps"]), step_size=float(recipe["eta"]),
-                                     size=int(recipe["size"]), init=recipe["init"], jitter=int(recipe["jitter"]),
-                                     l2=float(recipe["l2"]), blur_every=int(recipe["blur_every"]),
-                                     fourier=bool(recipe["fourier"]), seed=int(recipe["seed"]), progress=step)
+            result = gradient_ascent(net, layer, block, **recipe.call_kwargs(), progress=step)
             reached = np.asarray(extractor(result.raw, training=False)).mean(axis=(1, 2))  # (B, C)
             entries = {}
             for j, k in enumerate(block):

@@ -21,6 +21,7 @@ from core.images import resize, to_gray
 from core.limits import USER_MODEL_CONFIG_MAX, USER_MODEL_FLOOR, USER_MODEL_RATIO
 from core.numeric import softmax
 from core.progress import Progress, ensure
+from core.vision import ascent_settings
 
 FER_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)
@@ -74,10 +75,9 @@ PAGE_DEFAULTS: dict[str, dict[str, dict]] = {
     "efficientnet-lite0": {
         "activations": {"image": "chelsea", "layer": "stem_activation", "late_layer": "block5c_activation",
                         "stats": "activation"},
-        "filters": {"layer": "block4a_expand_activation", "count": 8, "steps": 60, "eta": 1.0, "init": "gray",
-                    "jitter": 0, "l2": 0.0, "blur_every": 0, "fourier": True, "size": 96},
-        "class": {"class": "honeycomb", "steps": 200, "eta": 32.0, "init": "gray", "jitter": 8, "l2": 0.002,
-                  "blur_every": 10, "fourier": False, "size": 224},
+        # their ascent settings: core/vision/ascent_settings.py (MODELS), merged in by page_defaults
+        "filters": {"layer": "block4a_expand_activation", "count": 8},
+        "class": {"class": "honeycomb"},
         "dream": {"image": "china", "layers": {"block5c_add": 1.0, "block6a_expand_activation": 1.0}, "octaves": 4,
                   "scale": 1.4, "iterations": 20, "step": 0.02, "jitter": 4, "max_side": 384},
         "attribution": {"image": "cat_and_espresso", "layer": "head_activation", "contrast": ("espresso",),
@@ -89,8 +89,14 @@ PAGE_DEFAULTS: dict[str, dict[str, dict]] = {
 
 
 def page_defaults(name: str, page: str) -> dict:
-    """The starting settings of ``page`` for model ``name`` ({} when the page's generic choice applies)."""
-    return dict(PAGE_DEFAULTS.get(name, {}).get(page, {}))
+    """The starting settings of ``page`` for model ``name`` ({} when the page's generic choice applies); for
+    "filters" and "class" with the model's ascent settings (:func:`core.vision.ascent_settings.for_model`)
+    as keys too."""
+    d = dict(PAGE_DEFAULTS.get(name, {}).get(page, {}))
+    settings = ascent_settings.for_model(name, page)
+    if settings is not None:
+        d.update(settings.as_dict())
+    return d
 
 
 # ----------------------------------------------------------------------------- preprocessing

@@ -1,6 +1,6 @@
 """Follow the lecturer, end to end: Chromium, a real Redis, two workers behind Debian's HAProxy.
 
-`python -m dashboard.classroom --workers 2` with DASHBOARD_REDIS_URL pointing at a redis-server this
+`python -m serving.classroom --workers 2` with DASHBOARD_REDIS_URL pointing at a redis-server this
 test owns (so it can stop it mid-lecture). A presenter and three students in separate browser
 contexts (separate cookies: they land on both workers); the presenter changes page and a control and
 every student shows the same page and view (a condition wait bounded by FOLLOW_DEADLINE_S, default
@@ -61,7 +61,7 @@ def lecture(tmp_path_factory):
     env = {**os.environ, "DASHBOARD_REDIS_URL": redis.url}
     env.pop("DASHBOARD_PRESENTER_SECRET", None)  # a fresh one, printed by the launcher
     with open(out, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "dashboard.classroom", "--workers", "2", "--port", str(port),
+        proc = subprocess.Popen([sys.executable, "-m", "serving.classroom", "--workers", "2", "--port", str(port),
                                  "--host", "127.0.0.1", "--no-warm", "--run-dir", str(run_dir)],
                                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     deadline = time.time() + 120

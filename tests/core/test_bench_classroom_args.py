@@ -4,7 +4,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from dashboard.student import Widget
+from serving.student import Widget
 
 _spec = importlib.util.spec_from_file_location(
     "bench_classroom", Path(__file__).resolve().parents[2] / "benchmarks" / "bench_classroom.py")

@@ -88,10 +88,10 @@ def test_recipes_and_layers_get_their_own_folders(shapes, tmp_path):
 def test_model_recipe_and_default_layer(efficientnet_lite0, emotion_cnn):
     lite = efficientnet_lite0
     recipe = G.recipe_for(lite)
-    assert recipe["size"] == 96 and recipe["fourier"] and recipe["steps"] == 60
+    assert recipe.size == 96 and recipe.fourier and recipe.steps == 60
     assert G.default_layer(lite) == "block4a_expand_activation" and G.layer_channels(lite, "block4a_expand_activation") == 240
     emotion = emotion_cnn
-    assert G.recipe_for(emotion)["size"] == 64 and G.default_layer(emotion) in emotion.conv_layers
+    assert G.recipe_for(emotion).size == 64 and G.default_layer(emotion) in emotion.conv_layers
 
 
 @pytest.mark.parametrize("layer, channel, want_layer, want_channel, note", [

@@ -11,6 +11,8 @@ Floors, bottom to top:
   2. the command line and what walks the whole lecture: core/cli.py, core/report.py, core/__main__.py,
      every package's cli module, core/lecture.py (the lecture path and its command) and core/questions.py
      (live questions whose answers the feature packages compute), which may import anything below.
+
+Above core/: dashboard/ (what runs inside a page) and serving/ (process management); see the end of this file.
 """
 
 from __future__ import annotations
@@ -122,3 +124,45 @@ def test_the_checks_catch_what_they_look_for():
     assert circles(old) == [["core.detection.anchors", "core.detection.darknet", "core.detection.yolo"]]
     assert upward(old) == ["core.vision.synthetic -> core.detection.boxes"]
     assert upward({"core.images": {"core.vision.zoo"}, "core.vision.zoo": set()}) == ["core.images -> core.vision.zoo"]
+
+
+# ----------------------------------------------------------------------------- the packages above core/
+# core/ (the library) < dashboard/ (what runs inside a page) < serving/ (process management: servers, the
+# classroom, the proxy config, the scripted students). dashboard/ may use serving.patches, the one module of
+# Streamlit's private API, which imports nothing of this project; core/ imports neither package.
+PAGE_SIDE = {"serving", "serving.patches"}  # what dashboard/ may import from serving/
+
+
+def project_graph() -> dict[str, set[str]]:
+    paths = {module_name(p): p for package in ("core", "dashboard", "serving") for p in (CORE.parent / package).rglob("*.py")}
+    return {name: imports(path, set(paths)) for name, path in paths.items()}
+
+
+def misplaced(edges: dict[str, set[str]]) -> list[str]:
+    bad = []
+    for a, targets in edges.items():
+        for b in targets:
+            top_a, top_b = a.split(".")[0], b.split(".")[0]
+            if top_a == "core" and top_b != "core":
+                bad.append(f"{a} -> {b}")
+            elif top_a == "dashboard" and top_b == "serving" and b not in PAGE_SIDE:
+                bad.append(f"{a} -> {b}")
+            elif a in PAGE_SIDE and b != a:
+                bad.append(f"{a} -> {b}")
+    return sorted(bad)
+
+
+def test_dashboard_holds_no_process_management_and_core_no_ui():
+    edges = project_graph()
+    assert {"serving.serve", "serving.classroom", "serving.student", "serving.health", "serving.haproxy",
+            "serving.patches"} <= set(edges)
+    assert not {"dashboard.serve", "dashboard.classroom", "dashboard.student"} & set(edges)
+    assert misplaced(edges) == []
+    assert circles(edges) == []
+
+
+def test_the_package_check_catches_what_it_looks_for():
+    assert misplaced({"dashboard.app": {"serving.patches"}, "serving.patches": set()}) == []
+    assert misplaced({"dashboard.follow": {"serving.student"}}) == ["dashboard.follow -> serving.student"]
+    assert misplaced({"serving.patches": {"dashboard.theme"}}) == ["serving.patches -> dashboard.theme"]
+    assert misplaced({"core.lecture": {"dashboard.lecture"}}) == ["core.lecture -> dashboard.lecture"]

@@ -1,4 +1,4 @@
-"""dashboard/student.py: the scripted student, against a stub websocket server and a real `streamlit run`.
+"""serving/student.py: the scripted student, against a stub websocket server and a real `streamlit run`.
 
 The real server runs the dashboard on a free loopback port; only light pages are opened (Home and
 Upsampling), so the module takes about as long as the app's first import (~15-30 s on a small machine).
@@ -16,7 +16,7 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from websockets.asyncio.server import serve
 
-from dashboard.student import (
+from serving.student import (
     Student,
     StudentTimeout,
     Widget,

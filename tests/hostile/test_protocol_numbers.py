@@ -8,7 +8,7 @@ import pytest
 from streamlit.elements.widgets.number_input import NumberInputSerde
 from streamlit.proto.NumberInput_pb2 import NumberInput as NumberInputProto
 
-from dashboard.serve import patch_streamlit
+from serving.patches import patch_streamlit
 from tests.pages.conftest import app  # noqa: F401  (the fixture)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import classroom
+from serving import classroom
 from tests.helpers import free_port
 from tests.serving.conftest import haproxy  # noqa: F401  (the fixture: skips without Debian's haproxy)
 from tests.serving.test_classroom import room  # noqa: F401  (the fixture: a 2-worker room of this module's own)
@@ -54,7 +54,7 @@ def test_a_hung_worker_is_killed_and_restarted(haproxy, tmp_path):  # noqa: F811
     port = free_port()
     env = dict(os.environ, DASHBOARD_HUNG_AFTER_S="6")
     with open(out, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "dashboard.classroom", "--workers", "1", "--port", str(port),
+        proc = subprocess.Popen([sys.executable, "-m", "serving.classroom", "--workers", "1", "--port", str(port),
                                  "--host", "127.0.0.1", "--no-warm", "--run-dir", str(tmp_path / "run")],
                                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     stopped = None

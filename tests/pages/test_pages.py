@@ -133,7 +133,7 @@ def test_setup_page_readiness_checklist_names_what_is_missing(app, monkeypatch):
     computed is named; none missing (and every decoder trained) says the class is ready."""
     from core import lecture
     from core.fcn import segmentation as seg
-    from dashboard import serve
+    from serving import serve
 
     views = lecture.class_views()
     state = serve.WarmupState(state="done")

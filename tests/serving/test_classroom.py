@@ -1,4 +1,4 @@
-"""`python -m dashboard.classroom`: its HAProxy config, sticky routing through a real HAProxy to two
+"""`python -m serving.classroom`: its HAProxy config, sticky routing through a real HAProxy to two
 real workers (page load, websocket, reconnect, upload), the students' URL, and a clean Ctrl-C.
 
 Without Debian's haproxy: a visible skip on a developer machine, a failure under CI=true
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import classroom
+from serving import classroom
 from tests.helpers import free_port
 from tests.serving.conftest import get, ws_connect
 
@@ -129,7 +129,7 @@ def room(haproxy, tmp_path_factory):
     out = run_dir / "launcher.out"
     port = free_port()
     with open(out, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "dashboard.classroom", "--workers", "2", "--port", str(port),
+        proc = subprocess.Popen([sys.executable, "-m", "serving.classroom", "--workers", "2", "--port", str(port),
                                  "--host", "127.0.0.1", "--no-warm", "--run-dir", str(run_dir)],
                                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -254,7 +254,7 @@ def test_ctrl_c_stops_haproxy_and_every_worker(room):  # last: it ends the room
     started = _descendants(room.proc.pid)
     commands = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode() for pid in started}
     assert sum("haproxy" in c for c in commands.values()) == 1, commands
-    assert sum(("dashboard.serve" in c or "streamlit" in c) for c in commands.values()) >= 2, commands
+    assert sum(("serving.serve" in c or "streamlit" in c) for c in commands.values()) >= 2, commands
     t0 = time.monotonic()
     room.proc.send_signal(signal.SIGINT)
     assert room.proc.wait(timeout=30) == 0

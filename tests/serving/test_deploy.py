@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dashboard import classroom
+from serving import classroom
 from tests.helpers import free_port
 from tests.serving.conftest import get, ws_connect
 
@@ -52,7 +52,7 @@ def test_dockerfile_copies_only_what_exists_and_is_not_dockerignored():
     for src in sources:
         assert (ROOT / src).exists(), f"COPY {src}: missing"
         assert src.rstrip("/") not in ignored, f"COPY {src}: excluded by .dockerignore"
-    for needed in ("requirements.txt", "core/", "assets/", "dashboard/", "pages/", ".streamlit/"):
+    for needed in ("requirements.txt", "core/", "assets/", "dashboard/", "serving/", "pages/", ".streamlit/"):
         assert needed in sources, needed
 
 
@@ -64,7 +64,7 @@ def test_dockerfile_bakes_assets_and_models_and_runs_one_worker():
     assert instructions[0] == ("FROM", "python:3.11-slim-bookworm")
     assert ("EXPOSE", "8501") in instructions
     cmd = [rest for word, rest in instructions if word == "CMD"][-1]
-    assert cmd == '["python", "-m", "dashboard.serve", "--host", "0.0.0.0", "--port", "8501"]'
+    assert cmd == '["python", "-m", "serving.serve", "--host", "0.0.0.0", "--port", "8501"]'
     runs = " && ".join(rest for word, rest in instructions if word == "RUN")
     core_cmds = [shlex.split(c.split(">")[0]) for c in re.findall(r"python -m core ([^&]+)", runs)]
     parser = build_parser()

@@ -36,7 +36,7 @@ def test_k8s_has_a_redis_every_pod_uses():
 
 def test_haproxy_logs_leave_the_query_string_out():
     """The presenter's link carries its secret in the query string: both HAProxy configs log the path only."""
-    from dashboard.classroom import haproxy_config
+    from serving.classroom import haproxy_config
 
     for cfg in (haproxy_config("0.0.0.0", 8501, [("w1", 40001)]), (ROOT / "deploy" / "haproxy-compose.cfg").read_text()):
         fmt = next(line for line in cfg.splitlines() if line.strip().startswith("log-format"))

@@ -1,7 +1,7 @@
 """Two students on one server: a long job of one never holds up the other (issue #12).
 
-The server is real (``python -m dashboard.serve`` on a loopback port, warm start off) and the
-students speak Streamlit's own websocket protocol (:mod:`dashboard.student`). Student A starts a
+The server is real (``python -m serving.serve`` on a loopback port, warm start off) and the
+students speak Streamlit's own websocket protocol (:mod:`serving.student`). Student A starts a
 long Deep Dream; while it runs, student B asks the activations page for a *new* image (a cache miss,
 which the old process-wide lock made wait for A's dream) and then opens the Setup page, which must
 still report A's job as running: B was served while A's job ran, with no clock in the assertion.
@@ -13,13 +13,12 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from dashboard.student import Student
+from serving import health
+from serving.student import Student
 from tests.helpers import free_port, run_async
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,17 +28,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def server():
     port = free_port()
     env = dict(os.environ, DASHBOARD_JOB_WORKERS="2")
-    proc = subprocess.Popen([sys.executable, "-m", "dashboard.serve", "--no-warm", "--port", str(port)], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "serving.serve", "--no-warm", "--port", str(port)], cwd=ROOT,
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "_stcore/health", timeout=2):
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
+    if not health.wait_healthy(url, 120, alive=lambda: proc.poll() is None):
         proc.kill()
         pytest.fail("the dashboard server did not start")
     yield url

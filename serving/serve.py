@@ -1,12 +1,13 @@
-"""One dashboard server: ``python -m dashboard.serve [--host H] [--port P] [--no-warm]``.
+"""One dashboard server: ``python -m serving.serve [--host H] [--port P] [--no-warm]``.
 
 It is ``streamlit run dashboard/app.py`` with two additions for a lecture hall:
 
-* **hardening** of Streamlit for many users: a client's ``clear_cache`` message (sent by any
-  websocket client, no cookie needed) no longer empties the caches of every session — it clears
-  that session's own state only (``DASHBOARD_ALLOW_CLEAR_CACHE=1`` restores Streamlit's behaviour);
+* **hardening** of Streamlit for many users (:mod:`serving.patches`, applied before the server starts): a
+  client's ``clear_cache`` message (sent by any websocket client, no cookie needed) no longer empties the
+  caches of every session — it clears that session's own state only (``DASHBOARD_ALLOW_CLEAR_CACHE=1``
+  restores Streamlit's behaviour), no Keras clean-up after every rerun, no config-file polling thread;
 * **warm start**: once the server answers, a background thread opens every page with its defaults
-  over Streamlit's own websocket protocol (:mod:`dashboard.student`), then every preset view of the
+  over Streamlit's own websocket protocol (:mod:`serving.student`), then every preset view of the
   lecture path and the extra class views (``core/lecture.toml``), each in a fresh session as a
   browser opening the step's link would, so models, embeddings, trained decoders and the results the
   lecture shows are computed before the first student arrives. Progress goes to the log and to the
@@ -24,62 +25,15 @@ import os
 import sys
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from serving import health, patches
+from serving.patches import patch_streamlit
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "dashboard" / "app.py"
 log = logging.getLogger("dashboard.warmup")
-
-
-# ----------------------------------------------------------------------------- hardening
-
-
-def patch_streamlit() -> None:
-    """Idempotent: neutralise ``clear_cache`` and keep Keras sessions across reruns."""
-    from streamlit.runtime.app_session import AppSession
-    from streamlit.runtime.scriptrunner import script_runner
-
-    if getattr(script_runner, "_clean_problem_modules", None) is not None:
-        # Streamlit calls keras.backend.clear_session() after every rerun to free models a script
-        # rebuilt; ours are shared cached resources, and the call costs ~200 ms per slider move.
-        script_runner._clean_problem_modules = lambda: None
-
-    _refuse_non_finite_numbers()
-    if os.environ.get("DASHBOARD_ALLOW_CLEAR_CACHE") == "1" or getattr(AppSession, "_dashboard_patched", False):
-        return
-
-    def own_state_only(self) -> None:
-        logging.getLogger("dashboard").warning(
-            "A client asked to clear every cache; only its own session state was cleared "
-            "(set DASHBOARD_ALLOW_CLEAR_CACHE=1 to allow clearing for everyone).")
-        self._session_state.clear()
-
-    AppSession._handle_clear_cache_request = own_state_only
-    AppSession._dashboard_patched = True
-
-
-def _refuse_non_finite_numbers() -> None:
-    """A NaN or infinity sent over the websocket for an integer ``st.number_input`` crashed the page inside
-    Streamlit (``int(nan)`` in its deserializer, before any page code runs): such a value is read as no value,
-    so the widget keeps its default, as Streamlit already does for a float input."""
-    import math
-
-    from streamlit.elements.widgets import number_input
-
-    serde = number_input.NumberInputSerde
-    if getattr(serde, "_dashboard_finite", False):
-        return
-    original = serde.deserialize
-
-    def deserialize(self, ui_value):
-        if isinstance(ui_value, float) and not math.isfinite(ui_value):
-            ui_value = None
-        return original(self, ui_value)
-
-    serde.deserialize = deserialize
-    serde._dashboard_finite = True
 
 
 # ----------------------------------------------------------------------------- warm start
@@ -87,7 +41,7 @@ def _refuse_non_finite_numbers() -> None:
 
 def view_ok(record: dict) -> bool:
     """A warmed view ran to the end without an exception."""
-    from dashboard.student import OK_STATUSES
+    from serving.student import OK_STATUSES
 
     return record.get("status") in OK_STATUSES and not record.get("exceptions")
 
@@ -123,25 +77,12 @@ class WarmupState:
 WARMUP = WarmupState()
 
 
-def _wait_healthy(base_url: str, timeout: float = 120.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(base_url + "_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.5)
-    return False
-
-
 def warm_up(base_url: str, state: WarmupState = WARMUP, timeout: float = 1800.0) -> WarmupState:
     """Open every page once with its defaults (in slide order) so their results are cached."""
-    from dashboard import student
+    from serving import student
 
     state.state, state.started = "waiting", time.time()
-    if not _wait_healthy(base_url):
+    if not health.wait_healthy(base_url, timeout=120.0, interval=0.5):
         state.state, state.error = "failed", "the server did not answer its health check"
         log.warning("warm start: %s", state.error)
         return state
@@ -177,7 +118,7 @@ def warm_views(base_url: str, state: WarmupState, timeout: float = 1800.0) -> li
     browser opening the step's link would. Appends one record per view to ``state.views``."""
 
     from core import lecture
-    from dashboard import student
+    from serving import student
 
     views = [(p, q) for p, q in lecture.class_views() if q]
     base = len(state.pages)
@@ -213,7 +154,7 @@ def warm_views(base_url: str, state: WarmupState, timeout: float = 1800.0) -> li
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m dashboard.serve", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m serving.serve", description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8501")))
     parser.add_argument("--no-warm", action="store_true", help="skip computing every page's defaults at start")
@@ -224,13 +165,9 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_warm:
         local = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
         threading.Thread(target=warm_up, args=(f"http://{local}:{args.port}/",), name="warm-up", daemon=True).start()
-    from streamlit.web import bootstrap
     from streamlit.web import cli as stcli
 
-    # Streamlit polls config.toml (and secrets.toml, see .streamlit/config.toml) every 200 ms in a
-    # thread, hashing the files: ~10 % of a worker's busy CPU under load, for files that never
-    # change while a lecture runs. Restart the server to change its config.
-    bootstrap._install_config_watchers = lambda flag_options: None
+    patches.quiet_config_watchers()
 
     sys.argv = ["streamlit", "run", str(APP), "--server.address", args.host, "--server.port", str(args.port),
                 "--server.headless", "true", *extra]
@@ -238,6 +175,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from dashboard.serve import main as _main  # the imported module's WARMUP is the one pages read
+    from serving.serve import main as _main  # the imported module's WARMUP is the one pages read
 
     _main()
