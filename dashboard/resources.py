@@ -107,7 +107,7 @@ def _session_id() -> str:
 def _client_id() -> str | None:
     """The browser's address, which groups the tabs (sessions) of one machine for the job pool's per-client cap.
 
-    A connection from loopback is our HAProxy (``python -m dashboard.classroom`` sets ``option forwardfor``,
+    A connection from loopback is our HAProxy (``python -m serving.classroom`` sets ``option forwardfor``,
     which *appends* the address it saw as the last X-Forwarded-For entry; earlier entries are whatever the
     browser sent, so they are not trusted) or a browser on this machine ("local"). Any other connection is
     a browser reaching this worker directly: its own address, whatever headers it sent. None when there is

@@ -136,6 +136,6 @@ def test_the_client_cap_setting(monkeypatch):
 
 
 def test_the_classroom_proxy_appends_the_client_address():
-    from dashboard import classroom
+    from serving import classroom
 
     assert "option forwardfor" in classroom.haproxy_config("127.0.0.1", 8000, [("w1", 8001)])
