@@ -66,6 +66,9 @@ def test_anchors_page_scores_voc_and_coco_ap_and_links_the_ethics_pages(app):
     table = next(d.value for d in at.dataframe if "COCO AP@[.5:.95]" in d.value.columns)
     assert list(table["class"]) == ["circle", "square", "triangle", "mean (mAP)", "global"]
     assert (table["COCO AP@[.5:.95]"] < table["VOC AP50"]).all()  # ten thresholds, the first of them 0.5
+    per_image = next(float(m.value) for m in at.metric if m.label == "mean of per-image AP50")  # #23 d
+    assert 0 < per_image <= 1
+    assert any(c.value.startswith("The report's other proposal") for c in at.caption)
     assert any("military" in m.value for m in at.markdown)
     links = [e for e in at.get("page_link")]
     assert len(links) >= 7 and any("racist AI" in e.proto.label for e in links)
