@@ -58,7 +58,7 @@ LECTURES = {
             ("Object detection: R-CNN, Fast and Faster R-CNN", "rcnn"),
             ("YOLO v1–v3: the output tensor and non-max suppression; darknet models", "yolo"),
             ("YOLO: the loss, anchors from k-means, training a tiny YOLO", "yolo-training"),
-            ("Mask R-CNN: instances from boxes + masks", "rcnn"),
+            ("Mask R-CNN: boxes → masks, keypoints as one-pixel masks, real time", "mask-rcnn"),
             ("In summary: segmentation is active research, detection is ready for industry, instance "
              "segmentation still costs a good deal of hardware", None),
         ],

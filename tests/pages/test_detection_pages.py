@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from dashboard import navigation
 from tests.pages.test_embedding_pages import open_page
 
 
@@ -105,3 +106,19 @@ def test_rcnn_page_roi_pool_vs_align_and_box_losses(app):
     at.slider(key="roi_sampling").set_value(4).run()
     at.slider(key="loss_ratio").set_value(0.5).run()
     assert not at.exception
+
+
+def test_mask_rcnn_page_after_yolo_shows_keypoints_as_one_pixel_masks(app):
+    """#23 f: Mask R-CNN follows YOLO as in the notes; its keypoints are pictures, not text only."""
+    order = [s.url_path for s in navigation.PAGES]
+    assert order.index("yolo-training") < order.index("mask-rcnn")
+    at = open_page(app, "det_mask_rcnn.py")
+    assert not at.exception, [e.value for e in at.exception]
+    metric = {m.label: m.value for m in at.metric}
+    assert metric["pixels on per target mask"] == "1"
+    coarse = float(metric["mean keypoint error"].split()[0])
+    at.select_slider(key="kp_m").set_value(56).run()
+    fine = float({m.label: m.value for m in at.metric}["mean keypoint error"].split()[0])
+    assert not at.exception and fine < coarse  # a finer map places the keypoints closer
+    assert any("nEug0-pD0Ms" in m.value for m in at.markdown)  # the slide's real-time video
+    assert any("Boxes are stupid" in m.value for m in at.markdown)
