@@ -100,3 +100,15 @@ def test_upsampling_page_builds_bicubic_from_zeros_and_a_cubic_kernel(app):
     assert not at.exception
     assert any("-0.09375, 0, 0.59375, 1, 0.59375, 0, -0.09375" in m.value for m in at.markdown)
     assert any("equals bicubic interpolation written directly" in s.value for s in at.success)
+
+
+@pytest.mark.trained
+def test_segmentation_page_shows_fcn_32s_16s_8s_with_their_mean_iou(app):
+    """#23 c: the three skip-fusion variants, each with its held-out mean IoU and its predictions."""
+    at = open_page(app, "fcn_segmentation.py")
+    assert not at.exception, [e.value for e in at.exception]
+    ious = {m.label: float(m.value) for m in at.metric if m.label.startswith("mean IoU FCN-")}
+    assert set(ious) == {"mean IoU FCN-32s", "mean IoU FCN-16s", "mean IoU FCN-8s"}
+    assert ious["mean IoU FCN-8s"] > ious["mean IoU FCN-32s"]  # the fused skips bring the detail back
+    captions = [c for img in at.get("image") for c in img.captions]
+    assert {"FCN-32s", "FCN-16s", "FCN-8s"} <= set(captions)
