@@ -46,7 +46,7 @@ def figure_picture() -> np.ndarray:
 
     img = fig_.image.copy()
     x0, y0, x1, y1 = (int(round(v)) for v in fig_.box)
-    cv2.rectangle(img, (x0, y0), (x1, y1), (0, 150, 255), 1)
+    cv2.rectangle(img, (x0, y0), (x1, y1), (255, 150, 0), 1)  # RGB: orange
     for (x, y) in fig_.keypoints:
         cv2.circle(img, (int(round(x)), int(round(y))), 4, (220, 30, 160), -1, cv2.LINE_AA)
     for (x, y) in decoded:
@@ -62,7 +62,7 @@ def maps_figure(maps: np.ndarray, title: str, colorscale: str) -> go.Figure:
         fig.update_yaxes(autorange="reversed", showticklabels=False, scaleanchor=f"x{k + 1}" if k else "x",
                          row=1, col=k + 1)
         fig.update_xaxes(showticklabels=False, row=1, col=k + 1)
-    fig.update_layout(title=title, height=260, margin=dict(l=0, r=0, t=60, b=0), font=figures.FONT)
+    fig.update_layout(title=dict(text=title, y=0.98), height=280, margin=dict(l=0, r=0, t=80, b=0), font=figures.FONT)
     return fig
 
 
@@ -72,7 +72,7 @@ with lecture_path.place(stage):
              caption="RoI (orange), true keypoints (magenta), decoded from the maps (green +)")
     with p2:
         st.plotly_chart(maps_figure(targets, f"training targets: {len(targets)} masks of {m} × {m}, one pixel each",
-                                    "Greys"), width="stretch")
+                                    [[0, "#ececec"], [1, "#111111"]]), width="stretch")
         st.plotly_chart(maps_figure(pred, "what a trained head outputs: a softmax over each map's cells "
                                           "(illustration, not a trained model)", "Viridis"), width="stretch")
 cols = st.columns(3)
