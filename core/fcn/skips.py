@@ -145,3 +145,14 @@ def load_skip_fcn(progress: Progress | None = None, subprocess_ok: bool = True, 
     path = model_path(folder)
     card = cached_or_trained(MODEL_NAME, path, RECIPE, progress, subprocess_ok)
     return keras.models.load_model(path, safe_mode=True), card
+
+
+def is_trained(folder: Path | None = None) -> bool:
+    """Whether the cache holds the three-headed FCN for the current recipe (nothing is trained)."""
+    import json
+
+    try:
+        card = json.loads(model_path(folder).with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        return False
+    return card.get("recipe") == RECIPE and model_path(folder).exists()

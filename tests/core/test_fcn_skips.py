@@ -51,3 +51,14 @@ def test_the_trained_fusions_are_at_least_as_good_as_the_coarse_map():
     iou = {v: card["variants"][v]["mean_iou"] for v in skips.VARIANTS}
     assert iou["32s"] > 0.4  # it learned something
     assert iou["8s"] > iou["32s"]  # the fused skips bring back the detail the stride-8 map lost
+
+
+def test_is_trained_reads_the_card_and_its_recipe(tmp_path):
+    assert not skips.is_trained(tmp_path)
+    skips.model_path(tmp_path).write_bytes(b"x")
+    skips.model_path(tmp_path).with_suffix(".json").write_text('{"recipe": {"version": 0}}')
+    assert not skips.is_trained(tmp_path)  # another recipe: it will be retrained
+    import json
+
+    skips.model_path(tmp_path).with_suffix(".json").write_text(json.dumps({"recipe": skips.RECIPE}))
+    assert skips.is_trained(tmp_path)
