@@ -40,6 +40,7 @@ TRAINERS = {  # NAME -> "module:function"
     "shapes-cnn": "core.vision.train:train_shapes_here",
     "tanks-cnn": "core.vision.tanks:train_tanks_here",
     "shapes-fcn": "core.fcn.segmentation:train_fcn_here",
+    "shapes-fcn-skips": "core.fcn.skips:train_skips_here",
     "shapes-yolo": "core.detection.train:train_yolo_here",
 }
 # Every self-trained model the pages, the report and the tests load: (name, "module:loader", loader kwargs).
@@ -50,6 +51,7 @@ SELF_TRAINED = (
     ("shapes-yolo", "core.detection.train:load_shapes_yolo", {}),
     *((f"shapes-fcn-{d}", "core.fcn.segmentation:load_fcn", {"decoder": d})
       for d in ("transpose", "bilinear", "unpool", "aspp", "pyramid")),
+    ("shapes-fcn-skips", "core.fcn.skips:load_skip_fcn", {}),  # FCN-32s/16s/8s, one network with three heads
     ("tanks-cnn-1.0", "core.vision.tanks:train_tanks_cnn", {"correlation": 1.0}),
     ("tanks-cnn-0.5", "core.vision.tanks:train_tanks_cnn", {"correlation": 0.5}),
 )

@@ -4,9 +4,10 @@ A page is listed here only once its file exists and works, so the home page neve
 page that is not there. Sections and pages follow the order of the slides (tests/pages/test_navigation_order.py
 walks the navigation against it): lecture 1 opens with the ethics demo, then "why visualize" (tanks in trees,
 attribution vs influence) before activations, filters and class neurons, Deep Dream and CAM/Grad-CAM; lecture 2
-goes upsampling and transposed convolution, segmentation, the R-CNN family (with Mask R-CNN and instances),
-YOLO. Pages that are not slides sit where a lecturer looks for them: Setup next to Home (before class), the
-neuron gallery right after the filters it shows, the live demo at the end.
+goes upsampling and transposed convolution, segmentation, the R-CNN family (with RoIAlign and instances),
+YOLO, then Mask R-CNN's masks and keypoints (after YOLO, as in the slides). Pages that are not slides sit
+where a lecturer looks for them: Setup next to Home (before class), the neuron gallery right after the
+filters it shows, the live demo at the end.
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ PAGES: list[PageSpec] = [
              "yolo", "Boxes, confidence and NMS sliders; the S x S x B(5+C) tensor cell by cell; darknet models in Keras."),
     PageSpec("Fully Convolutional Learning", "det_anchors_loss.py", "YOLO: anchors, loss & training", ":material/query_stats:",
              "yolo-training", "Anchors from IoU k-means, the loss term by term, and the tiny YOLO trained here."),
+    PageSpec("Fully Convolutional Learning", "det_mask_rcnn.py", "Mask R-CNN: masks & keypoints", ":material/gesture:",
+             "mask-rcnn", "After YOLO, as in the slides: boxes -> masks, keypoints as one-pixel masks per RoI, "
+             "real-time Mask R-CNN."),
     PageSpec("Live demo", "live_camera.py", "Live camera", ":material/videocam:",
              "live-camera", "The class on camera: emotion + Grad-CAM on faces, selfie segmentation, BlazeFace "
              "anchors, one CNN channel, live with FPS and per-stage milliseconds."),

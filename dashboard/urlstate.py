@@ -40,7 +40,8 @@ STATE = "_urlstate"
 RESERVED = frozenset({"lecture", "layer", "channel"})  # owned by lecture mode and the neuron gallery
 OWN_URL_PAGES = frozenset({"neuron-gallery"})  # pages that keep their own query string
 WIDGETS = ("slider", "select_slider", "selectbox", "radio", "number_input", "text_input", "text_area", "checkbox",
-           "toggle", "segmented_control", "multiselect", "pills", "color_picker")
+           "toggle", "segmented_control", "multiselect", "pills", "color_picker", "tabs")
+# st.tabs with a key tracks the open tab (its label, in session state); it returns containers, not a value
 MAX_TEXT = 2000  # characters of a text control restored from a link (unless the widget says fewer)
 MAX_RAW = 20_000  # a query value longer than this is not even parsed
 UNBOUNDED = 2 ** 53 - 1  # number inputs without bounds: what the browser can represent exactly
@@ -154,6 +155,8 @@ def _coerce(kind: str, args: dict, raw: list[str], name: str, notes: list[str]):
         return _number(raw[0], num, lo, hi, step, name, notes)
     if kind in ("selectbox", "radio"):
         return _option(raw[0], list(args.get("options") or []), name)
+    if kind == "tabs":
+        return _option(raw[0], list(args.get("tabs") or []), name)
     if kind == "select_slider":
         options = list(args.get("options") or [])
         if isinstance(args.get("value"), (list, tuple)):
@@ -211,6 +214,9 @@ def _default(kind: str, args: dict) -> Any:
     if kind in ("selectbox", "radio"):
         options, index = list(args.get("options") or []), args.get("index", 0)
         return options[index] if index is not None and 0 <= index < len(options) else None
+    if kind == "tabs":
+        tabs = list(args.get("tabs") or [])
+        return args.get("default") or (tabs[0] if tabs else None)
     if kind in ("segmented_control", "pills", "multiselect"):
         d = args.get("default")
         multi = kind == "multiselect" or args.get("selection_mode") == "multi"
@@ -257,14 +263,16 @@ def _wrap(kind: str, fn):
                 st.session_state[key] = _coerce(kind, arguments, raw, f"“{name}”", session.notes)
             except _Reject as exc:
                 session.notes.append(str(exc))
-        value = fn(self, *args, **kwargs)
+        result = value = fn(self, *args, **kwargs)
+        if kind == "tabs":  # the open tab's label, which the tabs keep in session state under their key
+            value = st.session_state.get(key)
         try:
             shown, default = _serialize(value), _serialize(_default(kind, arguments))
         except Exception:  # noqa: BLE001 - a value we cannot write down stays out of the URL
-            return value
-        if shown != default:
+            return result
+        if shown != default and (value is not None or kind != "tabs"):
             session.recorded[key] = shown
-        return value
+        return result
 
     widget._urlstate = True  # type: ignore[attr-defined]
     return widget
@@ -333,9 +341,14 @@ def _write_back(session: _Session) -> None:
     st.query_params.from_dict({k: v if len(v) != 1 else v[0] for k, v in new.items()})
 
 
-def share_url(url_path: str) -> str:
-    """The link to this view: the app's URL, the page, and the query string as it is now."""
-    query = urlencode([(k, v) for k, values in _query().items() for v in values])
+def share_url(url_path: str, lecture: bool = False) -> str:
+    """The link to this view: the app's URL, the page, and the query string as it is now (the open tab
+    included). ``?lecture=1`` only when ``lecture``: a link pasted into the course notes must open the
+    student view, whatever mode the person who copied it was in."""
+    items = [(k, v) for k, values in _query().items() if k != "lecture" for v in values]
+    if lecture:
+        items.insert(0, ("lecture", "1"))
+    query = urlencode(items)
     base = ""
     with contextlib.suppress(Exception):
         base = (st.context.url or "").split("?")[0]
@@ -352,9 +365,14 @@ def sidebar(placeholder, url_path: str) -> None:
         if isinstance(session, _Session) and session.notes:
             st.warning("From the link: " + "; ".join(session.notes[:6]) + ".", icon=":material/link:")
         with st.popover("Copy link to this view", icon=":material/link:", width="stretch"):
-            st.caption("Every control of this page is in the link (values at their defaults are left out). "
-                       "The copy button is at the right of the box.")
+            st.caption("Every control of this page and the open tab are in the link (values at their defaults "
+                       "are left out). The copy button is at the right of the box.")
             st.code(share_url(url_path), language=None, wrap_lines=True)
+            from dashboard.components import lecture_mode
+
+            if lecture_mode():
+                st.caption("The link above opens the student view. For the projector (lecture mode):")
+                st.code(share_url(url_path, lecture=True), language=None, wrap_lines=True)
 
 
 def load_view(query: dict[str, list[str]]) -> None:

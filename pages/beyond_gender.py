@@ -7,8 +7,10 @@ from core.embeddings.analysis import percent
 from core.embeddings.bias import DegenerateWords, NotEnoughWords
 from core.embeddings.wordlists import default_name_groups, weat_tests
 from dashboard import components, embedding_ui, figures, resources
+from dashboard import lecture as lecture_path
 
 st.title("Beyond gender: other bias axes, and WEAT")
+stage = lecture_path.stage()  # lecture mode: the projections before/after first, above the word sets
 
 
 # Named cached functions: one computation per (embedding, words, settings) in this worker, shared by
@@ -137,7 +139,10 @@ def projections_section() -> None:
 
 
 if probe:  # drawn once per (embedding, axis, words, debiasing) in this worker, replayed for everyone else
-    components.replay("beyond.projections", (emb, after, sub.direction, tuple(probe)), projections_section)
+    with lecture_path.place(stage):
+        if stage is not None:
+            st.markdown(f"**{preset}**: projections on the axis, before and after ({mode})")
+        components.replay("beyond.projections", (emb, after, sub.direction, tuple(probe)), projections_section)
 
 # ----------------------------------------------------------------------------- 2. WEAT explorer
 st.header("WEAT explorer")

@@ -5,8 +5,10 @@ import streamlit as st
 
 from core.embeddings import bias
 from dashboard import components, embedding_ui, figures, resources
+from dashboard import lecture as lecture_path
 
 st.title("Hard debiasing: neutralize and equalize")
+stage = lecture_path.stage()  # lecture mode: the professions before/after first, above formulas and controls
 st.latex(r"\text{neutralize: } \vec w := \frac{\vec w - \vec w_B}{\|\vec w - \vec w_B\|}\quad (w \notin S)")
 st.latex(r"\text{equalize: } \mu := \frac{1}{|E|}\sum_{w\in E} w,\ \ \nu := \mu - \mu_B,\ \ "
          r"\vec w := \nu + \sqrt{1-\|\nu\|^2}\,\frac{\vec w_B - \mu_B}{\|\vec w_B - \mu_B\|}\quad (w \in E)")
@@ -51,7 +53,10 @@ def projections_section():
     c2.plotly_chart(figures.projection_bars(p_after, title="after", x_range=(-lim, lim), words=shown), width="stretch")
 
 
-components.replay("debias.projections", (derived, n_show), projections_section)
+with lecture_path.place(stage):
+    if stage is not None:
+        st.markdown("**Professions on the gender direction**, before and after")
+    components.replay("debias.projections", (derived, n_show), projections_section)
 st.caption("After debiasing, every neutral profession sits at 0; gender-specific words (actress, businessman ...) "
            "keep their projection because they are in S.")
 

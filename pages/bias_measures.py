@@ -7,8 +7,10 @@ from core.embeddings import bias
 from core.embeddings.analysis import percent
 from core.errors import markdown_text
 from dashboard import components, embedding_ui, resources
+from dashboard import lecture as lecture_path
 
 st.title("Measuring bias: direct, indirect, analogies")
+stage = lecture_path.stage()  # lecture mode: the free-form analogy (the step's picture) first
 
 emb = embedding_ui.require_embedding()
 setup = embedding_ui.require_setup(emb)
@@ -126,20 +128,21 @@ else:
     components.replay("measures.analogies", analogy_key, analogies_section)
     components.download_json(rows, "analogies.json", key="dl_analogies")
 
-st.subheader("Free-form analogy (3CosAdd)")
-c1, c2, c3 = st.columns(3)
+analogy_place = lecture_path.place(stage)
+analogy_place.subheader("Free-form analogy (3CosAdd)")
+c1, c2, c3 = analogy_place.columns(3)
 a = c1.text_input("a", "man", key="ff_a").strip()
 b = c2.text_input("is to b", "doctor", key="ff_b").strip()
 c_ = c3.text_input("as c is to ?", "woman", key="ff_c").strip()
-exclude = st.toggle("Exclude the input words from the answers (what most papers do)", True, key="ff_excl")
+exclude = analogy_place.toggle("Exclude the input words from the answers (what most papers do)", True, key="ff_excl")
 try:
     answers = bias.analogy(emb, a, b, c_, n=8, exclude_inputs=exclude)
-    st.dataframe(pd.DataFrame(answers, columns=["answer", "cosine"]), hide_index=True,
-                 column_config={"cosine": st.column_config.NumberColumn(format="%.3f")})
+    analogy_place.dataframe(pd.DataFrame(answers, columns=["answer", "cosine"]), hide_index=True,
+                            column_config={"cosine": st.column_config.NumberColumn(format="%.3f")})
     if not exclude:
-        st.info("Without the exclusion the nearest word to b − a + c is usually b itself: 'doctor' rather than "
+        analogy_place.info("Without the exclusion the nearest word to b − a + c is usually b itself: 'doctor' rather than "
                 "'nurse'. The famous biased answers depend on that exclusion.")
 except KeyError as exc:  # the words may come from a link: shown as text
-    st.warning(markdown_text(str(exc).strip("'\""), 300))
+    analogy_place.warning(markdown_text(str(exc).strip("'\""), 300))
 except bias.DegenerateWords as exc:
-    st.warning(str(exc))
+    analogy_place.warning(str(exc))

@@ -12,12 +12,14 @@ st.title("Deep Dream")
 stage = lecture_path.stage()  # lecture mode: before/after here, above the formula and controls
 st.latex(r"I \leftarrow \epsilon_{iter}\Big(I + \eta\,\frac{\nabla_I f_A(I)}{\operatorname{mean}|\nabla_I f_A(I)|}\Big)")
 st.caption("f_A: all activations of the chosen layers (sum of weighted mean squares); the gradient is divided by "
-           "its mean absolute value (the inverse L1 norm); ε: a random roll of the image each step (the noise "
-           "process). Octaves run small to large, re-injecting the detail lost by shrinking.")
+           "its mean absolute value (the inverse L1 norm); ε: the noise process, a random roll of the image for each "
+           "gradient (keras-io, default) or the slide's random **scaling** of the image after each step (option "
+           "below). Octaves run small to large, re-injecting the detail lost by shrinking.")
 st.caption("Where this differs from the slide: the slide maximises the plain **sum of the activations of one conv "
-           "layer A**, and its noise process ε adds randomness through **scaling**; here (as in the keras-io Deep "
-           "Dream) the objective is a weighted mean of *squared* activations over one or more layers, and ε is a "
-           "random **roll** of the image. The inverse-L1 gradient normalisation is the slide's.")
+           "layer A**, and its noise process ε adds randomness through **scaling**; by default here (as in the "
+           "keras-io Deep Dream) the objective is a weighted mean of *squared* activations over one or more layers, "
+           "and ε is a random **roll**. Choose \"ε: random scaling (the slide)\" to zoom the image itself by a random "
+           "factor after every step, I ← ε(I + η∇). The inverse-L1 gradient normalisation is the slide's.")
 
 with components.controls("Model and image"):
     model = vision_ui.model_picker(key="dream_model")
@@ -54,8 +56,16 @@ with st.form("dream_form"):
     scale = c2.slider("Octave scale", 1.1, 2.0, float(d.get("scale", 1.4)), 0.1, key="dream_scale")
     iterations = c3.slider("Iterations per octave", 5, 100, int(d.get("iterations", 20)), step=5, key="dream_iter")
     step = c4.select_slider("η", [0.002, 0.005, 0.01, 0.02, 0.05, 0.1], float(d.get("step", 0.01)), key="dream_step")
+    NOISE = {"roll": "ε: random roll (keras-io)", "scale": "ε: random scaling (the slide)"}
+    e1, e2 = st.columns([2, 1])
+    noise = e1.radio("Noise process", list(NOISE), format_func=NOISE.get, horizontal=True, key="dream_eps",
+                     help="Roll: the gradient is taken on a randomly shifted copy (undone afterwards). Scaling: the "
+                          "image itself is zoomed about its centre by a random factor after each step, as on the slide.")
+    scaling_pct = e2.slider("Random scaling ε (± %)", 1, 20, 5, key="dream_scaling",
+                            help="Used with 'random scaling': each step zooms by a factor in [1 − x %, 1 + x %].")
     c5, c6, c7 = st.columns(3)
-    jitter = c5.slider("Random roll ε (px)", 0, 16, int(d.get("jitter", 4)), key="dream_jitter")
+    jitter = c5.slider("Random roll ε (px)", 0, 16, int(d.get("jitter", 4)), key="dream_jitter",
+                       help="Used with 'random roll'.")
     max_loss = c6.number_input("Stop an octave when the loss exceeds (0 = never)", 0.0, 1e6, 0.0, key="dream_maxloss")
     max_side = c7.select_slider("Longest side (px)", [256, 384, 512, 768], int(d.get("max_side", 512)), key="dream_side")
     st.form_submit_button("Dream", type="primary")
@@ -70,14 +80,16 @@ if not weights or all(w == 0 for w in weights.values()):
 
 @resources.cached("dream", "Dreaming ...", heavy=True)
 def dream(model, image, weights: tuple, octaves: int, scale: float, iterations: int, step: float, jitter: int,
-          max_loss: float, max_side: int, progress=None):
+          max_loss: float, max_side: int, scaling: float = 0.0, progress=None):
     """One Deep Dream per (model, image, settings) in this worker: every student asking for it shares it."""
     return ascent.deep_dream(model, image, {k: v for k, v in weights if v > 0}, octaves=octaves, octave_scale=scale,
                              iterations=iterations, step=step, max_loss=max_loss or None, jitter=jitter,
-                             max_side=max_side, progress=progress)
+                             max_side=max_side, progress=progress, scaling=scaling)
 
 
-setting = (model, image, tuple(weights.items()), octaves, scale, iterations, step, jitter, max_loss, max_side)
+# the noise process: a roll (keras-io) or the slide's random scaling, never both
+jitter, scaling = (jitter, 0.0) if noise == "roll" else (0, scaling_pct / 100)
+setting = (model, image, tuple(weights.items()), octaves, scale, iterations, step, jitter, max_loss, max_side, scaling)
 try:
     result = dream(*setting)
 except zoo.ModelError as exc:

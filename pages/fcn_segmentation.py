@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.fcn import atrous
+from core.fcn import atrous, skips
 from core.fcn import segmentation as seg
 from core.images import resize
 from core.scenes import SEGMENT_CLASSES, SEGMENT_PALETTE, segmentation_scenes
@@ -157,6 +157,46 @@ if rows:
                "checkerboard texture, bilinear upsampling gives smooth boundaries, unpooling puts detail back exactly "
                "where the maxima were. ASPP and pyramid pooling use the bilinear decoder too: next to its row, the "
                "difference is the dilated encoder and the context head (a field as large as the image).")
+
+# ----------------------------------------------------------------------------- FCN-32s / 16s / 8s
+st.header("Skip fusion: FCN-32s, FCN-16s, FCN-8s")
+st.markdown("The original FCN (Long, Shelhamer, Darrell 2015) upsamples the coarse score map **×32** in one step "
+            "(**FCN-32s**); **FCN-16s** adds a 1 × 1 score layer on **pool4**, sums it with the coarse scores "
+            "upsampled ×2 and upsamples the sum **×16**; **FCN-8s** fuses **pool3**'s scores the same way and "
+            "upsamples **×8**. Each fusion brings back detail the coarse map lost. The skips are *summed score "
+            "maps*, not the concatenated features of the U-Net decoders above.")
+st.caption("Scaled to the 48-px scenes: the encoder has three poolings (stride 8, not 32), so the three nets are "
+           "built one level down — 32s upsamples the stride-8 scores ×8, 16s fuses pool2's scores (stride 4) and "
+           "upsamples ×4, 8s also fuses pool1's (stride 2) and upsamples ×2. One network carries the three heads, "
+           "trained once on their summed losses (the paper trains them in turn, each from the previous one).")
+fcn_skips = resources.model(("fcn", "skips"), lambda p: skips.load_skip_fcn(progress=p),
+                            "Training / loading FCN-32s/16s/8s (first time: about two minutes) ...")
+
+
+@resources.cached("views", "Segmenting with FCN-32s, 16s and 8s ...")
+def skip_variants(seed: int, n: int = 3):
+    """(scenes, {variant: predicted masks}) for ``n`` held-out scenes drawn with ``seed``."""
+    scenes = segmentation_scenes(n, skips.RECIPE["size"], seed=seed)
+    return scenes, skips.predict_variants(fcn_skips[0], scenes.images)
+
+
+def skips_section() -> None:
+    card = fcn_skips[1]
+    m = st.columns(len(skips.VARIANTS))
+    for col, v in zip(m, skips.VARIANTS, strict=True):
+        col.metric(f"mean IoU FCN-{v}", f"{card['variants'][v]['mean_iou']:.3f}", help=skips.VARIANT_TEXT[v])
+    scenes, preds = skip_variants(seed)
+    for i in range(len(scenes.images)):
+        cols = st.columns(2 + len(skips.VARIANTS))
+        cols[0].image(scenes.images[i], caption="scene", width="stretch")
+        cols[1].image(colour(scenes.masks[i]), caption="truth", width="stretch")
+        for col, v in zip(cols[2:], skips.VARIANTS, strict=True):
+            col.image(colour(preds[v][i]), caption=f"FCN-{v}", width="stretch")
+    st.caption(f"Mean IoU on {card['recipe']['n_test']} held-out scenes. Watch the corners of the squares and "
+               "triangles: the coarse map can only draw blobs at its stride; each fused skip sharpens them.")
+
+
+components.replay("seg.skips", (seed, fcn_skips[1]), skips_section, pictures=True)
 
 # ----------------------------------------------------------------------------- atrous convolution
 st.header("Atrous (dilated) convolution: what one unit sees")

@@ -83,6 +83,53 @@ zb, box = U.zero_insert_upsample(U.SLIDE_MATRIX, "box")
 st.markdown("A 2 x 2 **box** kernel on the zero-inserted 8 x 8 grid gives **nearest neighbour**: "
             f"{'identical' if np.array_equal(box, U.interpolate(U.SLIDE_MATRIX, 2, 'nearest')) else 'different'}.")
 
+st.subheader("Cubic: the same zeros, a cubic kernel")
+CUBIC_CHOICES = {"keys": "a = −0.5 (Keys; the slide's bicubic, default)",
+                 "opencv": "a = −0.75 (OpenCV INTER_CUBIC, TensorFlow align-corners)"}
+cubic_choice = st.radio("Cubic kernel", list(CUBIC_CHOICES), format_func=CUBIC_CHOICES.get, horizontal=True,
+                        key="up_cubic_a")
+cubic_a = U.CUBIC_A[cubic_choice]
+zc, cubic = U.zero_insert_upsample(U.SLIDE_MATRIX, "cubic", a=cubic_a)
+taps = U.cubic_taps(2, cubic_a)
+st.markdown("Keys' cubic k(t) is 1 at t = 0, 0 at the other whole numbers and 0 beyond |t| = 2. Sampled every half "
+            "sample it is the 1-D kernel **[" + ", ".join(f"{t:g}" for t in taps) + "]**; the 2-D kernel is its outer "
+            "product with itself (7 x 7, separable). Convolving the zero-inserted 8 x 8 grid with it:")
+c1, c2, c3 = st.columns([4, 4, 4])
+with c1:
+    st.markdown("**zero-inserted** (8 x 8)")
+    matrix_table(zc)
+with c2:
+    st.markdown(f"**cubic kernel** 7 x 7 (a = {cubic_a:g})")
+    matrix_table(U.cubic_kernel(2, cubic_a), "{:.3f}")
+with c3:
+    st.markdown("**convolved** = bicubic")
+    matrix_table(cubic, "{:.2f}")
+direct = U.keys_interpolate(U.SLIDE_MATRIX, 2, cubic_a)
+st.success(f"Zero insertion + the cubic kernel {'equals' if np.allclose(cubic, direct) else 'differs from'} "
+           f"bicubic interpolation written directly (Keys' k at every half sample, zeros outside the matrix): max "
+           f"difference {np.abs(cubic - direct).max():.1e}. The samples stay where they were, the zeros between them "
+           "are filled in.")
+
+
+@resources.cached("views", "Comparing with the library bicubic ...")
+def cubic_library_check() -> tuple[bool, float, int, int]:
+    """The construction (a = -0.75) against TensorFlow's align-corners bicubic, on the positions the border
+    does not touch: (equal there, max difference there, positions compared, positions in all)."""
+    _, ours = U.zero_insert_upsample(U.SLIDE_MATRIX, "cubic", a=U.CUBIC_A["opencv"])
+    library = U.library_bicubic_align_corners(U.SLIDE_MATRIX, 2)
+    n = library.shape[0]
+    inside = U.cubic_interior(U.SLIDE_MATRIX.shape, 2)[:n, :n]
+    diff = float(np.abs(ours[:n, :n][inside] - library[inside]).max())
+    return bool(diff < 1e-4), diff, int(inside.sum()), int(inside.size)
+
+
+equal, diff, compared, total = cubic_library_check()
+st.caption(f"Against a library: with a = −0.75, TensorFlow's align-corners bicubic (`resize_bicubic`, 7 x 7) "
+           f"{'matches' if equal else 'does not match'} the construction on the {compared} of {total} positions that "
+           f"are samples or have all four cubic taps inside the matrix (max difference {diff:.1e}). At the border "
+           "the library repeats the edge value where the construction pads with zeros, so the outer ring differs; "
+           "OpenCV's INTER_CUBIC uses the same a but pixel centres (its samples sit ¼ pixel off this grid).")
+
 # ----------------------------------------------------------------------------- 3. max unpooling
 st.header("3. Max pooling and max unpooling")
 pool = U.max_pool_with_switches(U.SLIDE_POOL_INPUT)

@@ -9,6 +9,7 @@ from dashboard import components, navigation
 from dashboard import lecture as lecture_path
 
 st.title("CNN Visualization & Fully Convolutional Learning")
+stage = lecture_path.stage()  # lecture mode: the current slide's block (and its picture) right under the title
 if os.environ.get("DASHBOARD_PUBLIC_URL"):  # set by `make classroom`: the room's URL, as a QR code to scan
     components.students_link(os.environ["DASHBOARD_PUBLIC_URL"])
 st.markdown(
@@ -58,7 +59,7 @@ LECTURES = {
             ("Object detection: R-CNN, Fast and Faster R-CNN", "rcnn"),
             ("YOLO v1–v3: the output tensor and non-max suppression; darknet models", "yolo"),
             ("YOLO: the loss, anchors from k-means, training a tiny YOLO", "yolo-training"),
-            ("Mask R-CNN: instances from boxes + masks", "rcnn"),
+            ("Mask R-CNN: boxes → masks, keypoints as one-pixel masks, real time", "mask-rcnn"),
             ("In summary: segmentation is active research, detection is ready for industry, instance "
              "segmentation still costs a good deal of hardware", None),
         ],
@@ -104,8 +105,15 @@ def types_of_problems() -> None:
 
 
 def summary() -> None:
+    from core.detection.history import MILESTONES
+    from dashboard import figures
+
     st.subheader("In summary")
-    st.markdown(
+    text, picture = st.columns([3, 2])
+    picture.plotly_chart(figures.detection_timeline(MILESTONES), width="stretch", key="home_summary_speed")
+    picture.caption("Speed against published accuracy, R-CNN (about 50 s per image) to YOLO (real time): "
+                    "the detection row of the summary.")
+    text.markdown(
         "- Semantic segmentation through FCNs is an active research area: **DeepLabV3** is an excellent choice.\n"
         "- Object detection is good and ready for use in industry (Apple's object detector uses a YOLO variant): "
         "at **60 FPS** it supports tracking and AR, and it can back off to the **CPU at about 5 FPS** (the live page "
@@ -117,7 +125,8 @@ def summary() -> None:
         "[Paperspace](https://blog.paperspace.com/how-to-implement-a-yolo-v3-object-detector-from-scratch-in-pytorch-part-2/)"
         ". "
         "Next time: image style transfer (reading: Chollet 8.1–8.3).")
-    link("live-camera", "Live: frames per second on this machine's CPU")
+    with text:
+        link("live-camera", "Live: frames per second on this machine's CPU")
 
 
 SLIDE_BLOCKS = {"Paper Presentation": paper_presentation, "Methods for Visualization": methods_for_visualization,
@@ -127,7 +136,7 @@ step = st.session_state.get(lecture_path.STEP)
 if isinstance(step, int) and 0 <= step < len(lecture.steps()) and lecture.steps()[step].page == "home":
     shown_first = lecture.steps()[step].slide
     if shown_first in SLIDE_BLOCKS:
-        with st.container(border=True):
+        with lecture_path.place(stage), st.container(border=True):
             SLIDE_BLOCKS[shown_first]()
 
 cols = st.columns(2)

@@ -9,11 +9,13 @@ from core.embeddings.sources import SPEER_EMBEDDING
 from core.embeddings.wordlists import default_name_groups
 from core.errors import markdown_text
 from dashboard import components, embedding_ui, figures, lecture_figures, resources
+from dashboard import lecture as lecture_path
 
 # The tables compare the page's embedding with the two offline subsets it is made of.
 OFFLINE = (SPEER_EMBEDDING, "w2v-small", "w2v-test-13k")
 
 st.title("How to make a racist AI without really trying")
+stage = lecture_path.stage()  # lecture mode: the lecture's examples table first, under the title
 st.markdown(
     "Robyn Speer (2017): train a sentiment classifier on nothing but the word vectors of a list of "
     "positive and negative words (the Hu & Liu opinion lexicon). It learns what the embedding "
@@ -106,7 +108,12 @@ def examples_section() -> None:
             for _, r in missing.head(12).iterrows()))
 
 
-components.replay("racist.examples", (tuple(sentences), tuple(o.digest for o in others.values())), examples_section)
+with lecture_path.place(stage):  # lecture mode: at the top (the sentences stay editable in section below)
+    if stage is not None:
+        st.markdown("**The lecture's examples** — a name or a nationality changes the score "
+                    "(edit the sentences under *The lecture's examples* below):")
+    components.replay("racist.examples", (tuple(sentences), tuple(o.digest for o in others.values())),
+                      examples_section)
 st.caption(f"{SPEER_EMBEDDING} (the default here) is w2v-small and w2v-test-13k together: rows of the same "
            "GoogleNews word2vec model (the two agree exactly on the 7,906 words they share), so it knows the "
            "lecture's names and nationalities that w2v-small lacks.")

@@ -53,6 +53,10 @@ trained = seg.trained_cards()
 untrained = [d for d in seg.DECODERS if d not in trained]
 if untrained:
     missing.append("segmentation decoders not trained: " + ", ".join(untrained))
+from core.fcn import skips  # noqa: E402
+
+if not skips.is_trained():
+    missing.append("FCN-32s/16s/8s (shapes-fcn-skips) not trained")
 if not missing:
     st.success(f"All {len(ready_rows)} views of the lecture path are computed, and all {len(seg.DECODERS)} "
                "segmentation decoders are trained: no step computes in front of the class.")

@@ -113,14 +113,16 @@ def detect_batch(yolo: ShapesYolo, images: np.ndarray, conf: float = 0.25, iou: 
 
 def evaluate(yolo: ShapesYolo, data, conf: float = 0.05) -> dict:
     """VOC's mAP@0.5 (``map50``, per class ``ap50``) and, from the same detections and the same AP
-    code, COCO's AP@[.5:.95] (``map50_95``, ``ap50_95``) and the YOLOv3 report's global APs."""
+    code, COCO's AP@[.5:.95] (``map50_95``, ``ap50_95``) and the YOLOv3 report's global APs and per-image APs
+    (``per_image_ap50``: one AP50 per held-out scene, ``mean_per_image_ap50`` their mean)."""
     from core.detection.yolo import coco_average_precision
 
     dets = detect_batch(yolo, data.images, conf)
     coco = coco_average_precision(dets, data.boxes, data.labels, yolo.class_names)
     return {"map50": coco["by_threshold"][0.5], "ap50": coco["per_class_ap50"], "map50_95": coco["map"],
             "ap50_95": coco["per_class"], "map_by_iou": coco["by_threshold"], "global_ap50": coco["global_ap50"],
-            "global_ap50_95": coco["global_ap50_95"]}
+            "global_ap50_95": coco["global_ap50_95"], "per_image_ap50": coco["per_image"],
+            "mean_per_image_ap50": coco["per_image_mean"]}
 
 
 def shrink_scenes(images: np.ndarray, boxes: list, scale: float, fill: int = 127) -> tuple[np.ndarray, list]:

@@ -289,6 +289,15 @@ def global_average_precision(detections: list[list[Detection]], gt_boxes: list, 
     return average_precision(*_class_lists(detections, gt_boxes, gt_labels, None), iou_threshold)
 
 
+def per_image_average_precision(detections: list[list[Detection]], gt_boxes: list, gt_labels: list,
+                                iou_threshold: float = 0.5) -> list[float]:
+    """The YOLOv3 report's other proposal ("an AP calculation per-image and averaging over that"): for each
+    image, one AP over its own detections of every class ranked together (a hit must name the right class).
+    NaN for an image with no object (its AP is undefined); average with ``np.nanmean``."""
+    return [average_precision(*_class_lists([dets], [boxes], [labels], None), iou_threshold)
+            for dets, boxes, labels in zip(detections, gt_boxes, gt_labels, strict=True)]
+
+
 def coco_average_precision(detections: list[list[Detection]], gt_boxes: list, gt_labels: list, class_names,
                            thresholds=COCO_IOUS) -> dict:
     """COCO's AP@[.5:.95] next to VOC's AP50, from the same :func:`average_precision`: per class the
@@ -298,10 +307,13 @@ def coco_average_precision(detections: list[list[Detection]], gt_boxes: list, gt
     names = list(runs[thresholds[0]].per_class)
     per_class = {n: float(np.mean([runs[t].per_class[n] for t in thresholds])) for n in names}
     glob = {t: global_average_precision(detections, gt_boxes, gt_labels, t) for t in thresholds}
+    per_image = per_image_average_precision(detections, gt_boxes, gt_labels, thresholds[0])
     return {"per_class": per_class, "map": float(np.mean(list(per_class.values()))) if per_class else 0.0,
             "by_threshold": {float(t): runs[t].mean for t in thresholds},
             "per_class_ap50": runs[thresholds[0]].per_class if thresholds[0] == 0.5 else None,
-            "global_ap50": glob.get(0.5), "global_ap50_95": float(np.mean(list(glob.values())))}
+            "global_ap50": glob.get(0.5), "global_ap50_95": float(np.mean(list(glob.values()))),
+            "per_image": per_image,  # at the first threshold (0.5): one AP per image, NaN without objects
+            "per_image_mean": float(np.nanmean(per_image)) if np.isfinite(per_image).any() else float("nan")}
 
 
 # ----------------------------------------------------------------------------- teaching views

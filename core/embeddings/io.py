@@ -302,7 +302,7 @@ def detect_format(data: bytes) -> str:
 def parse_embedding(source, fmt: str = "auto", name: str = "embedding",
                     progress: Progress | None = None, max_words: int | None = None,
                     max_decompressed: int | None | str = "auto", zero_rows: bool = False,
-                    max_rows: int | None | str = "auto") -> Embedding:
+                    max_rows: int | None | str = "auto", key_prefix: str = "") -> Embedding:
     """Parse word2vec binary, word2vec text (with "n d" header) or GloVe text (no header).
 
     ``source``: bytes, a path or a binary file object (gzip is detected and decompressed up to
@@ -310,7 +310,9 @@ def parse_embedding(source, fmt: str = "auto", name: str = "embedding",
     frequent) words only. ``zero_rows``: accept all-zero vectors (a pinned asset may have some; an
     upload is refused with the word named). ``max_rows``: the most words a file may hold when
     ``max_words`` does not cut it ("auto": :data:`MAX_UPLOAD_ROWS` for uploads, no limit for pinned
-    assets, i.e. ``max_decompressed=None``), checked before any word is built.
+    assets, i.e. ``max_decompressed=None``), checked before any word is built. ``key_prefix``: keep only the rows whose
+    key starts with it, with the prefix removed (ConceptNet Numberbatch keys are URIs, ``/c/en/nurse``:
+    ``key_prefix="/c/en/"`` gives the English words as ``nurse``); ``max_words`` then counts kept rows.
     """
     if max_rows == "auto":
         max_rows = None if (max_decompressed is None or max_words) else MAX_UPLOAD_ROWS
@@ -328,11 +330,16 @@ def parse_embedding(source, fmt: str = "auto", name: str = "embedding",
     progress = ensure(progress)
     check = _check_finite if zero_rows else _check_row
     if fmt == "word2vec-binary":
-        words, vectors = _parse_binary(data, progress, max_words, check)
+        words, vectors = _parse_binary(data, progress, None if key_prefix else max_words, check)
+        if key_prefix:
+            keep = [i for i, w in enumerate(words) if w.startswith(key_prefix)][: max_words or None]
+            words, vectors = [words[i][len(key_prefix):] for i in keep], vectors[keep]
     elif fmt in ("word2vec-text", "glove-text"):
-        words, vectors = _parse_text(data, fmt == "word2vec-text", progress, max_words, check)
+        words, vectors = _parse_text(data, fmt == "word2vec-text", progress, max_words, check, key_prefix)
     else:
         raise EmbeddingFormatError(f"Unknown embedding format '{short(fmt)}'.")
+    if not words:
+        raise EmbeddingFormatError(f"The file has no word whose key starts with '{short(key_prefix)}'.")
     progress(1.0, f"{name}: {len(words):,} words x {vectors.shape[1]}")
     return Embedding(tuple(words), vectors, name)
 
@@ -412,7 +419,7 @@ def _parse_binary(data: bytes, progress: Progress, max_words: int | None,
 
 
 def _parse_text(data: bytes, has_header: bool, progress: Progress,
-                max_words: int | None, check=_check_row) -> tuple[list[str], np.ndarray]:
+                max_words: int | None, check=_check_row, key_prefix: str = "") -> tuple[list[str], np.ndarray]:
     text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace", newline=None)
     lines = iter(text)
     n_expected = d = None
@@ -437,6 +444,10 @@ def _parse_text(data: bytes, has_header: bool, progress: Progress,
         if parts == [""]:
             continue  # blank line
         word, numbers = parts[0], parts[1:]
+        if key_prefix:
+            if not word.startswith(key_prefix):
+                continue  # another language's row (its numbers are not even parsed)
+            word = word[len(key_prefix):]
         _check_word(word, f"Line {lineno}")
         if d is None:
             d = len(numbers)
@@ -466,9 +477,11 @@ def _parse_text(data: bytes, has_header: bool, progress: Progress,
             progress(min(0.99, len(words) / (n_expected or 400000)), f"read {len(words):,} words")
         if max_words and len(words) >= max_words:
             break
+    if key_prefix and not words:
+        return words, np.empty((0, d or 1), np.float32)
     if not words:
         raise EmbeddingFormatError("The file has no word vectors.")
-    if n_expected is not None and not max_words and len(words) != n_expected:
+    if n_expected is not None and not max_words and not key_prefix and len(words) != n_expected:
         raise EmbeddingFormatError(f"The header announces {n_expected:,} words but the file has {len(words):,}.")
     return words, (rows if len(words) == len(rows) else rows[: len(words)].copy())
 

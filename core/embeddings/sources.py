@@ -21,6 +21,7 @@ class EmbeddingSpec:
     fmt: str = "auto"
     max_words: int | None = None  # keep the most frequent words of huge online files
     union: tuple[str, ...] = ()  # made of these registered embeddings (same model; the first one's rows first)
+    key_prefix: str = ""  # keep only rows whose key starts with this, prefix removed (Numberbatch: "/c/en/")
 
 
 EMBEDDINGS: dict[str, EmbeddingSpec] = {s.name: s for s in [
@@ -33,7 +34,8 @@ EMBEDDINGS: dict[str, EmbeddingSpec] = {s.name: s for s in [
     EmbeddingSpec("word2vec-google-news-300", "word2vec-google-news-300",
                   "word2vec GoogleNews 300-d, first 500k of 3M words (online)", False, max_words=500_000),
     EmbeddingSpec("conceptnet-numberbatch-17-06-300", "conceptnet-numberbatch-17-06-300",
-                  "ConceptNet Numberbatch 17.06, first 500k terms (online)", False, max_words=500_000),
+                  "ConceptNet Numberbatch 17.06, its English terms (online)", False, max_words=500_000,
+                  key_prefix="/c/en/"),  # multilingual file, keys are ConceptNet URIs: /c/en/nurse -> nurse
 ]}
 DEFAULT_EMBEDDING = "w2v-small"
 # The opening demo's default (Speer 2017): w2v-small lacks "Shaniqua", "Italian", "Chinese", "Mexican"; the
@@ -54,7 +56,8 @@ def load_named(name: str, manager: AssetManager | None = None, progress: Progres
                          for i, part in enumerate(spec.union)], name)
     path = manager.ensure(spec.asset, progress=scaled(progress, 0.0, 0.5))
     emb = parse_embedding(path, spec.fmt, name=name, progress=scaled(progress, 0.5, 1.0), max_words=spec.max_words,
-                          max_decompressed=None, zero_rows=True)  # a pinned asset (sha256 checked): no caps
+                          max_decompressed=None, zero_rows=True,  # a pinned asset (sha256 checked): no caps
+                          key_prefix=spec.key_prefix)
     return emb.normalized()
 
 

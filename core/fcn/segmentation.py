@@ -31,7 +31,7 @@ from core.scenes import SEGMENT_CLASSES, segmentation_scenes
 from core.train import cached_or_trained, fit_classifier, model_dir, save_trained
 
 DECODERS = ("transpose", "bilinear", "unpool", "aspp", "pyramid")
-CONTEXT_DECODERS = ("aspp", "pyramid")  # dilated encoder + a context head, no U-Net skips
+CONTEXT_DECODERS = ("aspp", "pyramid")  # dilated encoder + a context head; the decoder and its U-Net skips are bilinear's
 BOTTLENECK_RATES = (1, 2)  # the dilated encoder's last block (DeepLab v3's multi-grid)
 ASPP_RATES = (2, 4, 6)  # on the 1/4 feature map: 3x3 kernels reading every 8, 16, 24 input pixels
 PYRAMID_BINS = (1, 2, 3, 6)  # PSPNet's bins per side

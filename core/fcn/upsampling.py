@@ -2,7 +2,8 @@
 
 * interpolation (nearest, bilinear, bicubic) with OpenCV and Keras ``UpSampling2D``
 * zero insertion followed by a fixed kernel: the 3x3 "tent" [[.25,.5,.25],[.5,1,.5],[.25,.5,.25]]
-  gives bilinear interpolation, a 2x2 box gives nearest neighbour
+  gives bilinear interpolation, a 2x2 box gives nearest neighbour, and the separable Keys cubic kernel
+  (7 x 7 for a factor of 2) gives bicubic interpolation
 * max pooling with switches, and max unpooling into those positions
 * convolution as a matrix product and transposed convolution as its transpose (1-D, symbolic and
   numeric), its 2-D equivalence with zero insertion + padding + a flipped kernel, and the
@@ -27,6 +28,9 @@ SLIDE_MATRIX = np.arange(1, 17, dtype=np.float32).reshape(4, 4)
 SLIDE_POOL_INPUT = np.array([[1, 2, 6, 3], [3, 5, 2, 1], [1, 2, 2, 1], [7, 3, 4, 8]], np.float32)
 TENT_KERNEL = np.array([[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]], np.float32)
 BOX_KERNEL = np.ones((2, 2), np.float32)
+# Keys' cubic convolution parameter: -0.5 is Keys (1981) and PIL / TensorFlow's "keyscubic"; OpenCV's INTER_CUBIC
+# and TensorFlow's legacy align-corners bicubic use -0.75. The slide names no value: -0.5 is the default.
+CUBIC_A = {"keys": -0.5, "opencv": -0.75}
 
 
 class UpsamplingError(UserError):
@@ -120,12 +124,78 @@ def convolve_same(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return full[top:top + x.shape[0], left:left + x.shape[1]]
 
 
-def zero_insert_upsample(x: np.ndarray, kernel: str = "tent", stride: int = 2) -> tuple[np.ndarray, np.ndarray]:
+def keys_cubic(t: np.ndarray, a: float = CUBIC_A["keys"]) -> np.ndarray:
+    """Keys' cubic convolution kernel at offsets ``t`` (in input samples): 1 at 0, 0 at the other integers,
+    zero beyond |t| = 2."""
+    t = np.abs(np.asarray(t, dtype=np.float64))
+    near = (a + 2) * t ** 3 - (a + 3) * t ** 2 + 1
+    far = a * t ** 3 - 5 * a * t ** 2 + 8 * a * t - 4 * a
+    return np.where(t <= 1, near, np.where(t < 2, far, 0.0))
+
+
+def cubic_taps(stride: int = 2, a: float = CUBIC_A["keys"]) -> np.ndarray:
+    """The 1-D kernel that zero insertion by ``stride`` is convolved with: Keys' cubic sampled every 1/stride
+    input samples, 4*stride - 1 taps (factor 2, a = -0.5: [-0.0625, 0, 0.5625, 1, 0.5625, 0, -0.0625])."""
+    stride = check_factor(stride)
+    return keys_cubic(np.arange(-(2 * stride - 1), 2 * stride) / stride, a)
+
+
+def cubic_kernel(stride: int = 2, a: float = CUBIC_A["keys"]) -> np.ndarray:
+    """The separable 2-D cubic kernel: the outer product of :func:`cubic_taps` with itself."""
+    taps = cubic_taps(stride, a)
+    return np.outer(taps, taps)
+
+
+def keys_interpolate(x: np.ndarray, factor: int = 2, a: float = CUBIC_A["keys"]) -> np.ndarray:
+    """Bicubic (Keys) interpolation on the zero-inserted grid's positions, written directly: output sample j
+    sits at input position j / factor, values outside the matrix are 0. An (f*H, f*W) array.
+
+    The independent reference for the zero-insertion identity (a weight matrix per axis, no convolution)."""
+    x = check_matrix(x)
+    factor = check_factor(factor)
+
+    def weights(n: int) -> np.ndarray:
+        return keys_cubic(np.arange(factor * n)[:, None] / factor - np.arange(n)[None, :], a)
+
+    return weights(x.shape[0]) @ x @ weights(x.shape[1]).T
+
+
+def library_bicubic_align_corners(x: np.ndarray, factor: int = 2) -> np.ndarray:
+    """TensorFlow's bicubic resize that keeps the corner samples (``tf.compat.v1.image.resize_bicubic`` with
+    ``align_corners=True``): output sample j at input position j / factor, an (f(H-1)+1, f(W-1)+1) array.
+    It uses a = -0.75 and replicates the edges instead of padding with zeros."""
+    from core.device import import_tensorflow
+
+    tf = import_tensorflow()
+    x = check_matrix(x)
+    factor = check_factor(factor)
+    size = (factor * (x.shape[0] - 1) + 1, factor * (x.shape[1] - 1) + 1)
+    out = tf.compat.v1.image.resize_bicubic(x[None, :, :, None].astype(np.float32), size, align_corners=True)
+    return np.asarray(out)[0, :, :, 0].astype(np.float64)
+
+
+def cubic_interior(shape: tuple[int, int], factor: int = 2) -> np.ndarray:
+    """Where on the zero-inserted (f*H, f*W) grid the boundary does not matter: positions that are input
+    samples, or whose four cubic taps all fall inside the matrix. There, zero padding and edge replication
+    give the same value, so the construction must equal any align-corners bicubic with the same a."""
+    def axis(n: int) -> np.ndarray:
+        t = np.arange(factor * n) / factor
+        on_sample = (np.arange(factor * n) % factor == 0)
+        inside = (np.floor(t) - 1 >= 0) & (np.floor(t) + 2 <= n - 1)
+        return on_sample | inside
+
+    return axis(shape[0])[:, None] & axis(shape[1])[None, :]
+
+
+def zero_insert_upsample(x: np.ndarray, kernel: str = "tent", stride: int = 2,
+                         a: float = CUBIC_A["keys"]) -> tuple[np.ndarray, np.ndarray]:
     """(zero-inserted matrix, result of convolving it with the kernel).
 
     tent: the zero-inserted grid has size s(n-1)+1 (no trailing zeros) and zero padding; the result
     equals :func:`bilinear_align_corners` exactly (boundary convention: corners kept).
     box: trailing zeros (size s*n) and an s x s box, which equals nearest-neighbour upsampling.
+    cubic: the slide's grid, trailing zeros (8 x 8 for the 4 x 4 matrix), convolved ("same", zero padding)
+    with :func:`cubic_kernel` (Keys' parameter ``a``); equals :func:`keys_interpolate` everywhere.
     """
     if kernel == "tent":
         if stride != 2:
@@ -135,7 +205,10 @@ def zero_insert_upsample(x: np.ndarray, kernel: str = "tent", stride: int = 2) -
     if kernel == "box":
         z = insert_zeros(x, stride, trailing=True)
         return z, convolve_same(z, np.ones((stride, stride)))
-    raise UpsamplingError(f"Unknown kernel '{kernel}'; choose tent or box.")
+    if kernel == "cubic":
+        z = insert_zeros(x, stride, trailing=True)
+        return z, convolve_same(z, cubic_kernel(stride, a))
+    raise UpsamplingError(f"Unknown kernel '{kernel}'; choose tent, box or cubic.")
 
 
 # ----------------------------------------------------------------------------- max unpooling

@@ -352,8 +352,13 @@ def _resize_float(x: np.ndarray, h: int, w: int) -> np.ndarray:
 def deep_dream(loaded: LoadedModel, image: np.ndarray, layers: dict[str, float], octaves: int = 3,
                octave_scale: float = 1.4, iterations: int = 20, step: float = 0.01, max_loss: float | None = None,
                jitter: int = 0, max_side: int = 512, seed: int = 0, progress: Progress | None = None,
-               stop: Callable[[], bool] | None = None) -> DreamResult:
-    """Deep Dream with octaves and detail re-injection (keras-io's recipe, the lecture's step rule)."""
+               stop: Callable[[], bool] | None = None, scaling: float = 0.0) -> DreamResult:
+    """Deep Dream with octaves and detail re-injection (keras-io's recipe, the lecture's step rule).
+
+    The noise process ε: ``jitter`` rolls the image by up to that many pixels for each gradient (keras-io;
+    the roll is undone by differentiating w.r.t. the image); ``scaling`` is the slide's ε, "add randomness
+    through scaling": after each step the image itself is zoomed about its centre by a random factor in
+    [1 - scaling, 1 + scaling] (same size: cropped, or padded with its mean colour), I <- ε(I + η∇)."""
     tf = import_tensorflow()
     progress = ensure(progress)
     _check_common(iterations, step)
@@ -361,9 +366,12 @@ def deep_dream(loaded: LoadedModel, image: np.ndarray, layers: dict[str, float],
         raise ModelError("Choose at least one layer to amplify.")
     if octaves < 1 or octaves > 6 or octave_scale <= 1.0:
         raise ModelError("Use 1-6 octaves and an octave scale above 1.")
+    if not 0.0 <= scaling <= 0.5:
+        raise ModelError(f"The random scaling must be between 0 and 0.5 (a zoom of ±50 %); got {scaling}.")
     feature = any_size(loaded).extractor(tuple(layers))  # the layers' activations, on any image size
-    run = compiled(loaded, ("dream", tuple(layers), tuple(layers.values()), jitter),
-                   lambda: _build_dream_loop(loaded, feature, [float(v) for v in layers.values()], jitter))
+    run = compiled(loaded, ("dream", tuple(layers), tuple(layers.values()), jitter, float(scaling)),
+                   lambda: _build_dream_loop(loaded, feature, [float(v) for v in layers.values()], jitter,
+                                             float(scaling)))
     rgb = np.asarray(image)
     h0, w0 = rgb.shape[:2]
     scale = min(1.0, max_side / max(h0, w0))
@@ -406,9 +414,23 @@ def deep_dream(loaded: LoadedModel, image: np.ndarray, layers: dict[str, float],
                        tuple(shapes), time.perf_counter() - start, stopped)
 
 
-def _build_dream_loop(loaded: LoadedModel, feature, weights: list[float], jitter: int):
-    """k Deep Dream steps in one tf.function (stateless random rolls, seeded per call); ``feature`` is
-    the model's layer extractor for the amplified layers."""
+def random_zoom(tf, x, scaling: float, seed, step):
+    """The slide's ε, "randomness through scaling": ``x`` (1, H, W, C) zoomed about its centre by a random
+    factor in [1 - scaling, 1 + scaling] (stateless, seeded by (seed, step)), back at (H, W): a zoom in is
+    cropped, a zoom out padded with the image's mean colour."""
+    if scaling <= 0:
+        return x
+    s = tf.random.stateless_uniform([], seed=tf.stack([seed, step + 1_000_003]), minval=1.0 - scaling,
+                                    maxval=1.0 + scaling)
+    h, w = tf.shape(x)[1], tf.shape(x)[2]
+    size = tf.maximum(1, tf.cast(tf.round(tf.cast(tf.stack([h, w]), tf.float32) * s), tf.int32))
+    mean = tf.reduce_mean(x, axis=[1, 2], keepdims=True)
+    return tf.image.resize_with_crop_or_pad(tf.image.resize(x, size) - mean, h, w) + mean
+
+
+def _build_dream_loop(loaded: LoadedModel, feature, weights: list[float], jitter: int, scaling: float = 0.0):
+    """k Deep Dream steps in one tf.function (stateless random rolls and zooms, seeded per call);
+    ``feature`` is the model's layer extractor for the amplified layers."""
     tf = import_tensorflow()
     lo, hi = (tf.constant(v, tf.float32) for v in _valid_range(loaded))
 
@@ -428,7 +450,7 @@ def _build_dream_loop(loaded: LoadedModel, feature, weights: list[float], jitter
                 loss = tf.add_n([w * tf.reduce_mean(tf.square(a)) for w, a in zip(weights, acts, strict=True)])
             g = tape.gradient(loss, x)
             g = g / (tf.reduce_mean(tf.abs(g)) + 1e-8)  # the inverse L1 norm of the gradient
-            x = tf.clip_by_value(x + lr * g, lo, hi)
+            x = tf.clip_by_value(random_zoom(tf, x + lr * g, scaling, seed, step0 + i), lo, hi)  # I <- ε(I + η∇)
             losses = losses.write(i, loss)
         return x, losses.stack()
 

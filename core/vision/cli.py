@@ -108,7 +108,8 @@ def cmd_dream(args: argparse.Namespace) -> tuple[Any, str]:
 
     for flag, value, lo, hi in (("--octaves", args.octaves, 1, 8), ("--scale", args.scale, 1.05, 4.0),
                                 ("--iterations", args.iterations, 1, 1000), ("--step", args.step, 1e-6, 10.0),
-                                ("--jitter", args.jitter, 0, 64), ("--max-side", args.max_side, 16, 2048)):
+                                ("--jitter", args.jitter, 0, 64), ("--max-side", args.max_side, 16, 2048),
+                                ("--random-scaling", args.random_scaling, 0.0, 0.5)):
         _check_range(flag, value, lo, hi)
     layers = {}
     for item in args.layer or []:
@@ -126,7 +127,7 @@ def cmd_dream(args: argparse.Namespace) -> tuple[Any, str]:
         layers = {name: 1.0 for name in (convs[-3:-1] if len(convs) >= 3 else convs[-1:])}
     result = deep_dream(model, image, layers, octaves=args.octaves, octave_scale=args.scale, iterations=args.iterations,
                         step=args.step, jitter=args.jitter, max_side=args.max_side, seed=args.seed,
-                        progress=None if args.json else stderr_progress)
+                        progress=None if args.json else stderr_progress, scaling=args.random_scaling)
     if args.out:
         args.out.write_bytes(to_png_bytes(result.image))
     payload = {"model": model.name, "layers": layers, "octave_shapes": [list(s) for s in result.octave_shapes],
@@ -205,6 +206,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--iterations", type=int, default=20)
     p.add_argument("--step", type=float, default=0.01)
     p.add_argument("--jitter", type=int, default=4)
+    p.add_argument("--random-scaling", type=float, default=0.0,
+                   help="the slide's noise process: zoom the image by a random factor in [1-x, 1+x] after each step "
+                        "(use with --jitter 0)")
     p.add_argument("--max-side", type=int, default=512)
     add_common(p, out=True)
     p.set_defaults(func=cmd_dream)

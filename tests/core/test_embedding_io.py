@@ -116,3 +116,45 @@ def test_binary_without_header():
 def test_max_words_keeps_the_most_frequent(small):
     data = binary_bytes(list(WORDS), small.vectors)
     assert parse_embedding(data, max_words=2).words == ("the", "cat")
+
+
+def _numberbatch_file(tmp_path):
+    """A tiny file in ConceptNet Numberbatch 17.06's layout: gzip, word2vec-text header, multilingual URI keys
+    (the real file's other languages come before English, so the first rows are not English)."""
+    import gzip
+
+    rows = [("/c/de/krankenschwester", [0.5, 0.5, 0.0]), ("/c/fr/infirmière", [0.4, 0.6, 0.0]),
+            ("/c/en/nurse", [1.0, 0.0, 0.0]), ("/c/en/doctor", [0.0, 1.0, 0.0]),
+            ("/c/en/new_york", [0.0, 0.0, 2.0]), ("/c/es/enfermera", [0.3, 0.3, 0.3])]
+    text = f"{len(rows)} 3\n" + "".join(w + " " + " ".join(map(str, v)) + "\n" for w, v in rows)
+    path = tmp_path / "conceptnet-numberbatch-17-06-300.gz"
+    path.write_bytes(gzip.compress(text.encode()))
+    return path
+
+
+def test_numberbatch_keys_are_looked_up_as_plain_english_words(tmp_path):
+    """Numberbatch keys are /c/en/word: loaded as registered, "nurse" is in the vocabulary, other languages are not."""
+    from core.embeddings import sources
+
+    path = _numberbatch_file(tmp_path)
+
+    class Manager:  # the pinned asset, already fetched
+        def ensure(self, name, progress=None):
+            assert name == "conceptnet-numberbatch-17-06-300"
+            return path
+
+    emb = sources.load_named("conceptnet-numberbatch-17-06-300", Manager())
+    assert emb.words == ("nurse", "doctor", "new_york")
+    assert "nurse" in emb and "/c/en/nurse" not in emb and "krankenschwester" not in emb
+    assert np.allclose(emb.vec("new_york"), [0, 0, 1])  # unit-normalised, the right row
+    assert emb.split_known(["nurse", "doctor", "enfermera"]) == (["nurse", "doctor"], ["enfermera"])
+
+
+def test_a_key_prefix_counts_only_kept_rows_and_says_when_nothing_matches(tmp_path):
+    from core.embeddings.io import EmbeddingFormatError, parse_embedding
+
+    path = _numberbatch_file(tmp_path)
+    first = parse_embedding(path, key_prefix="/c/en/", max_words=2, max_decompressed=None)
+    assert first.words == ("nurse", "doctor")  # two English rows, not the first two rows of the file
+    with pytest.raises(EmbeddingFormatError, match="/c/xx/"):
+        parse_embedding(path, key_prefix="/c/xx/", max_decompressed=None)

@@ -237,3 +237,28 @@ def test_output_padding_must_be_below_the_stride():
     for s, op in ((1, 1), (1, 3), (2, 2), (2, -1)):
         with pytest.raises(U.UpsamplingError, match="smaller than the stride"):
             U.transposed_output_size(4, 3, s, 0, op)
+
+
+@pytest.mark.parametrize("a", [U.CUBIC_A["keys"], U.CUBIC_A["opencv"]])
+def test_zero_insertion_with_the_cubic_kernel_is_bicubic_on_the_slides_8x8_grid(a):
+    zeros, out = U.zero_insert_upsample(U.SLIDE_MATRIX, "cubic", a=a)
+    assert zeros.shape == out.shape == (8, 8)  # the slide's grid: trailing zeros
+    assert np.array_equal(out[::2, ::2], U.SLIDE_MATRIX)  # the samples stay (the kernel is 1 at 0, 0 at ±2)
+    assert np.allclose(out, U.keys_interpolate(U.SLIDE_MATRIX, 2, a))  # Keys written directly, no convolution
+    taps = U.cubic_taps(2, a)  # hand-derived: k(0.5) = (a+2)/8 - (a+3)/4 + 1, k(1.5) = 27a/8 - 45a/4 + 12a - 4a = a/8
+    assert np.allclose(taps, [a / 8, 0, 1 - (a + 3) / 4 + (a + 2) / 8, 1, 1 - (a + 3) / 4 + (a + 2) / 8, 0, a / 8])
+    assert np.allclose(U.cubic_kernel(2, a).sum(), 4.0)  # a partition of unity per axis, times the factor²
+
+
+def test_zero_insertion_with_the_cubic_kernel_equals_the_library_bicubic_away_from_the_border():
+    """TensorFlow's align-corners bicubic (a = -0.75, edges replicated) on a random 6 x 6 matrix: the
+    construction agrees on every sample and every position whose four taps lie inside, and only there."""
+    x = np.random.default_rng(3).normal(size=(6, 6))
+    _, ours = U.zero_insert_upsample(x, "cubic", a=U.CUBIC_A["opencv"])
+    library = U.library_bicubic_align_corners(x, 2)  # 11 x 11: positions 0 … 5 in steps of 1/2
+    interior = U.cubic_interior(x.shape, 2)[:11, :11]
+    assert interior.sum() > 40 and not interior.all()
+    assert np.allclose(ours[:11, :11][interior], library[interior], atol=1e-5)
+    assert not np.allclose(ours[:11, :11][~interior], library[~interior], atol=1e-3)  # the border: zeros vs replicated
+    _, keys = U.zero_insert_upsample(x, "cubic", a=U.CUBIC_A["keys"])
+    assert not np.allclose(keys[:11, :11][interior], library[interior], atol=1e-3)  # another a, another interpolation

@@ -364,3 +364,32 @@ def test_default_filters_of_efficientnet_are_not_flat(lite):
     reached = np.asarray(ascent.any_size(lite).extractor((d["layer"],))(r.raw)).mean(axis=(1, 2))[np.arange(8), np.arange(8)]
     photo = activations.activation_maps(lite, sample_image("chelsea"), d["layer"]).mean(axis=(0, 1))[:8]
     assert np.all(reached > np.maximum(photo, 0) + 1.0), (reached, photo)
+
+
+def test_random_zoom_is_the_slides_scaling_noise():
+    """ε "adds randomness through scaling" (#23 g): a zoom about the centre, same size, seeded."""
+    tf = ascent.import_tensorflow()
+    x = np.zeros((1, 32, 32, 1), np.float32)
+    x[0, 12:20, 12:20] = 1.0  # an 8 x 8 square in the middle
+    same = ascent.random_zoom(tf, tf.constant(x), 0.0, tf.constant(0), tf.constant(0))
+    assert np.array_equal(np.asarray(same), x)  # no scaling: untouched
+    sizes = []
+    for step in range(6):
+        z = np.asarray(ascent.random_zoom(tf, tf.constant(x), 0.4, tf.constant(7), tf.constant(step)))
+        again = np.asarray(ascent.random_zoom(tf, tf.constant(x), 0.4, tf.constant(7), tf.constant(step)))
+        assert z.shape == x.shape and np.array_equal(z, again)  # same size, reproducible per (seed, step)
+        sizes.append(float((z > 0.5).sum()))
+        assert z[0, 16, 16, 0] > 0.5  # about the centre: the middle stays inside the square
+    assert len(set(sizes)) > 1 and any(a != 64 for a in sizes)  # the square's area changes: a zoom
+
+
+def test_deep_dream_with_the_slides_scaling_differs_from_the_roll(shapes):
+    img = sample_image("chelsea")
+    common = dict(octaves=1, iterations=5, max_side=64, seed=3)
+    roll = ascent.deep_dream(shapes, img, {"conv3_1": 1.0}, jitter=4, **common)
+    zoom = ascent.deep_dream(shapes, img, {"conv3_1": 1.0}, jitter=0, scaling=0.1, **common)
+    assert zoom.image.shape == roll.image.shape
+    assert np.abs(zoom.image.astype(int) - roll.image.astype(int)).mean() > 1
+    assert zoom.loss[-1] > zoom.loss[0]  # still a dream: the objective grows
+    with pytest.raises(zoo.ModelError, match="scaling"):
+        ascent.deep_dream(shapes, img, {"conv3_1": 1.0}, scaling=0.9)

@@ -289,3 +289,23 @@ def test_rethresholding_a_forward_pass_equals_detecting_again():
         again = detect(det, image, conf, iou).detections
         reused = detect(det, image, conf, iou, passed=passed).detections
         assert [d.box for d in again] == [d.box for d in reused]
+
+
+def test_per_image_ap_scores_each_image_on_its_own_and_differs_from_the_dataset_map():
+    """The YOLOv3 report's proposal (notes N:927-929): AP per image, averaged, next to mAP over the dataset."""
+    d = lambda box, k, score: Y.Detection(tuple(box), k, "ab"[k], score, score)  # noqa: E731
+    gt_boxes = [np.array([[0, 0, 10, 10]], float), np.array([[0, 0, 10, 10], [20, 20, 30, 30]], float),
+                np.zeros((0, 4))]
+    gt_labels = [np.array([0]), np.array([0, 1]), np.array([], int)]
+    dets = [[d((0, 0, 10, 10), 0, 0.2)],  # a hit, but with a low score
+            [d((50, 50, 60, 60), 0, 0.9), d((0, 0, 10, 10), 0, 0.8)],  # a confident false positive, one hit, one miss
+            [d((0, 0, 5, 5), 1, 0.7)]]  # an image with nothing in it
+    per_image = Y.per_image_average_precision(dets, gt_boxes, gt_labels)
+    assert per_image[0] == 1.0  # alone in its image, the low score does not matter
+    assert per_image[1] == pytest.approx(0.5 * 0.5)  # recall 1/2 reached at precision 1/2
+    assert np.isnan(per_image[2])
+    coco = Y.coco_average_precision(dets, gt_boxes, gt_labels, ["a", "b"])
+    assert np.array_equal(coco["per_image"], per_image, equal_nan=True)
+    assert coco["per_image_mean"] == pytest.approx((1.0 + 0.25) / 2)
+    # over the dataset, image 0's low-scored hit ranks below image 1's false positive: class a's AP is lower
+    assert coco["per_class_ap50"]["a"] < 1.0 and coco["per_image_mean"] != pytest.approx(coco["by_threshold"][0.5])

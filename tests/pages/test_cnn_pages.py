@@ -217,3 +217,17 @@ def test_attribution_page_one_class_asked_twice_is_one_picture(app):
     assert not at.exception, [e.value for e in at.exception]
     assert " and for " not in at.subheader[0].value
     assert any("same class" in i.value for i in at.info)
+
+
+def test_dream_page_offers_the_slides_random_scaling(app):
+    """#23 g: ε as the slide's random scaling is a labelled option; the dream runs with it (small model, small side)."""
+    at = open_page(app, "cnn_dream.py")
+    at.selectbox(key="dream_model").set_value("shapes-cnn").run()
+    at.select_slider(key="dream_side").set_value(256)
+    at.slider(key="dream_oct").set_value(1)
+    at.slider(key="dream_iter").set_value(5)
+    at.radio(key="dream_eps").set_value("scale")
+    next(b for b in at.button if b.label == "Dream").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.radio(key="dream_eps").value == "scale"
+    assert any("5 iterations" in c.value for c in at.caption)  # the dream ran with the slide's ε

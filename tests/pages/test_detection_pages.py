@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from dashboard import navigation
 from tests.pages.test_embedding_pages import open_page
 
 
@@ -66,6 +67,9 @@ def test_anchors_page_scores_voc_and_coco_ap_and_links_the_ethics_pages(app):
     table = next(d.value for d in at.dataframe if "COCO AP@[.5:.95]" in d.value.columns)
     assert list(table["class"]) == ["circle", "square", "triangle", "mean (mAP)", "global"]
     assert (table["COCO AP@[.5:.95]"] < table["VOC AP50"]).all()  # ten thresholds, the first of them 0.5
+    per_image = next(float(m.value) for m in at.metric if m.label == "mean of per-image AP50")  # #23 d
+    assert 0 < per_image <= 1
+    assert any(c.value.startswith("The report's other proposal") for c in at.caption)
     assert any("military" in m.value for m in at.markdown)
     links = [e for e in at.get("page_link")]
     assert len(links) >= 7 and any("racist AI" in e.proto.label for e in links)
@@ -102,3 +106,19 @@ def test_rcnn_page_roi_pool_vs_align_and_box_losses(app):
     at.slider(key="roi_sampling").set_value(4).run()
     at.slider(key="loss_ratio").set_value(0.5).run()
     assert not at.exception
+
+
+def test_mask_rcnn_page_after_yolo_shows_keypoints_as_one_pixel_masks(app):
+    """#23 f: Mask R-CNN follows YOLO as in the notes; its keypoints are pictures, not text only."""
+    order = [s.url_path for s in navigation.PAGES]
+    assert order.index("yolo-training") < order.index("mask-rcnn")
+    at = open_page(app, "det_mask_rcnn.py")
+    assert not at.exception, [e.value for e in at.exception]
+    metric = {m.label: m.value for m in at.metric}
+    assert metric["pixels on per target mask"] == "1"
+    coarse = float(metric["mean keypoint error"].split()[0])
+    at.select_slider(key="kp_m").set_value(56).run()
+    fine = float({m.label: m.value for m in at.metric}["mean keypoint error"].split()[0])
+    assert not at.exception and fine < coarse  # a finer map places the keypoints closer
+    assert any("nEug0-pD0Ms" in m.value for m in at.markdown)  # the slide's real-time video
+    assert any("Boxes are stupid" in m.value for m in at.markdown)

@@ -88,3 +88,27 @@ def test_segmentation_page_hostile_atrous_links():
     at = open_with({"atrous_rates": "1, " * 3000, "psp_bins": "7"}, "fcn_segmentation.py")
     assert any(e.value.startswith("Rates: Give between 1 and 6 rates") for e in at.error)
     assert at.select_slider(key="psp_bins").value in (1, 2, 3, 6)
+
+
+def test_upsampling_page_builds_bicubic_from_zeros_and_a_cubic_kernel(app):
+    """#23 b: the slide's third equivalence, on the 8 x 8 grid, with a = -0.5 by default and -0.75 as an option."""
+    at = open_page(app, "fcn_upsampling.py")
+    assert any("equals bicubic interpolation written directly" in s.value for s in at.success)
+    assert any("-0.0625, 0, 0.5625, 1, 0.5625, 0, -0.0625" in m.value for m in at.markdown)
+    assert any("matches the construction" in c.value for c in at.caption)  # the library check (a = -0.75)
+    at.radio(key="up_cubic_a").set_value("opencv").run()
+    assert not at.exception
+    assert any("-0.09375, 0, 0.59375, 1, 0.59375, 0, -0.09375" in m.value for m in at.markdown)
+    assert any("equals bicubic interpolation written directly" in s.value for s in at.success)
+
+
+@pytest.mark.trained
+def test_segmentation_page_shows_fcn_32s_16s_8s_with_their_mean_iou(app):
+    """#23 c: the three skip-fusion variants, each with its held-out mean IoU and its predictions."""
+    at = open_page(app, "fcn_segmentation.py")
+    assert not at.exception, [e.value for e in at.exception]
+    ious = {m.label: float(m.value) for m in at.metric if m.label.startswith("mean IoU FCN-")}
+    assert set(ious) == {"mean IoU FCN-32s", "mean IoU FCN-16s", "mean IoU FCN-8s"}
+    assert ious["mean IoU FCN-8s"] > ious["mean IoU FCN-32s"]  # the fused skips bring the detail back
+    captions = [c for img in at.get("image") for c in img.captions]
+    assert {"FCN-32s", "FCN-16s", "FCN-8s"} <= set(captions)

@@ -44,7 +44,7 @@ SLIDES = [
     ("2015: Faster R-CNN", "rcnn"),
     ("The YOLO Output Tensor", "yolo"),
     ("The YOLO Loss Function", "yolo-training"),
-    ("2018: Mask R-CNN", "rcnn"),
+    ("2018: Mask R-CNN", "mask-rcnn"),
 ]
 # Pages that are not slides: (url_path, the page it follows) — None: first.
 NOT_SLIDES = {"home": None, "setup": "home", "neuron-gallery": "gradient-ascent"}

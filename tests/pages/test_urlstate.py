@@ -141,3 +141,51 @@ def test_lecture_mode_and_the_gallery_keep_their_own_parameters():
     assert not gallery.sidebar.warning  # the gallery's own parameters are the gallery's business
     assert gallery.query_params.get("layer") != "not-a-layer"  # which it clamps itself, as before
     assert any("channel" in k for k in gallery.query_params)
+
+
+def _tabs_app():
+    """A page with keyed, state-tracking tabs, run inside the URL-state machinery as the entrypoint runs pages."""
+    import streamlit as st
+
+    from dashboard import components, urlstate
+
+    urlstate.install()
+    components.lecture_mode()
+    components.sync_lecture_query_param()
+    placeholder = st.sidebar.empty()
+    with urlstate.page_run("tabs-demo"):
+        st.slider("n", 0, 10, 3, key="demo_n")
+        a, b, c = st.tabs(["First", "Second", "Third"], key="demo_tab", on_change="rerun")
+        for tab, name in ((a, "First"), (b, "Second"), (c, "Third")):
+            if tab.open:
+                with tab:
+                    st.markdown(f"open: {name}")
+    urlstate.sidebar(placeholder, "tabs-demo")
+
+
+def _links(at: AppTest) -> list[str]:
+    return [c.value for c in at.sidebar.code]
+
+
+def test_a_copied_link_keeps_the_open_tab_and_opens_the_student_view_unless_asked():
+    """Rehearsal: the copied Grad-CAM link lost the open tab and always carried lecture=1."""
+    at = AppTest.from_function(_tabs_app, default_timeout=60)
+    at.query_params["demo_tab"] = "Third"
+    at.query_params["lecture"] = "1"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [m.value for m in at.markdown if m.value.startswith("open:")] == ["open: Third"]  # restored
+    assert at.query_params.get("demo_tab") == "Third"  # and kept
+    links = _links(at)
+    assert len(links) == 2  # lecture mode: the student link and the projector link
+    assert "demo_tab=Third" in links[0] and "lecture" not in links[0]
+    assert "demo_tab=Third" in links[1] and "lecture=1" in links[1]
+
+    fresh = AppTest.from_function(_tabs_app, default_timeout=60)
+    fresh.query_params["demo_tab"] = "Nowhere"
+    fresh.run()
+    assert not fresh.exception
+    assert [m.value for m in fresh.markdown if m.value.startswith("open:")] == ["open: First"]
+    assert any("not one of its options" in w.value for w in fresh.sidebar.warning)
+    assert "demo_tab" not in fresh.query_params  # the first tab is the default: left out
+    assert len(_links(fresh)) == 1 and "lecture" not in _links(fresh)[0]  # student mode: one link, no lecture=1
