@@ -80,7 +80,7 @@ proxy:
 	fi
 
 run: setup
-	$(if $(wildcard dashboard/serve.py),$(PY) -m dashboard.serve --host $(HOST) --port $(PORT),$(PY) -m streamlit run dashboard/app.py --server.address $(HOST) --server.port $(PORT) --server.headless true)
+	$(if $(wildcard dashboard/serve.py),$(PY) -m dashboard.serve --host $(HOST) --port $(PORT) --presenter,$(PY) -m streamlit run dashboard/app.py --server.address $(HOST) --server.port $(PORT) --server.headless true)
 
 # A lecture hall: WORKERS Streamlit processes (default: one per core) behind HAProxy, sticky by cookie.
 classroom: setup proxy

@@ -51,6 +51,12 @@ KEY = "_follow"
 POLL_S = 2.0  # fallback only: followers poll the room version this often when sessions cannot be woken
 PRESENTER_REFRESH_S = 2.0  # the presenter's count and answers refresh this often (one session per room)
 WAKE_TESTED = ("1.67",)  # Streamlit versions whose AppSession internals _wake uses
+TRACE = os.environ.get("DASHBOARD_FOLLOW_TRACE") == "1"  # log when a change is published, heard, woken, run
+
+
+def _trace(what: str) -> None:
+    if TRACE:
+        log.warning("follow-trace %.3f %s %s", time.time(), os.getpid(), what)
 
 
 # ----------------------------------------------------------------------------- Streamlit internals (one place)
@@ -151,6 +157,7 @@ class Hub:
             log.exception("room listener stopped")
 
     def _changed(self, room: str | None) -> None:
+        _trace(f"heard {room}")
         with self._lock:
             targets = [(sid, r, leading) for sid, (r, leading) in self._sessions.items() if room is None or r == room]
         views: dict[str, dict | None] = {}
@@ -166,6 +173,7 @@ class Hub:
                 view = views[r]
             if _wake(sid, view):
                 self.wakes += 1
+                _trace(f"woke {sid[:8]} room-change={room is not None} on-page={bool(view and view.get('page'))}")
             else:
                 self.unregister(sid)
 
@@ -216,6 +224,7 @@ class Follow:
     applied: int = -1  # room version this session has caught up with
     recall_seen: int = -1
     published: dict | None = None  # presenter: the view last published
+    live: dict | None = None  # presenter, during a run: the view as the page's controls are drawn
     snapshot: dict | None = None  # follower: the room's view this run started from
     answered: dict = field(default_factory=dict)  # question id -> this browser's answer
     bad_link: bool = False
@@ -285,13 +294,19 @@ def room(url_path: str) -> Iterator[None]:
             with contextlib.suppress(UserError):
                 fs.published = current_view(url_path)
                 h.store.publish_view(fs.room, fs.published)
+                _trace(f"published page {url_path}")
                 state["view"] = fs.published
+        # a changed control is shared as the page draws it (_on_record), not after the whole run
+        fs.live = ({"page": url_path, "query": {k: list(v) for k, v in fs.published["query"].items()}, "state": state}
+                   if (fs.published or {}).get("page") == url_path else None)
         try:
             yield
         except ScriptControlException as exc:
+            fs.live = None
             if not isinstance(exc, RerunException):  # st.stop(): the view still counts
                 _presenter_after(h, fs, url_path, state, side, top)
             raise
+        fs.live = None
         _presenter_after(h, fs, url_path, state, side, top)
         return
 
@@ -305,6 +320,7 @@ def room(url_path: str) -> Iterator[None]:
     if leading:
         fs.snapshot = view
         if state["version"] != fs.applied:
+            _trace(f"run {sid[:8]} loads version {state['version']} {view['page']} {view['query']}")
             fs.applied = state["version"]
             _load(view, url_path)  # may switch page (a rerun of the new page)
     h.register(sid, fs.room, fs.following and not fs.asked)
@@ -314,6 +330,7 @@ def room(url_path: str) -> Iterator[None]:
             fs.touched = time.monotonic()
 
     def after() -> None:
+        _trace(f"run {sid[:8]} done {url_path}")
         if leading and current_view(url_path) != fs.snapshot:
             fs.asked = True  # the student changed something: ask, do not fight
         _follower_panel(h, fs, state, side, top)
@@ -325,6 +342,43 @@ def room(url_path: str) -> Iterator[None]:
             after()
         raise
     after()
+
+
+def _on_record(key: str, value: list[str] | None) -> None:
+    """urlstate's hook, for every keyed control as it is drawn: the presenter's changed control goes to
+    the room at once (the followers' runs start while the presenter's page is still computing)."""
+    fs = st.session_state.get(KEY)
+    if not isinstance(fs, Follow) or not fs.presenter or fs.live is None:
+        return
+    query = fs.live["query"]
+    if value is None:
+        if key not in query:
+            return
+        del query[key]
+    elif query.get(key) == value:
+        return
+    else:
+        query[key] = list(value)
+    h = hub()
+    if h is None:
+        return
+    try:
+        view = rooms.normalise_view(fs.live["page"], query)
+        if view != fs.published:
+            h.store.publish_view(fs.room, view)
+            fs.published = fs.live["state"]["view"] = view
+            _trace(f"published control {key}")
+    except UserError:  # too long to share, or the store is away: _presenter_after says so after the run
+        pass
+
+
+def _install_hook() -> None:
+    from dashboard import urlstate
+
+    urlstate.ON_RECORD = _on_record
+
+
+_install_hook()
 
 
 def _load(view: dict, url_path: str) -> None:
@@ -433,6 +487,7 @@ def _presenter_after(h: Hub, fs: Follow, url_path: str, state: dict, side, top) 
         if view != fs.published or state["view"] != view:
             h.store.publish_view(fs.room, view)
             fs.published = view
+            _trace(f"published after the run {url_path}")
     except UserError as exc:  # a store that went away, or a view too long to share
         side.caption(markdown_text(str(exc), limit=300))
     with side:

@@ -110,6 +110,9 @@ def _all_within(pages, condition, deadline_s: float, start: float) -> list[float
                 break
             pages[0].wait_for_timeout(25)
     times = [seen.get(k, float("inf")) for k in range(len(pages))]
+    if os.environ.get("DASHBOARD_FOLLOW_TRACE") == "1":  # the same clock as the workers' follow-trace lines
+        wall = time.time() - (time.monotonic() - start)
+        print(f"follow-trace {wall:.3f} test start; seen at {[round(wall + t, 3) for t in times]}")
     if max(times) > deadline_s:  # say how late (or that it never came), not only that the deadline passed
         pytest.fail(f"not followed within {deadline_s} s: seconds per student {[round(t, 2) for t in times]}, "
                     f"pages {[pg.url for pg in pages]}")
