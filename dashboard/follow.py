@@ -229,6 +229,8 @@ class Follow:
     answered: dict = field(default_factory=dict)  # question id -> this browser's answer
     bad_link: bool = False
     touched: float = -1e9
+    ask_click: dict | None = None  # presenter: a click question to open on the page's image after this run
+    offer: object = None  # presenter: (url path, build) - the page's image for click questions, this run
 
 
 def _state(h: Hub) -> Follow:
@@ -381,6 +383,15 @@ def _install_hook() -> None:
 _install_hook()
 
 
+def offer_click_image(url_path: str, build) -> None:
+    """Called by a page with an image (the Grad-CAM page): ``build(template)`` opens a click question of
+    the bank on the page's current image with its computed answer (:func:`core.questions.gradcam_click`).
+    Only the presenter's session keeps it, and ``build`` runs only when the presenter asks."""
+    fs = st.session_state.get(KEY)
+    if isinstance(fs, Follow) and fs.presenter:
+        fs.offer = (url_path, build)
+
+
 def _load(view: dict, url_path: str) -> None:
     from dashboard import navigation, urlstate
 
@@ -433,7 +444,10 @@ def _follower_panel(h: Hub, fs: Follow, state: dict, side, top) -> None:
     question = state.get("question")
     if question:
         with top:
-            _student_question(h, fs, question)
+            if question.get("kind") == "click":
+                _student_click(h, fs, question)
+            else:
+                _student_question(h, fs, question)
     if not h.can_wake:
         _poll_fallback(h, fs, state["version"])
 
@@ -478,6 +492,84 @@ def _student_question(h: Hub, fs: Follow, question: dict) -> None:
             st.success(f"Answer: **{markdown_text(question['answer'], 200)}**. {markdown_text(bank.explanation(question), 400)}")
 
 
+def _student_click(h: Hub, fs: Follow, question: dict) -> None:
+    """A click question: the image with a grid of click targets; one click per browser, then the
+    computed heat once the presenter reveals it."""
+    qid = question["id"]
+    with st.container(border=True):
+        st.markdown(f":material/ads_click: **Question from the lecturer:** {markdown_text(question['prompt'], 300)}"
+                    + (f" (class: {markdown_text(question['about'], 100)})" if question.get("about") else ""))
+        mine = fs.answered.get(qid)
+        if mine is None:
+            event = st.plotly_chart(click_figure(question, clickable=True), key=f"_q_click_{qid}", on_select="rerun",
+                                    selection_mode="points", config={"displayModeBar": False})
+            points = list(getattr(getattr(event, "selection", None), "points", None) or [])
+            if points:
+                mine = _record_click(h, fs, question, points[0])
+            else:
+                st.caption("Click once on the image (anonymous; the first click counts).")
+        if mine is not None:
+            st.caption(f"Your click is in: row {mine[0] + 1}, column {mine[1] + 1} (anonymous).")
+        if question.get("revealed"):
+            st.success(f"Answer: {markdown_text(question['answer'], 200)}. {markdown_text(question.get('why', ''), 400)}")
+            st.plotly_chart(click_figure(question, z=question["heat"], colours=HEAT_COLOURS),
+                            key=f"_q_heat_{qid}", config={"displayModeBar": False})
+
+
+def _record_click(h: Hub, fs: Follow, question: dict, point: dict) -> list[int] | None:
+    """Store the clicked cell (a point of the grid: its index) as this browser's answer; None if invalid."""
+    from core import questions as bank
+
+    grid = int(question.get("grid", bank.CLICK_GRID))
+    try:
+        index = int(point.get("point_index", point.get("point_number")))
+    except (TypeError, ValueError, AttributeError):
+        return None
+    if not 0 <= index < grid * grid:
+        return None
+    cell = list(divmod(index, grid))
+    try:
+        h.store.answer(fs.room, question["id"], _voter(fs), cell)
+    except rooms.RoomUnavailable as exc:
+        st.caption(markdown_text(str(exc), limit=300))
+        return None
+    fs.answered[question["id"]] = cell
+    return cell
+
+
+CLICK_COLOURS = [[0.0, "rgba(0,0,0,0)"], [1e-6, "rgba(255,230,0,0.45)"], [1.0, "rgba(220,0,0,0.85)"]]
+HEAT_COLOURS = [[0.0, "rgba(0,0,80,0.15)"], [0.5, "rgba(255,160,0,0.55)"], [1.0, "rgba(220,0,0,0.8)"]]
+
+
+def click_figure(question: dict, z=None, clickable: bool = False, colours=None, side: int = 420):
+    """The question's image at ``side`` px wide; ``z`` (grid x grid) drawn over it as a heat; with
+    ``clickable`` a grid of faint square targets, one per cell, whose point index is the cell."""
+    import plotly.graph_objects as go
+
+    from core import questions as bank
+
+    g = int(question.get("grid", bank.CLICK_GRID))
+    w, hgt = int(question.get("width", 1)), int(question.get("height", 1))
+    xs = [(c + 0.5) * w / g for c in range(g)]
+    ys = [(r + 0.5) * hgt / g for r in range(g)]
+    fig = go.Figure()
+    fig.add_layout_image(source="data:image/jpeg;base64," + str(question.get("image", "")), xref="x", yref="y",
+                         x=0, y=0, sizex=w, sizey=hgt, sizing="stretch", layer="below")
+    if z is not None:
+        fig.add_trace(go.Heatmap(z=z, x=xs, y=ys, zmin=0, colorscale=colours or CLICK_COLOURS, showscale=False,
+                                 hoverinfo="skip"))
+    if clickable:
+        fig.add_trace(go.Scatter(x=[x for _ in ys for x in xs], y=[y for y in ys for _ in xs], mode="markers",
+                                 marker=dict(symbol="square", size=max(8, side // g - 4), color="white", opacity=0.12,
+                                             line=dict(width=1, color="rgba(0,0,0,0.3)")),
+                                 hoverinfo="none", showlegend=False))
+    fig.update_xaxes(range=[0, w], visible=False, fixedrange=True)
+    fig.update_yaxes(range=[hgt, 0], visible=False, fixedrange=True)
+    fig.update_layout(width=side, height=max(60, int(side * hgt / max(1, w))), margin=dict(l=0, r=0, t=0, b=0),
+                      dragmode=False, clickmode="event+select", showlegend=False)
+    return fig
+
+
 # ----------------------------------------------------------------------------- the presenter's side
 
 
@@ -490,6 +582,18 @@ def _presenter_after(h: Hub, fs: Follow, url_path: str, state: dict, side, top) 
             _trace(f"published after the run {url_path}")
     except UserError as exc:  # a store that went away, or a view too long to share
         side.caption(markdown_text(str(exc), limit=300))
+    if fs.ask_click is not None:  # "Ask the room" on a click question: open it on this run's image
+        template, fs.ask_click = fs.ask_click, None
+        offer, fs.offer = fs.offer, None
+        if not offer or offer[0] != url_path:
+            side.caption("This page offers no image for that question.")
+        else:
+            try:
+                with st.spinner("Computing the answer (Grad-CAM) ..."):
+                    h.store.open_question(fs.room, offer[1](template))
+            except UserError as exc:
+                side.caption(markdown_text(str(exc), limit=300))
+    fs.offer = None
     with side:
         _presenter_panel(h, fs, url_path)
     with top:
@@ -514,6 +618,9 @@ def _recall() -> None:
 def _ask(question: dict) -> None:
     h, fs = hub(), st.session_state.get(KEY)
     if h is not None and isinstance(fs, Follow) and fs.presenter:
+        if question.get("kind") == "click":  # opened after the page ran, on its image (offer_click_image)
+            fs.ask_click = question
+            return
         with contextlib.suppress(rooms.RoomUnavailable):
             h.store.open_question(fs.room, question)
 
@@ -571,6 +678,9 @@ def _presenter_question(h: Hub, fs: Follow) -> None:
         except rooms.RoomUnavailable as exc:
             st.caption(markdown_text(str(exc), limit=300))
             return
+        if question.get("kind") == "click":
+            _presenter_clicks(question, answers)
+            return
         with st.container(border=True):
             n = len(answers)
             st.markdown(f":material/quiz: **{markdown_text(question['prompt'], 300)}** · "
@@ -587,6 +697,33 @@ def _presenter_question(h: Hub, fs: Follow) -> None:
             b.button("Close the question", key="_follow_close", on_click=_close, width="stretch")
 
     live()
+
+
+def _presenter_clicks(question: dict, answers: list) -> None:
+    """The room's clicks as a heat on the image as they arrive; revealed, the computed map next to it."""
+    from core import questions as bank
+
+    counts = bank.click_counts(question, answers)
+    n = int(counts.sum())
+    revealed = bool(question.get("revealed"))
+    with st.container(border=True):
+        st.markdown(f":material/ads_click: **{markdown_text(question['prompt'], 300)}** · {n} click{'s' if n != 1 else ''}"
+                    + (f" (class: {markdown_text(question['about'], 100)})" if question.get("about") else ""))
+        left, right = st.columns(2)
+        with left:
+            st.caption("Where the room clicked")
+            st.plotly_chart(click_figure(question, z=counts.tolist()), key=f"_follow_clicks_{question['id']}_{n}",
+                            config={"displayModeBar": False})
+        with right:
+            if revealed:
+                hits, total = bank.click_hits(question, answers)
+                st.caption(f"Grad-CAM, computed: {hits} of {total} clicks on the hot cells")
+                st.plotly_chart(click_figure(question, z=question["heat"], colours=HEAT_COLOURS),
+                                key=f"_follow_heat_{question['id']}", config={"displayModeBar": False})
+            else:
+                st.button("Reveal the answer", key="_follow_reveal", on_click=_reveal, args=(question["id"],),
+                          type="primary", width="stretch")
+        st.button("Close the question", key="_follow_close", on_click=_close, width="stretch")
 
 
 def answer_bars(counts: dict[str, int], answer: str | None):

@@ -147,3 +147,60 @@ def test_a_stopped_redis_is_one_sentence_and_the_store_heals(redis_proc):
     assert store.state(r)["view"] is None and store.publish_view(r, room.normalise_view("yolo", {})) == 1
     stop.set()
     thread.join(timeout=10)
+
+
+# ----------------------------------------------------------------------------- click questions (item 6)
+
+
+def test_heat_grid_pools_by_cell_and_scales_to_one():
+    import numpy as np
+
+    heat = np.zeros((24, 36))
+    heat[0:2, 33:36] = 4.0  # the top-right cell only (rows 0-1, columns 33-35 of a 12 x 12 grid)
+    heat[23, 0] = 1.0  # one pixel of the bottom-left cell (2 x 3 pixels)
+    grid = np.asarray(questions.heat_grid(heat, 12))
+    assert grid.shape == (12, 12) and grid[0, 11] == 1.0
+    assert grid[11, 0] == pytest.approx((1.0 / 6) / 4.0, abs=1e-4)
+    assert np.count_nonzero(grid) == 2
+    assert np.asarray(questions.heat_grid(np.zeros((3, 3)), 12)).max() == 0.0  # a map smaller than the grid
+    with pytest.raises(ValueError):
+        questions.heat_grid(np.zeros((3, 3, 3)))
+
+
+def test_click_question_answers_count_once_and_hit_the_computed_heat(store):
+    import numpy as np
+
+    template = next(q for q in questions.for_page("grad-cam") if q.get("kind") == "click")
+    image = np.zeros((60, 90, 3), np.uint8)
+    heat = np.zeros((60, 90))
+    heat[:30, 45:] = 1.0  # the top-right quarter is hot
+    q = questions.click_question(template, image, heat, about="espresso")
+    assert q["grid"] == questions.CLICK_GRID and (q["width"], q["height"]) == (90, 60) and q["image"]
+    assert "row 1, column 7" in q["answer"]  # the first hot cell of the top-right quarter
+    r = room.room_id("secret-a-123456")
+    qid = store.open_question(r, q)
+    assert store.state(r)["question"]["heat"] == q["heat"]  # the image and the map travel through the store
+    voters = [room.anonymous_voter(r, f"browser-{k}") for k in range(4)]
+    assert store.answer(r, qid, voters[0], [0, 11]) and not store.answer(r, qid, voters[0], [11, 0])
+    store.answer(r, qid, voters[1], [11, 0])
+    store.answer(r, qid, voters[2], [0, 11])
+    store.answer(r, qid, voters[3], ["x", 99])  # not a cell: stored, never counted
+    counts = questions.click_counts(q, store.answers(r, qid))
+    assert counts[0, 11] == 2 and counts[11, 0] == 1 and counts.sum() == 3
+    assert questions.click_hits(q, store.answers(r, qid)) == (2, 3)
+
+
+@pytest.mark.trained
+def test_gradcam_click_is_the_pages_grad_cam_pooled(shapes_cnn):
+    import numpy as np
+
+    from core.images import sample_image
+    from core.vision import attribution as A
+
+    template = next(q for q in questions.for_page("grad-cam") if q.get("kind") == "click")
+    image = sample_image("coffee")
+    target = int(np.argmax(shapes_cnn.predict_logits(shapes_cnn.preprocess(image)[None])[0]))
+    q = questions.gradcam_click(template, shapes_cnn, image, target)
+    expected = A.attribute(shapes_cnn, image, "gradcam", target, layer=A.default_layer(shapes_cnn)).values
+    assert q["heat"] == questions.heat_grid(expected)
+    assert q["about"] == shapes_cnn.class_names[target]
