@@ -204,3 +204,105 @@ def test_gradcam_click_is_the_pages_grad_cam_pooled(shapes_cnn):
     expected = A.attribute(shapes_cnn, image, "gradcam", target, layer=A.default_layer(shapes_cnn)).values
     assert q["heat"] == questions.heat_grid(expected)
     assert q["about"] == shapes_cnn.class_names[target]
+
+
+# ----------------------------------------------------------------------------- one computation per room (item 5)
+
+
+def test_share_computes_once_and_a_dead_claimers_key_is_taken_over(redis_proc):
+    """core.room.share between two stores (two workers) on one redis-server."""
+    a, b = room.open_store(redis_proc.url), room.open_store(redis_proc.url)
+    calls: list[str] = []
+
+    def slow(who):
+        def compute():
+            calls.append(who)
+            time.sleep(0.6)
+            return {"value": 42}
+        return compute
+
+    results, waited = {}, []
+
+    def worker(store, who):
+        results[who] = room.share(store, "k1", slow(who), who, lambda v: repr(v).encode(),
+                                  lambda d: eval(d.decode()), on_wait=waited.append, poll_s=0.05)  # noqa: S307
+
+    threads = [threading.Thread(target=worker, args=(s, w)) for s, w in ((a, "w1"), (b, "w2"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(calls) == 1 and results == {"w1": {"value": 42}, "w2": {"value": 42}}
+    assert waited  # the other one waited (and was told so)
+    assert room.share(b, "k1", slow("w3"), "w3", repr, lambda d: "from the store") == "from the store"
+
+    assert a.claim("k2", "dead-worker", 0.5)  # a claimer that never renews (killed)
+    value = room.share(b, "k2", slow("w2"), "w2", lambda v: None, lambda d: d, poll_s=0.05)
+    assert value == {"value": 42} and calls[-1] == "w2"
+    assert b.get_result("k2") is None  # encode said "not shareable": not stored, and the claim was released
+    assert a.claim("k2", "w1", 5)
+
+
+def test_share_renews_a_long_computation_and_falls_back_when_the_store_is_gone(redis_proc):
+    a, b = room.open_store(redis_proc.url), room.open_store(redis_proc.url)
+    calls = []
+
+    def long():
+        calls.append(1)
+        time.sleep(1.0)  # longer than the claim's lifetime: the claimer's heartbeat keeps it
+        return 7
+
+    done = {}
+    t = threading.Thread(target=lambda: done.setdefault("a", room.share(a, "k", long, "w1", lambda v: b"7", int,
+                                                                         claim_ttl_s=0.3, poll_s=0.05)))
+    t.start()
+    time.sleep(0.1)
+    assert room.share(b, "k", long, "w2", lambda v: b"7", int, claim_ttl_s=0.3, poll_s=0.05) == 7
+    t.join(5)
+    assert done == {"a": 7} and len(calls) == 1
+    redis_proc.stop()
+    assert room.share(b, "other", lambda: 3, "w2", lambda v: b"3", int) == 3  # no store: computed here
+
+
+def test_heavy_jobs_of_two_workers_share_one_computation(redis_proc, monkeypatch):
+    """dashboard.resources.room_shared, the wrapper _heavy puts around a pool job: two workers (each its own
+    store connection) asking for the same Deep Dream key compute it once; a signature from another room's
+    secret is not trusted."""
+    import hashlib
+
+    from core.cache import Pending
+    from dashboard import resources
+
+    seal = hashlib.sha256(b"the workers' shared secret").digest()
+    computed = []
+
+    def dream(progress):
+        computed.append(1)
+        progress(0.5, "dreaming")
+        time.sleep(0.5)
+        return {"image": [1, 2, 3]}
+
+    key = ("pages/cnn_dream.py:dream", ("sha256", "ab" * 32), ())
+    out = {}
+
+    def worker(name):
+        job = resources.room_shared("dream", key, dream, "Dreaming ...", (room.open_store(redis_proc.url), seal))
+        assert job is not dream
+        out[name] = job(Pending(key, "Dreaming ..."))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in ("w1", "w2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert out == {"w1": {"image": [1, 2, 3]}, "w2": {"image": [1, 2, 3]}} and len(computed) == 1
+
+    other_room = resources.room_shared("dream", key, dream, "Dreaming ...",
+                                       (room.open_store(redis_proc.url), hashlib.sha256(b"another").digest()))
+    assert other_room(Pending(key)) == {"image": [1, 2, 3]} and len(computed) == 2  # computed, not unpickled
+
+    assert resources.room_shared("views", key, dream, "x", (room.open_store(redis_proc.url), seal)) is dream
+    unnamed = ("f", ("LoadedModel", "0123456789abcdef0123456789abcdef"))  # a model uid this process never named
+    assert resources.room_key("dream", unnamed) is None
+    monkeypatch.delenv("DASHBOARD_REDIS_URL", raising=False)
+    assert resources.room_shared("dream", key, dream, "x") is dream  # no Redis room store: per worker
