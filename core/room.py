@@ -520,6 +520,14 @@ def share(store: RoomStore, key: str, compute: Callable[[], Any], owner: str,
                 except Exception:  # noqa: BLE001 - a damaged or foreign entry: compute it here
                     return compute()
             mine = store.claim(key, owner, claim_ttl_s)
+            if mine:  # the claimer may have put its result (and dropped its claim) since we looked
+                data = store.get_result(key)
+                if data is not None:
+                    store.release(key, owner)
+                    try:
+                        return decode(data)
+                    except Exception:  # noqa: BLE001 - a damaged or foreign entry: compute it here
+                        return compute()
         except RoomUnavailable:
             return compute()
         if mine:
