@@ -117,3 +117,19 @@ def test_a_click_question_on_the_grad_cam_image(room):
     assert f"{hits[0]} of 2 clicks on the hot cells" in _text(presenter) and hits[0] >= 1
     student.run()
     assert any("Answer:" in s.value for s in student.success)
+
+
+def test_make_run_prints_a_presenter_link_with_a_fresh_secret(monkeypatch, capsys):
+    """`make run` passes --presenter: one process, the in-process room store, a fresh secret unless one is set."""
+    from dashboard import follow, serve
+
+    monkeypatch.delenv(follow.SECRET_ENV, raising=False)
+    link = serve.print_presenter_link("0.0.0.0", 8502)
+    secret = follow.configured_secrets()[0]
+    assert len(secret) >= 20 and link == f"http://127.0.0.1:8502/?presenter={secret}"
+    assert f"Presenter: {link}" in capsys.readouterr().out
+    serve.print_presenter_link("127.0.0.1", 8502)
+    assert follow.configured_secrets() == [secret]  # set once: the same secret, not a second room
+
+    monkeypatch.setenv(follow.SECRET_ENV, "the-lecturers-own-secret")
+    assert serve.print_presenter_link("127.0.0.1", 8501).endswith("?presenter=the-lecturers-own-secret")
