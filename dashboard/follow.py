@@ -292,15 +292,17 @@ def room(url_path: str) -> Iterator[None]:
         return
     if fs.presenter:
         h.unregister(sid)
-        if (fs.published or {}).get("page") != url_path:  # a new page: the room starts loading it now
+        new_page = (fs.published or {}).get("page") != url_path
+        if new_page:  # a new page: the room starts loading it now
             with contextlib.suppress(UserError):
                 fs.published = current_view(url_path)
                 h.store.publish_view(fs.room, fs.published)
                 _trace(f"published page {url_path}")
                 state["view"] = fs.published
-        # a changed control is shared as the page draws it (_on_record), not after the whole run
+        # a changed control is shared as the page draws it (_on_record), not after the whole run (once per
+        # run: the run's end shares the rest, e.g. a control whose options depend on the changed one)
         fs.live = ({"page": url_path, "query": {k: list(v) for k, v in fs.published["query"].items()}, "state": state}
-                   if (fs.published or {}).get("page") == url_path else None)
+                   if not new_page and (fs.published or {}).get("page") == url_path else None)
         try:
             yield
         except ScriptControlException as exc:
@@ -370,6 +372,7 @@ def _on_record(key: str, value: list[str] | None) -> None:
             h.store.publish_view(fs.room, view)
             fs.published = fs.live["state"]["view"] = view
             _trace(f"published control {key}")
+        fs.live = None  # once per run
     except UserError:  # too long to share, or the store is away: _presenter_after says so after the run
         pass
 
