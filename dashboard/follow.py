@@ -6,8 +6,11 @@ Hooked once in the entrypoint, around the page run (``with follow.room(url_path)
   on the first run, removed from the URL at once, and compared in constant time with the configured
   secrets (``DASHBOARD_PRESENTER_SECRET``, comma-separated for several rooms). The presenter's
   session publishes its view (page + query string, :mod:`dashboard.urlstate`) after every run that
-  changed it, and draws "Presenting" in the sidebar: students following, "Let the room explore
-  freely", "Bring everyone back", and live questions.
+  changed it (a new page at the start of its run; a changed control as the page draws it, through
+  ``urlstate.ON_RECORD``, so followers do not wait for the presenter's whole run), and draws
+  "Presenting" in the sidebar: students following, "Let the room explore freely", "Bring everyone
+  back", and live questions (multiple choice, or "click where the heat will be" on the image a page
+  offers through :func:`offer_click_image`).
 * **Followers.** Every other session follows by default ("Following the lecturer", "Stop
   following"; "Catch up" when not following). Before the page runs, a follower whose room view
   changed loads it (``st.switch_page`` to the page, :func:`urlstate.load_view` for the controls);
