@@ -80,7 +80,7 @@ proxy:
 	fi
 
 run: setup
-	$(PY) -m serving.serve --host $(HOST) --port $(PORT)
+	$(PY) -m serving.serve --host $(HOST) --port $(PORT) --presenter
 
 # A lecture hall: WORKERS Streamlit processes (default: one per core) behind HAProxy, sticky by cookie.
 classroom: setup proxy

@@ -428,10 +428,10 @@ class RedisRoomStore(RoomStore):
     def claim(self, key, owner, ttl_s):
         k = f"{PREFIX}claim:{key}"
 
-        def run(r):
-            if r.set(k, owner, nx=True, px=max(1, int(ttl_s * 1000))):
-                return True
-            return r.get(k) == owner.encode()
+        def run(r):  # a new claim, or our own claim renewed (the claimer's heartbeat), in one step on the server
+            return r.eval("if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end "
+                          "if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('pexpire', KEYS[1], ARGV[2]) "
+                          "return 1 end return 0", 1, k, owner, max(1, int(ttl_s * 1000)))
 
         return bool(self._call(run))
 
@@ -489,3 +489,83 @@ def open_store(url: str | None) -> RoomStore:
             raise UserError(f"DASHBOARD_REDIS_URL must start with redis://, rediss:// or unix://, not {quote(url, 40)}")
         return RedisRoomStore(url)
     return InProcessRoomStore()
+
+
+# ---------------------------------------------------------------------------------------------
+# One computation per room
+# ---------------------------------------------------------------------------------------------
+
+RESULT_TTL_S = 2 * 3600  # a shared heavy result stays this long (a lecture's second half still finds it)
+CLAIM_TTL_S = 20.0  # a claimer that stops renewing (killed, stuck) loses its claim after this long
+SHARE_POLL_S = 0.25  # how often a waiting worker looks for the result
+
+
+def share(store: RoomStore, key: str, compute: Callable[[], Any], owner: str,
+          encode: Callable[[Any], bytes | None], decode: Callable[[bytes], Any],
+          on_wait: Callable[[float], None] | None = None, ttl_s: float = RESULT_TTL_S,
+          claim_ttl_s: float = CLAIM_TTL_S, poll_s: float = SHARE_POLL_S) -> Any:
+    """``compute()`` once per room for ``key``: the result another worker put is decoded; else the first
+    worker to claim the key computes (renewing its claim meanwhile), puts the encoded result (``encode``
+    returns None, or the result is larger than MAX_RESULT_BYTES: not shared) and returns it; the others
+    wait, calling ``on_wait(seconds waited)`` (which may raise to give up), until the result is there or
+    the claim expired (its claimer died), and then claim it themselves. A store that cannot be reached,
+    or a result that does not decode, is computed here: sharing saves work, it never costs an answer."""
+    start = time.monotonic()
+    while True:
+        try:
+            data = store.get_result(key)
+            if data is not None:
+                try:
+                    return decode(data)
+                except Exception:  # noqa: BLE001 - a damaged or foreign entry: compute it here
+                    return compute()
+            mine = store.claim(key, owner, claim_ttl_s)
+            if mine:  # the claimer may have put its result (and dropped its claim) since we looked
+                data = store.get_result(key)
+                if data is not None:
+                    store.release(key, owner)
+                    try:
+                        return decode(data)
+                    except Exception:  # noqa: BLE001 - a damaged or foreign entry: compute it here
+                        return compute()
+        except RoomUnavailable:
+            return compute()
+        if mine:
+            return _compute_claimed(store, key, compute, owner, encode, ttl_s, claim_ttl_s)
+        if on_wait is not None:
+            on_wait(time.monotonic() - start)
+        time.sleep(poll_s)
+
+
+def _compute_claimed(store, key, compute, owner, encode, ttl_s, claim_ttl_s):
+    done = threading.Event()
+
+    def heartbeat() -> None:
+        while not done.wait(claim_ttl_s / 3):
+            try:
+                store.claim(key, owner, claim_ttl_s)
+            except RoomUnavailable:
+                pass
+
+    beat = threading.Thread(target=heartbeat, name="room-claim", daemon=True)
+    beat.start()
+    try:
+        value = compute()
+    except BaseException:
+        done.set()
+        try:
+            store.release(key, owner)  # let a waiter take it over now, not after the claim's expiry
+        except RoomUnavailable:
+            pass
+        raise
+    done.set()
+    try:
+        data = encode(value)
+    except Exception:  # noqa: BLE001 - a value that cannot be written down stays in this worker
+        data = None
+    try:
+        if data is None or not store.put_result(key, data, ttl_s):
+            store.release(key, owner)
+    except RoomUnavailable:
+        pass
+    return value

@@ -6,8 +6,11 @@ Hooked once in the entrypoint, around the page run (``with follow.room(url_path)
   on the first run, removed from the URL at once, and compared in constant time with the configured
   secrets (``DASHBOARD_PRESENTER_SECRET``, comma-separated for several rooms). The presenter's
   session publishes its view (page + query string, :mod:`dashboard.urlstate`) after every run that
-  changed it, and draws "Presenting" in the sidebar: students following, "Let the room explore
-  freely", "Bring everyone back", and live questions.
+  changed it (a new page at the start of its run; a changed control as the page draws it, through
+  ``urlstate.ON_RECORD``, so followers do not wait for the presenter's whole run), and draws
+  "Presenting" in the sidebar: students following, "Let the room explore freely", "Bring everyone
+  back", and live questions (multiple choice, or "click where the heat will be" on the image a page
+  offers through :func:`offer_click_image`).
 * **Followers.** Every other session follows by default ("Following the lecturer", "Stop
   following"; "Catch up" when not following). Before the page runs, a follower whose room view
   changed loads it (``st.switch_page`` to the page, :func:`urlstate.load_view` for the controls);
@@ -51,6 +54,12 @@ NOT_IN_VIEW = frozenset({"lecture", PRESENTER_PARAM, ROOM_PARAM})  # per browser
 KEY = "_follow"
 POLL_S = 2.0  # fallback only: followers poll the room version this often when sessions cannot be woken
 PRESENTER_REFRESH_S = 2.0  # the presenter's count and answers refresh this often (one session per room)
+TRACE = os.environ.get("DASHBOARD_FOLLOW_TRACE") == "1"  # log when a change is published, heard, woken, run
+
+
+def _trace(what: str) -> None:
+    if TRACE:
+        log.warning("follow-trace %.3f %s %s", time.time(), os.getpid(), what)
 
 
 # ----------------------------------------------------------------------------- Streamlit internals (serving/patches.py)
@@ -120,6 +129,7 @@ class Hub:
             log.exception("room listener stopped")
 
     def _changed(self, room: str | None) -> None:
+        _trace(f"heard {room}")
         with self._lock:
             targets = [(sid, r, leading) for sid, (r, leading) in self._sessions.items() if room is None or r == room]
         views: dict[str, dict | None] = {}
@@ -135,6 +145,7 @@ class Hub:
                 view = views[r]
             if _wake(sid, view):
                 self.wakes += 1
+                _trace(f"woke {sid[:8]} room-change={room is not None} on-page={bool(view and view.get('page'))}")
             else:
                 self.unregister(sid)
 
@@ -185,10 +196,13 @@ class Follow:
     applied: int = -1  # room version this session has caught up with
     recall_seen: int = -1
     published: dict | None = None  # presenter: the view last published
+    live: dict | None = None  # presenter, during a run: the view as the page's controls are drawn
     snapshot: dict | None = None  # follower: the room's view this run started from
     answered: dict = field(default_factory=dict)  # question id -> this browser's answer
     bad_link: bool = False
     touched: float = -1e9
+    ask_click: dict | None = None  # presenter: a click question to open on the page's image after this run
+    offer: object = None  # presenter: (url path, build) - the page's image for click questions, this run
 
 
 def _state(h: Hub) -> Follow:
@@ -250,17 +264,25 @@ def room(url_path: str) -> Iterator[None]:
         return
     if fs.presenter:
         h.unregister(sid)
-        if (fs.published or {}).get("page") != url_path:  # a new page: the room starts loading it now
+        new_page = (fs.published or {}).get("page") != url_path
+        if new_page:  # a new page: the room starts loading it now
             with contextlib.suppress(UserError):
                 fs.published = current_view(url_path)
                 h.store.publish_view(fs.room, fs.published)
+                _trace(f"published page {url_path}")
                 state["view"] = fs.published
+        # a changed control is shared as the page draws it (_on_record), not after the whole run (once per
+        # run: the run's end shares the rest, e.g. a control whose options depend on the changed one)
+        fs.live = ({"page": url_path, "query": {k: list(v) for k, v in fs.published["query"].items()}, "state": state}
+                   if not new_page and (fs.published or {}).get("page") == url_path else None)
         try:
             yield
         except ScriptControlException as exc:
+            fs.live = None
             if not isinstance(exc, RerunException):  # st.stop(): the view still counts
                 _presenter_after(h, fs, url_path, state, side, top)
             raise
+        fs.live = None
         _presenter_after(h, fs, url_path, state, side, top)
         return
 
@@ -274,6 +296,7 @@ def room(url_path: str) -> Iterator[None]:
     if leading:
         fs.snapshot = view
         if state["version"] != fs.applied:
+            _trace(f"run {sid[:8]} loads version {state['version']} {view['page']} {view['query']}")
             fs.applied = state["version"]
             _load(view, url_path)  # may switch page (a rerun of the new page)
     h.register(sid, fs.room, fs.following and not fs.asked)
@@ -283,6 +306,7 @@ def room(url_path: str) -> Iterator[None]:
             fs.touched = time.monotonic()
 
     def after() -> None:
+        _trace(f"run {sid[:8]} done {url_path}")
         if leading and current_view(url_path) != fs.snapshot:
             fs.asked = True  # the student changed something: ask, do not fight
         _follower_panel(h, fs, state, side, top)
@@ -294,6 +318,53 @@ def room(url_path: str) -> Iterator[None]:
             after()
         raise
     after()
+
+
+def _on_record(key: str, value: list[str] | None) -> None:
+    """urlstate's hook, for every keyed control as it is drawn: the presenter's changed control goes to
+    the room at once (the followers' runs start while the presenter's page is still computing)."""
+    fs = st.session_state.get(KEY)
+    if not isinstance(fs, Follow) or not fs.presenter or fs.live is None:
+        return
+    query = fs.live["query"]
+    if value is None:
+        if key not in query:
+            return
+        del query[key]
+    elif query.get(key) == value:
+        return
+    else:
+        query[key] = list(value)
+    h = hub()
+    if h is None:
+        return
+    try:
+        view = rooms.normalise_view(fs.live["page"], query)
+        if view != fs.published:
+            h.store.publish_view(fs.room, view)
+            fs.published = fs.live["state"]["view"] = view
+            _trace(f"published control {key}")
+        fs.live = None  # once per run
+    except UserError:  # too long to share, or the store is away: _presenter_after says so after the run
+        pass
+
+
+def _install_hook() -> None:
+    from dashboard import urlstate
+
+    urlstate.ON_RECORD = _on_record
+
+
+_install_hook()
+
+
+def offer_click_image(url_path: str, build) -> None:
+    """Called by a page with an image (the Grad-CAM page): ``build(template)`` opens a click question of
+    the bank on the page's current image with its computed answer (:func:`core.questions.gradcam_click`).
+    Only the presenter's session keeps it, and ``build`` runs only when the presenter asks."""
+    fs = st.session_state.get(KEY)
+    if isinstance(fs, Follow) and fs.presenter:
+        fs.offer = (url_path, build)
 
 
 def _load(view: dict, url_path: str) -> None:
@@ -348,7 +419,10 @@ def _follower_panel(h: Hub, fs: Follow, state: dict, side, top) -> None:
     question = state.get("question")
     if question:
         with top:
-            _student_question(h, fs, question)
+            if question.get("kind") == "click":
+                _student_click(h, fs, question)
+            else:
+                _student_question(h, fs, question)
     if not h.can_wake:
         _poll_fallback(h, fs, state["version"])
 
@@ -393,6 +467,84 @@ def _student_question(h: Hub, fs: Follow, question: dict) -> None:
             st.success(f"Answer: **{markdown_text(question['answer'], 200)}**. {markdown_text(bank.explanation(question), 400)}")
 
 
+def _student_click(h: Hub, fs: Follow, question: dict) -> None:
+    """A click question: the image with a grid of click targets; one click per browser, then the
+    computed heat once the presenter reveals it."""
+    qid = question["id"]
+    with st.container(border=True):
+        st.markdown(f":material/ads_click: **Question from the lecturer:** {markdown_text(question['prompt'], 300)}"
+                    + (f" (class: {markdown_text(question['about'], 100)})" if question.get("about") else ""))
+        mine = fs.answered.get(qid)
+        if mine is None:
+            event = st.plotly_chart(click_figure(question, clickable=True), key=f"_q_click_{qid}", on_select="rerun",
+                                    selection_mode="points", config={"displayModeBar": False})
+            points = list(getattr(getattr(event, "selection", None), "points", None) or [])
+            if points:
+                mine = _record_click(h, fs, question, points[0])
+            else:
+                st.caption("Click once on the image (anonymous; the first click counts).")
+        if mine is not None:
+            st.caption(f"Your click is in: row {mine[0] + 1}, column {mine[1] + 1} (anonymous).")
+        if question.get("revealed"):
+            st.success(f"Answer: {markdown_text(question['answer'], 200)}. {markdown_text(question.get('why', ''), 400)}")
+            st.plotly_chart(click_figure(question, z=question["heat"], colours=HEAT_COLOURS),
+                            key=f"_q_heat_{qid}", config={"displayModeBar": False})
+
+
+def _record_click(h: Hub, fs: Follow, question: dict, point: dict) -> list[int] | None:
+    """Store the clicked cell (a point of the grid: its index) as this browser's answer; None if invalid."""
+    from core import questions as bank
+
+    grid = int(question.get("grid", bank.CLICK_GRID))
+    try:
+        index = int(point.get("point_index", point.get("point_number")))
+    except (TypeError, ValueError, AttributeError):
+        return None
+    if not 0 <= index < grid * grid:
+        return None
+    cell = list(divmod(index, grid))
+    try:
+        h.store.answer(fs.room, question["id"], _voter(fs), cell)
+    except rooms.RoomUnavailable as exc:
+        st.caption(markdown_text(str(exc), limit=300))
+        return None
+    fs.answered[question["id"]] = cell
+    return cell
+
+
+CLICK_COLOURS = [[0.0, "rgba(0,0,0,0)"], [1e-6, "rgba(255,230,0,0.45)"], [1.0, "rgba(220,0,0,0.85)"]]
+HEAT_COLOURS = [[0.0, "rgba(0,0,80,0.15)"], [0.5, "rgba(255,160,0,0.55)"], [1.0, "rgba(220,0,0,0.8)"]]
+
+
+def click_figure(question: dict, z=None, clickable: bool = False, colours=None, side: int = 420):
+    """The question's image at ``side`` px wide; ``z`` (grid x grid) drawn over it as a heat; with
+    ``clickable`` a grid of faint square targets, one per cell, whose point index is the cell."""
+    import plotly.graph_objects as go
+
+    from core import questions as bank
+
+    g = int(question.get("grid", bank.CLICK_GRID))
+    w, hgt = int(question.get("width", 1)), int(question.get("height", 1))
+    xs = [(c + 0.5) * w / g for c in range(g)]
+    ys = [(r + 0.5) * hgt / g for r in range(g)]
+    fig = go.Figure()
+    fig.add_layout_image(source="data:image/jpeg;base64," + str(question.get("image", "")), xref="x", yref="y",
+                         x=0, y=0, sizex=w, sizey=hgt, sizing="stretch", layer="below")
+    if z is not None:
+        fig.add_trace(go.Heatmap(z=z, x=xs, y=ys, zmin=0, colorscale=colours or CLICK_COLOURS, showscale=False,
+                                 hoverinfo="skip"))
+    if clickable:
+        fig.add_trace(go.Scatter(x=[x for _ in ys for x in xs], y=[y for y in ys for _ in xs], mode="markers",
+                                 marker=dict(symbol="square", size=max(8, side // g - 4), color="white", opacity=0.12,
+                                             line=dict(width=1, color="rgba(0,0,0,0.3)")),
+                                 hoverinfo="none", showlegend=False))
+    fig.update_xaxes(range=[0, w], visible=False, fixedrange=True)
+    fig.update_yaxes(range=[hgt, 0], visible=False, fixedrange=True)
+    fig.update_layout(width=side, height=max(60, int(side * hgt / max(1, w))), margin=dict(l=0, r=0, t=0, b=0),
+                      dragmode=False, clickmode="event+select", showlegend=False)
+    return fig
+
+
 # ----------------------------------------------------------------------------- the presenter's side
 
 
@@ -402,8 +554,21 @@ def _presenter_after(h: Hub, fs: Follow, url_path: str, state: dict, side, top) 
         if view != fs.published or state["view"] != view:
             h.store.publish_view(fs.room, view)
             fs.published = view
+            _trace(f"published after the run {url_path}")
     except UserError as exc:  # a store that went away, or a view too long to share
         side.caption(markdown_text(str(exc), limit=300))
+    if fs.ask_click is not None:  # "Ask the room" on a click question: open it on this run's image
+        template, fs.ask_click = fs.ask_click, None
+        offer, fs.offer = fs.offer, None
+        if not offer or offer[0] != url_path:
+            side.caption("This page offers no image for that question.")
+        else:
+            try:
+                with st.spinner("Computing the answer (Grad-CAM) ..."):
+                    h.store.open_question(fs.room, offer[1](template))
+            except UserError as exc:
+                side.caption(markdown_text(str(exc), limit=300))
+    fs.offer = None
     with side:
         _presenter_panel(h, fs, url_path)
     with top:
@@ -428,6 +593,9 @@ def _recall() -> None:
 def _ask(question: dict) -> None:
     h, fs = hub(), st.session_state.get(KEY)
     if h is not None and isinstance(fs, Follow) and fs.presenter:
+        if question.get("kind") == "click":  # opened after the page ran, on its image (offer_click_image)
+            fs.ask_click = question
+            return
         with contextlib.suppress(rooms.RoomUnavailable):
             h.store.open_question(fs.room, question)
 
@@ -485,6 +653,9 @@ def _presenter_question(h: Hub, fs: Follow) -> None:
         except rooms.RoomUnavailable as exc:
             st.caption(markdown_text(str(exc), limit=300))
             return
+        if question.get("kind") == "click":
+            _presenter_clicks(question, answers)
+            return
         with st.container(border=True):
             n = len(answers)
             st.markdown(f":material/quiz: **{markdown_text(question['prompt'], 300)}** · "
@@ -501,6 +672,33 @@ def _presenter_question(h: Hub, fs: Follow) -> None:
             b.button("Close the question", key="_follow_close", on_click=_close, width="stretch")
 
     live()
+
+
+def _presenter_clicks(question: dict, answers: list) -> None:
+    """The room's clicks as a heat on the image as they arrive; revealed, the computed map next to it."""
+    from core import questions as bank
+
+    counts = bank.click_counts(question, answers)
+    n = int(counts.sum())
+    revealed = bool(question.get("revealed"))
+    with st.container(border=True):
+        st.markdown(f":material/ads_click: **{markdown_text(question['prompt'], 300)}** · {n} click{'s' if n != 1 else ''}"
+                    + (f" (class: {markdown_text(question['about'], 100)})" if question.get("about") else ""))
+        left, right = st.columns(2)
+        with left:
+            st.caption("Where the room clicked")
+            st.plotly_chart(click_figure(question, z=counts.tolist()), key=f"_follow_clicks_{question['id']}_{n}",
+                            config={"displayModeBar": False})
+        with right:
+            if revealed:
+                hits, total = bank.click_hits(question, answers)
+                st.caption(f"Grad-CAM, computed: {hits} of {total} clicks on the hot cells")
+                st.plotly_chart(click_figure(question, z=question["heat"], colours=HEAT_COLOURS),
+                                key=f"_follow_heat_{question['id']}", config={"displayModeBar": False})
+            else:
+                st.button("Reveal the answer", key="_follow_reveal", on_click=_reveal, args=(question["id"],),
+                          type="primary", width="stretch")
+        st.button("Close the question", key="_follow_close", on_click=_close, width="stretch")
 
 
 def answer_bars(counts: dict[str, int], answer: str | None):

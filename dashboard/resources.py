@@ -113,9 +113,7 @@ def _client_id() -> str | None:
     a browser reaching this worker directly: its own address, whatever headers it sent. None when there is
     no browser connection (tests, scripts): no client cap then."""
     try:
-        from streamlit.runtime.context import _get_client_context
-
-        if _get_client_context() is None:
+        if not patches.has_browser_connection():
             return None
         peer = st.context.ip_address  # None for loopback peers
         if peer is not None:
@@ -180,6 +178,7 @@ def _heavy(cache: KeyedCache, concept: str, key: Hashable, fn, label: str) -> An
     pool = jobs.pool()
     if pool.alive is None:  # a session that ended (tab closed) withdraws its interest in its queued jobs
         pool.alive = _session_alive
+    fn = room_shared(concept, key, fn, label)  # one computation per room across workers (#22 item 5)
     while True:
         try:
             pending, value = pool.submit(cache, key, fn, label, waiter=me, client=_client_id())
@@ -206,6 +205,112 @@ def _heavy(cache: KeyedCache, concept: str, key: Hashable, fn, label: str) -> An
                 del mine[concept]
         cancel.empty()
         return value
+
+
+# ----------------------------------------------------------------------------- one computation per room
+# With a Redis room store (make classroom, compose, k8s), a heavy result of these concepts is computed by
+# one worker and shared by content key through core.room.share (size-capped, expiring); the other
+# workers' jobs wait for it under the same queue/progress UI. Keys name models by their weights, not by
+# the per-process uid; a key with a model this process cannot name is not shared.
+
+ROOM_SHARED = frozenset({"dream", "ascent", "tanks", "faithfulness"})  # Deep Dream, ascent + gallery blocks, variants
+_PORTABLE: dict[str, str] = {}  # a loaded model's per-process uid -> its name and weights digest
+
+
+def _room_store():
+    import os
+
+    from core import room as rooms
+
+    url = os.environ.get("DASHBOARD_REDIS_URL") or ""
+    seal = (os.environ.get("DASHBOARD_PRESENTER_SECRET", "") + os.environ.get("STREAMLIT_SERVER_COOKIE_SECRET", ""))
+    if not url or not seal:  # no room across workers, or no secret every worker shares to sign results with
+        return None
+    cached_store = _STORE.get(url)
+    if cached_store is None:
+        try:
+            cached_store = _STORE[url] = (rooms.open_store(url), hashlib.sha256(seal.encode()).digest())
+        except Exception:  # noqa: BLE001 - a bad URL: follow.py says so; results stay per worker
+            return None
+    return cached_store
+
+
+_STORE: dict[str, tuple] = {}
+
+
+def portable_model_id(model) -> str | None:
+    """The same string in every worker for the same weights (a model's uid differs per process)."""
+    uid = getattr(model, "uid", None)
+    if not isinstance(uid, str):
+        return None
+    known = _PORTABLE.get(uid)
+    if known is None:
+        keras_model = getattr(model, "model", None)
+        try:
+            h = hashlib.sha256(str(getattr(model, "name", "")).encode())
+            for w in keras_model.get_weights():
+                h.update(np.ascontiguousarray(w).data)
+        except Exception:  # noqa: BLE001 - not a Keras model: not shared
+            return None
+        known = _PORTABLE[uid] = f"{getattr(model, 'name', '')}:{h.hexdigest()[:24]}"
+    return known
+
+
+def _portable_key(key: Any) -> Any:
+    if isinstance(key, tuple):
+        return tuple(_portable_key(k) for k in key)
+    if isinstance(key, str) and len(key) == 32 and all(c in "0123456789abcdef" for c in key):  # a uuid4 hex
+        if key not in _PORTABLE:
+            raise KeyError(key)
+        return _PORTABLE[key]
+    return key
+
+
+def room_key(concept: str, key: Hashable) -> str | None:
+    """The room-wide name of ``key`` (None: not shareable, e.g. a model this process has not named)."""
+    try:
+        return hashlib.sha256(repr((concept, _portable_key(key))).encode()).hexdigest()
+    except (KeyError, TypeError):
+        return None
+
+
+def room_shared(concept: str, key: Hashable, fn: Callable[[Pending], Any], label: str,
+                store_and_seal: tuple | None = None) -> Callable[[Pending], Any]:
+    """``fn`` as a job that shares its result with the room's other workers (see above); ``fn`` itself
+    when there is no Redis room store or the key is not shareable."""
+    import hmac
+    import os
+    import pickle
+    import uuid
+
+    from core import room as rooms
+
+    if concept not in ROOM_SHARED:
+        return fn
+    store_and_seal = store_and_seal or _room_store()
+    name = room_key(concept, key) if store_and_seal else None
+    if name is None:
+        return fn
+    store, seal = store_and_seal
+
+    def encode(value) -> bytes:
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        return hmac.new(seal, data, hashlib.sha256).digest() + data
+
+    def decode(blob: bytes):
+        mac, data = blob[:32], blob[32:]
+        if not hmac.compare_digest(mac, hmac.new(seal, data, hashlib.sha256).digest()):
+            raise ValueError("not signed by this room's workers")
+        return pickle.loads(data)  # noqa: S301 - signed by a worker of this room (HMAC above)
+
+    def job(pending: Pending):
+        def waiting(seconds: float) -> None:
+            pending.progress(0.0, f"{label.rstrip(' .')}: another worker of this room computes it · {int(seconds)} s")
+
+        return rooms.share(store, f"{concept}:{name}", lambda: fn(pending), f"{os.getpid()}:{uuid.uuid4().hex}",
+                           encode, decode, on_wait=waiting)
+
+    return job
 
 
 def withdraw_elsewhere(page: str) -> None:
@@ -306,7 +411,10 @@ def cached(concept: str, label: str | Callable[..., str] | None = None,
 def model(name: Hashable, loader: Callable[[Progress], Any], label: str | None = None) -> Any:
     """A model (zoo classifier, detector, FCN, ...) loaded or trained once per process; queued in the
     job pool like any heavy work (a first load may train for a minute)."""
-    return compute("models", name, loader, label or f"Loading {name} ...", heavy=True)
+    loaded = compute("models", name, loader, label or f"Loading {name} ...", heavy=True)
+    if _room_store() is not None:  # name its weights, so that its results can be shared with the room
+        portable_model_id(loaded)
+    return loaded
 
 
 def embedding(name: str):

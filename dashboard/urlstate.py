@@ -46,6 +46,9 @@ MAX_TEXT = 2000  # characters of a text control restored from a link (unless the
 MAX_RAW = 20_000  # a query value longer than this is not even parsed
 UNBOUNDED = 2 ** 53 - 1  # number inputs without bounds: what the browser can represent exactly
 SHOWN = 40  # characters of a hostile value quoted in a note
+# Called as ON_RECORD(key, value or None at its default) for every keyed control a page draws, as it is
+# drawn (dashboard/follow.py: the presenter's view is shared as soon as a control changed, not after the run).
+ON_RECORD = None
 
 
 @dataclass
@@ -272,6 +275,8 @@ def _wrap(kind: str, fn):
             return result
         if shown != default and (value is not None or kind != "tabs"):
             session.recorded[key] = shown
+        if ON_RECORD is not None:
+            ON_RECORD(key, shown if shown != default else None)
         return result
 
     widget._urlstate = True  # type: ignore[attr-defined]

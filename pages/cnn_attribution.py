@@ -5,9 +5,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core import questions
 from core.images import display_scaled, resize
 from core.vision import attribution as A
-from dashboard import components, figures, resources, vision_ui
+from dashboard import components, figures, follow, resources, vision_ui
 from dashboard import lecture as lecture_path
 
 DISPLAY = 640  # px: the long side the overlays are drawn at (the short side follows, at least 1 px)
@@ -77,6 +78,9 @@ with c1:
                                             help="zeros: the all-zero model input; black: a black image; blur: a "
                                                  "heavily blurred copy"),
                    "steps": s2.slider("Steps (trapezoid rule)", 8, 512, 128, 8, key="attr_ig_steps")}
+
+# the presenter's "click where the heat will be" question opens on this image, answered by Grad-CAM (dashboard/follow.py)
+follow.offer_click_image("grad-cam", lambda q: questions.gradcam_click(q, model, image, target, layer))
 
 
 def compute(method: str, target: int, layer, options: dict) -> A.Heatmap:

@@ -191,6 +191,13 @@ def current_session_id() -> str:
     return ctx.session_id if ctx is not None else "no-session"
 
 
+def has_browser_connection() -> bool:
+    """Whether the running script serves a browser connection (False in tests and scripts: no headers then)."""
+    from streamlit.runtime.context import _get_client_context
+
+    return _get_client_context() is not None
+
+
 def session_is_active(session_id: str) -> bool | None:
     """Whether ``session_id`` is still connected; None when there is no runtime to ask (a test, a script)."""
     from streamlit.runtime import Runtime

@@ -153,13 +153,34 @@ def warm_views(base_url: str, state: WarmupState, timeout: float = 1800.0) -> li
 # ----------------------------------------------------------------------------- main
 
 
+def print_presenter_link(host: str, port: int) -> str:
+    """``make run``'s presenter: the secret goes to this process's environment (its in-process room store,
+    no Redis) and to the terminal only. Returns the link."""
+    import secrets
+    import urllib.parse
+
+    secret = os.environ.get("DASHBOARD_PRESENTER_SECRET", "").split(",")[0].strip()
+    if len(secret) < 8:  # dashboard.follow ignores shorter ones
+        secret = secrets.token_urlsafe(18)
+        os.environ["DASHBOARD_PRESENTER_SECRET"] = secret
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    link = f"http://{shown}:{port}/?presenter={urllib.parse.quote(secret, safe='')}"
+    print(f"Presenter: {link}  (only for you: it controls the room)", flush=True)
+    return link
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m serving.serve", description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8501")))
     parser.add_argument("--no-warm", action="store_true", help="skip computing every page's defaults at start")
+    parser.add_argument("--presenter", action="store_true",
+                        help="print a presenter link (a fresh secret unless DASHBOARD_PRESENTER_SECRET is set; "
+                             "this one process keeps the room, see dashboard/follow.py); `make run` passes it")
     args, extra = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    if args.presenter:
+        print_presenter_link(args.host, args.port)
     os.chdir(ROOT)
     patch_streamlit()
     if not args.no_warm:

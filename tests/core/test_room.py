@@ -147,3 +147,169 @@ def test_a_stopped_redis_is_one_sentence_and_the_store_heals(redis_proc):
     assert store.state(r)["view"] is None and store.publish_view(r, room.normalise_view("yolo", {})) == 1
     stop.set()
     thread.join(timeout=10)
+
+
+# ----------------------------------------------------------------------------- click questions (item 6)
+
+
+def test_heat_grid_pools_by_cell_and_scales_to_one():
+    import numpy as np
+
+    heat = np.zeros((24, 36))
+    heat[0:2, 33:36] = 4.0  # the top-right cell only (rows 0-1, columns 33-35 of a 12 x 12 grid)
+    heat[23, 0] = 1.0  # one pixel of the bottom-left cell (2 x 3 pixels)
+    grid = np.asarray(questions.heat_grid(heat, 12))
+    assert grid.shape == (12, 12) and grid[0, 11] == 1.0
+    assert grid[11, 0] == pytest.approx((1.0 / 6) / 4.0, abs=1e-4)
+    assert np.count_nonzero(grid) == 2
+    assert np.asarray(questions.heat_grid(np.zeros((3, 3)), 12)).max() == 0.0  # a map smaller than the grid
+    with pytest.raises(ValueError):
+        questions.heat_grid(np.zeros((3, 3, 3)))
+
+
+def test_click_question_answers_count_once_and_hit_the_computed_heat(store):
+    import numpy as np
+
+    template = next(q for q in questions.for_page("grad-cam") if q.get("kind") == "click")
+    image = np.zeros((60, 90, 3), np.uint8)
+    heat = np.zeros((60, 90))
+    heat[:30, 45:] = 1.0  # the top-right quarter is hot
+    q = questions.click_question(template, image, heat, about="espresso")
+    assert q["grid"] == questions.CLICK_GRID and (q["width"], q["height"]) == (90, 60) and q["image"]
+    assert "row 1, column 7" in q["answer"]  # the first hot cell of the top-right quarter
+    r = room.room_id("secret-a-123456")
+    qid = store.open_question(r, q)
+    assert store.state(r)["question"]["heat"] == q["heat"]  # the image and the map travel through the store
+    voters = [room.anonymous_voter(r, f"browser-{k}") for k in range(4)]
+    assert store.answer(r, qid, voters[0], [0, 11]) and not store.answer(r, qid, voters[0], [11, 0])
+    store.answer(r, qid, voters[1], [11, 0])
+    store.answer(r, qid, voters[2], [0, 11])
+    store.answer(r, qid, voters[3], ["x", 99])  # not a cell: stored, never counted
+    counts = questions.click_counts(q, store.answers(r, qid))
+    assert counts[0, 11] == 2 and counts[11, 0] == 1 and counts.sum() == 3
+    assert questions.click_hits(q, store.answers(r, qid)) == (2, 3)
+
+
+@pytest.mark.trained
+def test_gradcam_click_is_the_pages_grad_cam_pooled(shapes_cnn):
+    import numpy as np
+
+    from core.images import sample_image
+    from core.vision import attribution as A
+
+    template = next(q for q in questions.for_page("grad-cam") if q.get("kind") == "click")
+    image = sample_image("coffee")
+    target = int(np.argmax(shapes_cnn.predict_logits(shapes_cnn.preprocess(image)[None])[0]))
+    q = questions.gradcam_click(template, shapes_cnn, image, target)
+    expected = A.attribute(shapes_cnn, image, "gradcam", target, layer=A.default_layer(shapes_cnn)).values
+    assert q["heat"] == questions.heat_grid(expected)
+    assert q["about"] == shapes_cnn.class_names[target]
+
+
+# ----------------------------------------------------------------------------- one computation per room (item 5)
+
+
+@pytest.fixture
+def patient(monkeypatch):
+    """Socket timeouts of 10 s: on a loaded test machine a 1 s timeout is "the store is away", which (by
+    design) means computing locally, and the count of computations would measure the machine's load."""
+    monkeypatch.setattr(room, "SOCKET_TIMEOUT_S", 10.0)
+
+
+def test_share_computes_once_and_a_dead_claimers_key_is_taken_over(redis_proc, patient):
+    """core.room.share between two stores (two workers) on one redis-server."""
+    a, b = room.open_store(redis_proc.url), room.open_store(redis_proc.url)
+    calls: list[str] = []
+
+    def slow(who):
+        def compute():
+            calls.append(who)
+            time.sleep(0.6)
+            return {"value": 42}
+        return compute
+
+    results, waited = {}, []
+
+    def worker(store, who):
+        results[who] = room.share(store, "k1", slow(who), who, lambda v: repr(v).encode(),
+                                  lambda d: eval(d.decode()), on_wait=waited.append, poll_s=0.05)  # noqa: S307
+
+    threads = [threading.Thread(target=worker, args=(s, w)) for s, w in ((a, "w1"), (b, "w2"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(calls) == 1 and results == {"w1": {"value": 42}, "w2": {"value": 42}}
+    assert waited  # the other one waited (and was told so)
+    assert room.share(b, "k1", slow("w3"), "w3", repr, lambda d: "from the store") == "from the store"
+
+    assert a.claim("k2", "dead-worker", 0.5)  # a claimer that never renews (killed)
+    value = room.share(b, "k2", slow("w2"), "w2", lambda v: None, lambda d: d, poll_s=0.05)
+    assert value == {"value": 42} and calls[-1] == "w2"
+    assert b.get_result("k2") is None  # encode said "not shareable": not stored, and the claim was released
+    assert a.claim("k2", "w1", 5)
+
+
+def test_share_renews_a_long_computation_and_falls_back_when_the_store_is_gone(redis_proc, patient):
+    a, b = room.open_store(redis_proc.url), room.open_store(redis_proc.url)
+    calls = []
+
+    def long():
+        calls.append(1)
+        time.sleep(1.0)  # longer than the claim's lifetime: the claimer's heartbeat keeps it
+        return 7
+
+    done = {}
+    t = threading.Thread(target=lambda: done.setdefault("a", room.share(a, "k", long, "w1", lambda v: b"7", int,
+                                                                         claim_ttl_s=0.3, poll_s=0.05)))
+    t.start()
+    time.sleep(0.1)
+    assert room.share(b, "k", long, "w2", lambda v: b"7", int, claim_ttl_s=0.3, poll_s=0.05) == 7
+    t.join(5)
+    assert done == {"a": 7} and len(calls) == 1
+    redis_proc.stop()
+    assert room.share(b, "other", lambda: 3, "w2", lambda v: b"3", int) == 3  # no store: computed here
+
+
+def test_heavy_jobs_of_two_workers_share_one_computation(redis_proc, patient, monkeypatch):
+    """dashboard.resources.room_shared, the wrapper _heavy puts around a pool job: two workers (each its own
+    store connection) asking for the same Deep Dream key compute it once; a signature from another room's
+    secret is not trusted."""
+    import hashlib
+
+    from core.cache import Pending
+    from dashboard import resources
+
+    seal = hashlib.sha256(b"the workers' shared secret").digest()
+    computed = []
+
+    def dream(progress):
+        computed.append(1)
+        progress(0.5, "dreaming")
+        time.sleep(0.5)
+        return {"image": [1, 2, 3]}
+
+    key = ("pages/cnn_dream.py:dream", ("sha256", "ab" * 32), ())
+    out = {}
+
+    def worker(name):
+        job = resources.room_shared("dream", key, dream, "Dreaming ...", (room.open_store(redis_proc.url), seal))
+        assert job is not dream
+        out[name] = job(Pending(key, "Dreaming ..."))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in ("w1", "w2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert out == {"w1": {"image": [1, 2, 3]}, "w2": {"image": [1, 2, 3]}} and len(computed) == 1
+
+    other_room = resources.room_shared("dream", key, dream, "Dreaming ...",
+                                       (room.open_store(redis_proc.url), hashlib.sha256(b"another").digest()))
+    assert other_room(Pending(key)) == {"image": [1, 2, 3]} and len(computed) == 2  # computed, not unpickled
+
+    assert resources.room_shared("views", key, dream, "x", (room.open_store(redis_proc.url), seal)) is dream
+    unnamed = ("f", ("LoadedModel", "0123456789abcdef0123456789abcdef"))  # a model uid this process never named
+    assert resources.room_key("dream", unnamed) is None
+    monkeypatch.delenv("DASHBOARD_REDIS_URL", raising=False)
+    assert resources.room_shared("dream", key, dream, "x") is dream  # no Redis room store: per worker

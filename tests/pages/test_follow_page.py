@@ -72,3 +72,65 @@ def test_a_student_follows_the_presenters_view_and_is_asked_after_its_own_change
     next(b for b in student.button if b.label == "Catch up").click().run()
     student.run()
     assert student.slider(key="up_factor").value == 4
+
+
+def test_a_click_question_on_the_grad_cam_image(room):
+    """The presenter opens "click where the heat will be" on the Grad-CAM page's image: the room store gets
+    the image and the computed Grad-CAM grid, a student sees the clickable image, clicks arrive as a heat
+    on the presenter's screen, and "Reveal" shows the computed map with the number of hits."""
+    from core import questions
+
+    presenter = _app()
+    presenter.query_params["presenter"] = SECRET
+    presenter.run()
+    presenter.switch_page(str(ROOT / "pages" / "cnn_attribution.py")).run()
+    assert not presenter.exception
+    titles = [q["prompt"] for q in questions.for_page("grad-cam")]
+    click = next(i for i, q in enumerate(questions.for_page("grad-cam")) if q.get("kind") == "click")
+    presenter.selectbox(key="_follow_pick_grad-cam").set_value(click).run()
+    next(b for b in presenter.button if b.label == "Ask the room").click().run()
+    assert not presenter.exception
+    hub = room.hub()
+    state = hub.store.state(hub.default_room)
+    question = state["question"]
+    assert question["kind"] == "click" and question["prompt"] == titles[click]
+    heat = question["heat"]
+    assert len(heat) == questions.CLICK_GRID and max(max(r) for r in heat) == 1.0  # a computed map, scaled
+    assert question["about"] in presenter.selectbox(key="attr_class").options
+    assert "0 clicks" in _text(presenter)
+
+    student = _app()
+    student.run()  # follows onto the Grad-CAM page and sees the question
+    assert not student.exception
+    assert any("Click once on the image" in c.value for c in student.caption)
+
+    fs = room.Follow(room=hub.default_room)  # a click as the student's chart selection delivers it
+    hottest = max(((r, c) for r in range(len(heat)) for c in range(len(heat))), key=lambda rc: heat[rc[0]][rc[1]])
+    assert room._record_click(hub, fs, question, {"point_index": hottest[0] * len(heat) + hottest[1]}) == list(hottest)
+    assert room._record_click(hub, fs, question, {"point_index": 10 ** 6}) is None  # not a cell of the grid
+    hub.store.answer(hub.default_room, question["id"], "another-browser", [0, 0])
+    presenter.run()
+    assert "2 clicks" in _text(presenter)
+    next(b for b in presenter.button if b.label == "Reveal the answer").click().run()
+    assert not presenter.exception
+    hits = questions.click_hits(question, hub.store.answers(hub.default_room, question["id"]))
+    assert f"{hits[0]} of 2 clicks on the hot cells" in _text(presenter) and hits[0] >= 1
+    student.run()
+    assert any("Answer:" in s.value for s in student.success)
+
+
+def test_make_run_prints_a_presenter_link_with_a_fresh_secret(monkeypatch, capsys):
+    """`make run` passes --presenter: one process, the in-process room store, a fresh secret unless one is set."""
+    from dashboard import follow
+    from serving import serve
+
+    monkeypatch.delenv(follow.SECRET_ENV, raising=False)
+    link = serve.print_presenter_link("0.0.0.0", 8502)
+    secret = follow.configured_secrets()[0]
+    assert len(secret) >= 20 and link == f"http://127.0.0.1:8502/?presenter={secret}"
+    assert f"Presenter: {link}" in capsys.readouterr().out
+    serve.print_presenter_link("127.0.0.1", 8502)
+    assert follow.configured_secrets() == [secret]  # set once: the same secret, not a second room
+
+    monkeypatch.setenv(follow.SECRET_ENV, "the-lecturers-own-secret")
+    assert serve.print_presenter_link("127.0.0.1", 8501).endswith("?presenter=the-lecturers-own-secret")
