@@ -131,6 +131,9 @@ def test_a_stopped_redis_is_one_sentence_and_the_store_heals(redis_proc):
     changes, stop = [], threading.Event()
     thread = threading.Thread(target=store.listen, args=(changes.append, stop), daemon=True)
     thread.start()
+    deadline = time.monotonic() + 30  # the listener subscribed first (a loaded machine may start it late)
+    while not dict(store._client.pubsub_numsub(room.CHANNEL)).get(room.CHANNEL.encode()) and time.monotonic() < deadline:
+        time.sleep(0.05)
     redis_proc.stop()
     with pytest.raises(room.RoomUnavailable) as err:
         store.state(r)
