@@ -23,7 +23,7 @@ help:
 	@echo "                 it on $(CLASSROOM_HOST):$(PORT), sticky sessions; prints the students' URL, its QR code and"
 	@echo "                 the presenter's link (a fresh secret per start)"
 	@echo "make test      - the same setup plus dev tools, Chromium and HAProxy, then the whole test suite"
-	@echo "make test-fast - the tests that need no server, browser, self-trained model or report (tiers: tests/conftest.py)"
+	@echo "make test-fast - the tests that need no server, browser, self-trained model, report or heavy computation (tiers: tests/conftest.py)"
 	@echo "make lint      - ruff"
 	@echo "make bench     - timing scripts in benchmarks/ (ratios against peer libraries)"
 
@@ -89,9 +89,9 @@ classroom: setup proxy
 test: setup dev browser proxy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# The inner loop: no server, browser, training or report (a test that would train fails and says so).
+# The inner loop: no server, browser, training, report or heavy computation (a test that would train fails and says so).
 test-fast: setup dev
-	TEST_TIER=fast $(PY) -m pytest -m "not (trained or server or browser or report)" $(PYTEST_ARGS)
+	TEST_TIER=fast $(PY) -m pytest -m "not (trained or server or browser or report or heavy)" $(PYTEST_ARGS)
 
 lint: dev
 	$(PY) -m ruff check .

@@ -45,7 +45,7 @@ MAX_RESTARTS = 5  # per worker and launch; a worker that keeps crashing is left 
 # moved its browsers (``fall 3`` x ``inter 2s``). A worker that has not yet answered since its (re)start is
 # given the startup timeout instead.
 HUNG_AFTER_S = float(os.environ.get("DASHBOARD_HUNG_AFTER_S", "20") or 20)
-HEALTH_EVERY_S = 5.0
+HEALTH_EVERY_S = float(os.environ.get("DASHBOARD_HEALTH_EVERY_S", "5") or 5)  # (tests use seconds)
 
 
 class ClassroomError(RuntimeError):
@@ -318,6 +318,7 @@ def wait_healthy(workers: list[Child], timeout: float) -> None:
                 raise ClassroomError(f"worker {w.name} exited (code {w.proc.returncode}) before it was healthy; "
                                      f"see {w.log}")
             if healthy(w.port):
+                w.answered = time.monotonic()  # from now on HUNG_AFTER_S applies, not the startup timeout
                 print(f"  {w.name} on 127.0.0.1:{w.port} is up ({time.monotonic() - w.started:.1f} s)", flush=True)
                 pending.remove(w)
         if pending and time.monotonic() > deadline:

@@ -9,9 +9,12 @@ test whose body needs them):
                  trains them on first use, about 1-2 minutes each on two cores);
 * ``server``  -- starts a real server process (Streamlit, HAProxy, the classroom);
 * ``browser`` -- drives Debian's Chromium through Playwright;
-* ``report``  -- the quick report that checks every figure the README quotes.
+* ``report``  -- the quick report that checks every figure the README quotes;
+* ``heavy``   -- written on a test whose own computation takes most of a minute on two cores (soft
+                 debiasing, benchmarks of new embeddings, attribution sweeps): about 80 % of the fast
+                 tier's time in 8 tests.
 
-``make test`` runs all of them; ``make test-fast`` runs ``not (trained or server or browser or report)``.
+``make test`` runs all of them; ``make test-fast`` runs ``not (trained or server or browser or report or heavy)``.
 In that fast run (``TEST_TIER=fast``) a test that reaches the training cache without the ``trained``
 marker fails and says so, so the fast tier cannot start training behind anyone's back.
 
@@ -26,7 +29,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TIERS = ("unit", "page", "trained", "server", "browser", "report")
+TIERS = ("unit", "page", "trained", "server", "browser", "report", "heavy")
 FOLDER_TIERS = {"browser": "browser", "serving": "server", "pages": "page"}
 # Fixtures that mean a tier wherever they are used (directly or through another fixture).
 FIXTURE_TIERS = {

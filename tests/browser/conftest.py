@@ -59,13 +59,28 @@ def page(browser):
     context.close()
 
 
+# Resolves once the page's DOM has not changed for ``quietMs`` (or after ``maxMs`` whatever happens): a rerun
+# that starts, a chart or data grid that draws after the script finished, all change the DOM.
+_QUIET = """([quietMs, maxMs]) => new Promise(resolve => {
+  let timer = null, cap = null;
+  const obs = new MutationObserver(() => { clearTimeout(timer); timer = setTimeout(done, quietMs); });
+  function done() { obs.disconnect(); clearTimeout(timer); clearTimeout(cap); resolve(); }
+  obs.observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
+  timer = setTimeout(done, quietMs);
+  cap = setTimeout(done, maxMs);
+})"""
+_NOT_RUNNING = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+
+
 def wait_for_app(pg, timeout_ms: int = 300_000) -> None:  # first use may train a model (~90 s)
-    """Wait until the script has run to the end (and nothing is still 'running')."""
-    pg.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
-    pg.wait_for_timeout(500)
-    pg.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
+    """Wait until the script has run to the end, nothing is still 'running' and the page has stopped changing
+    (conditions, not fixed sleeps: a click's rerun may start a moment after it, charts draw after the script)."""
+    for _ in range(5):
+        pg.wait_for_selector(_NOT_RUNNING, timeout=timeout_ms)
+        pg.evaluate(_QUIET, [500, 10_000])
+        if pg.locator(_NOT_RUNNING).count():
+            break
     pg.wait_for_load_state("networkidle")
-    pg.wait_for_timeout(1500)  # charts and data grids draw after the script has finished
 
 
 def screenshot(pg, name: str) -> Path:

@@ -35,13 +35,19 @@ def camera_page(playwright, tmp_path_factory):
 
 
 def video_pixels(pg) -> np.ndarray:
-    """The frame the <video> inside the component shows now, as (H, W, 3) uint8 (read through a canvas)."""
+    """The frame the <video> inside the component shows now, as (H, W, 3) uint8 (drawn on a canvas and sent
+    as one PNG: a JS array of every byte took seconds per frame to serialise)."""
+    import base64
+    import io
+
+    from PIL import Image
+
     frame = pg.frame_locator(IFRAME).first
-    data = frame.locator("video").first.evaluate(
+    url = frame.locator("video").first.evaluate(
         """v => { const c = document.createElement('canvas'); c.width = v.videoWidth; c.height = v.videoHeight;
-                  const g = c.getContext('2d'); g.drawImage(v, 0, 0);
-                  return {w: c.width, h: c.height, px: Array.from(g.getImageData(0, 0, c.width, c.height).data)}; }""")
-    return np.array(data["px"], np.uint8).reshape(data["h"], data["w"], 4)[:, :, :3]
+                  c.getContext('2d').drawImage(v, 0, 0); return c.toDataURL('image/png'); }""")
+    png = base64.b64decode(url.split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
 def wait_for_frame(pg, condition, timeout_s: float = 60.0) -> np.ndarray:
@@ -55,6 +61,26 @@ def wait_for_frame(pg, condition, timeout_s: float = 60.0) -> np.ndarray:
         if condition(frame) or time.monotonic() > deadline:
             return frame
         pg.wait_for_timeout(200)
+
+
+def wait_for_new_frames(pg, count: int = 3, timeout_s: float = 10.0) -> int:
+    """Wait until the video has shown ``count`` frames that differ from the one before it (the clip pans,
+    so a new processed frame differs; the same output sent again differs only by codec noise): after a
+    settings change, the third such frame was processed with the new settings (one may already have
+    been in the model). Polled every 100 ms; returns how many were seen when ``timeout_s`` ran out."""
+    import time
+
+    def small(img: np.ndarray) -> np.ndarray:
+        return img[::4, ::4].astype(np.float32).mean(axis=2)
+
+    deadline = time.monotonic() + timeout_s
+    last, seen = small(video_pixels(pg)), 0
+    while seen < count and time.monotonic() < deadline:
+        pg.wait_for_timeout(100)
+        now = small(video_pixels(pg))
+        if np.abs(now - last).mean() > 2.0:
+            seen, last = seen + 1, now
+    return seen
 
 
 def overlay_band(img: np.ndarray) -> np.ndarray:
@@ -96,7 +122,7 @@ def test_live_camera_streams_processed_frames_in_every_mode(server, camera_page)
         pg.locator('[data-testid="stRadio"]', has_text="On each frame").first.get_by_text(label, exact=False) \
             .first.click()
         wait_for_app(pg)
-        pg.wait_for_timeout(5000)  # the running stream picks the new mode up on its next frame
+        wait_for_new_frames(pg)  # the running stream picks the new mode up on its next frame
         assert pg.locator('[data-testid="stException"]').count() == 0
         shots[mode] = video_pixels(pg)
         screenshot(pg, f"live-camera-{mode}")

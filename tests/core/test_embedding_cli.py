@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from core.embeddings.io import parse_embedding
 from tests.core.test_cli import run
@@ -34,6 +35,7 @@ def test_debias_writes_word2vec_binary(tmp_path, w2v_small):
     assert len(KeyedVectors.load_word2vec_format(str(out), binary=True)) == len(original)
 
 
+@pytest.mark.heavy
 def test_evaluate_json_debiased():
     payload = json.loads(run("evaluate", "--json", "--debiased", "hard", "--permutations", "1000").stdout)
     assert payload["evaluated"] == "hard-debiased"
@@ -61,6 +63,7 @@ def test_sentiment_json_texts_and_groups():
     assert groups["anova_f"] > 0 and 0 <= groups["anova_p"] < 0.05
 
 
+@pytest.mark.heavy
 def test_soft_debias_cli(tmp_path, w2v_small):
     out = tmp_path / "soft.bin"
     payload = json.loads(run("debias", "--method", "soft", "--lambda", "0.2", "--steps", "100", "--out", str(out),

@@ -94,6 +94,7 @@ def test_soft_debias_reaches_the_closed_form_optimum(lam):
     assert history[-1] == pytest.approx(optimum, abs=1e-6)
 
 
+@pytest.mark.heavy
 def test_soft_debias_on_w2v_small_trades_little_for_much(w2v_small):
     emb = w2v_small
     from core.embeddings.analysis import gender_setup

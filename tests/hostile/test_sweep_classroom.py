@@ -42,6 +42,17 @@ def test_hung_workers_are_those_silent_past_the_limit():
     assert found == [hung, slow_start] and answering.answered == 100.0
 
 
+def test_a_worker_seen_healthy_at_start_counts_as_answered(monkeypatch):
+    """wait_healthy records the answer: a worker that hangs right after the start is killed after HUNG_AFTER_S,
+    not after the startup timeout (it was given 180 s when it hung before the launcher's first periodic probe)."""
+    w = child(1, 0, None)
+    monkeypatch.setattr(classroom, "healthy", lambda port: True)
+    classroom.wait_healthy([w], timeout=5)
+    assert w.answered is not None
+    later = w.answered + classroom.HUNG_AFTER_S
+    assert classroom.hung_workers([w], later, lambda port: False, startup_timeout=10 * later) == [w]
+
+
 def test_config_retries_dead_or_hung_workers_elsewhere():
     text = classroom.haproxy_config("127.0.0.1", 8000, [("w1", 8001), ("w2", 8002)])
     assert "retry-on conn-failure empty-response response-timeout" in text and "option redispatch" in text
@@ -52,7 +63,8 @@ def test_config_retries_dead_or_hung_workers_elsewhere():
 def test_a_hung_worker_is_killed_and_restarted(haproxy, tmp_path):  # noqa: F811
     out = tmp_path / "launcher.out"
     port = free_port()
-    env = dict(os.environ, DASHBOARD_HUNG_AFTER_S="6")
+    # Seconds instead of the production 20 s / 5 s, so the test waits for the restart, not for the defaults.
+    env = dict(os.environ, DASHBOARD_HUNG_AFTER_S="3", DASHBOARD_HEALTH_EVERY_S="1")
     with open(out, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "serving.classroom", "--workers", "1", "--port", str(port),
                                  "--host", "127.0.0.1", "--no-warm", "--run-dir", str(tmp_path / "run")],
@@ -62,7 +74,7 @@ def test_a_hung_worker_is_killed_and_restarted(haproxy, tmp_path):  # noqa: F811
         deadline = time.time() + 180
         while "Students: open" not in out.read_text():
             assert proc.poll() is None and time.time() < deadline, out.read_text()[-2000:]
-            time.sleep(0.5)
+            time.sleep(0.2)
         wport = int(re.search(r"server w1 127\.0\.0\.1:(\d+)", (tmp_path / "run" / "haproxy.cfg").read_text())[1])
         pid = int(subprocess.run(["fuser", "-n", "tcp", str(wport)], capture_output=True, text=True).stdout.split()[0])
         os.kill(pid, signal.SIGSTOP)  # hung, not dead
@@ -70,7 +82,7 @@ def test_a_hung_worker_is_killed_and_restarted(haproxy, tmp_path):  # noqa: F811
         deadline = time.time() + 240
         while not classroom.healthy(wport) or "stopped answering its health check" not in out.read_text():
             assert proc.poll() is None and time.time() < deadline, out.read_text()[-2000:]
-            time.sleep(1.0)
+            time.sleep(0.2)
         assert "restarting it" in out.read_text()
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
     finally:

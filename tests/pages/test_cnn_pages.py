@@ -63,6 +63,7 @@ def test_ascent_page_defaults_to_mid_level_filters_from_the_gallery(app):
     assert any("neuron gallery" in c.value for c in at.caption)
 
 
+@pytest.mark.heavy
 def test_ascent_page_class_neuron(app):
     at = open_page(app, "cnn_ascent.py")
     at.segmented_control(key="asc_mode").set_value("a class neuron").run()
@@ -120,6 +121,7 @@ def test_attribution_page_guided_methods_and_layer_choice(app):
     assert not at.exception and any("block5c_add: a 14x14 map" in c.value for c in at.caption)
 
 
+@pytest.mark.heavy
 def test_attribution_page_emotion_cnn_happy_and_faithfulness(app):
     at = choose_model(open_page(app, "cnn_attribution.py"), "attr_model", "emotion-cnn")
     assert any("Grad-CAM for 'happy'" in s.value for s in at.subheader)

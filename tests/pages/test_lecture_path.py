@@ -42,6 +42,7 @@ def test_the_json_keeps_its_keys(capsys):
     assert {"slide", "page", "query", "claim", "try", "question", "answer"} <= set(payload["steps"][0])
 
 
+@pytest.mark.trained  # the path visits the segmentation and tanks pages (self-trained models)
 def test_walking_every_step_with_the_slide_control_opens_each_view_without_an_exception():
     """One session walks the whole path with "›" in lecture mode (pages are cached after their first step,
     so each page costs one cold run) and checks the page and the preset view each step lands on."""
