@@ -118,6 +118,16 @@ SIGNALLING_SENTENCE = ("The camera connection could not be set up: the browser s
                        "cannot use. Press Stop, reload the page and press Start again.")
 
 
+def frontend_key(key: str) -> str:
+    """Where streamlit-webrtc keeps what the browser sent for the streamer ``key`` (``key`` itself holds its
+    context object); ``key`` on a version without that helper."""
+    try:
+        from streamlit_webrtc.component import generate_frontend_component_key
+    except ImportError:
+        return key
+    return generate_frontend_component_key(key)
+
+
 def signalling_problem(value: object) -> str | None:
     """Why the live component's value (what the browser sent) cannot be used, or None. streamlit-webrtc
     raised ValueError/TypeError/KeyError/AttributeError/InvalidStateError into the page for 7 of 8 such values."""
@@ -262,7 +272,7 @@ def live_stream(settings: live_modes.LiveSettings, emotion_model, cnn_model, sou
         return LiveProcessor(settings, emotion_model, cnn_model)
 
     key = "live-clip" if source == "clip" else "live-camera"
-    problem = signalling_problem(st.session_state.get(key))
+    problem = signalling_problem(st.session_state.get(frontend_key(key)))
     try:
         if source == "clip":
             track = st.session_state.get("_live_clip_track")
