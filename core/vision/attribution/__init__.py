@@ -24,10 +24,12 @@ from core.vision.attribution.base import (
 from core.vision.attribution.guided import clone_guided, guided_gradients, guided_model, guided_relu
 from core.vision.attribution.influence import Influence, distributional_influence, influence_map
 from core.vision.attribution.methods import (
+    CLASS_OPTIONS,
     LAYER_METHODS,
     METHOD_FUNCS,
     METHOD_TITLES,
     METHODS,
+    SCORECAM_CHANNELS,
     IGResult,
     attribute,
     attribute_all,
@@ -58,7 +60,8 @@ from core.vision.attribution.metrics import (
 from core.vision.attribution.rendering import COLORMAPS, colorize, gradient_image, overlay
 
 __all__ = [
-    "COLORMAPS", "LAYER_METHODS", "METHODS", "METHOD_FUNCS", "METHOD_TITLES", "RANDOM", "SANITY_METHODS",
+    "CLASS_OPTIONS", "COLORMAPS", "LAYER_METHODS", "METHODS", "METHOD_FUNCS", "METHOD_TITLES", "RANDOM",
+    "SANITY_METHODS", "SCORECAM_CHANNELS",
     "AttributionError", "Faithfulness", "Heatmap", "IGResult", "Influence", "SanityStep",
     "activations_and_logits", "attribute", "attribute_all", "cam", "candidate_layers", "cascading_randomization",
     "clone_guided", "colorize", "default_layer", "distributional_influence", "faithfulness", "faithfulness_table",
