@@ -59,16 +59,25 @@ page = c2.number_input(f"Page (of {pages}, {PAGE} channels each)", 1, pages, key
 channels = list(range((int(page) - 1) * PAGE, min(n, int(page) * PAGE)))
 recipe = gallery.recipe_for(model)
 
+
+
+@resources.cached("ascent", lambda model, layer, recipe, channels, *a: (
+    f"Computing channels {channels[0]}-{channels[-1]} of {layer} (once, then from disk) ..."
+    if len(channels) > 1 else f"Computing channel {channels[0]} ..."), heavy=True)
+def fill_gallery(model, layer: str, recipe: dict, channels: tuple[int, ...], missing: tuple[int, ...],
+                 disk: tuple, progress=None):
+    """The gallery of (model, layer, recipe) with these channels computed and written to disk. ``missing`` and
+    ``disk`` (the files' modification times) are in the key: damaged or evicted files make a new key."""
+    show = getattr(progress, "show", None)
+    return gallery.compute(model, layer, list(channels), recipe, progress=progress,
+                           preview=(lambda imgs, caps: show((imgs, caps))) if len(channels) > 1 and show else None)
+
+
 store = gallery.open_gallery(model, layer, recipe)
 missing = store.missing(channels)
 if missing:
     try:
-        store = resources.compute(
-            "ascent", ("gallery", model.uid, layer, gallery.recipe_key(recipe), channels[0], channels[-1],
-                       tuple(missing), gallery.disk_token(store)),  # damaged or evicted files: a new key
-            lambda p: gallery.compute(model, layer, channels, recipe, progress=p,
-                                      preview=lambda imgs, caps: p.show((imgs, caps))),
-            f"Computing channels {channels[0]}-{channels[-1]} of {layer} (once, then from disk) ...", heavy=True)
+        store = fill_gallery(model, layer, recipe, tuple(channels), tuple(missing), gallery.disk_token(store))
     except zoo.ModelError as exc:
         st.error(str(exc))
         st.stop()
@@ -119,11 +128,7 @@ st.query_params["channel"] = str(channel)
 st.session_state["_gal_url"] = (model.name, layer, channel)
 if store.missing([channel]):
     try:
-        store = resources.compute(
-            "ascent", ("gallery", model.uid, layer, gallery.recipe_key(recipe), channel, channel,
-                       gallery.disk_token(store)),
-            lambda p: gallery.compute(model, layer, [channel], recipe, progress=p), f"Computing channel {channel} ...",
-            heavy=True)
+        store = fill_gallery(model, layer, recipe, (channel,), (channel,), gallery.disk_token(store))
     except zoo.ModelError as exc:
         st.error(str(exc))
         st.stop()
