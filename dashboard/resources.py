@@ -415,3 +415,14 @@ def sanity_check(model, image: np.ndarray, target: int, layer: str | None, stops
 
     return A.cascading_randomization(model, model.preprocess(image)[None], target, layer, stops=stops,
                                      progress=progress)
+
+
+# ----------------------------------------------------------------------------- shared data sets
+
+
+@cached("datasets", "Drawing held-out scenes ...")
+def detection_test_set():
+    """The detection pages' held-out synthetic scenes (YOLO, R-CNN), drawn once per worker."""
+    from core.detection.train import held_out_set
+
+    return held_out_set()

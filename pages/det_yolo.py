@@ -48,9 +48,7 @@ with components.controls("Detector and image"):
                       index=0 if name == "shapes-yolo" else 2)
     truth = None
     if source == "Held-out synthetic scene":
-        from core.detection.train import held_out_set
-
-        scenes = resources.compute("datasets", "det_test_set", lambda p: held_out_set(), "Drawing held-out scenes ...")
+        scenes = resources.detection_test_set()
         n = st.slider("Scene", 0, len(scenes.images) - 1, 7, key="det_scene")
         image, truth = scenes.images[n], (scenes.boxes[n], scenes.labels[n])
     elif source == "Compose a scene":
