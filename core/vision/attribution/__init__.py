@@ -31,6 +31,7 @@ from core.vision.attribution.methods import (
     METHODS,
     SCORECAM_CHANNELS,
     IGResult,
+    ScoreCamScores,
     attribute,
     attribute_all,
     cam,
@@ -41,6 +42,7 @@ from core.vision.attribution.methods import (
     integrated_gradients,
     saliency,
     score_cam,
+    score_cam_scores,
     smooth_grad,
 )
 from core.vision.attribution.metrics import (
@@ -67,6 +69,7 @@ __all__ = [
     "clone_guided", "colorize", "default_layer", "distributional_influence", "faithfulness", "faithfulness_table",
     "grad_cam", "grad_cam_pp", "gradient_image", "guided_backprop", "guided_grad_cam", "guided_gradients",
     "guided_model", "guided_relu", "influence_map", "input_gradients", "integrated_gradients", "layer_activations",
-    "layer_table", "overlay", "pixel_order", "random_heatmap", "saliency", "score_cam", "smooth_grad", "spearman",
+    "layer_table", "overlay", "pixel_order", "random_heatmap", "saliency", "score_cam",
+    "score_cam_scores", "ScoreCamScores", "smooth_grad", "spearman",
     "target_layers", "weighted_layers",
 ]

@@ -73,20 +73,27 @@ GRADIENT_BATCH = 16
 FORWARD_BATCH = 32
 
 
-def score_cam(loaded: LoadedModel, x: np.ndarray, target: int, layer: str | None = None, batch: int = FORWARD_BATCH,
-              max_channels: int = 256) -> Heatmap:
-    """Score-CAM (Wang et al. 2020): each activation map, upsampled and scaled to [0, 1], masks the
-    input; the class's softmax probability on the masked input weights that map (the authors' code,
-    and tf-keras-vis). All masked inputs go through the network in batches; beyond ``max_channels``
-    only the strongest maps are used."""
+@dataclass(frozen=True)
+class ScoreCamScores:
+    """What Score-CAM's masked forward passes give for *every* class at once: the chosen channels'
+    activations (h, w, k) and the softmax probabilities of each masked input (k, n_classes). A map for
+    any class is ``acts @ probs[:, class]``: a room asking for different classes on one layer pays once."""
+    layer: str
+    acts: np.ndarray
+    probs: np.ndarray
+
+
+def score_cam_scores(loaded: LoadedModel, x: np.ndarray, layer: str | None = None, batch: int = FORWARD_BATCH,
+                     max_channels: int = 256) -> ScoreCamScores:
+    """Score-CAM's expensive part (one forward pass per channel), independent of the class."""
     from scipy.ndimage import zoom
 
     layer = layer or default_layer(loaded)
-    x = check_input(loaded, x, target)
-    acts = layer_activations(loaded, x, layer)  # (h, w, K)
-    k = acts.shape[-1]
+    x = check_input(loaded, x, 0)
     if max_channels < 1:
         raise AttributionError("Score-CAM needs at least one channel.")
+    acts = layer_activations(loaded, x, layer)  # (h, w, K)
+    k = acts.shape[-1]
     order = np.argsort(-acts.reshape(-1, k).max(axis=0), kind="stable")[:max_channels]  # the strongest channels
     h, w = x.shape[1:3]
     # upsampled corner to corner (as :func:`finish` upsamples the map), then each scaled to [0, 1]
@@ -94,8 +101,21 @@ def score_cam(loaded: LoadedModel, x: np.ndarray, target: int, layer: str | None
     lo, hi = up.min(axis=(0, 1)), up.max(axis=(0, 1))
     masks = ((up - lo) / np.where(hi > lo, hi - lo, 1.0)).transpose(2, 0, 1)[..., None].astype(np.float32)
     probs = np.concatenate([softmax(loaded.predict_logits(x * masks[start:start + batch]).astype(np.float64))
-                            [:, int(target)] for start in range(0, len(masks), batch)])
-    return finish(acts[:, :, order] @ probs, (h, w), "scorecam", target, layer)
+                            for start in range(0, len(masks), batch)])
+    return ScoreCamScores(layer, np.ascontiguousarray(acts[:, :, order]), probs)
+
+
+def score_cam(loaded: LoadedModel, x: np.ndarray, target: int, layer: str | None = None, batch: int = FORWARD_BATCH,
+              max_channels: int = 256, scores: ScoreCamScores | None = None) -> Heatmap:
+    """Score-CAM (Wang et al. 2020): each activation map, upsampled and scaled to [0, 1], masks the
+    input; the class's softmax probability on the masked input weights that map (the authors' code,
+    and tf-keras-vis). All masked inputs go through the network in batches; beyond ``max_channels``
+    only the strongest maps are used. ``scores`` (:func:`score_cam_scores` of this input and layer)
+    skips the forward passes."""
+    x = check_input(loaded, x, target)
+    if scores is None:
+        scores = score_cam_scores(loaded, x, layer, batch=batch, max_channels=max_channels)
+    return finish(scores.acts @ scores.probs[:, int(target)], x.shape[1:3], "scorecam", target, scores.layer)
 
 
 def cam(loaded: LoadedModel, x: np.ndarray, target: int, layer: str | None = None) -> Heatmap:
