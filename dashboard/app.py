@@ -8,6 +8,7 @@ mode toggle, loaded models) and runs the selected page.
 from __future__ import annotations
 
 import copy
+import os
 import sys
 from pathlib import Path
 
@@ -99,7 +100,7 @@ def main() -> None:
 
 
 def _profiled(run) -> None:
-    """DASHBOARD_PROFILE=DIR (benchmarks/profile_server.py): this script thread's CPU per page run,
+    """DASHBOARD_PROFILE=DIR (README, Serving a class): this script thread's CPU per page run,
     profiled with cProfile on the thread's own CPU clock and summed per page into DIR/<page>.prof."""
     import cProfile
     import time
@@ -112,13 +113,18 @@ def _profiled(run) -> None:
 
         page = st.session_state.get("_page_now", "") or "home"
         path = Path(_PROFILE_DIR) / f"{page}.prof"
-        stats = _PROFILES.get(page) if path.exists() else None  # deleting the file starts a new sum
-        _PROFILES[page] = stats = pstats.Stats(prof) if stats is None else stats.add(prof) or stats
+        stats = _profiles().get(page) if path.exists() else None  # deleting the file starts a new sum
+        _profiles()[page] = stats = pstats.Stats(prof) if stats is None else stats.add(prof) or stats
         stats.dump_stats(str(path))
 
 
-_PROFILE_DIR = __import__("os").environ.get("DASHBOARD_PROFILE")
-_PROFILES: dict = sys.modules.setdefault("_dashboard_profiles", type(sys)("_dashboard_profiles")).__dict__
+@st.cache_resource(show_spinner=False)
+def _profiles() -> dict:
+    """page -> its summed pstats.Stats, for the whole process (app.py itself runs anew each time)."""
+    return {}
+
+
+_PROFILE_DIR = os.environ.get("DASHBOARD_PROFILE")
 if _PROFILE_DIR:
     _profiled(main)
 else:
