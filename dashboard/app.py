@@ -7,6 +7,8 @@ mode toggle, loaded models) and runs the selected page.
 
 from __future__ import annotations
 
+import copy
+import os
 import sys
 from pathlib import Path
 
@@ -44,6 +46,25 @@ def show_loaded(placeholder) -> None:
         placeholder.caption("Loaded: no model or embedding yet")
 
 
+@st.cache_resource(show_spinner=False)
+def _page_objects() -> dict[str, list]:
+    """The st.Page objects of the navigation, built once per process: st.Page resolves and stats its file
+    (~0.3 ms a page, 22 pages, on every run of every student); each run navigates over its own shallow
+    copies (st.navigation marks the copy it runs), so sessions never share a mutable page object."""
+    pages = {
+        section: [st.Page(spec.path, title=spec.title, icon=spec.icon,
+                          url_path=spec.url_path + "-start" if spec.default else spec.url_path,
+                          default=spec.default) for spec in specs]
+        for section, specs in navigation.pages_by_section().items()
+    }
+    # The default page is served at "/" and Streamlit drops its url_path, so a link to "/home" said "Page not
+    # found": a hidden page under that path runs the same file (its own hash, nothing in the sidebar).
+    for specs, page_list in zip(navigation.pages_by_section().values(), pages.values(), strict=True):
+        page_list += [st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path, visibility="hidden")
+                      for spec in specs if spec.default]
+    return pages
+
+
 def main() -> None:
     lecture = components.lecture_mode()
     st.set_page_config(
@@ -57,17 +78,7 @@ def main() -> None:
         st.html(theme.CSS)  # labels wrap, metric values grow, a compact top
     st.html(theme.WRAP_CSS)  # navigation and Home labels wrap, in every session
     theme.install()  # lecture mode: every chart drawn with the projector template (a copy per session)
-    pages = {
-        section: [st.Page(spec.path, title=spec.title, icon=spec.icon,
-                          url_path=spec.url_path + "-start" if spec.default else spec.url_path,
-                          default=spec.default) for spec in specs]
-        for section, specs in navigation.pages_by_section().items()
-    }
-    # The default page is served at "/" and Streamlit drops its url_path, so a link to "/home" said "Page not
-    # found": a hidden page under that path runs the same file (its own hash, nothing in the sidebar).
-    for specs, page_list in zip(navigation.pages_by_section().values(), pages.values(), strict=True):
-        page_list += [st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path, visibility="hidden")
-                      for spec in specs if spec.default]
+    pages = {section: [copy.copy(page) for page in page_list] for section, page_list in _page_objects().items()}
     for page_list in pages.values():
         for page in page_list:
             navigation.PAGE_OBJECTS[page.url_path] = page
@@ -88,4 +99,33 @@ def main() -> None:
     show_loaded(loaded_line)  # and what the page has just loaded
 
 
-main()
+def _profiled(run) -> None:
+    """DASHBOARD_PROFILE=DIR (README, Serving a class): this script thread's CPU per page run,
+    profiled with cProfile on the thread's own CPU clock and summed per page into DIR/<page>.prof."""
+    import cProfile
+    import time
+
+    prof = cProfile.Profile(time.thread_time)
+    try:
+        prof.runcall(run)
+    finally:
+        import pstats
+
+        page = st.session_state.get("_page_now", "") or "home"
+        path = Path(_PROFILE_DIR) / f"{page}.prof"
+        stats = _profiles().get(page) if path.exists() else None  # deleting the file starts a new sum
+        _profiles()[page] = stats = pstats.Stats(prof) if stats is None else stats.add(prof) or stats
+        stats.dump_stats(str(path))
+
+
+@st.cache_resource(show_spinner=False)
+def _profiles() -> dict:
+    """page -> its summed pstats.Stats, for the whole process (app.py itself runs anew each time)."""
+    return {}
+
+
+_PROFILE_DIR = os.environ.get("DASHBOARD_PROFILE")
+if _PROFILE_DIR:
+    _profiled(main)
+else:
+    main()

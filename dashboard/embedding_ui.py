@@ -117,7 +117,6 @@ def default_pairs_text() -> str:
 
 def direction_controls(emb: Embedding, show: bool = True) -> GenderSetup | None:
     """Definitional pairs (editable), method and k -> the gender setup; None with a message if unusable."""
-    lists = resources.gender_lists()
     text = components.remembered("pairs_text", default_pairs_text())
     method = components.remembered("direction_method", "pca")
     k = components.remembered("direction_k", 1)
@@ -146,9 +145,7 @@ def direction_controls(emb: Embedding, show: bool = True) -> GenderSetup | None:
         st.warning(f"Definitional pairs: {p}; it is ignored.")
     k = int(k) if method == "pca" else 1
     try:
-        setup = resources.compute("ethics", ("gender_setup", emb.digest, tuple(pairs), method, k, convention),
-                                  lambda p: gender_setup(emb, lists, pairs=pairs, method=method, k=k, convention=convention),
-                                  "Finding the gender direction ...")
+        setup = _gender_setup(emb, tuple(pairs), method, k, convention)
     except bias.NotEnoughWords as exc:
         st.error(str(exc))
         return None
@@ -157,6 +154,12 @@ def direction_controls(emb: Embedding, show: bool = True) -> GenderSetup | None:
     if setup.subspace.missing:
         components.unknown_words_note(list(setup.subspace.missing), "the definitional pairs")
     return setup
+
+
+@resources.cached("ethics", "Finding the gender direction ...")
+def _gender_setup(emb: Embedding, pairs: tuple[tuple[str, str], ...], method: str, k: int, convention: str) -> GenderSetup:
+    """The gender direction and word sets of one embedding (by its content digest) and settings, once per worker."""
+    return gender_setup(emb, resources.gender_lists(), pairs=list(pairs), method=method, k=k, convention=convention)
 
 
 def settings_key(emb: Embedding, setup: GenderSetup) -> tuple:
@@ -228,3 +231,12 @@ def require_setup(emb: Embedding, show: bool = True) -> GenderSetup:
     if setup is None:
         st.stop()
     return setup
+
+
+@resources.cached("ethics", lambda emb, max_words, delta=1.0: (
+    f"Finding all word pairs within δ = {delta} among {max_words:,} words of {emb.name} ..."), heavy=True)
+def analogy_candidates(emb: Embedding, max_words: int, delta: float = 1.0, progress=None) -> bias.CandidatePairs:
+    """Bolukbasi et al.'s candidate analogy pairs of one embedding (original or debiased, by its content digest):
+    the expensive part of the analogy generator, once per (embedding, words, δ) in this worker and shared by
+    the pages that generate analogies."""
+    return bias.candidate_pairs(emb, max_words=int(max_words), delta=float(delta), progress=progress)

@@ -318,8 +318,10 @@ def stream_status(ctx) -> None:
 
 
 
+@resources.cached("detections", "Running selfie segmentation ...")
 def _selfie_still(image: np.ndarray):
-    """(Segmentation) for one still image with a fresh interpreter, closed after (thread-safe)."""
+    """(Segmentation) for one still image with a fresh interpreter, closed after (thread-safe); once per
+    image in this worker."""
     from core.live.selfie import SelfieSegmenter
 
     seg = SelfieSegmenter(resources.asset_manager())
@@ -329,7 +331,9 @@ def _selfie_still(image: np.ndarray):
         seg.close()
 
 
+@resources.cached("detections", "Running BlazeFace ...")
 def _blazeface_still(image: np.ndarray, min_score: float, iou: float):
+    """BlazeFace on one still image, once per (image, thresholds) in this worker."""
     from core.live.blazeface import BlazeFace
 
     det = BlazeFace(resources.asset_manager())
@@ -364,17 +368,10 @@ def real_photo_segmentation() -> None:
     if image is None:
         return
     threshold = st.slider("Threshold on P(person)", 0.05, 0.95, 0.5, 0.05, key="seg_real_threshold")
-    key = ("selfie", resources.content_key(image))
-    seg = resources.compute("detections", key, lambda p: _selfie_still(image), "Running selfie segmentation ...")
-    mask = seg.mask(threshold)
-    overlay = image.copy()
-    overlay[mask == 0] = (0.35 * overlay[mask == 0]).astype(np.uint8)
-    c1, c2, c3 = st.columns(3)
-    c1.image(overlay, caption=f"person kept, background dimmed ({mask.mean() / 255:.0%} person)", width="stretch")
-    c2.image(mask, caption=f"mask at {threshold:.2f}: 255 = person", width="stretch")
-    c3.image((seg.raw * 255).astype(np.uint8), caption="decoder output before thresholding (256×256)",
-             width="stretch", clamp=True)
-    components.download_image(mask, "selfie_mask.png", "Download the mask (PNG)", key="seg_real_dl")
+    seg = _selfie_still(image)
+    _selfie_section(image, threshold)  # drawn once per (photo, threshold) in this worker, then replayed
+    components.download_image(lambda: seg.mask(threshold), "selfie_mask.png", "Download the mask (PNG)",
+                              key="seg_real_dl")
     st.caption("The same from a terminal: `python -m core segment --model selfie --image astronaut --out mask.png "
                "--json`. Live on a webcam: the Live camera page.")
 
@@ -403,29 +400,46 @@ def real_anchor_detector() -> None:
     c1, c2 = st.columns(2)
     min_score = c1.slider("Score threshold", 0.05, 0.95, 0.5, 0.05, key="yolo_bf_score")
     iou = c2.slider("Weighted-NMS IoU", 0.05, 0.95, bf.NMS_IOU, 0.05, key="yolo_bf_iou")
-    key = ("blazeface", resources.content_key(image), min_score, iou)
-    det = resources.compute("detections", key, lambda p: _blazeface_still(image, min_score, iou),
-                            "Running BlazeFace ...")
-    drawn = live_modes.draw_faces(image, det, True)
+    det = _blazeface_still(image, min_score, iou)
+    _blazeface_section(image, min_score, iou)  # drawn once per (photo, thresholds) in this worker, then replayed
+    components.download_figure(lambda: anchor_figure(det), "blazeface_anchors.html", key="yolo_bf_fig_dl")
+    components.download_image(lambda: live_modes.draw_faces(image, det, True), "blazeface.png",
+                              "Download the picture (PNG)", key="yolo_bf_dl")
+    st.caption("From a terminal: `python -m core detect --model blazeface --image astronaut --json`.")
+
+
+@components.replayed("live.selfie", pictures=True)
+def _selfie_section(image: np.ndarray, threshold: float) -> None:
+    seg = _selfie_still(image)
+    mask = seg.mask(threshold)
+    overlay = image.copy()
+    overlay[mask == 0] = (0.35 * overlay[mask == 0]).astype(np.uint8)
+    c1, c2, c3 = st.columns(3)
+    c1.image(overlay, caption=f"person kept, background dimmed ({mask.mean() / 255:.0%} person)", width="stretch")
+    c2.image(mask, caption=f"mask at {threshold:.2f}: 255 = person", width="stretch")
+    c3.image((seg.raw * 255).astype(np.uint8), caption="decoder output before thresholding (256×256)",
+             width="stretch", clamp=True)
+
+
+@components.replayed("live.blazeface", pictures=True)
+def _blazeface_section(image: np.ndarray, min_score: float, iou: float) -> None:
+    """The detection, its anchors and faces: everything from (photo, thresholds), so it is replayed."""
+    det = _blazeface_still(image, min_score, iou)
     m1, m2, m3 = st.columns(3)
     m1.metric("Anchors", f"{len(det.scores)}")
     m2.metric(f"Fired (score ≥ {min_score:.2f})", f"{len(det.fired)}")
     m3.metric("Faces after weighted NMS", f"{len(det.faces)}")
     d1, d2 = st.columns(2)
-    d1.image(drawn, caption="faces (green), keypoints (magenta), anchors that fired (dots) and their decoded boxes",
+    d1.image(live_modes.draw_faces(image, det, True),
+             caption="faces (green), keypoints (magenta), anchors that fired (dots) and their decoded boxes",
              width="stretch")
-    fig = anchor_figure(det)
-    d2.plotly_chart(fig, width="stretch", key="yolo_bf_anchors")
-    with d2:
-        components.download_figure(fig, "blazeface_anchors.html", key="yolo_bf_fig_dl")
+    d2.plotly_chart(anchor_figure(det), width="stretch")
     if det.faces:
         import pandas as pd
 
         rows = [{"face": i, "score": round(f.score, 3), "anchors merged": len(f.members),
                  "box [x0, y0, x1, y1]": [round(float(v), 1) for v in f.box]} for i, f in enumerate(det.faces)]
         st.dataframe(pd.DataFrame(rows), hide_index=True)
-    components.download_image(drawn, "blazeface.png", "Download the picture (PNG)", key="yolo_bf_dl")
-    st.caption("From a terminal: `python -m core detect --model blazeface --image astronaut --json`.")
 
 
 def anchor_figure(det):

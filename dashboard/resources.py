@@ -510,7 +510,29 @@ def heatmap(model, image: np.ndarray, method: str, target: int, layer: str | Non
     layer counts only for the methods that use one (Saliency at any layer is one computation)."""
     from core.vision import attribution as A
 
-    return _heatmap(model, image, method, int(target), layer if method in A.LAYER_METHODS else None, options or {})
+    options = options or {}
+    if method == "scorecam":  # the masked passes serve every class: queued once per (model, image, layer, channels)
+        layer = layer or A.default_layer(model)
+        channels = int(options.get("max_channels", 256))
+        score_cam_scores(model, image, layer, channels)  # queued (heavy) when missing; every class shares it
+        return _score_cam(model, image, int(target), layer, channels)
+    return _heatmap(model, image, method, int(target), layer if method in A.LAYER_METHODS else None, options)
+
+
+@cached("heatmap", "Score-CAM: one forward pass per channel ...", heavy=True)
+def score_cam_scores(model, image: np.ndarray, layer: str, max_channels: int):
+    """Score-CAM's masked forward passes for every class at once (core.vision.attribution.score_cam_scores)."""
+    from core.vision import attribution as A
+
+    return A.score_cam_scores(model, model.preprocess(image)[None], layer, max_channels=max_channels)
+
+
+@cached("heatmap", "Score-CAM ...")
+def _score_cam(model, image: np.ndarray, target: int, layer: str, max_channels: int):
+    from core.vision import attribution as A
+
+    return A.score_cam(model, model.preprocess(image)[None], target, layer,
+                       scores=score_cam_scores(model, image, layer, max_channels))  # a hit: queued just before
 
 
 @cached("heatmap", _method_title, heavy=lambda model, image, method, *a, **k: method in HEAVY_METHODS)
@@ -541,3 +563,14 @@ def sanity_check(model, image: np.ndarray, target: int, layer: str | None, stops
 
     return A.cascading_randomization(model, model.preprocess(image)[None], target, layer, stops=stops,
                                      progress=progress)
+
+
+# ----------------------------------------------------------------------------- shared data sets
+
+
+@cached("datasets", "Drawing held-out scenes ...")
+def detection_test_set():
+    """The detection pages' held-out synthetic scenes (YOLO, R-CNN), drawn once per worker."""
+    from core.detection.train import held_out_set
+
+    return held_out_set()

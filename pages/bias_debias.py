@@ -64,14 +64,8 @@ st.caption("After debiasing, every neutral profession sits at 0; gender-specific
 st.subheader("The same analogy generator, before and after")
 m = min(30_000, len(emb))
 has_seeds = "she" in emb and "he" in emb
-pairs_before = resources.compute(
-    "ethics", ("analogy_pairs", embedding_ui.settings_key(emb, setup)[:3], m, 1.0),
-    lambda p: bias.candidate_pairs(emb, max_words=m, progress=p), "Finding close word pairs (original) ...",
-    heavy=True) if has_seeds else None
-pairs_after = resources.compute(
-    "ethics", ("analogy_pairs_debiased",) + derived[:3] + (m,),
-    lambda p: bias.candidate_pairs(after, max_words=m, progress=p), "Finding close word pairs (debiased) ...",
-    heavy=True) if has_seeds else None
+pairs_before = embedding_ui.analogy_candidates(emb, m) if has_seeds else None
+pairs_after = embedding_ui.analogy_candidates(after, m) if has_seeds else None
 
 
 def _table(column, rows, label):

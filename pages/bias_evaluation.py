@@ -34,26 +34,35 @@ bench_before = resources.compute("ethics", ("bench", key[:3]), lambda p: benchma
                                 "Scoring the original on 8 benchmarks ...", heavy=True)
 bench_after = resources.compute("ethics", ("bench_debiased", dkey), lambda p: benchmark_report(after, mgr, p),
                                "Scoring the debiased copy on 8 benchmarks ...", heavy=True)
-rows = []
-for name, before in bench_before["similarity"].items():
-    aft = bench_after["similarity"][name]
-    for stat in ("pearson", "spearman"):
-        if before[stat] is not None:
-            rows.append({"benchmark": name, "measure": stat, "pairs": before["n_pairs"], "original": before[stat],
-                         "debiased": aft[stat], "change": aft[stat] - before[stat]})
-for name, before in bench_before["analogies"].items():
-    aft = bench_after["analogies"][name]
-    if before["accuracy"] is not None:
-        rows.append({"benchmark": f"{name} analogies", "measure": "accuracy", "pairs": before["n_questions"],
-                     "original": before["accuracy"], "debiased": aft["accuracy"],
-                     "change": aft["accuracy"] - before["accuracy"]})
-bench_df = pd.DataFrame(rows)
-st.dataframe(bench_df, hide_index=True, width="stretch", column_config={
-    "original": st.column_config.NumberColumn(format="%.3f"), "debiased": st.column_config.NumberColumn(format="%.3f"),
-    "change": st.column_config.NumberColumn(format="%+.4f")})
+
+
+def bench_rows() -> list[dict]:
+    rows = []
+    for name, before in bench_before["similarity"].items():
+        aft = bench_after["similarity"][name]
+        for stat in ("pearson", "spearman"):
+            if before[stat] is not None:
+                rows.append({"benchmark": name, "measure": stat, "pairs": before["n_pairs"], "original": before[stat],
+                             "debiased": aft[stat], "change": aft[stat] - before[stat]})
+    for name, before in bench_before["analogies"].items():
+        aft = bench_after["analogies"][name]
+        if before["accuracy"] is not None:
+            rows.append({"benchmark": f"{name} analogies", "measure": "accuracy", "pairs": before["n_questions"],
+                         "original": before["accuracy"], "debiased": aft["accuracy"],
+                         "change": aft["accuracy"] - before["accuracy"]})
+    return rows
+
+
+def bench_section() -> None:
+    st.dataframe(pd.DataFrame(bench_rows()), hide_index=True, width="stretch", column_config={
+        "original": st.column_config.NumberColumn(format="%.3f"), "debiased": st.column_config.NumberColumn(format="%.3f"),
+        "change": st.column_config.NumberColumn(format="%+.4f")})
+
+
+components.replay("evaluation.benchmarks", (key[:3], dkey), bench_section)  # one table per setting, replayed
 st.caption("Pairs/questions: how many of the benchmark's items are in this vocabulary (analogies use the 30,000 "
            "most frequent words, inputs excluded). The scores barely move: debiasing keeps the embedding useful.")
-components.download_json(rows, "benchmarks.json", key="dl_bench")
+components.download_json(bench_rows, "benchmarks.json", key="dl_bench")
 
 # ----------------------------------------------------------------------------- WEAT
 st.header("WEAT (Caliskan et al. 2017)")
@@ -97,24 +106,35 @@ except NotEnoughWords as exc:
     st.stop()
 if len(clu_after.words) < 1000:
     st.caption(f"This vocabulary has few neutral words: using the {len(clu_after.words) // 2} most biased per side.")
-c1, c2, c3 = st.columns(3)
-c1.metric("k-means (k=2) alignment", f"{clu_after.kmeans_accuracy:.1%}",
-          delta=f"{percent(clu_after.kmeans_accuracy - clu_before.kmeans_accuracy, 1, sign=True)} vs original",
-          delta_color="off")
-c2.metric("RBF-SVM accuracy (50/50 split)", f"{clu_after.svm_accuracy:.1%}",
-          delta=f"{percent(clu_after.svm_accuracy - clu_before.svm_accuracy, 1, sign=True)} vs original",
-          delta_color="off")
-c3.metric("bias vs female neighbours (Pearson)", f"{clu_after.neighbour_correlation:.3f}",
-          delta=f"{clu_after.neighbour_correlation - clu_before.neighbour_correlation:+.3f} vs original",
-          delta_color="off")
-c1, c2 = st.columns(2)
-c1.plotly_chart(figures.clustering_scatter(clu_before.coords_2d, clu_before.original_bias, clu_before.words,
-                                           f"original: k-means {clu_before.kmeans_accuracy:.1%}"), width="stretch",
-                key="clu_before")  # keyed: an unchanged embedding draws two identical charts
-fig_after = figures.clustering_scatter(clu_after.coords_2d, clu_after.original_bias, clu_after.words,
-                                       f"debiased: k-means {clu_after.kmeans_accuracy:.1%}")
-c2.plotly_chart(fig_after, width="stretch", key="clu_after")
-st.info(f"The projection is gone (direct bias → 0), but a classifier still separates formerly male and female "
-        f"words with {clu_after.svm_accuracy:.0%} accuracy, and neighbours still follow the old bias "
-        f"(r = {clu_after.neighbour_correlation:.2f}). Hard debiasing hides the bias more than it removes it.")
-components.download_figure(fig_after, "clustering_debiased.html", key="dl_clu")
+
+
+def after_figure():
+    return figures.clustering_scatter(clu_after.coords_2d, clu_after.original_bias, clu_after.words,
+                                      f"debiased: k-means {clu_after.kmeans_accuracy:.1%}")
+
+
+def clustering_section() -> None:
+    c1, c2, c3 = st.columns(3)
+    c1.metric("k-means (k=2) alignment", f"{clu_after.kmeans_accuracy:.1%}",
+              delta=f"{percent(clu_after.kmeans_accuracy - clu_before.kmeans_accuracy, 1, sign=True)} vs original",
+              delta_color="off")
+    c2.metric("RBF-SVM accuracy (50/50 split)", f"{clu_after.svm_accuracy:.1%}",
+              delta=f"{percent(clu_after.svm_accuracy - clu_before.svm_accuracy, 1, sign=True)} vs original",
+              delta_color="off")
+    c3.metric("bias vs female neighbours (Pearson)", f"{clu_after.neighbour_correlation:.3f}",
+              delta=f"{clu_after.neighbour_correlation - clu_before.neighbour_correlation:+.3f} vs original",
+              delta_color="off")
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(figures.clustering_scatter(clu_before.coords_2d, clu_before.original_bias, clu_before.words,
+                                               f"original: k-means {clu_before.kmeans_accuracy:.1%}"), width="stretch",
+                    key="clu_before")  # keyed: an unchanged embedding draws two identical charts
+    c2.plotly_chart(after_figure(), width="stretch", key="clu_after")
+    st.info(f"The projection is gone (direct bias → 0), but a classifier still separates formerly male and female "
+            f"words with {clu_after.svm_accuracy:.0%} accuracy, and neighbours still follow the old bias "
+            f"(r = {clu_after.neighbour_correlation:.2f}). Hard debiasing hides the bias more than it removes it.")
+
+
+# drawn once per (embedding, direction, debiasing) in this worker, then replayed: two scatter plots of thousands
+# of words were rebuilt and serialised on every student run
+components.replay("evaluation.clustering", (key, dkey), clustering_section)
+components.download_figure(after_figure, "clustering_debiased.html", key="dl_clu")

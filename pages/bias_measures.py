@@ -104,9 +104,7 @@ elif seed_a == seed_b:
     st.warning(f"a and b are the same word ('{seed_a[:40]}'): a − b is zero, so no pair can be scored against it. "
                "Choose two different words.")
 else:
-    candidates = resources.compute("ethics", ("analogy_pairs", key[:3], max_words, delta),
-        lambda p: bias.candidate_pairs(emb, max_words=max_words, delta=delta, progress=p),
-        f"Finding all word pairs within δ = {delta} among {max_words:,} words ...", heavy=True)
+    candidates = embedding_ui.analogy_candidates(emb, max_words, delta)
     analogy_key = (key, max_words, delta, seed_a, seed_b, top_n, hide_specific)
 
     def generated(progress):

@@ -23,19 +23,27 @@ st.header("1. Identify the gender subspace")
 st.latex(r"\mu_i = \frac{1}{|D_i|}\sum_{w\in D_i} \vec w,\qquad "
          r"C = \sum_{i=1}^{n}\sum_{w\in D_i} \frac{(\vec w-\mu_i)^T(\vec w-\mu_i)}{|D_i|}")
 st.latex(r"B = \text{the first } k \text{ rows of } \mathrm{SVD}(C)")
+setting = embedding_ui.settings_key(emb, setup)  # the embedding by content and the direction's settings
 random_var = bias.random_pairs_variance(emb, n_pairs=max(2, len(sub.pairs)), seed=0)
-c1, c2, c3 = st.columns(3)
-c1.metric("PC1 share (definitional pairs)", percent(sub.explained_variance_ratio[0], 1))
-c2.metric("PC1 share (random pairs)", percent(random_var[0], 1))
-c3.metric("pairs used", f"{len(sub.pairs)}")
-fig_var = figures.explained_variance_bars(sub.explained_variance_ratio, random_var)
-st.plotly_chart(fig_var, width="stretch")
-st.caption(
-    f"Direction method: **{sub.method}**" + (f", k = {sub.k}" if sub.method == "pca" else "") +
-    ". The sign is fixed so that 'she' projects positive. Random pairs (10 pairs of random frequent words, "
-    "seeded) spread their variance over many components: the gender pairs do not."
-)
-components.download_figure(fig_var, "explained_variance.html", key="dl_var")
+
+
+def variance_section() -> None:
+    c1, c2, c3 = st.columns(3)
+    c1.metric("PC1 share (definitional pairs)", percent(sub.explained_variance_ratio[0], 1))
+    c2.metric("PC1 share (random pairs)", percent(random_var[0], 1))
+    c3.metric("pairs used", f"{len(sub.pairs)}")
+    st.plotly_chart(figures.explained_variance_bars(sub.explained_variance_ratio, random_var), width="stretch")
+    st.caption(
+        f"Direction method: **{sub.method}**" + (f", k = {sub.k}" if sub.method == "pca" else "") +
+        ". The sign is fixed so that 'she' projects positive. Random pairs (10 pairs of random frequent words, "
+        "seeded) spread their variance over many components: the gender pairs do not."
+    )
+
+
+# every chart below is drawn once per (embedding, direction, options) in this worker, then replayed
+components.replay("subspace.variance", setting, variance_section)
+components.download_figure(lambda: figures.explained_variance_bars(sub.explained_variance_ratio, random_var),
+                           "explained_variance.html", key="dl_var")
 
 # ----------------------------------------------------------------------------- 2. projections
 st.header("2. Professions on the gender direction")
@@ -52,12 +60,18 @@ extra = {w: float(emb.vec(w) @ sub.direction) for w in searched if w in emb and 
 missing_search = [w for w in searched if w not in emb]
 if missing_search:
     st.caption(f"Not in the vocabulary: {markdown_text(', '.join(missing_search), 300)}")
-fig_proj = figures.projection_bars({**proj, **extra}, n=n_show, highlight=tuple(searched))
-st.plotly_chart(fig_proj, width="stretch")
-ranked = sorted(proj.items(), key=lambda kv: kv[1])
-st.caption(f"Most female: {', '.join(w for w, _ in ranked[::-1][:5])}. Most male: {', '.join(w for w, _ in ranked[:5])}. "
-           "Hover for values; green bars are the words you searched.")
-components.download_figure(fig_proj, "profession_projections.html", key="dl_proj")
+
+
+def projections_section() -> None:
+    st.plotly_chart(figures.projection_bars({**proj, **extra}, n=n_show, highlight=tuple(searched)), width="stretch")
+    ranked = sorted(proj.items(), key=lambda kv: kv[1])
+    st.caption(f"Most female: {', '.join(w for w, _ in ranked[::-1][:5])}. Most male: "
+               f"{', '.join(w for w, _ in ranked[:5])}. Hover for values; green bars are the words you searched.")
+
+
+components.replay("subspace.projections", (setting, n_show, tuple(searched)), projections_section)
+components.download_figure(lambda: figures.projection_bars({**proj, **extra}, n=n_show, highlight=tuple(searched)),
+                           "profession_projections.html", key="dl_proj")
 
 st.subheader("Two-dimensional view")
 with components.controls("Second axis"):
@@ -86,6 +100,8 @@ else:
     second = bias.residual_principal_axis(vecs, sub.direction)
     y_title = "PC1 of the professions after removing g"
 y = vecs @ second
-fig_2d = figures.projection_scatter(words, x, y, y_title, highlight=tuple(searched))
-st.plotly_chart(fig_2d, width="stretch")
-components.download_figure(fig_2d, "professions_2d.html", key="dl_2d")
+components.replay("subspace.scatter", (setting, axis, pair_text if axis == "a word pair" else None, tuple(searched)),
+                  lambda: st.plotly_chart(figures.projection_scatter(words, x, y, y_title, highlight=tuple(searched)),
+                                          width="stretch"))
+components.download_figure(lambda: figures.projection_scatter(words, x, y, y_title, highlight=tuple(searched)),
+                           "professions_2d.html", key="dl_2d")

@@ -87,37 +87,38 @@ if init == "image":
 
 if not any_size_ok:
     size = native
-net = ascent.any_size(model) if (size != native and not model.flexible) else model
 settings = AscentSettings(steps=steps, eta=eta, init=init, jitter=jitter, l2=l2, blur_every=blur_every, fourier=fourier,
                           size=size, seed=0)
 # The gallery's recipe on an offline model: the pictures come from (and go to) the gallery on disk,
 # so the page's default filters are computed once per installation, not once per process.
 from_gallery = filters_mode and start_image is None and zoo.SPECS.get(model.name, None) is not None \
     and zoo.SPECS[model.name].offline and settings == gallery.recipe_for(model)
-key = (model.uid, layer, tuple(targets), settings,
-       resources.content_key(start_image) if start_image is not None else None)
-
-
-def run(progress):
+@resources.cached("ascent", "Gradient ascent ...", heavy=True)
+def ascend(model, layer: str | None, targets: tuple[int, ...], settings: AscentSettings,
+           start_image: np.ndarray | None, from_gallery: bool, progress=None):
+    """One gradient ascent per (model, layer, targets, settings, start image) in this worker."""
     if from_gallery:
-        store = gallery.compute(model, layer, targets, settings, progress=progress,
+        store = gallery.compute(model, layer, list(targets), settings, progress=progress,
                                 preview=lambda imgs, caps: progress.show((imgs, caps)))
         curves = [store.done[t]["objective"] for t in targets]
         return SimpleNamespace(images=np.stack([store.image(t) for t in targets]), targets=tuple(targets),
                                objective=np.mean(curves, axis=0), seconds=sum(store.done[t]["seconds"] for t in targets),
                                sampled=True)
-    return ascent.gradient_ascent(net, layer, targets, **settings.call_kwargs(), image=start_image,
-                                  progress=progress, snapshot_every=max(10, steps // 5),
+    net = ascent.any_size(model) if (settings.size != model.input_size[0] and not model.flexible) else model
+    return ascent.gradient_ascent(net, layer, list(targets), **settings.call_kwargs(), image=start_image,
+                                  progress=progress, snapshot_every=max(10, settings.steps // 5),
                                   snapshot=lambda imgs, k: progress.show((imgs, [f"step {k}"] * len(imgs))))
 
 
 try:
-    result = resources.compute("ascent", key, run, "Gradient ascent ...", heavy=True)
+    result = ascend(model, layer, tuple(targets), settings, start_image, bool(from_gallery))
 except zoo.ModelError as exc:
     st.error(str(exc))
     st.stop()
 captions = ([f"filter {t}" for t in result.targets] if layer else [model.class_names[t] for t in result.targets])
-with lecture_path.place(stage):
+
+
+def pictures_section() -> None:
     if len(result.images) == 1:
         st.image(result.images[0], caption=captions[0], width=448)
     else:  # four to a row, as large as the page allows: the room should see the stripes and the eyes
@@ -126,18 +127,29 @@ with lecture_path.place(stage):
             for col, img, cap in zip(st.columns(per_row), result.images[start:start + per_row],
                                      captions[start:start + per_row], strict=False):
                 col.image(img, caption=cap, width="stretch")
-where = (f"{size}x{size} canvas, {model.name} truncated at {layer}" if layer else f"{size}x{size} input")
-st.caption(f"{steps} steps on a {where}, in {result.seconds:.2f} s"
-           + (" (kept on disk in the neuron gallery)" if from_gallery else "")
-           + f". Objective: {result.objective[0]:.3g} → {result.objective[-1]:.3g}.")
-st.plotly_chart(figures.objective_curve(result.objective, "mean objective per step", log_y=False), width="stretch")
-if layer is None:
-    preds = model.predict(result.images[0], top=3)
-    st.markdown("The model now predicts: " + ", ".join(f"**{c}** {p:.1%}" for c, p in preds))
-else:
+
+
+def curve_section() -> None:
+    where = (f"{size}x{size} canvas, {model.name} truncated at {layer}" if layer else f"{size}x{size} input")
+    st.caption(f"{steps} steps on a {where}, in {result.seconds:.2f} s"
+               + (" (kept on disk in the neuron gallery)" if from_gallery else "")
+               + f". Objective: {result.objective[0]:.3g} → {result.objective[-1]:.3g}.")
+    st.plotly_chart(figures.objective_curve(result.objective, "mean objective per step", log_y=False), width="stretch")
+    if layer is None:
+        preds = model.predict(result.images[0], top=3)
+        st.markdown("The model now predicts: " + ", ".join(f"**{c}** {p:.1%}" for c, p in preds))
+
+
+# drawn once per (model, layer, targets, settings, start image) in this worker, then replayed: the pictures are
+# encoded, the curve serialised and the class predicted once, not per student
+setting = (model, layer, tuple(targets), settings, start_image, bool(from_gallery), tuple(captions))
+with lecture_path.place(stage):  # lecture mode: the pictures under the title
+    components.replay("ascent.pictures", (setting, stage is None), pictures_section, pictures=True)
+components.replay("ascent.curve", (setting, steps, size), curve_section)
+if layer is not None:
     vision_ui.gallery_link(layer, targets[0], f"Every channel of {layer} in the neuron gallery")
-grid = figures.image_row(result.images, captions, columns=min(8, len(result.images)))
-components.download_image(grid, f"{model.name}_{layer or 'class'}_ascent.png", key="dl_asc")
+components.download_image(lambda: figures.image_row(result.images, captions, columns=min(8, len(result.images))),
+                          f"{model.name}_{layer or 'class'}_ascent.png", key="dl_asc")
 curve = result.objective[:: max(1, len(result.objective) // 10)]
 if not np.all(np.diff(curve) >= -1e-3 * abs(result.objective).max()):
     st.caption("The objective wiggles because every step sees a randomly shifted image (jitter): the price of "

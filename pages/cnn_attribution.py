@@ -68,16 +68,28 @@ with c1:
     alpha = o1.slider("Overlay opacity α", 0.0, 1.0, 0.5, 0.05, key="attr_alpha")
     colormap = o2.selectbox("Colormap", A.COLORMAPS, key="attr_cmap")
     options: dict = {}
-    if method == "smoothgrad":
+    if method == "scorecam":
+        options = {"max_channels": st.select_slider(
+            "Channels that mask the input", A.SCORECAM_CHANNELS, A.CLASS_OPTIONS["scorecam"]["max_channels"],
+            key="attr_sc_k", format_func=lambda k: f"{k} (in class)" if k == A.CLASS_OPTIONS["scorecam"]["max_channels"]
+            else (f"{k} (the paper: every channel, slow)" if k == A.SCORECAM_CHANNELS[-1] else str(k)),
+            help="The strongest channels by peak activation, one forward pass each. The paper uses every channel "
+                 "of the layer: slower by the same factor, and the map barely changes.")}
+    elif method == "smoothgrad":
         s1, s2 = st.columns(2)
-        options = {"samples": s1.slider("Noisy samples", 1, 100, 20, key="attr_sg_n"),
+        options = {"samples": s1.slider("Noisy samples", 1, 100, A.CLASS_OPTIONS["smoothgrad"]["samples"],
+                                        key="attr_sg_n",
+                                        help="In class: a dozen. The paper's setting is 50: four times the wait."),
                    "noise": s2.slider("Noise level (share of the value range)", 0.0, 0.5, 0.2, 0.01, key="attr_sg_noise")}
     elif method == "ig":
         s1, s2 = st.columns(2)
         options = {"baseline": s1.selectbox("Baseline", ["zeros", "black", "blur"], key="attr_ig_base",
                                             help="zeros: the all-zero model input; black: a black image; blur: a "
                                                  "heavily blurred copy"),
-                   "steps": s2.slider("Steps (trapezoid rule)", 8, 512, 128, 8, key="attr_ig_steps")}
+                   "steps": s2.slider("Steps (trapezoid rule)", 8, 512, A.CLASS_OPTIONS["ig"]["steps"], 8,
+                                      key="attr_ig_steps",
+                                      help="In class: 16 (on the default picture the map agrees with 256 steps "
+                                           "to r = 0.99). The paper uses 20 to 300 steps: up to 20 times the wait.")}
 
 # the presenter's "click where the heat will be" question opens on this image, answered by Grad-CAM (dashboard/follow.py)
 follow.offer_click_image("grad-cam", lambda q: questions.gradcam_click(q, model, image, target, layer))
@@ -199,7 +211,7 @@ if tab_all.open:
         every: dict[str, A.Heatmap | str] = {}
         for m in A.METHODS:  # computed (or queued) first, outside the replayed drawing
             try:
-                every[m] = compute(m, target, all_layer, {"smoothgrad": {"samples": 20}, "ig": {"steps": 64}}.get(m, {}))
+                every[m] = compute(m, target, all_layer, A.CLASS_OPTIONS.get(m, {}))
             except A.AttributionError as exc:
                 every[m] = str(exc)
 

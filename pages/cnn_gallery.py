@@ -59,16 +59,25 @@ page = c2.number_input(f"Page (of {pages}, {PAGE} channels each)", 1, pages, key
 channels = list(range((int(page) - 1) * PAGE, min(n, int(page) * PAGE)))
 recipe = gallery.recipe_for(model)
 
+
+
+@resources.cached("ascent", lambda model, layer, recipe, channels, *a: (
+    f"Computing channels {channels[0]}-{channels[-1]} of {layer} (once, then from disk) ..."
+    if len(channels) > 1 else f"Computing channel {channels[0]} ..."), heavy=True)
+def fill_gallery(model, layer: str, recipe: dict, channels: tuple[int, ...], missing: tuple[int, ...],
+                 disk: tuple, progress=None):
+    """The gallery of (model, layer, recipe) with these channels computed and written to disk. ``missing`` and
+    ``disk`` (the files' modification times) are in the key: damaged or evicted files make a new key."""
+    show = getattr(progress, "show", None)
+    return gallery.compute(model, layer, list(channels), recipe, progress=progress,
+                           preview=(lambda imgs, caps: show((imgs, caps))) if len(channels) > 1 and show else None)
+
+
 store = gallery.open_gallery(model, layer, recipe)
 missing = store.missing(channels)
 if missing:
     try:
-        store = resources.compute(
-            "ascent", ("gallery", model.uid, layer, gallery.recipe_key(recipe), channels[0], channels[-1],
-                       tuple(missing), gallery.disk_token(store)),  # damaged or evicted files: a new key
-            lambda p: gallery.compute(model, layer, channels, recipe, progress=p,
-                                      preview=lambda imgs, caps: p.show((imgs, caps))),
-            f"Computing channels {channels[0]}-{channels[-1]} of {layer} (once, then from disk) ...", heavy=True)
+        store = fill_gallery(model, layer, recipe, tuple(channels), tuple(missing), gallery.disk_token(store))
     except zoo.ModelError as exc:
         st.error(str(exc))
         st.stop()
@@ -92,17 +101,29 @@ def mosaic_picture(model, layer: str, recipe_id: str, channels: tuple[int, ...],
     return "data:image/png;base64," + base64.b64encode(to_png_bytes(mosaic)).decode(), mosaic.shape[:2], centres
 
 
-source, (mosaic_h, mosaic_w), centres = mosaic_picture(model, layer, gallery.recipe_key(recipe), tuple(channels),
-                                                       tuple(k for k in channels if k in store.done))
-fig = go.Figure(go.Image(source=source, hoverinfo="skip"))  # a PNG, not every pixel as JSON numbers
-fig.add_trace(go.Scatter(x=[c[1] for c in centres], y=[c[2] for c in centres], mode="markers",
-                         marker={"size": TILE * 0.6, "opacity": 0.01, "symbol": "square"},
-                         customdata=[c[0] for c in centres], hovertemplate="channel %{customdata}<extra></extra>",
-                         showlegend=False))
-fig.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}, height=int(mosaic_h * 1.4) + 10,
-                  xaxis={"visible": False, "range": [-0.5, mosaic_w - 0.5]},
-                  yaxis={"visible": False, "scaleanchor": "x", "autorange": "reversed"}, dragmode=False,
-                  clickmode="event+select")
+@resources.cached("views", "Laying out the gallery ...")
+def mosaic_figure(model, layer: str, recipe_id: str, channels: tuple[int, ...], done: tuple[int, ...]):
+    """The clickable mosaic as a plotly figure, built once per (layer, page, what is on disk) in this worker and
+    shared read-only (st.plotly_chart serialises a copy; lecture mode restyles a copy)."""
+    source, (mosaic_h, mosaic_w), centres = mosaic_picture(model, layer, recipe_id, channels, done)
+    return _mosaic_figure(source, mosaic_h, mosaic_w, centres)
+
+
+def _mosaic_figure(source, mosaic_h, mosaic_w, centres):
+    fig = go.Figure(go.Image(source=source, hoverinfo="skip"))  # a PNG, not every pixel as JSON numbers
+    fig.add_trace(go.Scatter(x=[c[1] for c in centres], y=[c[2] for c in centres], mode="markers",
+                             marker={"size": TILE * 0.6, "opacity": 0.01, "symbol": "square"},
+                             customdata=[c[0] for c in centres], hovertemplate="channel %{customdata}<extra></extra>",
+                             showlegend=False))
+    fig.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}, height=int(mosaic_h * 1.4) + 10,
+                      xaxis={"visible": False, "range": [-0.5, mosaic_w - 0.5]},
+                      yaxis={"visible": False, "scaleanchor": "x", "autorange": "reversed"}, dragmode=False,
+                      clickmode="event+select")
+    return fig
+
+
+fig = mosaic_figure(model, layer, gallery.recipe_key(recipe), tuple(channels),
+                    tuple(k for k in channels if k in store.done))
 event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points", key="gal_click",
                         config={"displayModeBar": False})
 clicked = [p.get("customdata") for p in (event.selection.points if event and event.selection else [])]
@@ -119,11 +140,7 @@ st.query_params["channel"] = str(channel)
 st.session_state["_gal_url"] = (model.name, layer, channel)
 if store.missing([channel]):
     try:
-        store = resources.compute(
-            "ascent", ("gallery", model.uid, layer, gallery.recipe_key(recipe), channel, channel,
-                       gallery.disk_token(store)),
-            lambda p: gallery.compute(model, layer, [channel], recipe, progress=p), f"Computing channel {channel} ...",
-            heavy=True)
+        store = fill_gallery(model, layer, recipe, (channel,), (channel,), gallery.disk_token(store))
     except zoo.ModelError as exc:
         st.error(str(exc))
         st.stop()

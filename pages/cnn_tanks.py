@@ -25,21 +25,40 @@ correlation = st.slider("Spurious correlation: share of tanks in the forest (and
                              "then it is cached.")
 
 
-def train(progress):
+@resources.cached("tanks", lambda correlation: f"Training the tank/truck CNN at {correlation:.0%} ...", heavy=True)
+def trained_cnn(correlation: float, progress=None):
+    """The tank/truck CNN trained once per correlation in this worker (kept on disk across restarts)."""
     return tanks.train_tanks_cnn(correlation, progress=progress)
 
 
+@resources.cached("datasets", "Drawing the test sets ...")
+def held_out_sets(correlation: float):
+    return tanks.held_out_sets(correlation=correlation)
+
+
+@resources.cached("tanks", "Measuring where Grad-CAM looks ...")
+def heat_on_vehicle(model, correlation: float):
+    """Grad-CAM's share of heat on the vehicles over the balanced test set (model: by its uid)."""
+    return tanks.heat_on_vehicle(model, held_out_sets(correlation)["balanced"])
+
+
+@resources.cached("tanks", "Computing distributional influence ...")
+def influence_of(model, correlation: float, target: int, layer: str, progress=None):
+    """Leino et al.'s distributional influence towards the biased test images of one class."""
+    biased = held_out_sets(correlation)["biased"]
+    members = biased.images[biased.labels == target][:200].astype(np.float32) / 255.0
+    return A.distributional_influence(model, members, target, layer, progress=progress)
+
+
 try:
-    result = resources.compute("tanks", ("trained", correlation), train,
-                               f"Training the tank/truck CNN at {correlation:.0%} ...", heavy=True)
+    result = trained_cnn(correlation)
 except (ValueError, OSError, TrainingError) as exc:
     st.error(f"Training failed: {exc}")
     st.stop()
 model = resources.model(f"tanks-cnn-{correlation:.2f}", lambda p: tanks.loaded(result), "Preparing ...")
 resources.note_loaded(model.name)
 card = result.card
-sets = resources.compute("datasets", ("tank_sets", correlation), lambda p: tanks.held_out_sets(correlation=correlation),
-                         "Drawing the test sets ...")
+sets = held_out_sets(correlation)
 
 
 def grid(data, idx, heat=None):
@@ -94,8 +113,7 @@ components.replay("tanks.accuracy", trained, accuracy_section)
 
 st.header("3. Grad-CAM shows where it looked")
 swapped = sets["swapped"]
-report = resources.compute("tanks", ("report", correlation), lambda p: tanks.heat_on_vehicle(model, sets["balanced"]),
-                           "Measuring where Grad-CAM looks ...")
+report = heat_on_vehicle(model, correlation)
 
 
 def grad_cam_section() -> None:
@@ -127,11 +145,7 @@ c1, c2 = st.columns(2)
 inf_class = c1.selectbox("Class", TANK_CLASSES, key="tanks_inf_class")
 inf_layer = c2.selectbox("Layer", model.conv_layers, index=len(model.conv_layers) - 1, key="tanks_inf_layer")
 target = TANK_CLASSES.index(inf_class)
-biased = sets["biased"]
-members = biased.images[biased.labels == target][:200].astype(np.float32) / 255.0
-influence = resources.compute("tanks", ("influence", correlation, target, inf_layer),
-                              lambda p: A.distributional_influence(model, members, target, inf_layer, progress=p),
-                              "Computing distributional influence ...")
+influence = influence_of(model, correlation, target, inf_layer)
 top = influence.top(6)
 components.replay("tanks.influence_bars", (trained, target, inf_layer), lambda: st.plotly_chart(
     figures.influence_bars(influence.channels, top, f"Influence of each {inf_layer} channel on "

@@ -21,16 +21,22 @@ st.caption("Where the numbers come from: the lecture's 140 ms (7 FPS) for Faster
            "The slide's \"YOLO: slightly more accurate than Faster R-CNN\" holds for **YOLOv2** (76.8 VOC07 mAP at "
            "67 FPS, 78.6 at 40 FPS, vs 73.2); YOLOv1 was less accurate (63.4 at 45 FPS) — both are in the table.")
 
-table = pd.DataFrame([{"year": m.year, "model": m.name, "speed (lecture)": m.speed_text,
-                       "s / image": m.seconds_per_image, "accuracy": m.accuracy, "metric": m.metric,
-                       "what changed": m.change} for m in MILESTONES])
-fig = figures.detection_timeline(MILESTONES)
-st.plotly_chart(fig, width="stretch")
-st.caption("Speeds as in the lecture (GPUs of the day); accuracies are the papers' headline numbers on the dataset "
-           "named — VOC 2007 mAP and COCO numbers are not comparable with each other, hence the colours. Not measured here.")
-st.dataframe(table, hide_index=True, width="stretch",
-             column_config={"what changed": st.column_config.TextColumn(width="large")})
-components.download_figure(fig, "detection_timeline.html", key="dl_timeline")
+
+def timeline_section() -> None:
+    table = pd.DataFrame([{"year": m.year, "model": m.name, "speed (lecture)": m.speed_text,
+                           "s / image": m.seconds_per_image, "accuracy": m.accuracy, "metric": m.metric,
+                           "what changed": m.change} for m in MILESTONES])
+    st.plotly_chart(figures.detection_timeline(MILESTONES), width="stretch")
+    st.caption("Speeds as in the lecture (GPUs of the day); accuracies are the papers' headline numbers on the "
+               "dataset named — VOC 2007 mAP and COCO numbers are not comparable with each other, hence the colours. "
+               "Not measured here.")
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={"what changed": st.column_config.TextColumn(width="large")})
+
+
+components.replay("rcnn.timeline", tuple(MILESTONES), timeline_section)  # drawn once per worker, then replayed
+components.download_figure(lambda: figures.detection_timeline(MILESTONES), "detection_timeline.html",
+                           key="dl_timeline")
 
 # ----------------------------------------------------------------------------- RoI pooling vs RoIAlign
 from core.detection import roi as R  # noqa: E402
@@ -59,9 +65,8 @@ if bx0 + bw > FEATURE_SIDE or by0 + bh > FEATURE_SIDE:
     st.warning(f"The box leaves the {FEATURE_SIDE} × {FEATURE_SIDE} map: it is cut at the edge.")
     bw, bh = min(bw, FEATURE_SIDE - bx0), min(bh, FEATURE_SIDE - by0)
 roi_box = (bx0, by0, bx0 + bw, by0 + bh)
-from core.detection.train import held_out_set  # noqa: E402
 
-scenes = resources.compute("datasets", "det_test_set", lambda p: held_out_set(), "Drawing held-out scenes ...")
+scenes = resources.detection_test_set()
 
 
 def roi_feature() -> np.ndarray:

@@ -48,9 +48,7 @@ with components.controls("Detector and image"):
                       index=0 if name == "shapes-yolo" else 2)
     truth = None
     if source == "Held-out synthetic scene":
-        from core.detection.train import held_out_set
-
-        scenes = resources.compute("datasets", "det_test_set", lambda p: held_out_set(), "Drawing held-out scenes ...")
+        scenes = resources.detection_test_set()
         n = st.slider("Scene", 0, len(scenes.images) - 1, 7, key="det_scene")
         image, truth = scenes.images[n], (scenes.boxes[n], scenes.labels[n])
     elif source == "Compose a scene":
@@ -85,9 +83,13 @@ with components.controls("Detector and image"):
 def detections(name: str, image: np.ndarray, conf: float, iou: float, agnostic: bool):
     """The detector's result: one network pass per (detector, image), shared by every threshold (the
     sliders re-threshold it), and the thresholded result once per setting in this worker."""
-    passed = resources.compute("detections", ("forward", name, resources.content_key(image)),
-                               lambda p: detectors.forward(det, image), f"Running {name} ...")
-    return detectors.detect(det, image, conf, iou, agnostic, passed=passed)
+    return detectors.detect(det, image, conf, iou, agnostic, passed=forward(name, image))
+
+
+@resources.cached("detections", lambda name, image: f"Running {name} ...")
+def forward(name: str, image: np.ndarray):
+    """One network pass per (detector, image), shared by every threshold."""
+    return detectors.forward(resources.detector(name), image)
 
 
 if lecture:  # on the projector the thresholds sit right above the picture, not in the collapsed panel
@@ -137,12 +139,25 @@ st.markdown(f"Shape arithmetic, live: **S × S × B·(5 + C) = {sh} × {sw} × {
             "YOLOv1 on VOC: 7 × 7 × (2·5 + 20) = **7 × 7 × 30** — two boxes per cell but *one* class "
             "distribution per cell; from YOLOv2 on, every anchor has its own classes.")
 raw = result.raw[s_idx]
-heat = Y.objectness_grid(raw, head)
+
+
+@resources.cached("views", "Decoding the output tensor ...")
+def objectness_grid(raw: np.ndarray, head: Y.Head) -> np.ndarray:
+    """The decoded grid once per (output tensor, head) in this worker, not per student run (a TF decode)."""
+    return Y.objectness_grid(raw, head)
+
+
+@resources.cached("views", "Decoding the cell ...")
+def cell_table(raw: np.ndarray, head: Y.Head, row: int, col: int, size: int, class_names: list[str]) -> list[dict]:
+    return Y.cell_table(raw, head, row, col, size, class_names)
+
+
+heat = objectness_grid(raw, head)
 best = np.unravel_index(int(np.argmax(heat)), heat.shape)
 r1, r2 = st.columns(2)
 row = r1.slider("Cell row", 0, sh - 1, int(best[0]), key=f"det_row_{s_idx}")
 col = r2.slider("Cell column", 0, sw - 1, int(best[1]), key=f"det_col_{s_idx}")
-cells = Y.cell_table(raw, head, row, col, det.size, det.class_names)
+cells = cell_table(raw, head, row, col, det.size, det.class_names)
 
 
 def cell_section() -> None:

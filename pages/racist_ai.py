@@ -27,17 +27,23 @@ st.markdown(
 emb = embedding_ui.require_embedding(default=SPEER_EMBEDDING, remember_as="embedding_speer")
 
 mgr = resources.asset_manager()
-positive, negative = resources.compute("ethics", ("lexicon",), lambda p: opinion_lexicon(mgr), "Reading the lexicon ...")
 
 
-def trained(embedding, key):
-    return resources.compute("ethics", ("sentiment", key), lambda p: train_sentiment(embedding, positive, negative),
-                            f"Training the classifier on {embedding.name} ...")
+@resources.cached("ethics", "Reading the lexicon ...")
+def lexicon() -> tuple[list[str], list[str]]:
+    return opinion_lexicon(mgr)
 
 
+@resources.cached("ethics", lambda embedding: f"Training the classifier on {embedding.name} ...")
+def trained(embedding):
+    """The sentiment classifier of one embedding (by its content digest), trained once per worker."""
+    return train_sentiment(embedding, *lexicon())
+
+
+positive, negative = lexicon()
 key = emb.digest
 try:
-    model = trained(emb, key)
+    model = trained(emb)
 except NotEnoughWords as exc:
     st.error(str(exc))
     st.stop()
@@ -86,7 +92,7 @@ st.markdown("Sentences that differ only in a nationality or a name, on every off
 examples = st.text_area("Sentences (one per line)", "\n".join(DEFAULT_TEXTS), key="sent_examples", height=140)
 sentences = [s.strip() for s in examples.splitlines() if s.strip()]
 others = {name: (emb if name == emb.name else resources.embedding(name)) for name in OFFLINE}
-others_models = {name: trained(other, other.digest) for name, other in others.items()}
+others_models = {name: trained(other) for name, other in others.items()}
 
 
 def examples_section() -> None:
@@ -163,7 +169,7 @@ with c2:
         setup, mode = embedding_ui.debias_controls(emb, setup, show=False)
         debiased = embedding_ui.debiased(emb, setup, mode).embedding
         try:
-            model_d = trained(debiased, ("debiased",) + embedding_ui.settings_key(emb, setup) + (mode,))
+            model_d = trained(debiased)
             components.replay("racist.groups_debiased", (debiased, groups_key),
                               lambda: show_groups(model_d, "gender-debiased copy"))
         except NotEnoughWords as exc:

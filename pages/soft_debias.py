@@ -109,10 +109,7 @@ components.download_json(table_rows, "hard_vs_soft.json", key="dl_soft")
 st.subheader("she : he analogies")
 m = min(30_000, len(emb))
 if "she" in emb and "he" in emb:
-    candidates = {label: resources.compute("ethics", ("analogy_pairs_" + label,) + cache_keys[label][1:],
-                                           lambda p, v=version: bias.candidate_pairs(v, max_words=m, progress=p),
-                                           f"Close word pairs ({label}) ...", heavy=True)
-                  for label, version in versions.items()}
+    candidates = {label: embedding_ui.analogy_candidates(version, m) for label, version in versions.items()}
 
     def analogies_section() -> None:
         cols = st.columns(3)

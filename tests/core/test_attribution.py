@@ -366,3 +366,27 @@ def test_cli_attribute_guided_by_name_or_index(tmp_path):
     assert np.array_equal(np.load(by_name), np.load(by_index)) and (tmp_path / "g.png").stat().st_size > 1000
     twice = run("attribute", "--model", "efficientnet-lite0", "--image", "chelsea", "--target", "crane", check=False)
     assert twice.returncode == 2 and "134, 517" in twice.stderr
+
+
+def test_score_cam_scores_serve_every_class_and_match_the_direct_map(shapes_x):
+    """The masked passes give every class's probabilities: a map from shared scores equals the one-class
+    computation, and two classes from one set of scores differ (the class is not ignored)."""
+    m, x = shapes_x
+    layer = A.default_layer(m)
+    scores = A.score_cam_scores(m, x, layer, max_channels=8)
+    assert scores.acts.shape[-1] == scores.probs.shape[0] == min(8, scores.acts.shape[-1])
+    assert np.allclose(scores.probs.sum(axis=1), 1.0)
+    for target in (0, 1):
+        direct = A.score_cam(m, x, target, layer, max_channels=8)
+        shared = A.score_cam(m, x, target, layer, scores=scores)
+        assert np.allclose(direct.values, shared.values)
+    assert not np.allclose(A.score_cam(m, x, 0, layer, scores=scores).values,
+                           A.score_cam(m, x, 1, layer, scores=scores).values)
+
+
+def test_integrated_gradients_in_small_batches_matches_one_batch(shapes_x):
+    """Summing the path gradients batch by batch (bounded memory) gives the same attributions as one batch."""
+    m, x = shapes_x
+    one = A.integrated_gradients(m, x, 1, steps=16, batch=64)
+    small = A.integrated_gradients(m, x, 1, steps=16, batch=3)
+    assert np.allclose(one.attributions, small.attributions, atol=1e-5)

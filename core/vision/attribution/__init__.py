@@ -24,11 +24,14 @@ from core.vision.attribution.base import (
 from core.vision.attribution.guided import clone_guided, guided_gradients, guided_model, guided_relu
 from core.vision.attribution.influence import Influence, distributional_influence, influence_map
 from core.vision.attribution.methods import (
+    CLASS_OPTIONS,
     LAYER_METHODS,
     METHOD_FUNCS,
     METHOD_TITLES,
     METHODS,
+    SCORECAM_CHANNELS,
     IGResult,
+    ScoreCamScores,
     attribute,
     attribute_all,
     cam,
@@ -39,6 +42,7 @@ from core.vision.attribution.methods import (
     integrated_gradients,
     saliency,
     score_cam,
+    score_cam_scores,
     smooth_grad,
 )
 from core.vision.attribution.metrics import (
@@ -58,12 +62,14 @@ from core.vision.attribution.metrics import (
 from core.vision.attribution.rendering import COLORMAPS, colorize, gradient_image, overlay
 
 __all__ = [
-    "COLORMAPS", "LAYER_METHODS", "METHODS", "METHOD_FUNCS", "METHOD_TITLES", "RANDOM", "SANITY_METHODS",
+    "CLASS_OPTIONS", "COLORMAPS", "LAYER_METHODS", "METHODS", "METHOD_FUNCS", "METHOD_TITLES", "RANDOM",
+    "SANITY_METHODS", "SCORECAM_CHANNELS",
     "AttributionError", "Faithfulness", "Heatmap", "IGResult", "Influence", "SanityStep",
     "activations_and_logits", "attribute", "attribute_all", "cam", "candidate_layers", "cascading_randomization",
     "clone_guided", "colorize", "default_layer", "distributional_influence", "faithfulness", "faithfulness_table",
     "grad_cam", "grad_cam_pp", "gradient_image", "guided_backprop", "guided_grad_cam", "guided_gradients",
     "guided_model", "guided_relu", "influence_map", "input_gradients", "integrated_gradients", "layer_activations",
-    "layer_table", "overlay", "pixel_order", "random_heatmap", "saliency", "score_cam", "smooth_grad", "spearman",
+    "layer_table", "overlay", "pixel_order", "random_heatmap", "saliency", "score_cam",
+    "score_cam_scores", "ScoreCamScores", "smooth_grad", "spearman",
     "target_layers", "weighted_layers",
 ]
