@@ -125,7 +125,7 @@ def test_a_real_child_trains_through_python_m_core_train(tmp_path):
 def test_unknown_trainer_is_a_sentence():
     with pytest.raises(ValueError, match="Unknown trainer 'nope'; choose one of shapes-cnn"):
         T.trainer("nope")
-    assert set(T.TRAINERS) == {"shapes-cnn", "tanks-cnn", "shapes-fcn", "shapes-yolo"}
+    assert set(T.TRAINERS) == {"shapes-cnn", "tanks-cnn", "shapes-fcn", "shapes-fcn-skips", "shapes-yolo"}
     for name in T.TRAINERS:
         assert callable(T.trainer(name))
 
