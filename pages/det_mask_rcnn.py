@@ -6,7 +6,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from core.detection import keypoints as KP
-from dashboard import components, figures, navigation
+from dashboard import components, figures, navigation, resources
 from dashboard import lecture as lecture_path
 
 st.title("Mask R-CNN: masks, and keypoints as masks")
@@ -33,12 +33,20 @@ with components.controls("Keypoint maps"):
                          help="Mask R-CNN: 56. Smaller maps are coarser: the keypoint can only be placed at a cell centre.")
     seed = c2.number_input("Figure", 0, 999, 0, key="kp_seed", help="Another stick figure (random joints).")
 
-fig_ = KP.stick_figure(192, int(seed))
-targets = KP.keypoint_targets(fig_.keypoints, fig_.box, int(m))
-pred = KP.blurred_prediction(targets, seed=int(seed))
-decoded = KP.decode(pred, fig_.box)
-loss = KP.cross_entropy(pred, targets)
-error = np.linalg.norm(decoded - fig_.keypoints, axis=1)
+@resources.cached("views", "Drawing the keypoint maps ...")
+def keypoint_view(m: int, seed: int):
+    """The stick figure, its K one-pixel target masks, the illustrative prediction and its decoding: one
+    per (m, figure) in this worker, shared by every student."""
+    fig_ = KP.stick_figure(192, seed)
+    targets = KP.keypoint_targets(fig_.keypoints, fig_.box, m)
+    pred = KP.blurred_prediction(targets, seed=seed)
+    decoded = KP.decode(pred, fig_.box)
+    loss = KP.cross_entropy(pred, targets)
+    error = np.linalg.norm(decoded - fig_.keypoints, axis=1)
+    return fig_, targets, pred, decoded, loss, error
+
+
+fig_, targets, pred, decoded, loss, error = keypoint_view(int(m), int(seed))
 
 
 def figure_picture() -> np.ndarray:
@@ -66,7 +74,7 @@ def maps_figure(maps: np.ndarray, title: str, colorscale: str) -> go.Figure:
     return fig
 
 
-with lecture_path.place(stage):
+def pictures_section() -> None:
     p1, p2 = st.columns([1, 3])
     p1.image(figure_picture(), width="stretch",
              caption="RoI (orange), true keypoints (magenta), decoded from the maps (green +)")
@@ -75,16 +83,26 @@ with lecture_path.place(stage):
                                     [[0, "#ececec"], [1, "#111111"]]), width="stretch")
         st.plotly_chart(maps_figure(pred, "what a trained head outputs: a softmax over each map's cells "
                                           "(illustration, not a trained model)", "Viridis"), width="stretch")
-cols = st.columns(3)
-cols[0].metric("pixels on per target mask", f"{int(targets.reshape(len(targets), -1).sum(axis=1).max())}")
-cols[1].metric("mean keypoint error", f"{error.mean():.1f} px",
-               help="Arg-max cell centre vs the true keypoint: at most half a cell of the RoI.")
-cols[2].metric("mean cross-entropy", f"{np.nanmean(loss):.2f}", help=f"uniform guess: ln(m²) = {np.log(m * m):.2f}")
-cell = ((fig_.box[2] - fig_.box[0]) / m, (fig_.box[3] - fig_.box[1]) / m)
-st.caption(f"One cell of the {m} × {m} map is {cell[0]:.1f} × {cell[1]:.1f} px of this RoI, so a decoded keypoint is "
-           f"off by at most half of that. Try m = 4 and m = 56: the paper's 56 × 56 keeps the error to a pixel or two "
-           "on a person-sized box. The 'trained head' maps are the targets blurred and put through the softmax, to "
-           "show the shape of the output; no keypoint model is trained here.")
+
+
+def numbers_section() -> None:
+    cols = st.columns(3)
+    cols[0].metric("pixels on per target mask", f"{int(targets.reshape(len(targets), -1).sum(axis=1).max())}")
+    cols[1].metric("mean keypoint error", f"{error.mean():.1f} px",
+                   help="Arg-max cell centre vs the true keypoint: at most half a cell of the RoI.")
+    cols[2].metric("mean cross-entropy", f"{np.nanmean(loss):.2f}", help=f"uniform guess: ln(m²) = {np.log(m * m):.2f}")
+    cell = ((fig_.box[2] - fig_.box[0]) / m, (fig_.box[3] - fig_.box[1]) / m)
+    st.caption(f"One cell of the {m} × {m} map is {cell[0]:.1f} × {cell[1]:.1f} px of this RoI, so a decoded keypoint "
+               f"is off by at most half of that. Try m = 4 and m = 56: the paper's 56 × 56 keeps the error to a pixel "
+               "or two on a person-sized box. The 'trained head' maps are the targets blurred and put through the "
+               "softmax, to show the shape of the output; no keypoint model is trained here.")
+
+
+# drawn once per (m, figure) in this worker and replayed for every other student (the two subplot grids
+# cost ~0.2 s of CPU to build and serialise)
+with lecture_path.place(stage):
+    components.replay("maskrcnn.keypoints", (int(m), int(seed), stage is None), pictures_section, pictures=True)
+components.replay("maskrcnn.numbers", (int(m), int(seed)), numbers_section)
 
 # ----------------------------------------------------------------------------- real time, and the masks themselves
 st.header("Real-time Mask R-CNN")

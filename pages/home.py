@@ -110,7 +110,9 @@ def summary() -> None:
 
     st.subheader("In summary")
     text, picture = st.columns([3, 2])
-    picture.plotly_chart(figures.detection_timeline(MILESTONES), width="stretch", key="home_summary_speed")
+    with picture:  # the same chart for everyone: built and serialised once per worker, then replayed
+        components.replay("home.summary_speed", "detection_timeline", lambda: st.plotly_chart(
+            figures.detection_timeline(MILESTONES), width="stretch", key="home_summary_speed"))
     picture.caption("Speed against published accuracy, R-CNN (about 50 s per image) to YOLO (real time): "
                     "the detection row of the summary.")
     text.markdown(
