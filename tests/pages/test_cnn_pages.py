@@ -221,6 +221,7 @@ def test_attribution_page_one_class_asked_twice_is_one_picture(app):
     assert any("same class" in i.value for i in at.info)
 
 
+@pytest.mark.trained  # shapes-cnn: a small self-trained model keeps the dream short
 def test_dream_page_offers_the_slides_random_scaling(app):
     """#23 g: ε as the slide's random scaling is a labelled option; the dream runs with it (small model, small side)."""
     at = open_page(app, "cnn_dream.py")
