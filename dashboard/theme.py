@@ -126,6 +126,14 @@ def lecture_figure(fig) -> go.Figure:
     return go.Figure(d, skip_invalid=True)
 
 
+def lecture_copy(fig) -> go.Figure:
+    """:func:`lecture_figure` made ahead of time (e.g. in a cached function, once per worker instead of once
+    per run): ``st.plotly_chart`` draws it as it is rather than restyling it again."""
+    styled = lecture_figure(fig)
+    styled._lecture_styled = True  # read by _wrap
+    return styled
+
+
 def _wrap(fn):
     @functools.wraps(fn)
     def plotly_chart(self, figure_or_data, *args, **kwargs):
@@ -133,7 +141,7 @@ def _wrap(fn):
             on = bool(st.session_state.get(LECTURE_KEY))
         except Exception:  # noqa: BLE001 - no session (bare import)
             on = False
-        if on and isinstance(figure_or_data, go.Figure):
+        if on and isinstance(figure_or_data, go.Figure) and not getattr(figure_or_data, "_lecture_styled", False):
             try:
                 figure_or_data = lecture_figure(figure_or_data)
             except Exception:  # noqa: BLE001 - a figure we cannot restyle is drawn as it is

@@ -182,8 +182,13 @@ for col, (label, version) in zip(cols, targets.items(), strict=True):
         if base and base.original_d is not None and label == "original":
             st.caption(f"Caliskan et al. report d = {base.original_d:.2f} (p = {base.original_p}).")
         components.unknown_words_note(list(r.missing), "the WEAT sets")
-        st.plotly_chart(figures.association_scores(r.x, r.association_x, r.y, r.association_y, x_name, y_name,
-                                                   a_name, b_name), width="stretch",
-                        key=f"weat_chart_{label}")  # two identical charts (nothing debiased) need distinct ids
+        # the figure costs ~15 ms of plotly per run: drawn once per (scores, names) in this worker, replayed
+        # for everyone else (the key is exactly what the chart shows)
+        components.replay("beyond.weat_chart", (label, r.x, r.association_x, r.y, r.association_y, x_name, y_name,
+                                                a_name, b_name),
+                          lambda r=r, label=label: st.plotly_chart(
+                              figures.association_scores(r.x, r.association_x, r.y, r.association_y, x_name, y_name,
+                                                         a_name, b_name), width="stretch",
+                              key=f"weat_chart_{label}"))  # two identical charts (nothing debiased) need distinct ids
 st.caption("s(w) = mean cosine of w with the A words minus with the B words. p = (#{S_perm ≥ S} + 1)/(P + 1) over "
            "seeded random equal-size re-splits of X ∪ Y, all permutations computed at once.")

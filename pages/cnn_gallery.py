@@ -11,7 +11,7 @@ import streamlit as st
 from core.errors import markdown_text
 from core.vision import attribution as A
 from core.vision import gallery, zoo
-from dashboard import components, resources, vision_ui
+from dashboard import components, resources, theme, vision_ui
 
 PAGE = 32  # channels per gallery page (one background job computes the missing ones, ~25 s on 2 cores)
 COLUMNS = 8
@@ -102,11 +102,14 @@ def mosaic_picture(model, layer: str, recipe_id: str, channels: tuple[int, ...],
 
 
 @resources.cached("views", "Laying out the gallery ...")
-def mosaic_figure(model, layer: str, recipe_id: str, channels: tuple[int, ...], done: tuple[int, ...]):
-    """The clickable mosaic as a plotly figure, built once per (layer, page, what is on disk) in this worker and
-    shared read-only (st.plotly_chart serialises a copy; lecture mode restyles a copy)."""
+def mosaic_figure(model, layer: str, recipe_id: str, channels: tuple[int, ...], done: tuple[int, ...],
+                  lecture: bool = False):
+    """The clickable mosaic as a plotly figure, built once per (layer, page, what is on disk, lecture mode) in this
+    worker and shared read-only (st.plotly_chart serialises a copy). It is a widget (clicks select a channel), so
+    it cannot be replayed: lecture mode's restyled copy is made here once (~8 ms per run otherwise)."""
     source, (mosaic_h, mosaic_w), centres = mosaic_picture(model, layer, recipe_id, channels, done)
-    return _mosaic_figure(source, mosaic_h, mosaic_w, centres)
+    fig = _mosaic_figure(source, mosaic_h, mosaic_w, centres)
+    return theme.lecture_copy(fig) if lecture else fig
 
 
 def _mosaic_figure(source, mosaic_h, mosaic_w, centres):
@@ -123,7 +126,7 @@ def _mosaic_figure(source, mosaic_h, mosaic_w, centres):
 
 
 fig = mosaic_figure(model, layer, gallery.recipe_key(recipe), tuple(channels),
-                    tuple(k for k in channels if k in store.done))
+                    tuple(k for k in channels if k in store.done), components.lecture_mode())
 event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points", key="gal_click",
                         config={"displayModeBar": False})
 clicked = [p.get("customdata") for p in (event.selection.points if event and event.selection else [])]

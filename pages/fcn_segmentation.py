@@ -140,9 +140,10 @@ rows = [{"decoder": DECODER_TEXT[d], "mean IoU": c["mean_iou"], "receptive field
          **{f"IoU {k}": v for k, v in c["per_class_iou"].items()}, "train s": c["train_seconds"]}
         for d, c in cards.items()]
 if rows:
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
-                 column_config={k: st.column_config.NumberColumn(format="%.3f") for k in rows[0]
-                                if k not in ("decoder", "receptive field")})
+    components.replay("seg.table", rows, lambda: st.dataframe(  # the key is the table itself
+        pd.DataFrame(rows), hide_index=True, width="stretch",
+        column_config={k: st.column_config.NumberColumn(format="%.3f") for k in rows[0]
+                       if k not in ("decoder", "receptive field")}))
 
     def decoders_section(decoders: tuple[str, ...]) -> None:
         big_image, masks = side_by_side(decoders, seed)

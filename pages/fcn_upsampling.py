@@ -63,25 +63,32 @@ if loaded is not None:
 
 # ----------------------------------------------------------------------------- 2. zero insertion
 st.header("2. Insert zeros, then convolve")
-zero, tent = U.zero_insert_upsample(U.SLIDE_MATRIX, "tent")
-c1, c2, c3 = st.columns([4, 2, 4])
-with c1:
-    st.markdown("**zero-inserted** (7 x 7)")
-    matrix_table(zero)
-with c2:
-    st.markdown("**kernel**")
-    matrix_table(U.TENT_KERNEL, "{:.2f}")
-with c3:
-    st.markdown("**convolved** = bilinear")
-    matrix_table(tent, "{:.2f}")
-same = np.allclose(tent, U.bilinear_align_corners(U.SLIDE_MATRIX))
-st.success(f"Zero insertion + the tent kernel {'equals' if same else 'differs from'} bilinear interpolation: "
-           f"max difference {np.abs(tent - U.bilinear_align_corners(U.SLIDE_MATRIX)).max():.1e}. Boundary convention: "
-           "the zero-inserted grid is 2n−1 wide (no trailing zeros), zero-padded, and matches bilinear interpolation "
-           "that keeps the corner samples (align-corners).")
-zb, box = U.zero_insert_upsample(U.SLIDE_MATRIX, "box")
-st.markdown("A 2 x 2 **box** kernel on the zero-inserted 8 x 8 grid gives **nearest neighbour**: "
-            f"{'identical' if np.array_equal(box, U.interpolate(U.SLIDE_MATRIX, 2, 'nearest')) else 'different'}.")
+
+
+def zero_insertion() -> None:
+    """The slide's 4 x 4 matrix, tent and box kernels: the same for everybody."""
+    zero, tent = U.zero_insert_upsample(U.SLIDE_MATRIX, "tent")
+    c1, c2, c3 = st.columns([4, 2, 4])
+    with c1:
+        st.markdown("**zero-inserted** (7 x 7)")
+        matrix_table(zero)
+    with c2:
+        st.markdown("**kernel**")
+        matrix_table(U.TENT_KERNEL, "{:.2f}")
+    with c3:
+        st.markdown("**convolved** = bilinear")
+        matrix_table(tent, "{:.2f}")
+    same = np.allclose(tent, U.bilinear_align_corners(U.SLIDE_MATRIX))
+    st.success(f"Zero insertion + the tent kernel {'equals' if same else 'differs from'} bilinear interpolation: "
+               f"max difference {np.abs(tent - U.bilinear_align_corners(U.SLIDE_MATRIX)).max():.1e}. Boundary convention: "
+               "the zero-inserted grid is 2n−1 wide (no trailing zeros), zero-padded, and matches bilinear interpolation "
+               "that keeps the corner samples (align-corners).")
+    zb, box = U.zero_insert_upsample(U.SLIDE_MATRIX, "box")
+    st.markdown("A 2 x 2 **box** kernel on the zero-inserted 8 x 8 grid gives **nearest neighbour**: "
+                f"{'identical' if np.array_equal(box, U.interpolate(U.SLIDE_MATRIX, 2, 'nearest')) else 'different'}.")
+
+
+components.replay("up.zero_insertion", (), zero_insertion)  # drawn once per worker, replayed
 
 st.subheader("Cubic: the same zeros, a cubic kernel")
 CUBIC_CHOICES = {"keys": "a = −0.5 (Keys; the slide's bicubic, default)",
@@ -89,26 +96,33 @@ CUBIC_CHOICES = {"keys": "a = −0.5 (Keys; the slide's bicubic, default)",
 cubic_choice = st.radio("Cubic kernel", list(CUBIC_CHOICES), format_func=CUBIC_CHOICES.get, horizontal=True,
                         key="up_cubic_a")
 cubic_a = U.CUBIC_A[cubic_choice]
-zc, cubic = U.zero_insert_upsample(U.SLIDE_MATRIX, "cubic", a=cubic_a)
-taps = U.cubic_taps(2, cubic_a)
-st.markdown("Keys' cubic k(t) is 1 at t = 0, 0 at the other whole numbers and 0 beyond |t| = 2. Sampled every half "
-            "sample it is the 1-D kernel **[" + ", ".join(f"{t:g}" for t in taps) + "]**; the 2-D kernel is its outer "
-            "product with itself (7 x 7, separable). Convolving the zero-inserted 8 x 8 grid with it:")
-c1, c2, c3 = st.columns([4, 4, 4])
-with c1:
-    st.markdown("**zero-inserted** (8 x 8)")
-    matrix_table(zc)
-with c2:
-    st.markdown(f"**cubic kernel** 7 x 7 (a = {cubic_a:g})")
-    matrix_table(U.cubic_kernel(2, cubic_a), "{:.3f}")
-with c3:
-    st.markdown("**convolved** = bicubic")
-    matrix_table(cubic, "{:.2f}")
-direct = U.keys_interpolate(U.SLIDE_MATRIX, 2, cubic_a)
-st.success(f"Zero insertion + the cubic kernel {'equals' if np.allclose(cubic, direct) else 'differs from'} "
-           f"bicubic interpolation written directly (Keys' k at every half sample, zeros outside the matrix): max "
-           f"difference {np.abs(cubic - direct).max():.1e}. The samples stay where they were, the zeros between them "
-           "are filled in.")
+
+
+def cubic_section(cubic_a: float) -> None:
+    """Zero insertion + the cubic kernel with this a, against bicubic written directly."""
+    zc, cubic = U.zero_insert_upsample(U.SLIDE_MATRIX, "cubic", a=cubic_a)
+    taps = U.cubic_taps(2, cubic_a)
+    st.markdown("Keys' cubic k(t) is 1 at t = 0, 0 at the other whole numbers and 0 beyond |t| = 2. Sampled every half "
+                "sample it is the 1-D kernel **[" + ", ".join(f"{t:g}" for t in taps) + "]**; the 2-D kernel is its outer "
+                "product with itself (7 x 7, separable). Convolving the zero-inserted 8 x 8 grid with it:")
+    c1, c2, c3 = st.columns([4, 4, 4])
+    with c1:
+        st.markdown("**zero-inserted** (8 x 8)")
+        matrix_table(zc)
+    with c2:
+        st.markdown(f"**cubic kernel** 7 x 7 (a = {cubic_a:g})")
+        matrix_table(U.cubic_kernel(2, cubic_a), "{:.3f}")
+    with c3:
+        st.markdown("**convolved** = bicubic")
+        matrix_table(cubic, "{:.2f}")
+    direct = U.keys_interpolate(U.SLIDE_MATRIX, 2, cubic_a)
+    st.success(f"Zero insertion + the cubic kernel {'equals' if np.allclose(cubic, direct) else 'differs from'} "
+               f"bicubic interpolation written directly (Keys' k at every half sample, zeros outside the matrix): max "
+               f"difference {np.abs(cubic - direct).max():.1e}. The samples stay where they were, the zeros between them "
+               "are filled in.")
+
+
+components.replay("up.cubic", cubic_a, lambda: cubic_section(cubic_a))  # once per kernel per worker
 
 
 @resources.cached("views", "Comparing with the library bicubic ...")
@@ -135,13 +149,19 @@ st.header("3. Max pooling and max unpooling")
 pool = U.max_pool_with_switches(U.SLIDE_POOL_INPUT)
 mask = np.zeros((4, 4), bool)
 mask.reshape(-1)[pool.switches.reshape(-1)] = True
-c1, c2 = st.columns(2)
-with c1:
-    st.markdown("**input** (switches highlighted)")
-    matrix_table(U.SLIDE_POOL_INPUT, highlight=mask)
-with c2:
-    st.markdown("**max pooled** 2 x 2")
-    matrix_table(pool.pooled)
+
+
+def pooling() -> None:
+    c1, c2 = st.columns(2)
+    with c1:
+        st.markdown("**input** (switches highlighted)")
+        matrix_table(U.SLIDE_POOL_INPUT, highlight=mask)
+    with c2:
+        st.markdown("**max pooled** 2 x 2")
+        matrix_table(pool.pooled)
+
+
+components.replay("up.pooling", (), pooling)  # the same for everybody
 text = st.text_input("Values to unpool (4 numbers)", "1, 2, 3, 4", key="unpool_values")
 try:
     vals = np.array([float(v) for v in components.parse_word_list(text)])
@@ -150,26 +170,26 @@ try:
 except ValueError:
     st.error("Give exactly four finite numbers, e.g. 1, 2, 3, 4.")
     st.stop()
-unpooled = U.max_unpool(vals.reshape(2, 2), pool.switches, pool.input_shape)
-c1, c2 = st.columns(2)
-with c1:
-    st.markdown("**unpooled** into the switch positions")
-    matrix_table(unpooled, highlight=mask)
-with c2:
-    st.markdown("**unpooled + convolution** (a kernel the decoder would learn; here the tent)")
-    matrix_table(U.convolve_same(unpooled, U.TENT_KERNEL), "{:.2f}")
+
+
+def unpooling(vals: np.ndarray) -> None:
+    unpooled = U.max_unpool(vals.reshape(2, 2), pool.switches, pool.input_shape)
+    c1, c2 = st.columns(2)
+    with c1:
+        st.markdown("**unpooled** into the switch positions")
+        matrix_table(unpooled, highlight=mask)
+    with c2:
+        st.markdown("**unpooled + convolution** (a kernel the decoder would learn; here the tent)")
+        matrix_table(U.convolve_same(unpooled, U.TENT_KERNEL), "{:.2f}")
+
+
+components.replay("up.unpooling", vals, lambda: unpooling(vals))  # once per typed values
 st.warning("The slide's rule: some knucklehead started calling this **deconvolution**. If you use that term in this "
            "class, **you fail**. It is unpooling (or zero insertion) and then convolution — but **now the "
            "interpolation filters are learned**. (A true deconvolution inverts a convolution; this does not.)",
            icon=":material/gavel:")
 
 # ----------------------------------------------------------------------------- 4. convolution as a matrix
-
-
-@resources.cached("views", "tf.nn.conv1d_transpose ...")
-def conv1d_transpose_tf(kernel: tuple, values: tuple, stride: int, length: int, construction: str):
-    """TensorFlow's answer, once per input in this worker (an eager TF call costs more than the whole page)."""
-    return U.conv1d_transpose_tf(list(kernel), list(values), stride, length, construction)
 
 
 st.header("4. Convolution as matrix multiplication, and its transpose")
@@ -185,49 +205,62 @@ input_text = c2.text_input("Input (zero-padded at both ends)", "a, b, c", key="t
 stride = c3.radio("Stride", [1, 2], horizontal=True, key="tc_stride")
 kernel_entries = components.parse_word_list(kernel_text)
 input_entries = components.parse_word_list(input_text)
-try:
-    res = U.transpose_conv_1d(kernel_entries, input_entries, stride, construction, max_values=U.MAX_PAGE_VALUES)
-except U.UpsamplingError as exc:
-    st.error(str(exc))
-    res = None
-if res is not None:
-    if construction == "slide":
-        st.markdown("The slide's construction: each row of **C** holds the kernel flipped, (…, z, y, x, …), centred on "
-                    "the diagonal and shifted one step per row; taps that fall off the padded input are dropped. "
-                    + ("Stride 2 keeps rows 1, 3, 5, … of the stride-1 matrix." if stride == 2 else ""))
-    else:
-        st.markdown("Valid cross-correlation of the padded input: each row is the kernel as written, shifted by the "
-                    "stride — the convention of `Conv1D` (`padding='same'` on the unpadded input for a 3-tap kernel).")
-    m, n = res["output_length"], res["transpose_output_length"]
-    c1, c2 = st.columns(2)
-    with c1:
-        st.markdown(f"**Convolution: C** ({m} x {n}) times the padded input ({', '.join(map(str, res['padded_input']))})")
-        matrix_table(np.array(res["matrix"], dtype=object))
-        st.markdown("C · input = " + ", ".join(f"`{e}`" for e in res["product"]))
-    with c2:
-        st.markdown(f"**Transposed convolution: Cᵀ** ({n} x {m}) times ({', '.join(map(str, res['transpose_input']))})")
-        matrix_table(np.array(res["transpose"], dtype=object))
-        st.markdown("Cᵀ · v = " + ", ".join(f"`{e}`" for e in res["transpose_product"]))
-    st.caption(res["transpose_note"] + " Cᵀ maps the short output back to the input's length: that is why a "
-               "stride-2 transposed convolution upsamples.")
-    # A numeric check of Cᵀ at the user's lengths: the user's numbers, or a fixed example where symbols stand.
-    numeric = all(isinstance(e, (int, float)) for e in res["padded_input"] + res["matrix"][0])
-    k_num = [float(e) for e in kernel_entries] if numeric else [float(t + 1) for t in range(len(kernel_entries))]
-    if numeric:
-        v_num = [float(e) for e in res["transpose_input"]]
-        ours = np.array(res["transpose_product"], dtype=float)
-    else:
-        example = [2.0, 3.0, 5.0, 7.0, 11.0, 13.0, 17.0, 19.0, 23.0, 29.0, 31.0, 37.0]
-        check = U.transpose_conv_1d([f"{e:g}" for e in k_num], [f"{e:g}" for e in example[: len(input_entries)]],
-                                    stride, construction, max_values=U.MAX_PAGE_VALUES)
-        v_num = [float(e) for e in check["transpose_input"]]
-        ours = np.array(check["transpose_product"], dtype=float)
-    by_zeros = U.transpose_conv_numpy(k_num, v_num, stride, n, construction)
-    tf_out = conv1d_transpose_tf(tuple(k_num), tuple(v_num), stride, n, construction)
-    agree = np.allclose(ours, by_zeros) and np.allclose(ours, tf_out, rtol=1e-5, atol=1e-4 * max(1.0, np.abs(ours).max()))
-    st.caption(f"Numeric check{'' if numeric else ' (symbols replaced by kernel ' + str(k_num) + ')'}: "
-               f"Cᵀ·{v_num} = {ours.tolist()}; zero insertion + sliding the kernel = {by_zeros.tolist()}; "
-               f"tf.nn.conv1d_transpose = {np.round(tf_out, 4).tolist()} — {'equal' if agree else 'DIFFERENT'}.")
+
+
+def transpose_section(kernel_entries: list, input_entries: list, stride: int, construction: str) -> None:
+    """C and its transpose for the typed kernel and input, with the numeric check (TensorFlow included)."""
+    try:
+        res = U.transpose_conv_1d(kernel_entries, input_entries, stride, construction, max_values=U.MAX_PAGE_VALUES)
+    except U.UpsamplingError as exc:
+        st.error(str(exc))
+        res = None
+    if res is not None:
+        if construction == "slide":
+            st.markdown("The slide's construction: each row of **C** holds the kernel flipped, (…, z, y, x, …), centred on "
+                        "the diagonal and shifted one step per row; taps that fall off the padded input are dropped. "
+                        + ("Stride 2 keeps rows 1, 3, 5, … of the stride-1 matrix." if stride == 2 else ""))
+        else:
+            st.markdown("Valid cross-correlation of the padded input: each row is the kernel as written, shifted by the "
+                        "stride — the convention of `Conv1D` (`padding='same'` on the unpadded input for a 3-tap kernel).")
+        m, n = res["output_length"], res["transpose_output_length"]
+        c1, c2 = st.columns(2)
+        with c1:
+            st.markdown(f"**Convolution: C** ({m} x {n}) times the padded input ({', '.join(map(str, res['padded_input']))})")
+            matrix_table(np.array(res["matrix"], dtype=object))
+            st.markdown("C · input = " + ", ".join(f"`{e}`" for e in res["product"]))
+        with c2:
+            st.markdown(f"**Transposed convolution: Cᵀ** ({n} x {m}) times ({', '.join(map(str, res['transpose_input']))})")
+            matrix_table(np.array(res["transpose"], dtype=object))
+            st.markdown("Cᵀ · v = " + ", ".join(f"`{e}`" for e in res["transpose_product"]))
+        st.caption(res["transpose_note"] + " Cᵀ maps the short output back to the input's length: that is why a "
+                   "stride-2 transposed convolution upsamples.")
+        # A numeric check of Cᵀ at the user's lengths: the user's numbers, or a fixed example where symbols stand.
+        numeric = all(isinstance(e, (int, float)) for e in res["padded_input"] + res["matrix"][0])
+        k_num = [float(e) for e in kernel_entries] if numeric else [float(t + 1) for t in range(len(kernel_entries))]
+        if numeric:
+            v_num = [float(e) for e in res["transpose_input"]]
+            ours = np.array(res["transpose_product"], dtype=float)
+        else:
+            example = [2.0, 3.0, 5.0, 7.0, 11.0, 13.0, 17.0, 19.0, 23.0, 29.0, 31.0, 37.0]
+            check = U.transpose_conv_1d([f"{e:g}" for e in k_num], [f"{e:g}" for e in example[: len(input_entries)]],
+                                        stride, construction, max_values=U.MAX_PAGE_VALUES)
+            v_num = [float(e) for e in check["transpose_input"]]
+            ours = np.array(check["transpose_product"], dtype=float)
+        by_zeros = U.transpose_conv_numpy(k_num, v_num, stride, n, construction)
+        # TensorFlow's answer: an eager TF call costs more than the whole page, but this section is drawn once per
+        # input in this worker (replayed below), so no cached function is needed (nor allowed: its progress bar
+        # and cancel button must not be recorded into a replayed section)
+        tf_out = U.conv1d_transpose_tf(k_num, v_num, stride, n, construction)
+        agree = np.allclose(ours, by_zeros) and np.allclose(ours, tf_out, rtol=1e-5, atol=1e-4 * max(1.0, np.abs(ours).max()))
+        st.caption(f"Numeric check{'' if numeric else ' (symbols replaced by kernel ' + str(k_num) + ')'}: "
+                   f"Cᵀ·{v_num} = {ours.tolist()}; zero insertion + sliding the kernel = {by_zeros.tolist()}; "
+                   f"tf.nn.conv1d_transpose = {np.round(tf_out, 4).tolist()} — {'equal' if agree else 'DIFFERENT'}.")
+
+
+# everything below the inputs comes from them: drawn once per (kernel, input, stride, construction), replayed
+components.replay("up.transpose", (kernel_entries, input_entries, stride, construction),
+                  lambda: transpose_section(kernel_entries, input_entries, stride, construction))
+
 
 # ----------------------------------------------------------------------------- 5. 2-D transposed convolution
 st.header("5. Transposed convolution in 2-D")

@@ -34,3 +34,16 @@ def test_over_plotted_labels_are_thinned_to_the_extremes():
     assert list(big.data[0].hovertext) == [f"w{i}" for i in range(100)]
     few = theme.lecture_figure(figure(10))
     assert [t for t in few.data[0].text if t] == [f"w{i}" for i in range(10)]
+
+
+def test_a_copy_styled_ahead_of_time_is_drawn_as_it_is(monkeypatch):
+    """A cached lecture copy (the gallery's clickable mosaic) must not be restyled again at draw time:
+    fonts and height would grow twice."""
+    drawn = []
+    chart = theme._wrap(lambda self, fig, *a, **k: drawn.append(fig))
+    monkeypatch.setattr(theme.st, "session_state", {theme.LECTURE_KEY: True})
+    ready = theme.lecture_copy(figure())
+    chart(None, ready)
+    assert drawn[-1] is ready and ready.layout.height == int(300 * theme.HEIGHT_SCALE)
+    chart(None, figure())  # a plain figure is still restyled
+    assert drawn[-1].layout.height == int(300 * theme.HEIGHT_SCALE)
