@@ -56,13 +56,19 @@ class ClassroomError(RuntimeError):
 # HAProxy
 # ---------------------------------------------------------------------------------------------
 
-def find_haproxy() -> str:
-    path = shutil.which("haproxy") or next((p for p in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy")
-                                            if os.access(p, os.X_OK)), None)
+def find_program(name: str, fallbacks: tuple[str, ...], missing: str) -> str:
+    """``name`` on PATH, else the first executable of ``fallbacks`` (Debian's sbin folders are not on
+    every user's PATH); ClassroomError(``missing``) when there is none."""
+    path = shutil.which(name) or next((p for p in fallbacks if os.access(p, os.X_OK)), None)
     if path is None:
-        raise ClassroomError("HAProxy is not installed: run `make classroom` as root, which installs Debian's "
-                             "haproxy package and starts the workers behind it.")
+        raise ClassroomError(missing)
     return path
+
+
+def find_haproxy() -> str:
+    return find_program("haproxy", ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy"),
+                        "HAProxy is not installed: run `make classroom` as root, which installs Debian's "
+                        "haproxy package and starts the workers behind it.")
 
 
 def check_config(haproxy: str, path: Path) -> None:
@@ -76,12 +82,9 @@ def check_config(haproxy: str, path: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 
 def find_redis() -> str:
-    path = shutil.which("redis-server") or next((p for p in ("/usr/bin/redis-server", "/usr/sbin/redis-server")
-                                                 if os.access(p, os.X_OK)), None)
-    if path is None:
-        raise ClassroomError("redis-server is not installed: run `make classroom` as root, which installs Debian's "
-                             "redis-server package (or set DASHBOARD_REDIS_URL to an existing Redis).")
-    return path
+    return find_program("redis-server", ("/usr/bin/redis-server", "/usr/sbin/redis-server"),
+                        "redis-server is not installed: run `make classroom` as root, which installs Debian's "
+                        "redis-server package (or set DASHBOARD_REDIS_URL to an existing Redis).")
 
 
 def redis_command(redis_server: str, port: int, run_dir: Path) -> list[str]:
