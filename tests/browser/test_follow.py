@@ -155,7 +155,13 @@ def _seen(pages, since: float) -> list[float]:
     """Seconds from ``since`` (time.time()) until each page showed the view, by the page's own clock."""
     if os.environ.get("DASHBOARD_FOLLOW_TRACE") == "1":  # when each page first changed, and first had the URL
         print("follow-trace browser", since, [pg.evaluate("window.__followTrace") for pg in pages])
-    return [round(pg.evaluate("window.__followSeen") / 1000 - since, 3) for pg in pages]
+    out = []
+    for pg in pages:
+        # The stopwatch ticks every 10 ms, so Playwright can see the view a tick before the page notes it:
+        # wait for the tick rather than read a null.
+        pg.wait_for_function("window.__followSeen != null", timeout=5_000)  # a reload would leave it undefined
+        out.append(round(pg.evaluate("window.__followSeen") / 1000 - since, 3))
+    return out
 
 
 def _on_upsampling_with_factor(factor: int):
