@@ -91,12 +91,18 @@ def replay(section: str, key, draw, pictures: bool = False) -> None:
 
 @st.cache_data(max_entries=256, show_spinner=False)  # bounded: a class moving sliders cannot grow it
 def _replayed(section: str, key: str, _draw) -> None:
-    _draw()
+    from dashboard.resources import recording
+
+    with recording():
+        _draw()
 
 
 @st.cache_data(max_entries=96, show_spinner=False)  # image sections: ~1-3 MB each, so fewer of them
 def _replayed_pictures(section: str, key: str, _draw) -> None:
-    _draw()
+    from dashboard.resources import recording
+
+    with recording():
+        _draw()
 
 
 def replayed(section: str, pictures: bool = False):

@@ -15,6 +15,8 @@ Everything returned from here is shared by every browser session: callers treat 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import hashlib
 import inspect
@@ -153,11 +155,24 @@ def compute(concept: str, key: Hashable, fn: Callable[[Pending], Any], label: st
     return cache.get_or_compute(key, here, label, on_wait=lambda pending: _draw_until_done(pending, label))
 
 
+_RECORDING: contextvars.ContextVar[bool] = contextvars.ContextVar("dashboard_recording", default=False)
+
+
+@contextlib.contextmanager
+def recording():
+    """Marks a section being recorded for replay (no widgets may be drawn inside it)."""
+    token = _RECORDING.set(True)
+    try:
+        yield
+    finally:
+        _RECORDING.reset(token)
+
+
 def _heavy(cache: KeyedCache, concept: str, key: Hashable, fn, label: str) -> Any:
     me = _session_id()
     cancelled: set = st.session_state.setdefault("_cancelled_jobs", set())
     tag = f"{concept}_{abs(hash(key)) % 10**8}"  # stable for this key within the process
-    if (concept, key) in cancelled:
+    if (concept, key) in cancelled and not _RECORDING.get():  # (a recorded section has no button: it runs)
         st.info(f"{label.rstrip(' .')}: cancelled.")
         if not st.button("Run it again", key=f"_rerun_{tag}"):
             st.stop()
@@ -167,7 +182,10 @@ def _heavy(cache: KeyedCache, concept: str, key: Hashable, fn, label: str) -> An
     if previous is not None and previous.key != key and not previous.done:
         previous.cancel(me)  # one queued job per page and student: the old settings are no longer wanted
     cancel = st.empty()
-    if cancel.button("Cancel", key=f"_cancel_{tag}", help="Withdraw this request from the queue."):
+    # Inside a recorded section (components.replay, an st.cache_data function) a widget would be recorded
+    # too, and Streamlit warns on the page: there the wait shows its progress without a Cancel button.
+    if not _RECORDING.get() and cancel.button("Cancel", key=f"_cancel_{tag}",
+                                               help="Withdraw this request from the queue."):
         pending = cache.pending(key)
         if pending is not None:
             pending.cancel(me)
