@@ -14,6 +14,11 @@ PORT ?= 8501
 WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 CLASSROOM_ARGS ?=
 PYTEST_ARGS ?=
+# pytest-xdist processes for `make test` / `make test-fast`: a serial run keeps one core busy about half the
+# time (servers, browsers and AppTest runs wait on each other), so two processes use a 2-core machine. Test
+# files stay whole on one process (module fixtures load once). TEST_WORKERS=0 runs in this process.
+TEST_WORKERS ?= 2
+XDIST = -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: run classroom test test-fast setup dev assets browser proxy lint bench clean help
 
@@ -87,11 +92,11 @@ classroom: setup proxy
 	$(PY) -m serving.classroom --workers $(WORKERS) --port $(PORT) --host $(CLASSROOM_HOST) $(CLASSROOM_ARGS)
 
 test: setup dev browser proxy
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # The inner loop: no server, browser, training, report or heavy computation (a test that would train fails and says so).
 test-fast: setup dev
-	TEST_TIER=fast $(PY) -m pytest -m "not (trained or server or browser or report or heavy)" $(PYTEST_ARGS)
+	TEST_TIER=fast $(PY) -m pytest -m "not (trained or server or browser or report or heavy)" $(XDIST) $(PYTEST_ARGS)
 
 lint: dev
 	$(PY) -m ruff check .

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import io
 import json
 from collections.abc import Iterator
@@ -89,18 +90,28 @@ def replay(section: str, key, draw, pictures: bool = False) -> None:
     (_replayed_pictures if pictures else _replayed)(section, repr((content_key(key), lecture_mode())), draw)
 
 
+# True while a section is being recorded for replay: no widget may be drawn inside it (the job pool's Cancel
+# button is left out there; see resources._heavy).
+RECORDING: contextvars.ContextVar[bool] = contextvars.ContextVar("dashboard_recording", default=False)
+
+
+@contextlib.contextmanager
+def recording():
+    token = RECORDING.set(True)
+    try:
+        yield
+    finally:
+        RECORDING.reset(token)
+
+
 @st.cache_data(max_entries=256, show_spinner=False)  # bounded: a class moving sliders cannot grow it
 def _replayed(section: str, key: str, _draw) -> None:
-    from dashboard.resources import recording
-
     with recording():
         _draw()
 
 
 @st.cache_data(max_entries=96, show_spinner=False)  # image sections: ~1-3 MB each, so fewer of them
 def _replayed_pictures(section: str, key: str, _draw) -> None:
-    from dashboard.resources import recording
-
     with recording():
         _draw()
 

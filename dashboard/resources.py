@@ -15,8 +15,6 @@ Everything returned from here is shared by every browser session: callers treat 
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import functools
 import hashlib
 import inspect
@@ -155,20 +153,9 @@ def compute(concept: str, key: Hashable, fn: Callable[[Pending], Any], label: st
     return cache.get_or_compute(key, here, label, on_wait=lambda pending: _draw_until_done(pending, label))
 
 
-_RECORDING: contextvars.ContextVar[bool] = contextvars.ContextVar("dashboard_recording", default=False)
-
-
-@contextlib.contextmanager
-def recording():
-    """Marks a section being recorded for replay (no widgets may be drawn inside it)."""
-    token = _RECORDING.set(True)
-    try:
-        yield
-    finally:
-        _RECORDING.reset(token)
-
-
 def _heavy(cache: KeyedCache, concept: str, key: Hashable, fn, label: str) -> Any:
+    from dashboard.components import RECORDING as _RECORDING
+
     me = _session_id()
     cancelled: set = st.session_state.setdefault("_cancelled_jobs", set())
     tag = f"{concept}_{abs(hash(key)) % 10**8}"  # stable for this key within the process
