@@ -356,6 +356,52 @@ def matrix_html(m, fmt: str = "{:g}", highlight=None) -> str:
             + "</tbody></table>")
 
 
+VIRIDIS = ("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b",
+           "#fde725")  # plotly.colors.sequential.Viridis
+
+
+def heat_grid_html(m, title: str = "", fmt: str = "{:.2f}", readable: int = 12, max_width_px: int = 420) -> str:
+    """A small matrix as a heat map in plain HTML: a square-celled CSS grid coloured with Viridis
+    (the matrix's own min..max, as Plotly's heatmap), each value written in its cell while the matrix is
+    at most ``readable`` cells wide, and shown on hover (the cell's title). A browser draws it in a
+    fraction of the time of a Plotly heatmap (no plot library, no canvas): on a page every follower of
+    the lecturer redraws at once, that is most of the page's drawing time."""
+    import html
+
+    z = np.asarray(m, dtype=float)
+    if z.ndim == 1:
+        z = z[None, :]
+    rows, cols = z.shape
+    finite = np.isfinite(z)
+    lo = float(z[finite].min()) if finite.any() else 0.0
+    hi = float(z[finite].max()) if finite.any() else 1.0
+    stops = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in VIRIDIS], dtype=float)
+    t = np.where(finite, (z - lo) / (hi - lo) if hi > lo else 0.5, 0.0) * (len(VIRIDIS) - 1)
+    k = np.clip(np.floor(t).astype(int), 0, len(VIRIDIS) - 2)
+    rgb = np.rint(stops[k] + (t - k)[..., None] * (stops[k + 1] - stops[k])).astype(int)
+    light = (rgb @ np.array([0.299, 0.587, 0.114])) > 150  # dark text on the light (yellow-green) end
+    show = max(rows, cols) <= readable
+    cells = []
+    for i in range(rows):
+        for j in range(cols):
+            if not finite[i, j]:
+                cells.append(f'<div title="row {i}, col {j}: no value"></div>')
+                continue
+            r, g, b = rgb[i, j]
+            text = html.escape(fmt.format(z[i, j])) if show else ""
+            colour = f";color:{'#111' if light[i, j] else '#fff'};display:grid;place-items:center" if show else ""
+            cells.append(f'<div style="background:rgb({r},{g},{b}){colour}" '
+                         f'title="row {i}, col {j}: {z[i, j]:.3f}">{text}</div>')
+    heading = (f'<div style="font-weight:600;margin-bottom:0.3rem">{html.escape(title)}</div>' if title else "")
+    # container units: the numbers shrink with the cells (a 12-wide matrix in a narrow column stays legible)
+    grid = (f'<div style="container-type:inline-size;width:100%;max-width:{max_width_px}px">'
+            f'<div style="display:grid;grid-template-columns:repeat({cols},1fr);grid-auto-rows:1fr;'
+            f'aspect-ratio:{cols}/{rows};line-height:1;'
+            f'font-size:min(0.85rem,calc(100cqw / {cols} / 3));font-variant-numeric:tabular-nums">'
+            + "".join(cells) + "</div></div>")
+    return f'<div style="margin-bottom:0.8rem">{heading}{grid}</div>'
+
+
 # ----------------------------------------------------------------------------- atrous convolution
 
 

@@ -1,7 +1,6 @@
 """Fully Convolutional Learning I: upsampling, unpooling and transposed convolution, numbers live."""
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from core.fcn import upsampling as U
@@ -12,14 +11,10 @@ def matrix_table(m: np.ndarray, fmt: str = "{:g}", highlight=None) -> None:
     st.html(figures.matrix_html(m, fmt, highlight))  # small matrices: a static table, like the slide
 
 
-def heat(m: np.ndarray, title: str, height: int = 300) -> go.Figure:
-    readable = max(m.shape) <= 12  # numbers in the cells only while they can be read (not 32 x 32 at 5 px)
-    fig = go.Figure(go.Heatmap(z=m, colorscale="Viridis", texttemplate="%{z:.2f}" if readable else None,
-                               showscale=False, hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>"))
-    fig.update_yaxes(autorange="reversed", showticklabels=False)
-    fig.update_xaxes(showticklabels=False)
-    fig.update_layout(title=title, height=height, margin=dict(l=0, r=0, t=40, b=0), font=figures.FONT)
-    return fig
+def heat(m: np.ndarray, title: str, fmt: str = "{:.2f}") -> None:
+    # plain HTML, not a Plotly heatmap: the six maps were half of a browser's drawing time for this page,
+    # and a lecturer's change has every follower's browser redraw it at once (dashboard/follow.py)
+    st.html(figures.heat_grid_html(m, title, fmt))
 
 
 st.title("Upsampling inside the network")
@@ -33,7 +28,8 @@ factor = st.slider("Factor", 1, 8, 2, key="up_factor")
 
 def interpolations():
     for col, method in zip(st.columns(3), ("nearest", "bilinear", "bicubic"), strict=True):
-        col.plotly_chart(heat(U.interpolate(U.SLIDE_MATRIX, factor, method), f"{method} (OpenCV)"), width="stretch")
+        with col:
+            heat(U.interpolate(U.SLIDE_MATRIX, factor, method), f"{method} (OpenCV)")
 
 
 components.replay("up.interpolation", factor, interpolations)
@@ -298,10 +294,12 @@ st.subheader("Checkerboard artifacts")
 
 
 def checkerboards() -> None:
-    c1, c2, c3 = st.columns(3)
-    c1.plotly_chart(heat(U.overlap_map(4, 3, 2), "k = 3, s = 2: uneven overlap"), width="stretch", key="cb3")
-    c2.plotly_chart(heat(U.overlap_map(4, 4, 2), "k = 4, s = 2: even inside"), width="stretch", key="cb4")
-    c3.plotly_chart(heat(U.resize_then_convolve_map(4, 3, 2), "resize, then 3 x 3 conv"), width="stretch", key="cbr")
+    for col, (m, title) in zip(st.columns(3), [(U.overlap_map(4, 3, 2), "k = 3, s = 2: uneven overlap"),
+                                                (U.overlap_map(4, 4, 2), "k = 4, s = 2: even inside"),
+                                                (U.resize_then_convolve_map(4, 3, 2), "resize, then 3 x 3 conv")],
+                               strict=True):
+        with col:
+            heat(m, title, "{:g}")  # counts
 
 
 components.replay("up.checkerboards", (), checkerboards)  # the same for everybody: drawn once per worker

@@ -85,8 +85,37 @@ def _idle(pg, timeout_ms: int = 120_000) -> None:
     pg.wait_for_selector(IDLE, timeout=timeout_ms)
 
 
+TRACE = os.environ.get("DASHBOARD_FOLLOW_TRACE") == "1"
+# With the trace on: each page notes when websocket messages arrive (dispatched to the page) and its long
+# main-thread tasks, so the printed timeline tells the network from the browser's own drawing.
+TRACE_INIT_JS = """(() => {
+  window.__wsIn = []; window.__longTasks = [];
+  const Native = window.WebSocket;
+  window.WebSocket = function (...args) {
+    const ws = new Native(...args);
+    ws.addEventListener('message', (e) => {
+      window.__wsIn.push([Date.now(), e.data.byteLength ?? e.data.size ?? e.data.length ?? 0]);
+      if (window.__wsIn.length > 4000) window.__wsIn.splice(0, 2000);
+    });
+    return ws;
+  };
+  window.WebSocket.prototype = Native.prototype;
+  Object.assign(window.WebSocket, {CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3});
+  try {
+    new PerformanceObserver((list) => {
+      for (const t of list.getEntries()) {
+        window.__longTasks.push([Math.round(performance.timeOrigin + t.startTime), Math.round(t.duration)]);
+      }
+      if (window.__longTasks.length > 4000) window.__longTasks.splice(0, 2000);
+    }).observe({type: 'longtask'});
+  } catch (e) {}
+})()"""
+
+
 def _open(browser, url: str):
     context = browser.new_context(viewport={"width": 1400, "height": 1600})
+    if TRACE:
+        context.add_init_script(TRACE_INIT_JS)
     pg = context.new_page()
     pg.goto(url)
     _idle(pg)
@@ -97,10 +126,23 @@ def _worker(context) -> str:
     return next(c["value"] for c in context.cookies() if c["name"] == "DASHBOARD_WORKER")
 
 
-def _all_within(pages, condition, deadline_s: float, start: float) -> list[float]:
-    """Seconds from ``start`` until ``condition(page)`` held on each page; fails past the deadline."""
+def _all_within(pages, condition, deadline_s: float, start: float, watched: bool = False) -> list[float]:
+    """Seconds from ``start`` until ``condition(page)`` held on each page (checked through Playwright);
+    fails past the deadline. ``watched``: the pages run the in-page stopwatch (:func:`_watch`, the same
+    condition in the page's own script), so wait for it in the page first: polling three pages through
+    Playwright every 25 ms (a text search over the page's DOM per call, ~10-25 ms of each page's main
+    thread) kept the students' renderers half busy while they were drawing the view being timed."""
     seen: dict[int, float] = {}
     end = start + deadline_s
+    if watched:
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        for pg in pages:
+            try:
+                pg.wait_for_function("window.__followSeen != null", polling=50,
+                                     timeout=max(1, int((end + 30 - time.monotonic()) * 1000)))
+            except PlaywrightTimeout:
+                break  # the polling below says which page is late (or that it never came)
     while len(seen) < len(pages):
         for k, pg in enumerate(pages):
             if k not in seen and condition(pg):
@@ -120,13 +162,15 @@ def _all_within(pages, condition, deadline_s: float, start: float) -> list[float
 
 
 # In-page stopwatch: each student's page notes (Date.now(), the machine's clock) when it first shows the
-# wanted view, so the printed seconds do not include Playwright's polling of three pages in turn.
+# wanted view, so the printed seconds do not include Playwright's polling of three pages in turn; the
+# Playwright check of the same condition (_all_within) then confirms it.
 WATCH_JS = """(want) => {
   window.__followSeen = null;
   window.__followTrace = {mutation: null, url: null};
   if (window.__followObserver) window.__followObserver.disconnect();
   window.__followObserver = new MutationObserver(() => {
     if (window.__followTrace.mutation === null) window.__followTrace.mutation = Date.now();
+    window.__followObserver.disconnect();  // only the first change is noted: no records for the rest
   });
   window.__followObserver.observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
   const check = () => {
@@ -153,8 +197,15 @@ def _watch(pages, path: str, query: str = "", text: str = "", slider: str = "") 
 
 def _seen(pages, since: float) -> list[float]:
     """Seconds from ``since`` (time.time()) until each page showed the view, by the page's own clock."""
-    if os.environ.get("DASHBOARD_FOLLOW_TRACE") == "1":  # when each page first changed, and first had the URL
+    if TRACE:  # when each page first changed, first had the URL, got messages, and was busy (long tasks)
         print("follow-trace browser", since, [pg.evaluate("window.__followTrace") for pg in pages])
+        ms = since * 1000
+        for k, pg in enumerate(pages):
+            ws, busy = pg.evaluate("[window.__wsIn || [], window.__longTasks || []]")
+            ws = [(t - ms, n) for t, n in ws if t >= ms]
+            busy = [(t - ms, d) for t, d in busy if t + d >= ms]
+            print(f"follow-trace student {k}: {len(ws)} messages ({sum(n for _, n in ws)} bytes) from "
+                  f"{ws[0][0] if ws else None} to {ws[-1][0] if ws else None} ms; long tasks (start ms, ms) {busy}")
     out = []
     for pg in pages:
         # The stopwatch ticks every 10 ms, so Playwright can see the view a tick before the page notes it:
@@ -200,7 +251,7 @@ def test_presenter_leads_three_students_across_two_workers(lecture, browser):
         start = time.monotonic()
         presenter.get_by_test_id("stSidebarNavLink").filter(has_text="Upsampling").click()
         _all_within(students, lambda pg: "/upsampling" in pg.url and pg.get_by_text(
-            "Integer upsampling").count() > 0, DEADLINE_S, start)
+            "Integer upsampling").count() > 0, DEADLINE_S, start, watched=True)
         page_s = _seen(students, wall)
         _idle(presenter)
 
@@ -211,7 +262,7 @@ def test_presenter_leads_three_students_across_two_workers(lecture, browser):
         start = time.monotonic()
         slider.press("ArrowRight")
         presses_s = time.time() - wall
-        _all_within(students, _on_upsampling_with_factor(3), DEADLINE_S, start)
+        _all_within(students, _on_upsampling_with_factor(3), DEADLINE_S, start, watched=True)
         view_s = _seen(students, wall)
         print(f"follow latency (slowest of 3 students, by each page's clock): page {max(page_s):.2f} s {page_s}, "
               f"control {max(view_s):.2f} s {view_s} (the test's key press took {presses_s:.2f} s); "

@@ -112,3 +112,39 @@ def test_segmentation_page_shows_fcn_32s_16s_8s_with_their_mean_iou(app):
     assert ious["mean IoU FCN-8s"] > ious["mean IoU FCN-32s"]  # the fused skips bring the detail back
     captions = [c for img in at.get("image") for c in img.captions]
     assert {"FCN-32s", "FCN-16s", "FCN-8s"} <= set(captions)
+
+
+def test_upsampling_heat_maps_are_html_grids_with_the_interpolated_values(app):
+    """The six heat maps are plain HTML grids (a browser draws them far faster than Plotly heatmaps, which
+    matters when a whole room redraws the page at once): the values in the cells are the interpolation's."""
+    import re
+
+    import numpy as np
+
+    from core.fcn import upsampling as U
+
+    at = open_page(app, "fcn_upsampling.py")
+    assert not at.get("plotly_chart")
+    grids = [h.proto.body for h in at.get("html") if "grid-template-columns" in h.proto.body]
+    assert len(grids) == 6
+    nearest = next(g for g in grids if "nearest (OpenCV)" in g)
+    shown = [float(v) for v in re.findall(r'title="row \d+, col \d+: ([-\d.]+)"', nearest)]
+    assert np.allclose(shown, U.interpolate(U.SLIDE_MATRIX, 2, "nearest").ravel(), atol=1e-3)
+    assert "repeat(8,1fr)" in nearest and ">16.00</div>" in nearest  # 8 x 8, numbers written in the cells
+    at.slider(key="up_factor").set_value(8).run()
+    big = next(h.proto.body for h in at.get("html") if "bilinear (OpenCV)" in h.proto.body)
+    assert "repeat(32,1fr)" in big and big.count("title=") == 32 * 32 and "</div><div" in big
+    assert not re.search(r">\d+\.\d\d</div>", big)  # 32 wide: too small to read, the value is on hover only
+
+
+def test_heat_grid_html_colours_escapes_and_missing_values():
+    import numpy as np
+
+    from dashboard import figures
+
+    out = figures.heat_grid_html(np.array([[0.0, np.nan], [5.0, 10.0]]), "<b>title</b>", "{:g}")
+    assert "&lt;b&gt;title&lt;/b&gt;" in out and "<b>" not in out
+    assert "rgb(68,1,84)" in out and "rgb(253,231,37)" in out  # Viridis' ends at the matrix's min and max
+    assert "no value" in out and out.count("title=") == 4
+    flat = figures.heat_grid_html(np.ones((2, 3)), "")
+    assert "repeat(3,1fr)" in flat and "aspect-ratio:3/2" in flat
