@@ -4,8 +4,10 @@ import streamlit as st
 
 from core.vision import activations, zoo
 from dashboard import components, figures, resources, vision_ui
+from dashboard import lecture as lecture_path
 
 st.title("Visualizing intermediate activations")
+stage = lecture_path.stage()  # lecture mode: the early and late activation grids first, above the text
 st.markdown("Look layer by layer, **assuming each filter learns something independent**. Recall the general "
             "structure of most CNNs: small (3 x 3) kernels throughout, filtering followed by pooling, more filters "
             "in later layers — so early activations are larger but not as numerous, later ones smaller and more "
@@ -59,7 +61,7 @@ def draw_grid(maps, name: str, download_key: str) -> None:
 
 
 try:
-    g1, g2 = st.columns(2)
+    g1, g2 = lecture_path.place(stage).columns(2)
     with g1:
         grid_section(layer, "dl_act")
     with g2:
