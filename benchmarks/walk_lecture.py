@@ -181,6 +181,7 @@ def walk(base: str, mode: str, only: set[int] | None, out: Path, timeout_ms: int
         if mode == "click":
             pg.goto(base + "/?lecture=1")
             wait_done(pg, 0, n, timeout_ms)
+            settle(pg, quiet_ms=1500)  # Home fully drawn and idle, as when the lecturer starts
         for i, step in enumerate(steps):
             errors: list[str] = []
             if mode == "click":

@@ -1,5 +1,7 @@
 """CNN Visualization part one: intermediate activations, channel by channel and across the network."""
 
+import math
+
 import streamlit as st
 
 from core.vision import activations, zoo
@@ -49,7 +51,9 @@ def grid_section(name: str, download_key: str) -> None:
 
 
 def grid_figure(maps, name: str):
-    grid, columns = activations.tile_channels(maps, standardize=standardize, max_channels=max_channels)
+    # on the projector a wider-than-tall grid (1.5 x the square's columns), so both grids end above the fold
+    wide = None if stage is None else math.ceil(math.sqrt(min(maps.shape[2], max_channels)) * 1.5)
+    grid, columns = activations.tile_channels(maps, columns=wide, standardize=standardize, max_channels=max_channels)
     shown = min(maps.shape[2], max_channels)
     return figures.activation_grid(grid, columns, maps.shape[:2],
                                    f"{name}: {shown} of {maps.shape[2]} channels, {maps.shape[0]} x {maps.shape[1]}")

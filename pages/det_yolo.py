@@ -107,7 +107,7 @@ def detections_section() -> None:
     with c1:
         # on the projector a square picture as wide as the column (~1000 px) would run past the 1080-px fold
         st.image(drawn_detections(), caption=f"{len(result.detections)} detections (conf ≥ {conf:.2f}, NMS IoU {iou:.2f}"
-                 + (", class-agnostic)" if agnostic else ", per class)"), width=560 if lecture else "stretch")
+                 + (", class-agnostic)" if agnostic else ", per class)"), width=520 if lecture else "stretch")
     with c2:
         st.markdown("**Detections**")
         if result.detections:
