@@ -13,7 +13,8 @@ For every step of ``python -m core lecture --json`` it:
   from Home in lecture mode; ``--mode url``: opens the step's link (``page?query&lecture=1``) in a fresh tab
   (Home's steps then show Home's first screen: the step lives in the session, not in the link);
 * times from the click (or navigation) until the run finished: Streamlit's script state is "notRunning",
-  the bar says "Slide k / N" and no element is stale (grayed out from the previous run);
+  the bar says "Slide k / N" and no element is stale (grayed out from the previous run); the browser's
+  drawing of the charts after that (Plotly's script on a tab's first chart) is waited for but not timed;
 * finds the step's picture: the first image, canvas (also data grids), Plotly or Vega chart of the main
   area at least 150x80 px, and checks that it lies within the first 1080 px of the page's scroll
   container (scrolled to the top): "yes" (whole picture), "top" (it starts in the first screen but its
@@ -58,6 +59,8 @@ _DONE = """([k, n]) => {
   if (!app || app.dataset.testScriptState !== 'notRunning') return false;
   if (document.querySelector('[data-stale="true"]')) return false;
   if (k > 0 && !document.body.innerText.includes('Slide ' + k + ' / ' + n)) return false;
+  // a page opened by its link reads "notRunning" before its first run starts: wait for the lecture bar too
+  if (k < 0 && !document.querySelector('.st-key-_lecture_next')) return false;
   return true;
 }"""
 
@@ -157,6 +160,11 @@ def picture_verdict(pic: dict | None) -> str:
 
 def measure(pg, index: int, step, seconds: float, out: Path, errors: list[str]) -> dict:
     pg.mouse.move(5, HEIGHT - 5)  # no tooltip of the "›" button in the screenshot
+    try:  # a tab's first Plotly chart waits for Plotly's script: measure the chart once it is drawn
+        pg.wait_for_function("""() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+                                 .every(e => e.querySelector('.main-svg'))""", timeout=20_000, polling=100)
+    except Exception:  # noqa: BLE001 - measured as it is; the screenshot shows what was missing
+        errors.append("a Plotly chart was not drawn within 20 s")
     settle(pg)
     pic = pg.evaluate(_PICTURE, [150, 80])
     shot = out / f"{index + 1:02d}-{step.page}.png"
@@ -197,7 +205,7 @@ def walk(base: str, mode: str, only: set[int] | None, out: Path, timeout_ms: int
                 pg.goto(url)
             try:
                 # a click's rerun starts a moment later: in click mode the bar's new step number says it ran
-                pg.wait_for_function(_DONE, arg=[i + 1 if mode == "click" else 0, n], timeout=timeout_ms, polling=50)
+                pg.wait_for_function(_DONE, arg=[i + 1 if mode == "click" else -1, n], timeout=timeout_ms, polling=50)
             except PwTimeout:
                 errors.append(f"not finished after {timeout_ms / 1000:.0f} s")
             seconds = time.perf_counter() - t0
