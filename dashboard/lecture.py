@@ -113,7 +113,8 @@ def stage():
     and stays in view after Run. ``None`` otherwise (the picture stays where the page draws it)."""
     from dashboard import components
 
-    return st.container() if components.lecture_mode() else None
+    # keyed (class st-key-lecture_stage) so benchmarks/walk_lecture.py finds the step's picture in it
+    return st.container(key="lecture_stage") if components.lecture_mode() else None
 
 
 def place(stage_container):

@@ -36,7 +36,11 @@ MB = 1 << 20
 
 # One cache per concept: (max entries, max bytes). Sizes are estimates (core.cache.approx_nbytes).
 CACHE_LIMITS: dict[str, tuple[int, int | None]] = {
-    "models": (8, None),  # zoo models, detectors, FCNs: few, and all of them wanted
+    # zoo models, detectors, FCNs: all of them wanted. The lecture path alone loads about 12 (EfficientNet-Lite0,
+    # five decoders and the skip FCN, the tiny YOLO and its trainer, two tanks CNNs, a darknet build): with room
+    # for 8 the warm start's last views evicted EfficientNet-Lite0, and the class neuron, whose results are keyed
+    # by the model object, was computed again in class (34 s in the walk, benchmarks/walk_lecture.py)
+    "models": (16, None),
     "embeddings": (3, 3 * 1024 * MB),
     "debiased": (4, 2 * 1024 * MB),
     "datasets": (16, 512 * MB),  # held-out scenes, lexicons, test sets

@@ -58,8 +58,10 @@ def warm_up(model: zoo.LoadedModel, progress=None) -> float:
     d = zoo.page_defaults(model.name, "dream")
     if d:
         gray = np.full((64, 64, 3), 128, np.uint8)
-        steps.append(("Deep Dream", lambda: ascent.deep_dream(model, gray, d["layers"], octaves=1, iterations=1,
-                                                              jitter=d.get("jitter", 0), max_side=64)))
+        roll = d.get("noise", "scale") == "roll"  # the page's noise process and objective: the same graph
+        steps.append(("Deep Dream", lambda: ascent.deep_dream(
+            model, gray, d["layers"], octaves=1, iterations=1, jitter=d.get("jitter", 0) if roll else 0, max_side=64,
+            scaling=0.0 if roll else d.get("scaling", 1) / 100, objective=d.get("objective", "activation"))))
     for i, (what, fn) in enumerate(steps):
         if progress is not None:
             progress(i / len(steps), f"tracing {what} for {model.name}")

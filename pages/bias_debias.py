@@ -37,7 +37,8 @@ c3.metric("Neutral professions", len(setup.neutral))
 # ----------------------------------------------------------------------------- projections side by side
 st.subheader("Professions on the gender direction")
 lists = resources.gender_lists()
-n_show = st.slider("Professions per side", 5, 25, 10, key="deb_n")
+# on the projector 7 per side keep both charts (larger labels, taller bars) within the first 1080 px
+n_show = st.slider("Professions per side", 5, 25, 7 if stage is not None else 10, key="deb_n")
 # Sections drawn from (embedding, settings) alone are replayed for every later student (components.replay).
 derived = (embedding_ui.settings_key(emb, setup), mode, embedding_ui.words_key(setup.specific), setup.equality_sets)
 

@@ -9,8 +9,10 @@ from core.embeddings.analysis import benchmark_report, percent, weat_report
 from core.embeddings.bias import NotEnoughWords
 from core.errors import markdown_text
 from dashboard import components, embedding_ui, figures, resources
+from dashboard import lecture as lecture_path
 
 st.title("Did debiasing work?")
+stage = lecture_path.stage()  # lecture mode: lipstick on a pig (the clusters before/after) first
 st.markdown(
     "Hard debiasing makes every neutral word's projection on the gender direction exactly zero. "
     "Did it keep the embedding useful, and did it remove the bias, or only hide it? "
@@ -136,5 +138,6 @@ def clustering_section() -> None:
 
 # drawn once per (embedding, direction, debiasing) in this worker, then replayed: two scatter plots of thousands
 # of words were rebuilt and serialised on every student run
-components.replay("evaluation.clustering", (key, dkey), clustering_section)
+with lecture_path.place(stage):
+    components.replay("evaluation.clustering", (key, dkey), clustering_section)
 components.download_figure(after_figure, "clustering_debiased.html", key="dl_clu")

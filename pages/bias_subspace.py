@@ -6,8 +6,10 @@ from core.embeddings import bias
 from core.embeddings.analysis import percent
 from core.errors import markdown_text
 from dashboard import components, embedding_ui, figures, resources
+from dashboard import lecture as lecture_path
 
 st.title("Man is to computer programmer as woman is to homemaker?")
+stage = lecture_path.stage()  # lecture mode: the explained-variance bars first, above the text and formulas
 st.markdown(
     "Bolukbasi et al. (2016) find a **gender direction** in word2vec: take definitional pairs "
     "(woman–man, she–he, ...), centre each pair on its mean, and run PCA (SVD) on the centred "
@@ -41,7 +43,8 @@ def variance_section() -> None:
 
 
 # every chart below is drawn once per (embedding, direction, options) in this worker, then replayed
-components.replay("subspace.variance", setting, variance_section)
+with lecture_path.place(stage):
+    components.replay("subspace.variance", setting, variance_section)
 components.download_figure(lambda: figures.explained_variance_bars(sub.explained_variance_ratio, random_var),
                            "explained_variance.html", key="dl_var")
 

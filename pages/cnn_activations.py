@@ -1,11 +1,15 @@
 """CNN Visualization part one: intermediate activations, channel by channel and across the network."""
 
+import math
+
 import streamlit as st
 
 from core.vision import activations, zoo
 from dashboard import components, figures, resources, vision_ui
+from dashboard import lecture as lecture_path
 
 st.title("Visualizing intermediate activations")
+stage = lecture_path.stage()  # lecture mode: the early and late activation grids first, above the text
 st.markdown("Look layer by layer, **assuming each filter learns something independent**. Recall the general "
             "structure of most CNNs: small (3 x 3) kernels throughout, filtering followed by pooling, more filters "
             "in later layers — so early activations are larger but not as numerous, later ones smaller and more "
@@ -47,7 +51,9 @@ def grid_section(name: str, download_key: str) -> None:
 
 
 def grid_figure(maps, name: str):
-    grid, columns = activations.tile_channels(maps, standardize=standardize, max_channels=max_channels)
+    # on the projector a wider-than-tall grid (1.5 x the square's columns), so both grids end above the fold
+    wide = None if stage is None else math.ceil(math.sqrt(min(maps.shape[2], max_channels)) * 1.5)
+    grid, columns = activations.tile_channels(maps, columns=wide, standardize=standardize, max_channels=max_channels)
     shown = min(maps.shape[2], max_channels)
     return figures.activation_grid(grid, columns, maps.shape[:2],
                                    f"{name}: {shown} of {maps.shape[2]} channels, {maps.shape[0]} x {maps.shape[1]}")
@@ -59,7 +65,7 @@ def draw_grid(maps, name: str, download_key: str) -> None:
 
 
 try:
-    g1, g2 = st.columns(2)
+    g1, g2 = lecture_path.place(stage).columns(2)
     with g1:
         grid_section(layer, "dl_act")
     with g2:

@@ -11,15 +11,14 @@ from dashboard import lecture as lecture_path
 st.title("Deep Dream")
 stage = lecture_path.stage()  # lecture mode: before/after here, above the formula and controls
 st.latex(r"I \leftarrow \epsilon_{iter}\Big(I + \eta\,\frac{\nabla_I f_A(I)}{\operatorname{mean}|\nabla_I f_A(I)|}\Big)")
-st.caption("f_A: all activations of the chosen layers (sum of weighted mean squares); the gradient is divided by "
-           "its mean absolute value (the inverse L1 norm); ε: the noise process, a random roll of the image for each "
-           "gradient (keras-io, default) or the slide's random **scaling** of the image after each step (option "
-           "below). Octaves run small to large, re-injecting the detail lost by shrinking.")
-st.caption("Where this differs from the slide: the slide maximises the plain **sum of the activations of one conv "
-           "layer A**, and its noise process ε adds randomness through **scaling**; by default here (as in the "
-           "keras-io Deep Dream) the objective is a weighted mean of *squared* activations over one or more layers, "
-           "and ε is a random **roll**. Choose \"ε: random scaling (the slide)\" to zoom the image itself by a random "
-           "factor after every step, I ← ε(I + η∇). The inverse-L1 gradient normalisation is the slide's.")
+st.caption("By default the slide's version: f_A is the **sum of the activations of one conv layer A**, the gradient "
+           "is divided by its mean absolute value (the inverse L1 norm), and ε, the noise process, adds randomness "
+           "through **scaling**: after every step the image itself is zoomed about its centre by a random factor "
+           "(± 1 %; larger zooms drift and blur), I ← ε(I + η∇). Octaves run small to large, re-injecting the detail "
+           "lost by shrinking.")
+st.caption("The keras-io Deep Dream differs from the slide and is offered as options below: its objective is the "
+           "weighted mean of the *squared* activations of one or more layers, and its ε is a random **roll** of the "
+           "copy the gradient is taken on (undone afterwards), so the image itself is never rescaled.")
 
 with components.controls("Model and image"):
     model = vision_ui.model_picker(key="dream_model")
@@ -41,10 +40,10 @@ layers = model.spatial_layers
 conv_names = set(model.conv_layers)  # a property that walks every Keras layer: once, not once per layer
 convs = [n for n in layers if n in conv_names] or layers
 with st.form("dream_form"):
-    default_layers = [n for n in d.get("layers", {}) if n in layers] or (convs[-3:-1] if len(convs) >= 3 else convs[-1:])
+    default_layers = [n for n in d.get("layers", {}) if n in layers] or (convs[-2:-1] if len(convs) >= 2 else convs[-1:])
     chosen = st.multiselect("Layers to amplify", layers, default=default_layers, key="dream_layers",
-                            help="Any layer with an (h, w, channels) output; mid-level layers dream textures and "
-                                 "eyes, late ones whole animal faces.")
+                            help="The slide amplifies one conv layer A; more than one are summed with weights "
+                                 "(keras-io). Mid-level layers dream textures and eyes, late ones whole animal faces.")
     weights = {}
     if chosen:
         cols = st.columns(len(chosen))
@@ -56,12 +55,19 @@ with st.form("dream_form"):
     scale = c2.slider("Octave scale", 1.1, 2.0, float(d.get("scale", 1.4)), 0.1, key="dream_scale")
     iterations = c3.slider("Iterations per octave", 5, 100, int(d.get("iterations", 20)), step=5, key="dream_iter")
     step = c4.select_slider("η", [0.002, 0.005, 0.01, 0.02, 0.05, 0.1], float(d.get("step", 0.01)), key="dream_step")
-    NOISE = {"roll": "ε: random roll (keras-io)", "scale": "ε: random scaling (the slide)"}
-    e1, e2 = st.columns([2, 1])
-    noise = e1.radio("Noise process", list(NOISE), format_func=NOISE.get, horizontal=True, key="dream_eps",
-                     help="Roll: the gradient is taken on a randomly shifted copy (undone afterwards). Scaling: the "
-                          "image itself is zoomed about its centre by a random factor after each step, as on the slide.")
-    scaling_pct = e2.slider("Random scaling ε (± %)", 1, 20, 5, key="dream_scaling",
+    OBJECTIVE = {"activation": "f_A: sum of the activations (the slide)",
+                 "square": "f_A: mean of the squared activations (keras-io)"}
+    NOISE = {"scale": "ε: random scaling (the slide)", "roll": "ε: random roll (keras-io)"}
+    o1, e1, e2 = st.columns([3, 3, 2])
+    objective = o1.radio("Objective", list(OBJECTIVE), format_func=OBJECTIVE.get,
+                         index=list(OBJECTIVE).index(d.get("objective", "activation")), key="dream_objective",
+                         help="The slide maximises the activations of layer A; keras-io their squares (which also "
+                              "grows strongly negative activations).")
+    noise = e1.radio("Noise process", list(NOISE), format_func=NOISE.get, index=list(NOISE).index(d.get("noise", "scale")),
+                     key="dream_eps",
+                     help="Scaling (the slide): the image itself is zoomed about its centre by a random factor after "
+                          "each step. Roll (keras-io): the gradient is taken on a randomly shifted copy (undone afterwards).")
+    scaling_pct = e2.slider("Random scaling ε (± %)", 1, 20, int(d.get("scaling", 1)), key="dream_scaling",
                             help="Used with 'random scaling': each step zooms by a factor in [1 − x %, 1 + x %].")
     c5, c6, c7 = st.columns(3)
     jitter = c5.slider("Random roll ε (px)", 0, 16, int(d.get("jitter", 4)), key="dream_jitter",
@@ -80,16 +86,17 @@ if not weights or all(w == 0 for w in weights.values()):
 
 @resources.cached("dream", "Dreaming ...", heavy=True)
 def dream(model, image, weights: tuple, octaves: int, scale: float, iterations: int, step: float, jitter: int,
-          max_loss: float, max_side: int, scaling: float = 0.0, progress=None):
+          max_loss: float, max_side: int, scaling: float = 0.0, objective: str = "activation", progress=None):
     """One Deep Dream per (model, image, settings) in this worker: every student asking for it shares it."""
     return ascent.deep_dream(model, image, {k: v for k, v in weights if v > 0}, octaves=octaves, octave_scale=scale,
                              iterations=iterations, step=step, max_loss=max_loss or None, jitter=jitter,
-                             max_side=max_side, progress=progress, scaling=scaling)
+                             max_side=max_side, progress=progress, scaling=scaling, objective=objective)
 
 
-# the noise process: a roll (keras-io) or the slide's random scaling, never both
+# the noise process: the slide's random scaling or a roll (keras-io), never both
 jitter, scaling = (jitter, 0.0) if noise == "roll" else (0, scaling_pct / 100)
-setting = (model, image, tuple(weights.items()), octaves, scale, iterations, step, jitter, max_loss, max_side, scaling)
+setting = (model, image, tuple(weights.items()), octaves, scale, iterations, step, jitter, max_loss, max_side, scaling,
+           objective)
 try:
     result = dream(*setting)
 except zoo.ModelError as exc:

@@ -11,8 +11,10 @@ from core.detection import train as T
 from core.detection import yolo as Y
 from core.scenes import DETECT_CLASSES
 from dashboard import components, figures, resources
+from dashboard import lecture as lecture_path
 
 st.title("YOLO: anchors, loss and training")
+stage = lecture_path.stage()  # lecture mode: the anchors' IoU curve first, above the text and controls
 
 yolo = resources.model("shapes-yolo-trainer", lambda p: T.load_shapes_yolo(p),
                        "Training the tiny YOLO (about 1.5 minutes, once; cached afterwards) ...")
@@ -84,7 +86,8 @@ def anchors_section() -> None:
                "The published VOC/COCO anchors were fitted to real photos, so on these synthetic shapes they score lower.")
 
 
-components.replay("anchors.curve", (update, int(seed), wh, k, source), anchors_section, pictures=True)
+with lecture_path.place(stage):
+    components.replay("anchors.curve", (update, int(seed), wh, k, source), anchors_section, pictures=True)
 components.download_json(lambda: {"source": source, "update": update,
                                   "anchors": {str(kk): r.anchors.tolist() for kk, r in curve.items()},
                                   "mean_iou": {str(kk): r.mean_iou for kk, r in curve.items()}}, "anchors.json",

@@ -11,8 +11,10 @@ from core.detection.history import MILESTONES
 from core.fcn import segmentation as seg
 from core.scenes import SEGMENT_PALETTE
 from dashboard import components, figures, resources
+from dashboard import lecture as lecture_path
 
 st.title("The R-CNN family, YOLO, and instances")
+stage = lecture_path.stage()  # lecture mode: the speed-vs-accuracy timeline first, above the text
 st.markdown("From R-CNN to Faster R-CNN, detection got **~350× faster** (50 s → 140 ms per image) in about a year "
             "and a half, by removing repeated work; YOLO then made it real-time. Each paper changed one thing.")
 st.caption("Where the numbers come from: the lecture's 140 ms (7 FPS) for Faster R-CNN is the YOLO paper's Table 1 "
@@ -34,7 +36,8 @@ def timeline_section() -> None:
                  column_config={"what changed": st.column_config.TextColumn(width="large")})
 
 
-components.replay("rcnn.timeline", tuple(MILESTONES), timeline_section)  # drawn once per worker, then replayed
+with lecture_path.place(stage):
+    components.replay("rcnn.timeline", tuple(MILESTONES), timeline_section)  # drawn once per worker, then replayed
 components.download_figure(lambda: figures.detection_timeline(MILESTONES), "detection_timeline.html",
                            key="dl_timeline")
 

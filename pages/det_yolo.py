@@ -10,8 +10,10 @@ from core.detection import detector as detectors
 from core.detection import yolo as Y
 from core.scenes import BACKGROUNDS, DETECT_CLASSES, compose_scene
 from dashboard import components, figures, resources
+from dashboard import lecture as lecture_path
 
 st.title("YOLO: one network pass, every box at once")
+stage = lecture_path.stage()  # lecture mode: thresholds and detections first, above the text and the controls
 st.markdown(
     "YOLO splits the image into an **S × S grid**; every cell predicts **B boxes** (each relative to a prior "
     "shape, the *anchor*), an **objectness** per box and **class probabilities**. Thresholding and non-max "
@@ -93,7 +95,8 @@ def forward(name: str, image: np.ndarray):
 
 
 if lecture:  # on the projector the thresholds sit right above the picture, not in the collapsed panel
-    conf, iou, agnostic = thresholds(st.columns(3))
+    with lecture_path.place(stage):
+        conf, iou, agnostic = thresholds(st.columns(3))
 result = detections(name, image, conf, iou, agnostic)
 grids = [tuple(int(v) for v in r.shape[1:3]) for r in result.raw]
 setting = (name, det.note, image, conf, iou, agnostic)  # what every section below is drawn from
@@ -102,8 +105,9 @@ setting = (name, det.note, image, conf, iou, agnostic)  # what every section bel
 def detections_section() -> None:
     c1, c2 = st.columns([3, 2])
     with c1:
+        # on the projector a square picture as wide as the column (~1000 px) would run past the 1080-px fold
         st.image(drawn_detections(), caption=f"{len(result.detections)} detections (conf ≥ {conf:.2f}, NMS IoU {iou:.2f}"
-                 + (", class-agnostic)" if agnostic else ", per class)"), width="stretch")
+                 + (", class-agnostic)" if agnostic else ", per class)"), width=520 if lecture else "stretch")
     with c2:
         st.markdown("**Detections**")
         if result.detections:
@@ -123,7 +127,8 @@ def drawn_detections() -> np.ndarray:
     return Y.draw_detections(image, result.detections, enlarge=max(1, 384 // max(image.shape[:2])))
 
 
-components.replay("yolo.detections", (setting, truth), detections_section, pictures=True)
+with lecture_path.place(stage):
+    components.replay("yolo.detections", (setting, truth), detections_section, pictures=True)
 components.download_image(drawn_detections, f"{name}_detections.png", "Download (PNG)", key="dl_det")
 
 # ----------------------------------------------------------------------------- output tensor

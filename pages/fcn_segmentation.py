@@ -11,6 +11,7 @@ from core.fcn import segmentation as seg
 from core.images import resize
 from core.scenes import SEGMENT_CLASSES, SEGMENT_PALETTE, segmentation_scenes
 from dashboard import components, figures, resources
+from dashboard import lecture as lecture_path
 
 PALETTE = np.array(SEGMENT_PALETTE, np.uint8)
 DECODER_TEXT = {"transpose": "transposed convolution (k=3, s=2)", "bilinear": "bilinear upsampling + 3x3 conv",
@@ -77,6 +78,7 @@ def field_short(f) -> str:
 
 
 st.title("Semantic segmentation")
+stage = lecture_path.stage()  # lecture mode: new scenes with their truth and prediction first, above the text
 st.markdown("An FCN labels every pixel. One encoder (two 2 x 2 poolings, switches recorded), U-Net skips, and the "
             "decoder you choose — the three upsampling ideas of the previous page — or, as in DeepLab and PSPNet, a "
             "dilated encoder with a context head (atrous spatial pyramid pooling or pyramid pooling; see "
@@ -117,6 +119,15 @@ seed = st.slider("Scene seed", 1000, 1100, 1000, key="seg_seed")
 
 def scenes_section() -> None:
     scenes, pred = new_scenes(decoder, seed)
+    if stage is not None:  # on the projector: two rows of (scene, truth, prediction) x 2, within the first screen
+        for row in range(2):
+            cols = st.columns(6)
+            for j in range(2):
+                i = 2 * row + j
+                cols[3 * j].image(scenes.images[i], caption="scene", width="stretch")
+                cols[3 * j + 1].image(colour(scenes.masks[i]), caption="truth", width="stretch")
+                cols[3 * j + 2].image(colour(pred[i]), caption=f"{decoder} prediction", width="stretch")
+        return
     cols = st.columns(4)
     for i, col in enumerate(cols):
         col.image(scenes.images[i], caption="scene", width="stretch")
@@ -124,7 +135,8 @@ def scenes_section() -> None:
         col.image(colour(pred[i]), caption=f"{decoder} prediction", width="stretch")
 
 
-components.replay("seg.scenes", (decoder, seed, card), scenes_section, pictures=True)
+with lecture_path.place(stage):
+    components.replay("seg.scenes", (decoder, seed, card), scenes_section, pictures=True)
 
 # ----------------------------------------------------------------------------- all decoders
 st.header("The decoders side by side")

@@ -8,8 +8,10 @@ from core.embeddings.analysis import benchmark_report
 from core.embeddings.bias import NotEnoughWords
 from core.embeddings.soft import soft_debias, soft_neutral_words
 from dashboard import components, embedding_ui, figures, resources
+from dashboard import lecture as lecture_path
 
 st.title("Soft debiasing")
+stage = lecture_path.stage()  # lecture mode: the objective and its curve first, above the formula and controls
 st.markdown(
     "Instead of zeroing the gender component, learn a linear map **T** that keeps the inner products "
     "of all words while shrinking the gender component of neutral words (Bolukbasi et al. §5.2):"
@@ -58,7 +60,8 @@ def objective_section() -> None:
     st.plotly_chart(figures.objective_curve(soft.objective, "objective per Adam step", log_y=lam > 0), width="stretch")
 
 
-components.replay("soft.objective", setting, objective_section)
+with lecture_path.place(stage):
+    components.replay("soft.objective", setting, objective_section)
 
 # ----------------------------------------------------------------------------- hard vs soft
 st.header("Original vs hard vs soft")

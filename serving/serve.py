@@ -8,7 +8,8 @@ It is ``streamlit run dashboard/app.py`` with two additions for a lecture hall:
   restores Streamlit's behaviour), no Keras clean-up after every rerun, no config-file polling thread;
 * **warm start**: once the server answers, a background thread opens every page with its defaults
   over Streamlit's own websocket protocol (:mod:`serving.student`), then every preset view of the
-  lecture path and the extra class views (``core/lecture.toml``), each in a fresh session as a
+  lecture path and the extra class views (``core/lecture.toml``), and every step once more in lecture
+  mode (``lecture=1``: the projector's layout and chart template), each in a fresh session as a
   browser opening the step's link would, so models, embeddings, trained decoders and the results the
   lecture shows are computed before the first student arrives. Progress goes to the log and to the
   Setup page (:data:`WARMUP`, whose readiness checklist lists what is still missing); pages stay
@@ -121,6 +122,11 @@ def warm_views(base_url: str, state: WarmupState, timeout: float = 1800.0) -> li
     from serving import student
 
     views = [(p, q) for p, q in lecture.class_views() if q]
+    # the same steps on the projector: lecture mode lays pages out picture first and draws charts with the
+    # projector template, and those sections are replayed per mode, so a step's first lecture-mode visit
+    # would draw them in front of the class (benchmarks/walk_lecture.py measured 3-10 s)
+    views += [("" if p == "home" else p, f"{q}&lecture=1" if q else "lecture=1")
+              for p, q in dict.fromkeys((s.page, s.query) for s in lecture.steps())]
     base = len(state.pages)
     state.total = base + len(views)
     deadline = time.monotonic() + timeout

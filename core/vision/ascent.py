@@ -349,11 +349,22 @@ def _resize_float(x: np.ndarray, h: int, w: int) -> np.ndarray:
     return out.reshape(h, w, x.shape[2])
 
 
+# the objectives f_A of :func:`deep_dream`: the slide's sum of activations, keras-io's mean of squares
+DREAM_OBJECTIVES = {"activation": "the slide: sum of the activations of layer A",
+                    "square": "keras-io: mean of the squared activations"}
+
+
 def deep_dream(loaded: LoadedModel, image: np.ndarray, layers: dict[str, float], octaves: int = 3,
                octave_scale: float = 1.4, iterations: int = 20, step: float = 0.01, max_loss: float | None = None,
                jitter: int = 0, max_side: int = 512, seed: int = 0, progress: Progress | None = None,
-               stop: Callable[[], bool] | None = None, scaling: float = 0.0) -> DreamResult:
+               stop: Callable[[], bool] | None = None, scaling: float = 0.0,
+               objective: str = "square") -> DreamResult:
     """Deep Dream with octaves and detail re-injection (keras-io's recipe, the lecture's step rule).
+
+    The objective f_A: ``"activation"`` is the slide's, the activations of the layers summed (as a
+    weighted mean over positions and channels: after the inverse-L1 normalisation of the gradient a sum
+    and a mean take the same step); ``"square"`` is keras-io's, the weighted mean of the *squared*
+    activations (:data:`DREAM_OBJECTIVES`).
 
     The noise process ε: ``jitter`` rolls the image by up to that many pixels for each gradient (keras-io;
     the roll is undone by differentiating w.r.t. the image); ``scaling`` is the slide's ε, "add randomness
@@ -368,10 +379,12 @@ def deep_dream(loaded: LoadedModel, image: np.ndarray, layers: dict[str, float],
         raise ModelError("Use 1-6 octaves and an octave scale above 1.")
     if not 0.0 <= scaling <= 0.5:
         raise ModelError(f"The random scaling must be between 0 and 0.5 (a zoom of ±50 %); got {scaling}.")
+    if objective not in DREAM_OBJECTIVES:
+        raise ModelError(f"The dream objective must be one of {', '.join(DREAM_OBJECTIVES)}; got {str(objective)[:40]!r}.")
     feature = any_size(loaded).extractor(tuple(layers))  # the layers' activations, on any image size
-    run = compiled(loaded, ("dream", tuple(layers), tuple(layers.values()), jitter, float(scaling)),
+    run = compiled(loaded, ("dream", tuple(layers), tuple(layers.values()), jitter, float(scaling), objective),
                    lambda: _build_dream_loop(loaded, feature, [float(v) for v in layers.values()], jitter,
-                                             float(scaling)))
+                                             float(scaling), objective))
     rgb = np.asarray(image)
     h0, w0 = rgb.shape[:2]
     scale = min(1.0, max_side / max(h0, w0))
@@ -417,18 +430,23 @@ def deep_dream(loaded: LoadedModel, image: np.ndarray, layers: dict[str, float],
 def random_zoom(tf, x, scaling: float, seed, step):
     """The slide's ε, "randomness through scaling": ``x`` (1, H, W, C) zoomed about its centre by a random
     factor in [1 - scaling, 1 + scaling] (stateless, seeded by (seed, step)), back at (H, W): a zoom in is
-    cropped, a zoom out padded with the image's mean colour."""
+    cropped, a zoom out padded by reflecting its border. Bicubic, and reflected rather than padded with a
+    flat colour: applied after every step, a bilinear zoom blurs the dream and flat borders pile up into
+    frames."""
     if scaling <= 0:
         return x
     s = tf.random.stateless_uniform([], seed=tf.stack([seed, step + 1_000_003]), minval=1.0 - scaling,
                                     maxval=1.0 + scaling)
     h, w = tf.shape(x)[1], tf.shape(x)[2]
     size = tf.maximum(1, tf.cast(tf.round(tf.cast(tf.stack([h, w]), tf.float32) * s), tf.int32))
-    mean = tf.reduce_mean(x, axis=[1, 2], keepdims=True)
-    return tf.image.resize_with_crop_or_pad(tf.image.resize(x, size) - mean, h, w) + mean
+    z = tf.image.resize(x, size, method="bicubic")
+    ph, pw = tf.maximum(0, h - size[0]), tf.maximum(0, w - size[1])
+    z = tf.pad(z, [[0, 0], [ph // 2, ph - ph // 2], [pw // 2, pw - pw // 2], [0, 0]], mode="REFLECT")
+    return tf.image.crop_to_bounding_box(z, (tf.shape(z)[1] - h) // 2, (tf.shape(z)[2] - w) // 2, h, w)
 
 
-def _build_dream_loop(loaded: LoadedModel, feature, weights: list[float], jitter: int, scaling: float = 0.0):
+def _build_dream_loop(loaded: LoadedModel, feature, weights: list[float], jitter: int, scaling: float = 0.0,
+                      objective: str = "square"):
     """k Deep Dream steps in one tf.function (stateless random rolls and zooms, seeded per call);
     ``feature`` is the model's layer extractor for the amplified layers."""
     tf = import_tensorflow()
@@ -447,7 +465,10 @@ def _build_dream_loop(loaded: LoadedModel, feature, weights: list[float], jitter
                 acts = feature(tf.roll(x, shift, axis=[1, 2]), training=False)
                 if not isinstance(acts, (list, tuple)):
                     acts = [acts]
-                loss = tf.add_n([w * tf.reduce_mean(tf.square(a)) for w, a in zip(weights, acts, strict=True)])
+                if objective == "activation":  # the slide: the activations themselves (sum ~ mean, see above)
+                    loss = tf.add_n([w * tf.reduce_mean(a) for w, a in zip(weights, acts, strict=True)])
+                else:  # keras-io: their squares
+                    loss = tf.add_n([w * tf.reduce_mean(tf.square(a)) for w, a in zip(weights, acts, strict=True)])
             g = tape.gradient(loss, x)
             g = g / (tf.reduce_mean(tf.abs(g)) + 1e-8)  # the inverse L1 norm of the gradient
             x = tf.clip_by_value(random_zoom(tf, x + lr * g, scaling, seed, step0 + i), lo, hi)  # I <- ε(I + η∇)

@@ -127,7 +127,8 @@ def cmd_dream(args: argparse.Namespace) -> tuple[Any, str]:
         layers = {name: 1.0 for name in (convs[-3:-1] if len(convs) >= 3 else convs[-1:])}
     result = deep_dream(model, image, layers, octaves=args.octaves, octave_scale=args.scale, iterations=args.iterations,
                         step=args.step, jitter=args.jitter, max_side=args.max_side, seed=args.seed,
-                        progress=None if args.json else stderr_progress, scaling=args.random_scaling)
+                        progress=None if args.json else stderr_progress, scaling=args.random_scaling,
+                        objective=args.objective)
     if args.out:
         args.out.write_bytes(to_png_bytes(result.image))
     payload = {"model": model.name, "layers": layers, "octave_shapes": [list(s) for s in result.octave_shapes],
@@ -209,6 +210,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--random-scaling", type=float, default=0.0,
                    help="the slide's noise process: zoom the image by a random factor in [1-x, 1+x] after each step "
                         "(use with --jitter 0)")
+    p.add_argument("--objective", choices=("square", "activation"), default="square",
+                   help="f_A: 'square' (keras-io, the default here: mean of the squared activations) or 'activation' "
+                        "(the slide's and the page's default: the activations summed)")
     p.add_argument("--max-side", type=int, default=512)
     add_common(p, out=True)
     p.set_defaults(func=cmd_dream)

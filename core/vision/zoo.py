@@ -69,7 +69,7 @@ DEFAULT_MODEL = "efficientnet-lite0"  # the CNN pages open on it (emotion-cnn st
 # model or key not listed. ``filters``: the first ``count`` filters of a mid-level layer (textures,
 # stripes, dots, eyes), on a ``size``-pixel canvas of the network truncated at that layer;
 # ``class``: a class whose visualisation a room recognises (honeycomb cells); ``dream``: a photo
-# with sky and trees, two mid/late layers (dog faces and eyes appear); ``attribution``: the
+# with sky and trees, one late layer with the slide's objective and ε (dog faces and eyes appear); ``attribution``: the
 # composite of a cat and an espresso, Grad-CAM at the 7x7 head, compared with the second class.
 PAGE_DEFAULTS: dict[str, dict[str, dict]] = {
     "efficientnet-lite0": {
@@ -78,8 +78,11 @@ PAGE_DEFAULTS: dict[str, dict[str, dict]] = {
         # their ascent settings: core/vision/ascent_settings.py (MODELS), merged in by page_defaults
         "filters": {"layer": "block4a_expand_activation", "count": 8},
         "class": {"class": "honeycomb"},
-        "dream": {"image": "china", "layers": {"block5c_add": 1.0, "block6a_expand_activation": 1.0}, "octaves": 4,
-                  "scale": 1.4, "iterations": 20, "step": 0.02, "jitter": 4, "max_side": 384},
+        # the slide's Deep Dream: one layer A, its activations summed, ε a random scaling of ±1 % per step
+        # (larger zooms drift and blur the picture); "jitter" is for the keras-io option's roll
+        "dream": {"image": "china", "layers": {"block6a_expand_activation": 1.0}, "objective": "activation",
+                  "noise": "scale", "scaling": 1, "octaves": 4, "scale": 1.4, "iterations": 20, "step": 0.02,
+                  "jitter": 4, "max_side": 384},
         "attribution": {"image": "cat_and_espresso", "layer": "head_activation", "contrast": ("espresso",),
                         "layers": ("block3b_add", "block4c_add", "block5c_add", "block6d_add", "block7a_project_bn",
                                    "head_activation")},

@@ -393,3 +393,20 @@ def test_deep_dream_with_the_slides_scaling_differs_from_the_roll(shapes):
     assert zoom.loss[-1] > zoom.loss[0]  # still a dream: the objective grows
     with pytest.raises(zoo.ModelError, match="scaling"):
         ascent.deep_dream(shapes, img, {"conv3_1": 1.0}, scaling=0.9)
+
+
+def test_deep_dream_with_the_slides_objective_grows_the_activations_not_their_squares(shapes):
+    """#23 g: the slide's f_A is the sum of layer A's activations (a mean here: the same step after the
+    inverse-L1 normalisation); keras-io's the mean of their squares. Each grows its own objective."""
+    img = sample_image("chelsea")
+    common = dict(octaves=1, iterations=5, max_side=64, seed=3, jitter=0, scaling=0.01)
+    slide = ascent.deep_dream(shapes, img, {"conv3_1": 1.0}, objective="activation", **common)
+    keras_io = ascent.deep_dream(shapes, img, {"conv3_1": 1.0}, objective="square", **common)
+    acts = np.asarray(ascent.any_size(shapes).extractor(("conv3_1",))(
+        shapes.preprocess(img, size=slide.original.shape[:2])[None].astype(np.float32)))
+    assert slide.loss[0] == pytest.approx(float(acts.mean()), rel=1e-3, abs=1e-4)  # f_A: the plain activations
+    assert keras_io.loss[0] == pytest.approx(float((acts ** 2).mean()), rel=1e-3, abs=1e-4)
+    assert slide.loss[-1] > slide.loss[0] and keras_io.loss[-1] > keras_io.loss[0]
+    assert np.abs(slide.image.astype(int) - keras_io.image.astype(int)).mean() > 0.5
+    with pytest.raises(zoo.ModelError, match="objective"):
+        ascent.deep_dream(shapes, img, {"conv3_1": 1.0}, objective="cubes")

@@ -89,7 +89,9 @@ def test_ascent_page_emotion_cnn_filters(app):
 def test_dream_page_defaults_and_no_layer(app):
     at = open_page(app, "cnn_dream.py")
     assert at.selectbox(key="dream_image_sample").value == "china"
-    assert list(at.multiselect(key="dream_layers").value) == ["block5c_add", "block6a_expand_activation"]
+    assert list(at.multiselect(key="dream_layers").value) == ["block6a_expand_activation"]  # the slide's one layer A
+    assert at.radio(key="dream_objective").value == "activation"  # the slide's f_A and ε are the defaults
+    assert at.radio(key="dream_eps").value == "scale" and at.slider(key="dream_scaling").value == 1
     assert any("Octaves 140x93 → 196x131 → 274x183 → 384x256" in c.value for c in at.caption)
     at.multiselect(key="dream_layers").set_value([])
     next(b for b in at.button if b.label == "Dream").click().run()
@@ -222,15 +224,19 @@ def test_attribution_page_one_class_asked_twice_is_one_picture(app):
 
 
 @pytest.mark.trained  # shapes-cnn: a small self-trained model keeps the dream short
-def test_dream_page_offers_the_slides_random_scaling(app):
-    """#23 g: ε as the slide's random scaling is a labelled option; the dream runs with it (small model, small side)."""
+def test_dream_page_offers_keras_ios_objective_and_roll(app):
+    """#23 g: the slide's objective and ε are the defaults; keras-io's squared activations and random roll are
+    labelled options, and the dream runs with them (small model, small side)."""
     at = open_page(app, "cnn_dream.py")
     at.selectbox(key="dream_model").set_value("shapes-cnn").run()
+    assert at.radio(key="dream_eps").value == "scale" and at.radio(key="dream_objective").value == "activation"
+    assert any("keras-io" in o for o in at.radio(key="dream_eps").options)
     at.select_slider(key="dream_side").set_value(256)
     at.slider(key="dream_oct").set_value(1)
     at.slider(key="dream_iter").set_value(5)
-    at.radio(key="dream_eps").set_value("scale")
+    at.radio(key="dream_eps").set_value("roll")
+    at.radio(key="dream_objective").set_value("square")
     next(b for b in at.button if b.label == "Dream").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.radio(key="dream_eps").value == "scale"
-    assert any("5 iterations" in c.value for c in at.caption)  # the dream ran with the slide's ε
+    assert at.radio(key="dream_eps").value == "roll" and at.radio(key="dream_objective").value == "square"
+    assert any("5 iterations" in c.value for c in at.caption)  # the dream ran with keras-io's settings
