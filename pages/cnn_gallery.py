@@ -73,7 +73,25 @@ def fill_gallery(model, layer: str, recipe: dict, channels: tuple[int, ...], mis
                            preview=(lambda imgs, caps: show((imgs, caps))) if len(channels) > 1 and show else None)
 
 
-store = gallery.open_gallery(model, layer, recipe)
+@resources.cached("views", "Reading the gallery ...")
+def index_on_disk(model, layer: str, recipe_id: str, disk: tuple):
+    """The gallery's index (a JSON file of every channel's entry, validated): parsed once per change of the
+    folder or the index (``disk``) in this worker, not once per student."""
+    return gallery.open_gallery(model, layer, recipe)
+
+
+def read_gallery():
+    """The gallery as it is on disk now, as this run's own copy of the shared index (a picture found
+    damaged is dropped from this copy only). Whether each shown picture is usable is still checked per run
+    (:meth:`gallery.Gallery.missing`), so a file damaged in place is recomputed, never shown."""
+    import dataclasses
+
+    found = index_on_disk(model, layer, gallery.recipe_key(recipe),
+                          gallery.disk_token(gallery.gallery_dir(model, layer, recipe)))
+    return dataclasses.replace(found, done=dict(found.done))
+
+
+store = read_gallery()
 missing = store.missing(channels)
 if missing:
     try:
@@ -81,7 +99,7 @@ if missing:
     except zoo.ModelError as exc:
         st.error(str(exc))
         st.stop()
-store = gallery.open_gallery(model, layer, recipe)  # what is on disk now (other pages may have been added)
+store = read_gallery()  # what is on disk now (other pages may have been added)
 st.caption(f"{len(store.done)} of {n} channels of {layer} on disk · recipe: {recipe.steps} steps, "
            f"{recipe.size} px, η = {recipe.eta}, {'Fourier' if recipe.fourier else 'pixels'} · "
            + (f"{np.mean([v['seconds'] for v in store.done.values()]):.2f} s per channel when computed"
