@@ -46,25 +46,6 @@ def show_loaded(placeholder) -> None:
         placeholder.caption("Loaded: no model or embedding yet")
 
 
-@st.cache_resource(show_spinner=False)
-def _page_objects() -> dict[str, list]:
-    """The st.Page objects of the navigation, built once per process: st.Page resolves and stats its file
-    (~0.3 ms a page, 22 pages, on every run of every student); each run navigates over its own shallow
-    copies (st.navigation marks the copy it runs), so sessions never share a mutable page object."""
-    pages = {
-        section: [st.Page(spec.path, title=spec.title, icon=spec.icon,
-                          url_path=spec.url_path + "-start" if spec.default else spec.url_path,
-                          default=spec.default) for spec in specs]
-        for section, specs in navigation.pages_by_section().items()
-    }
-    # The default page is served at "/" and Streamlit drops its url_path, so a link to "/home" said "Page not
-    # found": a hidden page under that path runs the same file (its own hash, nothing in the sidebar).
-    for specs, page_list in zip(navigation.pages_by_section().values(), pages.values(), strict=True):
-        page_list += [st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path, visibility="hidden")
-                      for spec in specs if spec.default]
-    return pages
-
-
 def main() -> None:
     lecture = components.lecture_mode()
     st.set_page_config(
@@ -78,7 +59,7 @@ def main() -> None:
         st.html(theme.CSS)  # labels wrap, metric values grow, a compact top
     st.html(theme.WRAP_CSS)  # navigation and Home labels wrap, in every session
     theme.install()  # lecture mode: every chart drawn with the projector template (a copy per session)
-    pages = {section: [copy.copy(page) for page in page_list] for section, page_list in _page_objects().items()}
+    pages = {section: [copy.copy(page) for page in page_list] for section, page_list in navigation.page_objects().items()}
     for page_list in pages.values():
         for page in page_list:
             navigation.PAGE_OBJECTS[page.url_path] = page
@@ -118,14 +99,14 @@ def _profiled(run) -> None:
         stats.dump_stats(str(path))
 
 
-@st.cache_resource(show_spinner=False)
-def _profiles() -> dict:
-    """page -> its summed pstats.Stats, for the whole process (app.py itself runs anew each time)."""
-    return {}
-
-
 _PROFILE_DIR = os.environ.get("DASHBOARD_PROFILE")
 if _PROFILE_DIR:
+    # defined only here: this file runs anew on every run, and a cache decorator costs ~2 ms to make
+    @st.cache_resource(show_spinner=False)
+    def _profiles() -> dict:
+        """page -> its summed pstats.Stats, for the whole process (app.py itself runs anew each time)."""
+        return {}
+
     _profiled(main)
 else:
     main()

@@ -116,6 +116,18 @@ def _replayed_pictures(section: str, key: str, _draw) -> None:
         _draw()
 
 
+def media_url(data: bytes, mimetype: str, name: str) -> str:
+    """A URL from which this session's browser loads ``data`` (a picture inside a chart that is redrawn
+    per student, such as a clickable widget): served by this worker like ``st.image``'s pictures, so the
+    chart's JSON stays small. ``name`` says which element uses it (one file per name and session). A
+    data URI when no server runs (a bare script)."""
+    import base64
+
+    from serving.patches import media_url as served
+
+    return served(data, mimetype, name) or f"data:{mimetype};base64," + base64.b64encode(data).decode()
+
+
 def replayed(section: str, pictures: bool = False):
     """:func:`replay` as a decorator: ``draw(*args)`` is replayed per ``(section, args by content)``.
     Everything the section shows must come from its arguments."""

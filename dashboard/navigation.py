@@ -12,6 +12,7 @@ filters it shows, the live demo at the end.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,3 +112,26 @@ def pages_by_section() -> dict[str, list[PageSpec]]:
         if specs:
             grouped[section] = specs
     return grouped
+
+
+@functools.cache
+def page_objects() -> dict[str, list]:
+    """The st.Page objects of the navigation, built once per process: st.Page resolves and stats its file
+    (~0.3 ms a page, 22 pages, on every run of every student); each run navigates over its own shallow
+    copies (st.navigation marks the copy it runs), so sessions never share a mutable page object. Here and
+    not in dashboard/app.py: that script runs anew on every run, and making a cached function there cost
+    every run ~2 ms (Streamlit reads the function's source to name its cache)."""
+    import streamlit as st
+
+    pages = {
+        section: [st.Page(spec.path, title=spec.title, icon=spec.icon,
+                          url_path=spec.url_path + "-start" if spec.default else spec.url_path,
+                          default=spec.default) for spec in specs]
+        for section, specs in pages_by_section().items()
+    }
+    # The default page is served at "/" and Streamlit drops its url_path, so a link to "/home" said "Page not
+    # found": a hidden page under that path runs the same file (its own hash, nothing in the sidebar).
+    for specs, page_list in zip(pages_by_section().values(), pages.values(), strict=True):
+        page_list += [st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path, visibility="hidden")
+                      for spec in specs if spec.default]
+    return pages

@@ -73,7 +73,25 @@ def fill_gallery(model, layer: str, recipe: dict, channels: tuple[int, ...], mis
                            preview=(lambda imgs, caps: show((imgs, caps))) if len(channels) > 1 and show else None)
 
 
-store = gallery.open_gallery(model, layer, recipe)
+@resources.cached("views", "Reading the gallery ...")
+def index_on_disk(model, layer: str, recipe_id: str, disk: tuple):
+    """The gallery's index (a JSON file of every channel's entry, validated): parsed once per change of the
+    folder or the index (``disk``) in this worker, not once per student."""
+    return gallery.open_gallery(model, layer, recipe)
+
+
+def read_gallery():
+    """The gallery as it is on disk now, as this run's own copy of the shared index (a picture found
+    damaged is dropped from this copy only). Whether each shown picture is usable is still checked per run
+    (:meth:`gallery.Gallery.missing`), so a file damaged in place is recomputed, never shown."""
+    import dataclasses
+
+    found = index_on_disk(model, layer, gallery.recipe_key(recipe),
+                          gallery.disk_token(gallery.gallery_dir(model, layer, recipe)))
+    return dataclasses.replace(found, done=dict(found.done))
+
+
+store = read_gallery()
 missing = store.missing(channels)
 if missing:
     try:
@@ -81,7 +99,7 @@ if missing:
     except zoo.ModelError as exc:
         st.error(str(exc))
         st.stop()
-store = gallery.open_gallery(model, layer, recipe)  # what is on disk now (other pages may have been added)
+store = read_gallery()  # what is on disk now (other pages may have been added)
 st.caption(f"{len(store.done)} of {n} channels of {layer} on disk · recipe: {recipe.steps} steps, "
            f"{recipe.size} px, η = {recipe.eta}, {'Fourier' if recipe.fourier else 'pixels'} · "
            + (f"{np.mean([v['seconds'] for v in store.done.values()]):.2f} s per channel when computed"
@@ -91,42 +109,51 @@ st.caption(f"{len(store.done)} of {n} channels of {layer} on disk · recipe: {re
 
 @resources.cached("views", "Laying out the gallery ...")
 def mosaic_picture(model, layer: str, recipe_id: str, channels: tuple[int, ...], done: tuple[int, ...]):
-    """(PNG data URI of the channels' pictures as one mosaic, tile centres): read from disk once per
-    (layer, page, what is on disk) in this worker, not once per student."""
-    import base64
+    """(JPEG of the channels' pictures as one mosaic, its (height, width), tile centres): read from disk once
+    per (layer, page, what is on disk) in this worker, not once per student. A JPEG (quality 92, ~230 kB
+    instead of an ~800 kB PNG): every student's browser fetches it, and this worker hashes it on each run
+    to serve it; the channel view below and the downloads stay lossless PNGs."""
+    import io
 
-    from core.images import to_png_bytes
+    from PIL import Image
 
     mosaic, centres = gallery.mosaic(store, list(channels), COLUMNS, TILE)
-    return "data:image/png;base64," + base64.b64encode(to_png_bytes(mosaic)).decode(), mosaic.shape[:2], centres
+    out = io.BytesIO()
+    Image.fromarray(mosaic).save(out, "JPEG", quality=92)
+    return out.getvalue(), mosaic.shape[:2], centres
 
 
 @resources.cached("views", "Laying out the gallery ...")
-def mosaic_figure(model, layer: str, recipe_id: str, channels: tuple[int, ...], done: tuple[int, ...],
-                  lecture: bool = False):
-    """The clickable mosaic as a plotly figure, built once per (layer, page, what is on disk, lecture mode) in this
-    worker and shared read-only (st.plotly_chart serialises a copy). It is a widget (clicks select a channel), so
-    it cannot be replayed: lecture mode's restyled copy is made here once (~8 ms per run otherwise)."""
-    source, (mosaic_h, mosaic_w), centres = mosaic_picture(model, layer, recipe_id, channels, done)
+def mosaic_figure(source: str, mosaic_h: int, mosaic_w: int, centres: tuple, lecture: bool = False):
+    """The clickable mosaic as a plotly figure, built once per (picture URL, layout, lecture mode) in this
+    worker and shared read-only (st.plotly_chart serialises a copy). It is a widget (clicks select a
+    channel), so it cannot be replayed: lecture mode's restyled copy is made here once (~8 ms per run
+    otherwise)."""
     fig = _mosaic_figure(source, mosaic_h, mosaic_w, centres)
     return theme.lecture_copy(fig) if lecture else fig
 
 
 def _mosaic_figure(source, mosaic_h, mosaic_w, centres):
-    fig = go.Figure(go.Image(source=source, hoverinfo="skip"))  # a PNG, not every pixel as JSON numbers
-    fig.add_trace(go.Scatter(x=[c[1] for c in centres], y=[c[2] for c in centres], mode="markers",
-                             marker={"size": TILE * 0.6, "opacity": 0.01, "symbol": "square"},
-                             customdata=[c[0] for c in centres], hovertemplate="channel %{customdata}<extra></extra>",
-                             showlegend=False))
+    """The mosaic is a layout image under invisible markers (one per tile, carrying its channel). The
+    picture goes by URL, not inside the chart: the chart is re-serialised for every student, and a
+    ~1 MB data URI in it cost each run ~20 ms of JSON encoding and a megabyte over the websocket."""
+    fig = go.Figure(go.Scatter(x=[c[1] for c in centres], y=[mosaic_h - c[2] for c in centres],
+                               mode="markers", marker={"size": TILE * 0.6, "opacity": 0.01, "symbol": "square"},
+                               customdata=[c[0] for c in centres], hovertemplate="channel %{customdata}<extra></extra>",
+                               showlegend=False))
+    fig.add_layout_image(source=source, xref="x", yref="y", x=0, y=mosaic_h, sizex=mosaic_w, sizey=mosaic_h,
+                         xanchor="left", yanchor="top", sizing="stretch", layer="below")
     fig.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}, height=int(mosaic_h * 1.4) + 10,
-                      xaxis={"visible": False, "range": [-0.5, mosaic_w - 0.5]},
-                      yaxis={"visible": False, "scaleanchor": "x", "autorange": "reversed"}, dragmode=False,
-                      clickmode="event+select")
+                      xaxis={"visible": False, "range": [0, mosaic_w], "fixedrange": True},
+                      yaxis={"visible": False, "range": [0, mosaic_h], "scaleanchor": "x", "fixedrange": True},
+                      dragmode=False, clickmode="event+select", plot_bgcolor="rgba(0,0,0,0)")
     return fig
 
 
-fig = mosaic_figure(model, layer, gallery.recipe_key(recipe), tuple(channels),
-                    tuple(k for k in channels if k in store.done), components.lecture_mode())
+picture, (mosaic_h, mosaic_w), centres = mosaic_picture(model, layer, gallery.recipe_key(recipe), tuple(channels),
+                                                    tuple(k for k in channels if k in store.done))
+fig = mosaic_figure(components.media_url(picture, "image/jpeg", "neuron-gallery.mosaic"), int(mosaic_h), int(mosaic_w),
+                    tuple(tuple(int(v) for v in c) for c in centres), components.lecture_mode())
 event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points", key="gal_click",
                         config={"displayModeBar": False})
 clicked = [p.get("customdata") for p in (event.selection.points if event and event.selection else [])]
@@ -151,9 +178,17 @@ if store.missing([channel]):
 maps = resources.activation_maps(model, image, layer)  # (h, w, C) on the current image, once per worker
 
 
+@resources.cached("views", "Reading the channel's picture ...")
+def channel_picture(model, layer: str, recipe_id: str, channel: int, entry: dict, disk: tuple):
+    """The channel's picture, decoded once per (what is on disk) in this worker, not once per student."""
+    return store.image(channel)
+
+
 try:
-    picture = store.image(channel)
+    picture = channel_picture(model, layer, gallery.recipe_key(recipe), channel, store.done[channel],
+                              gallery.disk_token(store))
 except zoo.ModelError as exc:  # damaged on disk since it was computed: said, and recomputed on the next run
+    store.done.pop(channel, None)
     st.error(str(exc))
     st.stop()
 

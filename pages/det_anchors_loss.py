@@ -22,6 +22,18 @@ resources.note_loaded("shapes-yolo")
 card = yolo.card
 recipe = card["recipe"]
 
+
+
+@resources.cached("datasets", "Drawing 1000 training scenes ...")
+def training_box_sizes(recipe: dict, n_train: int):
+    """(N, 2) widths and heights (fractions of the side) of every box in ``n_train`` training scenes: once
+    per worker, as a read-only array that carries its sha256 (the clustering and the section below are
+    keyed by it, so no run hashes it again), without keeping the scenes themselves."""
+    from core.cache import digested
+
+    return digested(T.training_set(dict(recipe, n_train=n_train)).all_wh())
+
+
 # ----------------------------------------------------------------------------- anchors
 st.header("1. Anchors: good shape priors, found by clustering")
 st.markdown("YOLOv2 clusters the training boxes' **(w, h)** with k-means, using the distance "
@@ -51,9 +63,7 @@ with components.controls("Boxes and clustering", expanded=True):
             wh = wh / image_side
         source = f"{len(wh)} boxes from {name}"
     else:
-        data = resources.compute("datasets", "anchor_boxes", lambda p: T.training_set(dict(recipe, n_train=1000)),
-                                 "Drawing 1000 training scenes ...")
-        wh = data.all_wh()
+        wh = training_box_sizes(recipe, 1000)
         source = f"{len(wh)} boxes from 1000 synthetic training scenes"
 
 ks = [v for v in range(1, 11) if v <= len(wh)]

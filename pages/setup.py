@@ -63,17 +63,29 @@ if not missing:
 else:
     st.warning(f"Still missing ({len(missing)}): " + "; ".join(missing[:12]) + (" …" if len(missing) > 12 else "")
                + ". `make run` / `make classroom` compute them at start (the warm start).")
-with st.expander(f"Readiness checklist: {len(ready_rows) - sum(1 for r in ready_rows if not r['state'].startswith('ready'))}"
-                 f" of {len(ready_rows)} views ready", expanded=bool(missing) and not components.lecture_mode()):
-    st.dataframe(pd.DataFrame(ready_rows), hide_index=True, width="stretch")
-    st.caption(f"Decoders trained: {', '.join(trained) or 'none'}" + (f"; not yet: {', '.join(untrained)}" if untrained else "")
-               + ". The views are each step's preset in core/lecture.toml, plus the extra views listed there.")
+
+
+@components.replayed("setup.readiness")
+def readiness_checklist(ready_rows: list[dict], trained: tuple[str, ...], untrained: tuple[str, ...], expanded: bool) -> None:
+    """The checklist is the same for every student until a view or decoder is computed: drawn once per
+    content, replayed for the others."""
+    with st.expander(f"Readiness checklist: {len(ready_rows) - sum(1 for r in ready_rows if not r['state'].startswith('ready'))}"
+                     f" of {len(ready_rows)} views ready", expanded=expanded):
+        st.dataframe(pd.DataFrame(ready_rows), hide_index=True, width="stretch")
+        st.caption(f"Decoders trained: {', '.join(trained) or 'none'}" + (f"; not yet: {', '.join(untrained)}" if untrained else "")
+                   + ". The views are each step's preset in core/lecture.toml, plus the extra views listed there.")
+
+
+readiness_checklist(ready_rows, tuple(trained), tuple(untrained), bool(missing) and not components.lecture_mode())
 
 pool = jobs.pool().stats()
 st.caption(f"Heavy work (ascent, Deep Dream, Score-CAM, training, ...) runs {pool['workers']} at a time in this "
            f"worker process: {pool['running']} running, {pool['queued']} queued now.")
-with st.expander("Caches of this worker process (bounded; least recently used entries go first)"):
-    st.dataframe(pd.DataFrame(cache_stats()).assign(MB=lambda d: (d["bytes"] / 2**20).round(1)).drop(columns=["bytes"]),
+# its counters change on every run, so it cannot be replayed: computed only while a reader has it open
+caches = st.expander("Caches of this worker process (bounded; least recently used entries go first)",
+                     key="setup_caches", on_change="rerun")
+if caches.open:
+    caches.dataframe(pd.DataFrame(cache_stats()).assign(MB=lambda d: (d["bytes"] / 2**20).round(1)).drop(columns=["bytes"]),
                  hide_index=True, width="stretch")
 
 # ----------------------------------------------------------------------------- assets
@@ -97,10 +109,17 @@ for name, asset in mgr.assets.items():
         "used by": ", ".join(asset.used_by),
         "file": str(st_.path),
     })
-table = pd.DataFrame(rows)
-st.dataframe(table, hide_index=True, width="stretch",
-             column_config={"state": st.column_config.TextColumn(help="verified = size and sha256 match")})
-missing_offline = table[(table["kind"] == "offline default") & (table["state"] != "verified")]["asset"].tolist()
+
+
+@components.replayed("setup.assets")
+def asset_table(rows: list[dict]) -> None:
+    """The same table for every student until a file changes: drawn once per content, then replayed."""
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                 column_config={"state": st.column_config.TextColumn(help="verified = size and sha256 match")})
+
+
+asset_table(rows)
+missing_offline = [r["asset"] for r in rows if r["kind"] == "offline default" and r["state"] != "verified"]
 if missing_offline:
     st.warning(f"{len(missing_offline)} offline default(s) are not ready: {', '.join(missing_offline)}.")
     if st.button("Fetch offline defaults", type="primary"):
@@ -138,7 +157,8 @@ st.caption(
 )
 loaded = components.image_picker("setup_image", default="astronaut")
 if loaded is not None:
-    st.plotly_chart(figures.image_figure(loaded.array), width="stretch")
+    components.replay("setup.image", loaded.array, lambda: st.plotly_chart(figures.image_figure(loaded.array),
+                                                                          width="stretch"), pictures=True)
     st.caption(
         f"Stored as {loaded.format} {loaded.original_mode}, {loaded.original_size[0]} x "
         f"{loaded.original_size[1]} pixels."

@@ -14,7 +14,9 @@ Streamlit's internals change between releases without notice. What this project 
 * **sessions** (:func:`current_session_id`, :func:`session_is_active`, :func:`serving_sessions`,
   :func:`can_rerun_sessions`, :func:`rerun_session`, :func:`script_control_exceptions`): the script run
   context, the runtime's session manager and an AppSession's last client state, with which
-  dashboard/follow.py wakes the followers of a room and dashboard/resources.py withdraws a closed tab's jobs.
+  dashboard/follow.py wakes the followers of a room and dashboard/resources.py withdraws a closed tab's jobs;
+* **media files** (:func:`media_url`): Streamlit's media file manager, for a picture a chart loads by URL
+  instead of carrying it inline in every student's chart JSON (the neuron gallery's clickable mosaic).
 
 :data:`WRITTEN_FOR` is the range of Streamlit versions this was written and tested for (requirements.txt pins
 one). On another version :func:`check_version` logs one warning naming both; nothing crashes: every function
@@ -178,6 +180,25 @@ def wrap_element(kind: str, make_wrapper: Callable[[Callable], Callable], marker
     if main is not None and hasattr(st, kind) and not getattr(getattr(st, kind), marker, False):
         setattr(st, kind, getattr(main, kind))
     return True
+
+
+# ----------------------------------------------------------------------------- media files
+
+
+def media_url(data: bytes, mimetype: str, coordinates: str) -> str | None:
+    """A URL under which this session's browser fetches ``data`` from this server (Streamlit's media file
+    manager, as ``st.image`` uses it: one stored copy per content, kept while a session's last run used it).
+    Relative (``media/<id>.png``), so it also works under a base URL path. None without a runtime (a bare
+    import): the caller then sends the bytes inline."""
+    from streamlit import runtime
+
+    if not runtime.exists():
+        return None
+    try:
+        url = runtime.get_instance().media_file_mgr.add(data, mimetype, coordinates)
+    except (AttributeError, RuntimeError):
+        return None
+    return url.lstrip("/")
 
 
 # ----------------------------------------------------------------------------- sessions

@@ -184,10 +184,12 @@ def _read_index(folder: Path) -> dict[int, dict]:
         return {}
 
 
-def disk_token(gallery: Gallery) -> tuple:
-    """Changes whenever the gallery's files change (for keys of work that fills it)."""
+def disk_token(gallery: Gallery | Path) -> tuple:
+    """Changes whenever the gallery's files change (for keys of work that fills or reads it); a gallery or
+    its folder."""
+    folder = gallery if isinstance(gallery, Path) else gallery.folder
     out = []
-    for path in (gallery.folder, gallery.folder / "index.json"):
+    for path in (folder, folder / "index.json"):
         try:
             out.append(path.stat().st_mtime_ns)
         except OSError:

@@ -68,3 +68,22 @@ def test_hostile_upload_gives_a_sentence_not_a_traceback(server, page, tmp_path)
     assert "not an image we can read" in page.locator('[data-testid="stAlertContentError"]').first.inner_text()
     assert page.locator('[data-testid="stException"]').count() == 0
     screenshot(page, "setup-bad-upload")
+
+
+def test_gallery_mosaic_picture_loads_and_a_click_on_a_tile_selects_its_channel(server, page):
+    """The clickable mosaic's picture comes by URL from the session's worker (not inside the chart): the
+    browser gets it (HTTP 200, an image), and a click on tile 5 selects channel 5."""
+    page.goto(server + "/neuron-gallery")
+    wait_for_app(page)
+    picture = page.locator(".js-plotly-plot .imagelayer image").first
+    href = picture.evaluate("e => e.getAttribute('xlink:href') || e.getAttribute('href')")
+    assert href and not href.startswith("data:")
+    status, kind = page.evaluate("async h => { const r = await fetch(h); return [r.status, r.headers.get('content-type')]; }",
+                                 href)
+    assert status == 200 and kind.startswith("image/"), (status, kind)
+    box = picture.bounding_box()
+    tile = box["width"] / (8 * 98 - 2)  # screen pixels per mosaic pixel
+    page.mouse.click(box["x"] + (5 * 98 + 48) * tile, box["y"] + 48 * tile)
+    wait_for_app(page)
+    channel = page.get_by_label(re.compile(r"Channel \(0-\d+\)")).input_value()
+    assert channel == "5", channel

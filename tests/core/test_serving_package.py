@@ -112,6 +112,16 @@ def test_outside_a_session():
     assert patches.session_is_active("abc") is None  # no runtime here
     assert patches.serving_sessions() is False
     assert patches.rerun_session("abc") is False
+    assert patches.media_url(b"\x89PNG", "image/png", "x") is None  # no server to serve it: the caller inlines it
+
+
+def test_a_picture_without_a_server_goes_inline_as_a_data_uri():
+    import base64
+
+    from dashboard import components
+
+    url = components.media_url(b"\xff\xd8jpeg bytes", "image/jpeg", "gallery")
+    assert url == "data:image/jpeg;base64," + base64.b64encode(b"\xff\xd8jpeg bytes").decode()
 
 
 # ----------------------------------------------------------------------------- health

@@ -182,6 +182,28 @@ def test_gallery_page_defaults_and_channel_links(app):
     assert any("channel 7: what maximises it" in c for img in at.get("image") for c in img.captions)
 
 
+def test_gallery_mosaic_loads_its_picture_by_url_and_each_marker_sits_on_its_tile(app):
+    """The clickable mosaic is serialised for every student: its picture goes by URL (a served media file),
+    not as a megabyte of data URI inside the chart; the invisible marker of channel k is the centre of
+    tile k (row k // 8, column k % 8 of 96 px tiles with 2 px gaps), so a click selects what it shows."""
+    import json
+
+    at = open_page(app, "cnn_gallery.py")
+    chart = next(c for c in at.get("plotly_chart") if "customdata" in c.proto.spec)
+    spec = json.loads(chart.proto.spec)
+    image = spec["layout"]["images"][0]
+    assert not image["source"].startswith("data:") and "media/" in image["source"]
+    assert len(chart.proto.spec) < 50_000
+    h, w = image["sizey"], image["sizex"]
+    assert (h, w) == (4 * 98 - 2, 8 * 98 - 2)
+    assert spec["layout"]["xaxis"]["range"] == [0, w] and spec["layout"]["yaxis"]["range"] == [0, h]
+    markers = spec["data"][0]
+    assert markers["customdata"] == list(range(32))
+    for k, x, y in zip(markers["customdata"], markers["x"], markers["y"], strict=True):
+        row, col = divmod(k, 8)
+        assert x == col * 98 + 48 and h - y == row * 98 + 48, (k, x, y)
+
+
 def test_gallery_page_opens_a_linked_channel_and_clamps_bad_links(app):
     at = app({"layer": "block4a_expand_activation", "channel": "7"})
     at.run()

@@ -103,6 +103,20 @@ def test_setup_page_reports_assets_and_image(app):
         assert not at.exception and not at.error
 
 
+def test_setup_page_lists_the_caches_only_while_their_expander_is_open(app):
+    """The cache table's counters change on every run (it cannot be replayed like the other tables), so it
+    is computed only for a reader who opened it."""
+    at = app()
+    at.run()
+    at.switch_page(page_path("setup.py")).run()
+    assert not any("max_entries" in d.value.columns for d in at.dataframe)
+    at.session_state["setup_caches"] = True
+    at.run()
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "max_entries" in d.value.columns)
+    assert "views" in set(table["name"]) and "MB" in table.columns
+
+
 def test_streamlit_no_longer_clears_the_keras_session_after_each_rerun(app):
     """Streamlit's post-run keras.backend.clear_session() cost ~200 ms per slider move; app.py disables it.
     The effect, not the patch: Keras's global state (which clear_session empties) survives two reruns."""
