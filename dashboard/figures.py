@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import plotly.colors
 import plotly.graph_objects as go
 
 FONT = dict(family="Inter, Helvetica, Arial, sans-serif", size=14)
@@ -361,8 +362,7 @@ def matrix_html(m, fmt: str = "{:g}", highlight=None) -> str:
             + "</tbody></table>")
 
 
-VIRIDIS = ("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b",
-           "#fde725")  # plotly.colors.sequential.Viridis
+VIRIDIS = tuple(plotly.colors.sequential.Viridis)  # the colours of Plotly's heatmaps, so the HTML grid matches them
 
 
 def heat_grid_html(m, title: str = "", fmt: str = "{:.2f}", readable: int = 12, max_width_px: int = 420) -> str:
