@@ -101,16 +101,16 @@ def cubic_section(cubic_a: float) -> None:
     st.markdown("Keys' cubic k(t) is 1 at t = 0, 0 at the other whole numbers and 0 beyond |t| = 2. Sampled every half "
                 "sample it is the 1-D kernel **[" + ", ".join(f"{t:g}" for t in taps) + "]**; the 2-D kernel is its outer "
                 "product with itself (7 x 7, separable). Convolving the zero-inserted 8 x 8 grid with it:")
-    c1, c2, c3 = st.columns([4, 4, 4])
+    # two rows: three tables of 7-8 columns of three-decimal numbers side by side ran into each other
+    c1, c2 = st.columns([2, 3])
     with c1:
         st.markdown("**zero-inserted** (8 x 8)")
         matrix_table(zc)
     with c2:
         st.markdown(f"**cubic kernel** 7 x 7 (a = {cubic_a:g})")
         matrix_table(U.cubic_kernel(2, cubic_a), "{:.3f}")
-    with c3:
-        st.markdown("**convolved** = bicubic")
-        matrix_table(cubic, "{:.2f}")
+    st.markdown("**convolved** = bicubic")
+    matrix_table(cubic, "{:.2f}")
     direct = U.keys_interpolate(U.SLIDE_MATRIX, 2, cubic_a)
     st.success(f"Zero insertion + the cubic kernel {'equals' if np.allclose(cubic, direct) else 'differs from'} "
                f"bicubic interpolation written directly (Keys' k at every half sample, zeros outside the matrix): max "
