@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from core.errors import UserError, quote
 from core.limits import IMAGE_MAX_PIXELS as DEFAULT_MAX_PIXELS  # header-declared pixels we agree to decode
@@ -260,30 +260,47 @@ def _array_to_rgb(arr: np.ndarray, notes: list[str]) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def _pil_to_rgb(img: Image.Image, notes: list[str], extrema: tuple[float, float] | None = None) -> Image.Image:
-    """``img`` (or one band of it) as 8-bit RGB. ``extrema``: (min, max) of the *whole* picture, so that
-    the bands of a 32-bit or float image are scaled alike."""
+_DEEP_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # one band, more than 8 bits a sample
+
+
+def _deep_gray_to_u8(img: Image.Image, notes: list[str], extrema: tuple[float, float] | None = None) -> np.ndarray:
+    """A 16-bit, 32-bit or float one-band ``img`` (or one band of rows of it) as an (H, W) uint8 array,
+    scaled in place in one float32 copy. ``extrema``: (min, max) of the *whole* picture, so that the
+    bands of a picture are scaled alike."""
     mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        arr = np.asarray(img, dtype=np.float32)
-        lo, hi = extrema if extrema is not None else (float(arr.min(initial=0)), float(arr.max(initial=0)))
-        if mode == "I" and (hi > 65535 or lo < 0):
-            arr = (arr - lo) / max(hi - lo, 1) * 255.0
-            notes.append("32-bit values rescaled to 8 bit")
-        else:
-            arr = arr / 257.0
-            notes.append("16-bit values scaled to 8 bit")
-        return Image.fromarray(np.clip(arr, 0, 255).round().astype(np.uint8), "L").convert("RGB")
+    arr = np.array(img, dtype=np.float32)  # a writable copy: scaled in place
     if mode == "F":
-        arr = np.asarray(img, dtype=np.float32)
         if not np.all(np.isfinite(arr)):
             raise CorruptImageError("The image contains NaN or infinite values.")
         lo, hi = extrema if extrema is not None else (float(arr.min()), float(arr.max()))
         if not (np.isfinite(lo) and np.isfinite(hi)):
             raise CorruptImageError("The image contains NaN or infinite values.")
-        arr = arr * 255.0 if (lo >= 0 and hi <= 1) else (arr - lo) / max(hi - lo, 1e-12) * 255.0
+        if lo >= 0 and hi <= 1:
+            arr *= 255.0
+        else:
+            arr -= lo
+            arr *= 255.0 / max(hi - lo, 1e-12)
         notes.append("floating-point values scaled to 8 bit")
-        return Image.fromarray(np.clip(arr, 0, 255).round().astype(np.uint8), "L").convert("RGB")
+    else:
+        lo, hi = extrema if extrema is not None else (float(arr.min(initial=0)), float(arr.max(initial=0)))
+        if mode == "I" and (hi > 65535 or lo < 0):
+            arr -= lo
+            arr *= 255.0 / max(hi - lo, 1)
+            notes.append("32-bit values rescaled to 8 bit")
+        else:
+            arr /= 257.0
+            notes.append("16-bit values scaled to 8 bit")
+    np.clip(arr, 0, 255, out=arr)
+    np.rint(arr, out=arr)
+    return arr.astype(np.uint8)
+
+
+def _pil_to_rgb(img: Image.Image, notes: list[str], extrema: tuple[float, float] | None = None) -> Image.Image:
+    """``img`` (or one band of it) as 8-bit RGB. ``extrema``: (min, max) of the *whole* picture, so that
+    the bands of a 32-bit or float image are scaled alike."""
+    mode = img.mode
+    if mode in _DEEP_GRAY_MODES:
+        return Image.fromarray(_deep_gray_to_u8(img, notes, extrema), "L").convert("RGB")
     if mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
         mode = "RGBA"
@@ -345,18 +362,23 @@ def load_image(source: ImageInput, max_side: int = DEFAULT_MAX_SIDE,
         if _is_16_bit(img) and img.mode not in _TWO_BYTE_MODES and img.mode != "I":
             notes.append("16-bit values scaled to 8 bit")  # Pillow reads 48/64-bit RGB(A) as 8-bit
         img.load()
-        if _has_rotation(img):
-            img = ImageOps.exif_transpose(img)
-            notes.append("EXIF orientation applied")
+        orientation = _orientation(img)
         arr = _to_rgb_reduced(img, notes, max_side)
     except ImageError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError, struct_error()) as exc:
         raise CorruptImageError("The image file is damaged or truncated and cannot be decoded "
                                 f"({_quote(exc)}).") from None
-    if arr.ndim != 3 or arr.shape[2] != 3:
-        raise CorruptImageError(f"The decoded image has an unexpected shape {arr.shape}.")
-    return _cap(LoadedImage(arr, (width, height), original_mode, fmt, notes), max_side, (width, height))
+    del img  # the decoded picture (up to max_decoded_bytes) goes before anything else is allocated
+    if orientation:  # turned after the reduction: no second full-size copy of the decoded picture
+        arr = _orient(arr, orientation)
+        notes.append("EXIF orientation applied")
+    loaded = _cap(LoadedImage(arr, (width, height), original_mode, fmt, notes), max_side, (width, height))
+    if loaded.array.ndim == 2:
+        loaded.array = np.repeat(loaded.array[:, :, None], 3, axis=2)
+    if loaded.array.ndim != 3 or loaded.array.shape[2] != 3:
+        raise CorruptImageError(f"The decoded image has an unexpected shape {loaded.array.shape}.")
+    return loaded
 
 
 def _is_16_bit(img: Image.Image) -> bool:
@@ -382,7 +404,9 @@ def _check_jpeg_length(width: int, height: int, nbytes: int) -> None:
 def _to_rgb_reduced(img: Image.Image, notes: list[str], max_side: int) -> np.ndarray:
     """The decoded ``img`` as (H', W', 3) uint8, converted band by band: every band is turned to 8-bit
     RGB and shrunk by the whole factor that keeps the result at least ``max_side`` on its long side, so
-    no full-size float or RGBA copy of a large picture exists at any time."""
+    no full-size float or RGBA copy of a large picture exists at any time. A one-band picture of more
+    than 8 bits comes back as (H', W') uint8 (gray: three times less to hold while the decoded picture
+    is still alive; :func:`load_image` makes it RGB after letting the decoded picture go)."""
     width, height = img.size
     fx = fy = 1
     if max_side and max(width, height) > max_side:  # the whole factors towards the final size (_cap's)
@@ -390,15 +414,20 @@ def _to_rgb_reduced(img: Image.Image, notes: list[str], max_side: int) -> np.nda
         fx = max(1, width // max(1, round(width * scale)))
         fy = max(1, height // max(1, round(height * scale)))
     extrema = None
-    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+    gray = img.mode in _DEEP_GRAY_MODES
+    if gray:
         lo, hi = img.getextrema()
         extrema = (float(lo), float(hi))
     rows = max(fy, (BAND_PIXELS // max(width, 1)) // fy * fy)
-    out = np.empty((-(-height // fy), -(-width // fx), 3), np.uint8)  # filled band by band, never concatenated
+    shape = (-(-height // fy), -(-width // fx)) + (() if gray else (3,))
+    out = np.empty(shape, np.uint8)  # filled band by band, never concatenated
     for top in range(0, height, rows):
         band = img.crop((0, top, width, min(height, top + rows)))
         band_notes: list[str] = []
-        rgb = _pil_to_rgb(band, band_notes, extrema)
+        if gray:
+            rgb = Image.fromarray(_deep_gray_to_u8(band, band_notes, extrema), "L")
+        else:
+            rgb = _pil_to_rgb(band, band_notes, extrema)
         del band
         if fx > 1 or fy > 1:
             rgb = rgb.reduce((fx, fy))
@@ -409,12 +438,21 @@ def _to_rgb_reduced(img: Image.Image, notes: list[str], max_side: int) -> np.nda
     return out
 
 
-def _has_rotation(img: Image.Image) -> bool:
-    """Orientation 2-8 only: 1 is upright, and 0, 9 or 65535 are not orientations (nothing is rotated)."""
+def _orientation(img: Image.Image) -> int:
+    """The EXIF orientation 2-8 to undo, else 0: 1 is upright, and 0, 9 or 65535 are not orientations."""
     try:
-        return img.getexif().get(0x0112, 1) in (2, 3, 4, 5, 6, 7, 8)
+        value = img.getexif().get(0x0112, 1)
     except Exception:
-        return False
+        return 0
+    return value if value in (2, 3, 4, 5, 6, 7, 8) else 0
+
+
+def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """``arr`` turned upright as ``ImageOps.exif_transpose`` turns a picture with that EXIF orientation."""
+    turned = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+              5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(a, 2).swapaxes(0, 1),
+              8: lambda a: np.rot90(a, 1)}[orientation](arr)
+    return np.ascontiguousarray(turned)
 
 
 def _cap(loaded: LoadedImage, max_side: int, stored: tuple[int, int] | None = None) -> LoadedImage:

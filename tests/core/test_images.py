@@ -165,6 +165,35 @@ def test_exif_rotated_jpeg():
     assert "EXIF orientation applied" in out.notes
 
 
+@pytest.mark.parametrize("orientation", [2, 3, 4, 5, 6, 7, 8])
+def test_every_exif_orientation_is_turned_as_pillow_turns_it(orientation):
+    """The turn is applied to the reduced array (no second full-size copy): it must be Pillow's."""
+    from PIL import ImageOps
+
+    rng = np.random.default_rng(orientation)
+    pixels = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)  # asymmetric, so every turn differs
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(Image.fromarray(pixels), "PNG", exif=exif.tobytes())
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
+    out = load_image(data)
+    assert np.array_equal(out.array, expected)
+    assert "EXIF orientation applied" in out.notes
+
+
+def test_rotated_16_bit_gray_is_turned_and_scaled():
+    values = (np.arange(6 * 4, dtype=np.uint16).reshape(6, 4) * 2000)
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    buf = io.BytesIO()
+    Image.fromarray(values).save(buf, format="PNG", exif=exif.tobytes())
+    out = load_image(buf.getvalue())
+    expected = np.rint(np.rot90(values, 1) / 257.0).astype(np.uint8)
+    assert out.array.shape == (4, 6, 3)
+    assert np.array_equal(out.array[:, :, 0], expected) and np.array_equal(out.array[:, :, 2], expected)
+    assert "16-bit values scaled to 8 bit" in out.notes and "EXIF orientation applied" in out.notes
+
+
 def test_grayscale_png():
     out = load_image(encode(Image.fromarray(np.arange(256, dtype=np.uint8).reshape(16, 16)), "PNG"))
     check_rgb(out.array, (16, 16))
