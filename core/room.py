@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -88,7 +89,11 @@ class RoomStore:
 
     # --- the presenter's view ------------------------------------------------------------------
     def state(self, room: str) -> dict:
-        """{"view": {...} | None, "version": int, "free": bool, "recall": int, "question": {...} | None}"""
+        """{"view": {...} | None, "version": int, "epoch": str, "free": bool, "recall": int, "question": {...} | None}
+
+        ``epoch`` names one life of the room's record: a store restarted empty (or a room expired) starts
+        its versions from 1 again under a new epoch, so a follower compares (epoch, version), never the
+        version alone (version 1 of the new life is not the version 1 it already loaded)."""
         raise NotImplementedError
 
     def publish_view(self, room: str, view: dict) -> int:
@@ -170,7 +175,11 @@ class RoomStore:
 
 
 def _empty_state() -> dict:
-    return {"view": None, "version": 0, "free": False, "recall": 0, "question": None}
+    return {"view": None, "version": 0, "epoch": "", "free": False, "recall": 0, "question": None}
+
+
+def _new_epoch() -> str:
+    return secrets.token_hex(6)
 
 
 class InProcessRoomStore(RoomStore):
@@ -195,6 +204,7 @@ class InProcessRoomStore(RoomStore):
     def _update(self, room: str, **fields) -> int:
         with self._lock:
             st = self._rooms.setdefault(room, _empty_state())
+            st["epoch"] = st["epoch"] or _new_epoch()
             if "view" in fields:
                 st["view"] = fields["view"]
             if "free" in fields:
@@ -350,6 +360,7 @@ class RedisRoomStore(RoomStore):
 
         def run(r):
             pipe = r.pipeline(transaction=True)
+            pipe.hsetnx(key, "epoch", json.dumps(_new_epoch()))  # a new life of the record gets a new epoch
             mapping = {k: json.dumps(fields[k]) for k in ("view", "free", "question") if k in fields}
             if mapping:
                 pipe.hset(key, mapping=mapping)

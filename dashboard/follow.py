@@ -193,8 +193,8 @@ class Follow:
     presenter: bool = False
     following: bool = True
     asked: bool = False  # changed the view while following: asked whether to stop following
-    applied: int = -1  # room version this session has caught up with
-    recall_seen: int = -1
+    applied: tuple[str, int] | None = None  # (epoch, version) of the room this session has caught up with
+    recall_seen: tuple[str, int] | None = None  # (epoch, recall count) last seen
     published: dict | None = None  # presenter: the view last published
     live: dict | None = None  # presenter, during a run: the view as the page's controls are drawn
     snapshot: dict | None = None  # follower: the room's view this run started from
@@ -286,18 +286,19 @@ def room(url_path: str) -> Iterator[None]:
         _presenter_after(h, fs, url_path, state, side, top)
         return
 
-    if state["recall"] != fs.recall_seen:  # "bring everyone back" (the first run: follow by default)
-        if fs.recall_seen >= 0:
+    recall = (state["epoch"], state["recall"])
+    if recall != fs.recall_seen:  # "bring everyone back" (the first run, or a new life of the room: no recall)
+        if fs.recall_seen is not None and fs.recall_seen[0] == recall[0]:
             fs.following, fs.asked = True, False
-        fs.recall_seen = state["recall"]
+        fs.recall_seen = recall
     view = state["view"]
     leading = fs.following and not fs.asked and not state["free"] and view is not None
     fs.snapshot = None
     if leading:
         fs.snapshot = view
-        if state["version"] != fs.applied:
+        if (state["epoch"], state["version"]) != fs.applied:
             _trace(f"run {sid[:8]} loads version {state['version']} {view['page']} {view['query']}")
-            fs.applied = state["version"]
+            fs.applied = (state["epoch"], state["version"])
             _load(view, url_path)  # may switch page (a rerun of the new page)
     h.register(sid, fs.room, fs.following and not fs.asked)
     if fs.following and time.monotonic() - fs.touched > 5.0:  # counted at once, then by the hub's tick
@@ -388,7 +389,7 @@ def _load(view: dict, url_path: str) -> None:
 def _catch_up() -> None:
     fs = st.session_state.get(KEY)
     if isinstance(fs, Follow):
-        fs.following, fs.asked, fs.applied = True, False, -1
+        fs.following, fs.asked, fs.applied = True, False, None
 
 
 def _stop_following() -> None:
@@ -424,14 +425,15 @@ def _follower_panel(h: Hub, fs: Follow, state: dict, side, top) -> None:
             else:
                 _student_question(h, fs, question)
     if not h.can_wake:
-        _poll_fallback(h, fs, state["version"])
+        _poll_fallback(h, fs, (state["epoch"], state["version"]))
 
 
-def _poll_fallback(h: Hub, fs: Follow, version: int) -> None:
+def _poll_fallback(h: Hub, fs: Follow, version: tuple[str, int]) -> None:
     @st.fragment(run_every=POLL_S)
     def poll() -> None:
         with contextlib.suppress(rooms.RoomUnavailable):
-            if h.store.state(fs.room)["version"] != version:
+            now = h.store.state(fs.room)
+            if (now["epoch"], now["version"]) != version:
                 st.rerun(scope="app")
 
     poll()

@@ -231,7 +231,7 @@ def test_presenter_leads_three_students_across_two_workers(lecture, browser):
         for _ in range(3):  # before the lecturer arrives: each on the upsampling page (which warms both workers)
             ctx, pg = _open(browser, lecture.base + "/upsampling")
             contexts.append(ctx)
-            pg.get_by_text("Following the lecturer").first.wait_for(timeout=30_000)
+            pg.get_by_text("Following the lecturer", exact=True).first.wait_for(timeout=30_000)
             assert pg.get_by_text("Presenting").count() == 0
             students.append(pg)
         pctx, presenter = _open(browser, lecture.presenter_url)
@@ -268,20 +268,20 @@ def test_presenter_leads_three_students_across_two_workers(lecture, browser):
               f"control {max(view_s):.2f} s {view_s} (the test's key press took {presses_s:.2f} s); "
               f"deadline {DEADLINE_S:.1f} s at load {LOAD_PER_CORE:.1f} per core")
         for pg in students:
-            assert pg.get_by_text("Following the lecturer").count() > 0
+            assert pg.get_by_text("Following the lecturer", exact=True).count() > 0
             assert pg.locator('[data-testid="stException"]').count() == 0
 
         # a late student lands on the current view
         ctx, late = _open(browser, lecture.base + "/")
         contexts.append(ctx)
         _all_within([late], _on_upsampling_with_factor(3), 30, time.monotonic())
-        late.get_by_text("Following the lecturer").first.wait_for(timeout=10_000)
+        late.get_by_text("Following the lecturer", exact=True).first.wait_for(timeout=10_000)
         screenshot(late, "follow-late-student")
 
         # a wrong secret gets no presenter controls (and the wrong secret leaves the address bar too)
         ctx, wrong = _open(browser, lecture.base + "/?presenter=not-the-secret-at-all")
         contexts.append(ctx)
-        wrong.get_by_text("Following the lecturer").first.wait_for(timeout=30_000)
+        wrong.get_by_text("Following the lecturer", exact=True).first.wait_for(timeout=30_000)
         assert wrong.get_by_text("Presenting").count() == 0
         assert wrong.get_by_text("Bring everyone back").count() == 0
         assert "presenter=" not in wrong.url
@@ -318,7 +318,7 @@ def test_redis_stopped_mid_lecture_leaves_pages_usable_and_following_resumes(lec
         presenter.get_by_text("Presenting").first.wait_for(timeout=30_000)
         sctx, student = _open(browser, lecture.base + "/")
         contexts.append(sctx)
-        student.get_by_text("Following the lecturer").first.wait_for(timeout=30_000)
+        student.get_by_text("Following the lecturer", exact=True).first.wait_for(timeout=30_000)
 
         lecture.redis.stop()
         student.get_by_test_id("stSidebarNavLink").filter(has_text="Upsampling").click()
@@ -334,7 +334,7 @@ def test_redis_stopped_mid_lecture_leaves_pages_usable_and_following_resumes(lec
         assert student.locator('[data-testid="stException"]').count() == 0
 
         lecture.redis.start()  # back (empty: no persistence); the listeners reconnect and resync
-        student.get_by_text("Following the lecturer").first.wait_for(timeout=30_000)
+        student.get_by_text("Following the lecturer", exact=True).first.wait_for(timeout=30_000)
         presenter.get_by_test_id("stSidebarNavLink").filter(has_text="Semantic segmentation").click()
         student.wait_for_url("**/segmentation**", timeout=60_000)
         _idle(student)

@@ -39,7 +39,7 @@ def store(request, tmp_path):
 def test_views_versions_and_rooms_stay_apart(store):
     a, b = room.room_id("secret-a-123456"), room.room_id("secret-b-123456")
     assert a != b and len(a) == 12
-    assert store.state(a) == {"view": None, "version": 0, "free": False, "recall": 0, "question": None}
+    assert store.state(a) == {"view": None, "version": 0, "epoch": "", "free": False, "recall": 0, "question": None}
     view = room.normalise_view("grad-cam", {"method": ["Grad-CAM++"], "layer": ["block6a"]})
     v1 = store.publish_view(a, view)
     assert store.state(a)["view"] == view and store.state(a)["version"] == v1 == 1
@@ -48,6 +48,7 @@ def test_views_versions_and_rooms_stay_apart(store):
     store.recall(a)
     st = store.state(a)
     assert (st["free"], st["recall"], st["version"]) == (False, 1, 3)
+    assert len(st["epoch"]) == 12 and st["epoch"] == store.state(a)["epoch"]  # one life of the room: one epoch
 
 
 def test_answers_count_once_per_voter_and_tally(store):
@@ -128,6 +129,7 @@ def test_a_stopped_redis_is_one_sentence_and_the_store_heals(redis_proc):
     store = room.open_store(redis_proc.url)
     r = room.room_id("secret-a-123456")
     store.publish_view(r, room.normalise_view("home", {}))
+    epoch = store.state(r)["epoch"]
     changes, stop = [], threading.Event()
     thread = threading.Thread(target=store.listen, args=(changes.append, stop), daemon=True)
     thread.start()
@@ -148,6 +150,8 @@ def test_a_stopped_redis_is_one_sentence_and_the_store_heals(redis_proc):
         time.sleep(0.1)
     assert store.ping() and changes.count(None) > failures, "the listener reconnected and asked for a resync"
     assert store.state(r)["view"] is None and store.publish_view(r, room.normalise_view("yolo", {})) == 1
+    # version 1 again, but of a new life of the room: a follower that loaded the old version 1 must see a change
+    assert store.state(r)["epoch"] not in ("", epoch)
     stop.set()
     thread.join(timeout=10)
 

@@ -74,6 +74,27 @@ def test_a_student_follows_the_presenters_view_and_is_asked_after_its_own_change
     assert student.slider(key="up_factor").value == 4
 
 
+def test_a_room_store_restarted_empty_is_a_new_life_followers_still_follow(room):
+    """Redis restarted without persistence numbers the room's versions from 1 again: the presenter's next
+    page is version 1 of a new life, which a student that loaded version 1 before must still load (CI saw
+    a student stay behind when it compared the version alone)."""
+    presenter = _app()
+    presenter.query_params["presenter"] = SECRET
+    presenter.run()  # Home, version 1
+    student = _app()
+    student.run()  # loads version 1
+    store = room.hub().store
+    assert store.state(room.hub().default_room)["version"] == 1
+    with store._lock:
+        store._rooms.clear()  # what a Redis restarted empty looks like
+    presenter.switch_page(str(ROOT / "pages" / "fcn_upsampling.py")).run()
+    assert store.state(room.hub().default_room)["version"] == 1
+    student.run()  # in a server, the room's listener requests this run
+    assert not student.exception
+    assert student.slider(key="up_factor").value == presenter.slider(key="up_factor").value
+    assert not any("You changed the view" in w.value for w in student.warning)  # followed, not asked
+
+
 def test_a_click_question_on_the_grad_cam_image(room):
     """The presenter opens "click where the heat will be" on the Grad-CAM page's image: the room store gets
     the image and the computed Grad-CAM grid, a student sees the clickable image, clicks arrive as a heat
