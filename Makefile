@@ -16,7 +16,8 @@ CLASSROOM_ARGS ?=
 PYTEST_ARGS ?=
 # pytest-xdist processes for `make test` / `make test-fast`: a serial run keeps one core busy about half the
 # time (servers, browsers and AppTest runs wait on each other), so two processes use a 2-core machine. Test
-# files stay whole on one process (module fixtures load once). TEST_WORKERS=0 runs in this process.
+# files stay whole on one process (module fixtures load once), and tests/pages shares one (tests/conftest.py:
+# xdist_scope). TEST_WORKERS=0 runs in this process.
 TEST_WORKERS ?= 2
 XDIST = -n $(TEST_WORKERS) --dist loadfile
 

@@ -57,6 +57,31 @@ def tiers_of(item) -> set[str]:
     return found or {"unit"}
 
 
+# `make test` runs two pytest-xdist processes with --dist loadfile: every file is one unit of work (its
+# module fixtures start once), except that the AppTest page files in tests/pages share one process: they run
+# the same pages, whose models, embeddings and replayed sections that process then loads and computes once
+# (quiet, tests/pages alone: 151 s in one process; 316 s of test time when spread over two). xdist's own
+# --dist loadgroup cannot do it with pytest 9 (it renames node ids through an attribute pytest 9 ignores).
+SHARED_FOLDERS = ("tests/pages/",)
+
+
+def xdist_scope(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    return next((folder for folder in SHARED_FOLDERS if path.startswith(folder)), path)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_scope(nodeid)
+
+    return FileScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         for tier in sorted(tiers_of(item) - {m.name for m in item.iter_markers()}):
