@@ -474,6 +474,27 @@ def decode_image(source: ImageInput, max_side: int = DEFAULT_MAX_SIDE) -> np.nda
 # ----------------------------------------------------------------------------- resize helpers
 
 
+def montage(rows: list[list[np.ndarray]], scale: int = 1, gap: int = 4, fill: int = 255) -> np.ndarray:
+    """``rows`` of (h, w, 3) uint8 tiles as one picture: each tile enlarged ``scale`` times by repeating its
+    pixels (small scenes and label masks stay crisp when the browser stretches the picture), ``gap`` px of
+    ``fill`` between tiles and rows, a shorter row padded with ``fill``. One picture instead of a grid of
+    them: one element for the browser to lay out instead of a dozen, and one message per student run."""
+    if not rows or not all(rows):
+        raise ValueError("A montage needs at least one tile in every row.")
+    big = [[np.repeat(np.repeat(np.asarray(t, np.uint8), scale, axis=0), scale, axis=1) for t in row] for row in rows]
+    heights = [max(t.shape[0] for t in row) for row in big]
+    widths = [sum(t.shape[1] for t in row) + gap * (len(row) - 1) for row in big]
+    out = np.full((sum(heights) + gap * (len(big) - 1), max(widths), 3), fill, np.uint8)
+    y = 0
+    for row, h in zip(big, heights, strict=True):
+        x = 0
+        for t in row:
+            out[y:y + t.shape[0], x:x + t.shape[1]] = t
+            x += t.shape[1] + gap
+        y += h + gap
+    return out
+
+
 def fit_longest_side(image: np.ndarray, side: int) -> np.ndarray:
     """Resize so that the longest side is ``side`` pixels (area averaging when shrinking)."""
     h, w = image.shape[:2]

@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.fcn import atrous, skips
 from core.fcn import segmentation as seg
-from core.images import resize
+from core.images import montage, resize
 from core.scenes import SEGMENT_CLASSES, SEGMENT_PALETTE, segmentation_scenes
 from dashboard import components, figures, resources
 from dashboard import lecture as lecture_path
@@ -117,22 +117,21 @@ st.header("New scenes")
 seed = st.slider("Scene seed", 1000, 1100, 1000, key="seg_seed")
 
 
+SCALE = 4  # 48-px scenes drawn 4 x by repeating pixels: crisp, not smoothed, when the browser stretches them
+
+
 def scenes_section() -> None:
+    # one picture per section (core.images.montage): a room redraws it at once, and one element is one
+    # message per student run instead of a grid of columns and a dozen images
     scenes, pred = new_scenes(decoder, seed)
+    triples = [[scenes.images[i], colour(scenes.masks[i]), colour(pred[i])] for i in range(len(pred))]
     if stage is not None:  # on the projector: two rows of (scene, truth, prediction) x 2, within the first screen
-        for row in range(2):
-            cols = st.columns(6)
-            for j in range(2):
-                i = 2 * row + j
-                cols[3 * j].image(scenes.images[i], caption="scene", width="stretch")
-                cols[3 * j + 1].image(colour(scenes.masks[i]), caption="truth", width="stretch")
-                cols[3 * j + 2].image(colour(pred[i]), caption=f"{decoder} prediction", width="stretch")
+        space = [np.full((pred.shape[1], 4, 3), 255, np.uint8)]  # a wider gap between the two triples of a row
+        st.image(montage([triples[0] + space + triples[1], triples[2] + space + triples[3]], SCALE, gap=6), width="stretch",
+                 caption=f"Each row, twice: scene, truth, {decoder} prediction")
         return
-    cols = st.columns(4)
-    for i, col in enumerate(cols):
-        col.image(scenes.images[i], caption="scene", width="stretch")
-        col.image(colour(scenes.masks[i]), caption="truth", width="stretch")
-        col.image(colour(pred[i]), caption=f"{decoder} prediction", width="stretch")
+    st.image(montage([[t[k] for t in triples] for k in range(3)], SCALE, gap=6), width="stretch",
+             caption=f"Four new held-out scenes (seed {seed}). Rows: the scene, its truth, the {decoder} prediction.")
 
 
 with lecture_path.place(stage):
@@ -159,10 +158,11 @@ if rows:
 
     def decoders_section(decoders: tuple[str, ...]) -> None:
         big_image, masks = side_by_side(decoders, seed)
-        cols = st.columns(len(decoders) + 1)
-        cols[0].image(big_image, caption="scenes (48 x 96: any size divisible by 4 works)", width="stretch")
-        for col, d in zip(cols[1:], decoders, strict=True):
-            col.image(colour(masks[d]), caption=d, width="stretch")
+        tiles = [big_image] + [colour(masks[d]) for d in decoders]
+        half = -(-len(tiles) // 2)  # two rows: each 48 x 96 tile stays large enough to see its edges
+        st.image(montage([tiles[:half], tiles[half:]], SCALE, gap=6), width="stretch",
+                 caption="Left to right, then the second row: the scenes (48 x 96: any size divisible by 4 works), "
+                         + ", ".join(decoders) + ".")
 
     components.replay("seg.decoders", (tuple(cards), seed, [c["train_seconds"] for c in cards.values()]),
                       lambda: decoders_section(tuple(cards)), pictures=True)
@@ -199,12 +199,10 @@ def skips_section() -> None:
     for col, v in zip(m, skips.VARIANTS, strict=True):
         col.metric(f"mean IoU FCN-{v}", f"{card['variants'][v]['mean_iou']:.3f}", help=skips.VARIANT_TEXT[v])
     scenes, preds = skip_variants(seed)
-    for i in range(len(scenes.images)):
-        cols = st.columns(2 + len(skips.VARIANTS))
-        cols[0].image(scenes.images[i], caption="scene", width="stretch")
-        cols[1].image(colour(scenes.masks[i]), caption="truth", width="stretch")
-        for col, v in zip(cols[2:], skips.VARIANTS, strict=True):
-            col.image(colour(preds[v][i]), caption=f"FCN-{v}", width="stretch")
+    rows = [[scenes.images[i], colour(scenes.masks[i])] + [colour(preds[v][i]) for v in skips.VARIANTS]
+            for i in range(len(scenes.images))]
+    st.image(montage(rows, SCALE, gap=6), width="stretch",
+             caption="Columns: scene, truth, " + ", ".join(f"FCN-{v}" for v in skips.VARIANTS) + ".")
     st.caption(f"Mean IoU on {card['recipe']['n_test']} held-out scenes. Watch the corners of the squares and "
                "triangles: the coarse map can only draw blobs at its stride; each fused skip sharpens them.")
 

@@ -261,3 +261,15 @@ def test_resize_helpers():
     with pytest.raises(ValueError):
         images.resize(img, 0, 5)
     assert images.to_png_bytes(img)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_montage_places_enlarged_tiles_with_gaps_and_pads_a_short_row():
+    a = np.full((2, 3, 3), 10, np.uint8)
+    b = np.full((2, 2, 3), 20, np.uint8)
+    out = images.montage([[a, b], [b]], scale=2, gap=1, fill=255)
+    assert out.shape == (2 * 2 + 1 + 2 * 2, 3 * 2 + 1 + 2 * 2, 3)
+    assert (out[:4, :6] == 10).all() and (out[:4, 7:] == 20).all()  # each pixel repeated 2 x 2
+    assert (out[:, 6] == 255).all() and (out[4] == 255).all()  # the gap column and the gap row
+    assert (out[5:, :4] == 20).all() and (out[5:, 4:] == 255).all()  # the second row: one tile, then padding
+    with pytest.raises(ValueError):
+        images.montage([[a], []])
