@@ -16,7 +16,7 @@ For every step of ``python -m core lecture --json`` it:
   the bar says "Slide k / N" and no element is stale (grayed out from the previous run); the browser's
   drawing of charts and images after that (Plotly's script on a tab's first chart, image bytes) is waited
   for but not timed;
-* finds the step's picture: the first image, canvas (also data grids), Plotly or Vega chart of the main
+* finds the step's picture: the first image, canvas (also data grids), Plotly or Vega chart, HTML heat grid of the main
   area at least 150x80 px, and checks that it lies within the first 1080 px of the page's scroll
   container (scrolled to the top): "yes" (whole picture), "top" (it starts in the first screen but its
   bottom is below the fold), "no" (starts below the fold), "none" (the step shows no picture); in lecture
@@ -72,14 +72,15 @@ _PICTURE = """([minW, minH]) => {
   const stage = main.querySelector('.st-key-lecture_stage');
   const root = stage && stage.getBoundingClientRect().height > 0 ? stage : main;
   const sel = '[data-testid="stImage"] img, img, canvas, [data-testid="stPlotlyChart"], .js-plotly-plot, ' +
-              '[data-testid="stVegaLiteChart"], [data-testid="stArrowVegaLiteChart"], [data-testid="stGraphVizChart"] svg';
+              '[data-testid="stVegaLiteChart"], [data-testid="stArrowVegaLiteChart"], [data-testid="stGraphVizChart"] svg, ' +
+              '[data-heat-grid]';  // figures.heat_grid_html: a heat map drawn as an HTML grid
   const seen = new Set();
   const found = [];
   for (const el of root.querySelectorAll(sel)) {
     // a chart counts once (Plotly and Vega draw several canvases/svgs inside their own element)
     const owner = el.closest('[data-testid="stPlotlyChart"], [data-testid="stVegaLiteChart"], ' +
                              '[data-testid="stArrowVegaLiteChart"], [data-testid="stDataFrame"], ' +
-                             '[data-testid="stImage"]') || el;
+                             '[data-testid="stImage"], [data-heat-grid]') || el;
     if (seen.has(owner)) continue;
     seen.add(owner);
     const r = owner.getBoundingClientRect();

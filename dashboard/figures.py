@@ -399,7 +399,7 @@ def heat_grid_html(m, title: str = "", fmt: str = "{:.2f}", readable: int = 12, 
                          f'title="row {i}, col {j}: {z[i, j]:.3f}">{text}</div>')
     heading = (f'<div style="font-weight:600;margin-bottom:0.3rem">{html.escape(title)}</div>' if title else "")
     # container units: the numbers shrink with the cells (a 12-wide matrix in a narrow column stays legible)
-    grid = (f'<div style="container-type:inline-size;width:100%;max-width:{max_width_px}px">'
+    grid = (f'<div data-heat-grid="{rows}x{cols}" style="container-type:inline-size;width:100%;max-width:{max_width_px}px">'
             f'<div style="display:grid;grid-template-columns:repeat({cols},1fr);grid-auto-rows:1fr;'
             f'aspect-ratio:{cols}/{rows};line-height:1;'
             f'font-size:min(0.85rem,calc(100cqw / {cols} / 3));font-variant-numeric:tabular-nums">'

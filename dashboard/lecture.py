@@ -117,6 +117,18 @@ def stage():
     return st.container(key="lecture_stage") if components.lecture_mode() else None
 
 
+def step_here(url_path: str):
+    """In lecture mode, the step this session is on when it is a step of ``url_path`` (a page with several
+    slides puts that slide's picture on its stage); ``None`` otherwise."""
+    from dashboard import components
+
+    if not components.lecture_mode():
+        return None
+    steps = lecture.steps()
+    k = st.session_state.get(STEP)
+    return steps[k] if isinstance(k, int) and 0 <= k < len(steps) and steps[k].page == url_path else None
+
+
 def place(stage_container):
     """Where to draw the picture: the stage made under the title, or a container right here."""
     return stage_container if stage_container is not None else st.container()

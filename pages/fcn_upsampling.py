@@ -1,10 +1,21 @@
 """Fully Convolutional Learning I: upsampling, unpooling and transposed convolution, numbers live."""
 
+import contextlib
+
 import numpy as np
 import streamlit as st
 
 from core.fcn import upsampling as U
 from dashboard import components, figures, resources
+from dashboard import lecture as lecture_path
+
+# In lecture mode the page's five slides each put their own section's picture on the stage under the title
+# (the controls stay in their sections): the slide's heading -> the section drawn there.
+FOCUS = {"Aside: Integer Upsampling via Interpolation": "interpolation",
+         "Aside: Image Upsampling, Integer Factor": "zeros",
+         "Semantic Segmentation": "unpooling",
+         "What about transpose convolution?": "transpose",
+         "Transpose Convolution: Strides": "transpose"}
 
 
 def matrix_table(m: np.ndarray, fmt: str = "{:g}", highlight=None) -> None:
@@ -18,6 +29,15 @@ def heat(m: np.ndarray, title: str, fmt: str = "{:.2f}") -> None:
 
 
 st.title("Upsampling inside the network")
+stage = lecture_path.stage()
+step = lecture_path.step_here("upsampling")
+focus = FOCUS.get(step.slide, "interpolation") if step is not None else "interpolation"
+
+
+def spot(section: str):
+    """Where ``section``'s picture goes: the stage when this slide is about it (lecture mode), else in place."""
+    return lecture_path.place(stage) if stage is not None and focus == section else contextlib.nullcontext()
+
 st.markdown("Segmentation needs outputs as large as the input: after pooling, the network must **upsample**. "
             "Every number on the slides, computed live.")
 
@@ -32,7 +52,8 @@ def interpolations():
             heat(U.interpolate(U.SLIDE_MATRIX, factor, method), f"{method} (OpenCV)")
 
 
-components.replay("up.interpolation", factor, interpolations)
+with spot("interpolation"):
+    components.replay("up.interpolation", factor, interpolations)
 st.caption("The slide's 4 x 4 matrix 1…16. OpenCV uses pixel centres and replicated edges; Keras's UpSampling2D "
            "below gives the same nearest and bilinear values.")
 with st.expander("Keras UpSampling2D on the same matrix"):
@@ -84,7 +105,8 @@ def zero_insertion() -> None:
                 f"{'identical' if np.array_equal(box, U.interpolate(U.SLIDE_MATRIX, 2, 'nearest')) else 'different'}.")
 
 
-components.replay("up.zero_insertion", (), zero_insertion)  # drawn once per worker, replayed
+with spot("zeros"):
+    components.replay("up.zero_insertion", (), zero_insertion)  # drawn once per worker, replayed
 
 st.subheader("Cubic: the same zeros, a cubic kernel")
 CUBIC_CHOICES = {"keys": "a = −0.5 (Keys; the slide's bicubic, default)",
@@ -157,7 +179,8 @@ def pooling() -> None:
         matrix_table(pool.pooled)
 
 
-components.replay("up.pooling", (), pooling)  # the same for everybody
+with spot("unpooling"):
+    components.replay("up.pooling", (), pooling)  # the same for everybody
 text = st.text_input("Values to unpool (4 numbers)", "1, 2, 3, 4", key="unpool_values")
 try:
     vals = np.array([float(v) for v in components.parse_word_list(text)])
@@ -179,7 +202,8 @@ def unpooling(vals: np.ndarray) -> None:
         matrix_table(U.convolve_same(unpooled, U.TENT_KERNEL), "{:.2f}")
 
 
-components.replay("up.unpooling", vals, lambda: unpooling(vals))  # once per typed values
+with spot("unpooling"):
+    components.replay("up.unpooling", vals, lambda: unpooling(vals))  # once per typed values
 st.warning("The slide's rule: some knucklehead started calling this **deconvolution**. If you use that term in this "
            "class, **you fail**. It is unpooling (or zero insertion) and then convolution — but **now the "
            "interpolation filters are learned**. (A true deconvolution inverts a convolution; this does not.)",
@@ -254,8 +278,9 @@ def transpose_section(kernel_entries: list, input_entries: list, stride: int, co
 
 
 # everything below the inputs comes from them: drawn once per (kernel, input, stride, construction), replayed
-components.replay("up.transpose", (kernel_entries, input_entries, stride, construction),
-                  lambda: transpose_section(kernel_entries, input_entries, stride, construction))
+with spot("transpose"):
+    components.replay("up.transpose", (kernel_entries, input_entries, stride, construction),
+                      lambda: transpose_section(kernel_entries, input_entries, stride, construction))
 
 
 # ----------------------------------------------------------------------------- 5. 2-D transposed convolution

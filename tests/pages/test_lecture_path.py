@@ -65,3 +65,39 @@ def test_walking_every_step_with_the_slide_control_opens_each_view_without_an_ex
     at.button(key="_lecture_prev").click().run()  # and back one: the previous step's view
     assert not at.exception
     assert at.session_state["_lecture_step"] == len(steps) - 2
+
+
+def test_each_upsampling_slide_puts_its_own_section_on_the_stage():
+    """The upsampling page carries five slides: in lecture mode each step's picture comes right under the title
+    (the walk at 1920 x 1080 found the transposed-convolution slides showing the interpolation grids)."""
+    steps = lecture.steps()
+    first_text = {  # slide -> the first thing its section draws
+        "Aside: Integer Upsampling via Interpolation": "nearest (OpenCV)",
+        "Aside: Image Upsampling, Integer Factor": "**zero-inserted** (7 x 7)",
+        "Semantic Segmentation": "**input** (switches highlighted)",
+        "What about transpose convolution?": "The slide's construction",
+        "Transpose Convolution: Strides": "Stride 2 keeps rows 1, 3, 5",
+    }
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.query_params["lecture"] = "1"
+    at.run()
+    k = next(i for i, s in enumerate(steps) if s.page == "upsampling")
+    at.session_state["_lecture_step"] = k - 1
+    seen = []
+    for i in range(k, len(steps)):
+        if steps[i].page != "upsampling":
+            break
+        at.button(key="_lecture_next").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        nodes = [n for n in _walk(at.main) if getattr(n, "type", "") in ("title", "markdown", "html")]
+        after_title = nodes[[getattr(n, "type", "") for n in nodes].index("title") + 1]
+        shown = getattr(after_title, "value", "") or getattr(after_title, "proto", None) and after_title.proto.body
+        assert first_text[steps[i].slide] in str(shown), (steps[i].slide, str(shown)[:200])
+        seen.append(steps[i].slide)
+    assert len(seen) == 5, seen
+
+
+def _walk(node):
+    for child in getattr(node, "children", {}).values():
+        yield child
+        yield from _walk(child)
