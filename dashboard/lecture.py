@@ -11,6 +11,8 @@ check question folded (predict, then reveal); otherwise it sits in the sidebar.
 
 from __future__ import annotations
 
+import contextlib
+
 import streamlit as st
 
 from core import lecture
@@ -118,8 +120,7 @@ def stage():
 
 
 def step_here(url_path: str):
-    """In lecture mode, the step this session is on when it is a step of ``url_path`` (a page with several
-    slides puts that slide's picture on its stage); ``None`` otherwise."""
+    """In lecture mode, the step this session is on when it is a step of ``url_path``; ``None`` otherwise."""
     from dashboard import components
 
     if not components.lecture_mode():
@@ -127,6 +128,24 @@ def step_here(url_path: str):
     steps = lecture.steps()
     k = st.session_state.get(STEP)
     return steps[k] if isinstance(k, int) and 0 <= k < len(steps) and steps[k].page == url_path else None
+
+
+def focus(url_path: str, sections: dict[str, str], default: str) -> str | None:
+    """A page with several slides: which of its sections this session's step puts on the stage. ``sections``
+    maps a step's sub-heading (or, for a step without one, its slide heading) to the page's own name for
+    the section; ``default`` for the page's other steps and when it was opened by hand; ``None`` outside
+    lecture mode (every section stays in place)."""
+    from dashboard import components
+
+    if not components.lecture_mode():
+        return None
+    step = step_here(url_path)
+    return sections.get(step.section or step.slide, default) if step is not None else default
+
+
+def at(stage_container, focused: str | None, section: str):
+    """Where ``section``'s picture is drawn: on the stage when the step shows it, else in place."""
+    return stage_container if stage_container is not None and focused == section else contextlib.nullcontext()
 
 
 def place(stage_container):

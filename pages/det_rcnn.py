@@ -14,7 +14,9 @@ from dashboard import components, figures, resources
 from dashboard import lecture as lecture_path
 
 st.title("The R-CNN family, YOLO, and instances")
-stage = lecture_path.stage()  # lecture mode: the speed-vs-accuracy timeline first, above the text
+stage = lecture_path.stage()  # lecture mode: the step's picture first, above the text (default: the timeline)
+# the slides that are about a section further down put that section's picture on the stage instead
+focus = lecture_path.focus("rcnn", {"RoI pooling": "roi", "The slide's loss": "losses"}, "timeline")
 st.markdown("From R-CNN to Faster R-CNN, detection got **~350× faster** (50 s → 140 ms per image) in about a year "
             "and a half, by removing repeated work; YOLO then made it real-time. Each paper changed one thing.")
 st.caption("Where the numbers come from: the lecture's 140 ms (7 FPS) for Faster R-CNN is the YOLO paper's Table 1 "
@@ -36,7 +38,7 @@ def timeline_section() -> None:
                  column_config={"what changed": st.column_config.TextColumn(width="large")})
 
 
-with lecture_path.place(stage):
+with lecture_path.at(stage, focus, "timeline"):
     components.replay("rcnn.timeline", tuple(MILESTONES), timeline_section)  # drawn once per worker, then replayed
 components.download_figure(lambda: figures.detection_timeline(MILESTONES), "detection_timeline.html",
                            key="dl_timeline")
@@ -108,7 +110,8 @@ def roi_section() -> None:
                "bins, dots: its sampling points, each interpolated from the four nearest cell centres.")
 
 
-components.replay("rcnn.roi", (roi_box, bins, sampling, stride), roi_section)
+with lecture_path.at(stage, focus, "roi"):
+    components.replay("rcnn.roi", (roi_box, bins, sampling, stride), roi_section)
 components.download_figure(roi_figure, "roi_pool_vs_align.html", key="dl_roi")
 
 # ----------------------------------------------------------------------------- box losses
@@ -170,7 +173,8 @@ def loss_section() -> None:
                "dominate the gradient the way a square does.")
 
 
-components.replay("rcnn.losses", (ratio, offset), loss_section)
+with lecture_path.at(stage, focus, "losses"):
+    components.replay("rcnn.losses", (ratio, offset), loss_section)
 components.download_figure(lambda: loss_figure_and_rows(ratio, offset)[0], "box_losses.html", key="dl_box_loss")
 
 st.header("Instance segmentation, offline")

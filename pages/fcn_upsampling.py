@@ -1,7 +1,5 @@
 """Fully Convolutional Learning I: upsampling, unpooling and transposed convolution, numbers live."""
 
-import contextlib
-
 import numpy as np
 import streamlit as st
 
@@ -10,10 +8,9 @@ from dashboard import components, figures, resources
 from dashboard import lecture as lecture_path
 
 # In lecture mode the page's five slides each put their own section's picture on the stage under the title
-# (the controls stay in their sections): the slide's heading -> the section drawn there.
-FOCUS = {"Aside: Integer Upsampling via Interpolation": "interpolation",
-         "Aside: Image Upsampling, Integer Factor": "zeros",
-         "Semantic Segmentation": "unpooling",
+# (the controls stay in their sections): the step's sub-heading or slide heading -> the section drawn there.
+FOCUS = {"Aside: Image Upsampling, Integer Factor": "zeros",
+         "Max pooling and max unpooling": "unpooling",
          "What about transpose convolution?": "transpose",
          "Transpose Convolution: Strides": "transpose"}
 
@@ -30,13 +27,11 @@ def heat(m: np.ndarray, title: str, fmt: str = "{:.2f}") -> None:
 
 st.title("Upsampling inside the network")
 stage = lecture_path.stage()
-step = lecture_path.step_here("upsampling")
-focus = FOCUS.get(step.slide, "interpolation") if step is not None else "interpolation"
+focus = lecture_path.focus("upsampling", FOCUS, "interpolation")
 
 
 def spot(section: str):
-    """Where ``section``'s picture goes: the stage when this slide is about it (lecture mode), else in place."""
-    return lecture_path.place(stage) if stage is not None and focus == section else contextlib.nullcontext()
+    return lecture_path.at(stage, focus, section)
 
 st.markdown("Segmentation needs outputs as large as the input: after pooling, the network must **upsample**. "
             "Every number on the slides, computed live.")

@@ -67,34 +67,47 @@ def test_walking_every_step_with_the_slide_control_opens_each_view_without_an_ex
     assert at.session_state["_lecture_step"] == len(steps) - 2
 
 
-def test_each_upsampling_slide_puts_its_own_section_on_the_stage():
-    """The upsampling page carries five slides: in lecture mode each step's picture comes right under the title
-    (the walk at 1920 x 1080 found the transposed-convolution slides showing the interpolation grids)."""
+# pages with several slides: a step's sub-heading or slide heading -> a text of the first thing drawn under the title
+STAGED = {
+    "upsampling": {"Aside: Integer Upsampling via Interpolation": "nearest (OpenCV)",
+                   "Aside: Image Upsampling, Integer Factor": "**zero-inserted** (7 x 7)",
+                   "Max pooling and max unpooling": "**input** (switches highlighted)",
+                   "What about transpose convolution?": "The slide's construction",
+                   "Transpose Convolution: Strides": "Stride 2 keeps rows 1, 3, 5"},
+    "rcnn": {"Object Segmentation": "Fast R-CNN", "2014: R-CNN": "Fast R-CNN", "RoI pooling": "RoIAlign",
+             "2015: Faster R-CNN": "Fast R-CNN", "The slide's loss": "predicted width",
+             "YOLO ~40-60 FPS": "Fast R-CNN"},
+}
+CONTENT = {"markdown", "html", "plotly_chart", "arrow_data_frame", "imgs", "caption"}
+
+
+@pytest.mark.parametrize("page", [pytest.param("upsampling"), pytest.param("rcnn", marks=pytest.mark.trained)])
+def test_each_slide_of_a_page_puts_its_own_section_on_the_stage(page):
+    """In lecture mode a step's picture comes right under the title: on a page that carries several slides, the
+    section the slide is about (the walk at 1920 x 1080 found the transposed-convolution slides showing the
+    interpolation grids, and Fast R-CNN's RoI pooling slide the timeline)."""
     steps = lecture.steps()
-    first_text = {  # slide -> the first thing its section draws
-        "Aside: Integer Upsampling via Interpolation": "nearest (OpenCV)",
-        "Aside: Image Upsampling, Integer Factor": "**zero-inserted** (7 x 7)",
-        "Semantic Segmentation": "**input** (switches highlighted)",
-        "What about transpose convolution?": "The slide's construction",
-        "Transpose Convolution: Strides": "Stride 2 keeps rows 1, 3, 5",
-    }
-    at = AppTest.from_file(APP, default_timeout=600)
-    at.query_params["lecture"] = "1"
-    at.run()
-    k = next(i for i, s in enumerate(steps) if s.page == "upsampling")
-    at.session_state["_lecture_step"] = k - 1
+    path = str(next(s.path for s in navigation.PAGES if s.url_path == page))
     seen = []
-    for i in range(k, len(steps)):
-        if steps[i].page != "upsampling":
-            break
-        at.button(key="_lecture_next").click().run()
+    for k, step in enumerate(steps):
+        if step.page != page:
+            continue
+        at = AppTest.from_file(APP, default_timeout=600)  # a session opening the step's link on that step
+        at.query_params["lecture"] = "1"
+        at.run()
+        at.query_params.update(step.params)
+        at.session_state["_lecture_step"] = k
+        at.switch_page(path).run()
         assert not at.exception, [e.value for e in at.exception]
-        nodes = [n for n in _walk(at.main) if getattr(n, "type", "") in ("title", "markdown", "html")]
-        after_title = nodes[[getattr(n, "type", "") for n in nodes].index("title") + 1]
-        shown = getattr(after_title, "value", "") or getattr(after_title, "proto", None) and after_title.proto.body
-        assert first_text[steps[i].slide] in str(shown), (steps[i].slide, str(shown)[:200])
-        seen.append(steps[i].slide)
-    assert len(seen) == 5, seen
+        assert at.session_state["_lecture_step"] == k
+        nodes = list(_walk(at.main))
+        kinds = [getattr(n, "type", "") for n in nodes]
+        first = next(n for n in nodes[kinds.index("title") + 1:] if getattr(n, "type", "") in CONTENT)
+        shown = str(getattr(first, "value", "")) + str(getattr(first, "proto", ""))
+        expected = STAGED[page][step.section or step.slide]
+        assert expected in shown, (k + 1, step.slide, getattr(first, "type", ""), shown[:300])
+        seen.append(step.section or step.slide)
+    assert sorted(seen) == sorted(STAGED[page]), seen
 
 
 def _walk(node):
