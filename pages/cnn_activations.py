@@ -10,6 +10,8 @@ from dashboard import lecture as lecture_path
 
 st.title("Visualizing intermediate activations")
 stage = lecture_path.stage()  # lecture mode: the early and late activation grids first, above the text
+# the distillation slide (the share of zeros layer by layer) puts the statistics on the stage instead
+focus = lecture_path.focus("activations", {"Result: an information distillation pipeline": "stats"}, "grids")
 st.markdown("Look layer by layer, **assuming each filter learns something independent**. Recall the general "
             "structure of most CNNs: small (3 x 3) kernels throughout, filtering followed by pooling, more filters "
             "in later layers — so early activations are larger but not as numerous, later ones smaller and more "
@@ -65,7 +67,7 @@ def draw_grid(maps, name: str, download_key: str) -> None:
 
 
 try:
-    g1, g2 = lecture_path.place(stage).columns(2)
+    g1, g2 = lecture_path.place(stage if focus == "grids" else None).columns(2)
     with g1:
         grid_section(layer, "dl_act")
     with g2:
@@ -109,5 +111,6 @@ def stats_section(stats) -> None:
 
 
 # drawn once per (model, image, layers) in this worker, replayed for everyone else
-components.replay("act.stats", (model, image, only_relu and bool(relu_layers)), lambda: stats_section(stats))
+with lecture_path.at(stage, focus, "stats"):
+    components.replay("act.stats", (model, image, only_relu and bool(relu_layers)), lambda: stats_section(stats))
 components.download_json(lambda: [s.__dict__ for s in stats], f"{model.name}_layer_stats.json", key="dl_stats")

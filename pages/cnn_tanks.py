@@ -10,8 +10,12 @@ from core.train import TrainingError
 from core.vision import attribution as A
 from core.vision import tanks
 from dashboard import components, figures, resources
+from dashboard import lecture as lecture_path
 
 st.title("Tanks in trees: a network that learned the background")
+stage = lecture_path.stage()  # lecture mode: the step's picture first (the slide's Grad-CAM or influence section)
+focus = lecture_path.focus("tanks-in-trees", {"Reliability: tanks in trees": "grad_cam",
+                                              "Influence of an input distribution (Leino et al.)": "influence"}, "data")
 st.markdown(
     "The lecture's reliability story ([maybe an urban legend, but plausible](https://neil.fraser.name/writing/tank/)): "
     "a network learned to \"find tanks\", but every tank photo had been taken in the forest. Here it is for real, "
@@ -86,9 +90,10 @@ train_preview = sets["biased"]
 # Every section below depends only on the slider values and the trained CNN (its card): drawn once per
 # setting in this worker, replayed for every other student.
 trained = (correlation, card)
-components.replay("tanks.data", trained, lambda: st.image(grid(train_preview, range(8)),
-                                                           caption=captions(train_preview, range(8)), width=120),
-                  pictures=True)
+with lecture_path.at(stage, focus, "data"):
+    components.replay("tanks.data", trained, lambda: st.image(grid(train_preview, range(8)),
+                                                               caption=captions(train_preview, range(8)), width=120),
+                      pictures=True)
 st.caption(f"Drawn like the training set ({card['recipe']['n_train']} images, {correlation:.0%} on the usual background).")
 
 st.header("2. High accuracy ... on the wrong thing")
@@ -127,7 +132,8 @@ def grad_cam_section() -> None:
             f"**{report['ratio']:.1f}×** its share (1× = no more attention than any background pixel).")
 
 
-components.replay("tanks.grad_cam", trained, grad_cam_section, pictures=True)
+with lecture_path.at(stage, focus, "grad_cam"):
+    components.replay("tanks.grad_cam", trained, grad_cam_section, pictures=True)
 components.download_json(lambda: {"card": card, "grad_cam_on_vehicle": report}, f"tanks_{round(correlation * 100)}.json",
                          key="dl_tanks")
 
@@ -147,9 +153,10 @@ inf_layer = c2.selectbox("Layer", model.conv_layers, index=len(model.conv_layers
 target = TANK_CLASSES.index(inf_class)
 influence = influence_of(model, correlation, target, inf_layer)
 top = influence.top(6)
-components.replay("tanks.influence_bars", (trained, target, inf_layer), lambda: st.plotly_chart(
-    figures.influence_bars(influence.channels, top, f"Influence of each {inf_layer} channel on "
-                           f"'{inf_class}' over {influence.n_images} test {inf_class}s"), width="stretch"))
+with lecture_path.at(stage, focus, "influence"):
+    components.replay("tanks.influence_bars", (trained, target, inf_layer), lambda: st.plotly_chart(
+        figures.influence_bars(influence.channels, top, f"Influence of each {inf_layer} channel on "
+                               f"'{inf_class}' over {influence.n_images} test {inf_class}s"), width="stretch"))
 example = st.slider("Example image (background-swapped test set)", 0, 7, 0, key="tanks_inf_example")
 
 
@@ -173,4 +180,5 @@ def influence_section() -> None:
                      .sort_values("influence", ascending=False), hide_index=True)
 
 
-components.replay("tanks.influence", (trained, target, inf_layer, example), influence_section, pictures=True)
+with lecture_path.at(stage, focus, "influence"):
+    components.replay("tanks.influence", (trained, target, inf_layer, example), influence_section, pictures=True)

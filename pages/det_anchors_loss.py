@@ -14,7 +14,11 @@ from dashboard import components, figures, resources
 from dashboard import lecture as lecture_path
 
 st.title("YOLO: anchors, loss and training")
-stage = lecture_path.stage()  # lecture mode: the anchors' IoU curve first, above the text and controls
+stage = lecture_path.stage()  # lecture mode: the step's picture first, above the text (default: the anchors' IoU curve)
+# the slides about the loss and about mAP put those sections' pictures on the stage instead
+focus = lecture_path.focus("yolo-training", {"Training the YOLO Architecture": "loss",
+                                             "Update bounding box, confidence, class loss": "loss",
+                                             "mAP, and what are we going to do with these detectors?": "ap"}, "anchors")
 
 yolo = resources.model("shapes-yolo-trainer", lambda p: T.load_shapes_yolo(p),
                        "Training the tiny YOLO (about 1.5 minutes, once; cached afterwards) ...")
@@ -96,7 +100,7 @@ def anchors_section() -> None:
                "The published VOC/COCO anchors were fitted to real photos, so on these synthetic shapes they score lower.")
 
 
-with lecture_path.place(stage):
+with lecture_path.at(stage, focus, "anchors"):
     components.replay("anchors.curve", (update, int(seed), wh, k, source), anchors_section, pictures=True)
 components.download_json(lambda: {"source": source, "update": update,
                                   "anchors": {str(kk): r.anchors.tolist() for kk, r in curve.items()},
@@ -157,7 +161,8 @@ def loss_section() -> None:
                "only their confidence is pushed towards 0, with weight λ_noobj.")
 
 
-components.replay("anchors.loss", (card, example), loss_section, pictures=True)
+with lecture_path.at(stage, focus, "loss"):
+    components.replay("anchors.loss", (card, example), loss_section, pictures=True)
 
 # ----------------------------------------------------------------------------- training
 st.header("3. The tiny YOLO trained here")
@@ -231,7 +236,8 @@ def ap_section() -> None:
                    "cannot be told from many slightly wrong ones.")
 
 
-components.replay("anchors.ap", (card, coco), ap_section)
+with lecture_path.at(stage, focus, "ap"):
+    components.replay("anchors.ap", (card, coco), ap_section)
 components.download_figure(lambda: figures.ap_by_iou(coco["map_by_iou"], "the same detections, stricter IoU for a hit"),
                            "ap_by_iou.html", key="dl_ap_iou")
 components.download_json(coco, "shapes_yolo_ap.json", key="dl_ap_json")

@@ -14,6 +14,9 @@ from dashboard import lecture as lecture_path
 
 st.title("YOLO: one network pass, every box at once")
 stage = lecture_path.stage()  # lecture mode: thresholds and detections first, above the text and the controls
+# the slides about the output tensor, its scales and darknet put those sections on the stage instead
+focus = lecture_path.focus("yolo", {"The output tensor, cell by cell": "cell", "Three scales": "cell",
+                                    "DarkNet": "darknet", "Darknet models in Keras": "darknet"}, "detections")
 st.markdown(
     "YOLO splits the image into an **S × S grid**; every cell predicts **B boxes** (each relative to a prior "
     "shape, the *anchor*), an **objectness** per box and **class probabilities**. Thresholding and non-max "
@@ -95,7 +98,7 @@ def forward(name: str, image: np.ndarray):
 
 
 if lecture:  # on the projector the thresholds sit right above the picture, not in the collapsed panel
-    with lecture_path.place(stage):
+    with lecture_path.at(stage, focus, "detections"):
         conf, iou, agnostic = thresholds(st.columns(3))
 result = detections(name, image, conf, iou, agnostic)
 grids = [tuple(int(v) for v in r.shape[1:3]) for r in result.raw]
@@ -127,7 +130,7 @@ def drawn_detections() -> np.ndarray:
     return Y.draw_detections(image, result.detections, enlarge=max(1, 384 // max(image.shape[:2])))
 
 
-with lecture_path.place(stage):
+with lecture_path.at(stage, focus, "detections"):
     components.replay("yolo.detections", (setting, truth), detections_section, pictures=True)
 components.download_image(drawn_detections, f"{name}_detections.png", "Download (PNG)", key="dl_det")
 
@@ -181,7 +184,8 @@ def cell_section() -> None:
                + ("classes by softmax (YOLOv2)." if head.kind == "v2" else "classes by independent sigmoids (YOLOv3)."))
 
 
-components.replay("yolo.cell", (setting, s_idx, row, col), cell_section, pictures=True)
+with lecture_path.at(stage, focus, "cell"):
+    components.replay("yolo.cell", (setting, s_idx, row, col), cell_section, pictures=True)
 components.download_json(lambda: {"cell": [row, col], "head": s_idx, "anchors": cells}, "yolo_cell.json", key="dl_cell")
 
 # ----------------------------------------------------------------------------- YOLO v1 (slides): one class distribution per cell
@@ -258,7 +262,8 @@ def darknet_section() -> None:
                  hide_index=True, width="stretch", height=320)
 
 
-components.replay("yolo.darknet", (cfg, size), darknet_section)  # the architecture follows from (cfg, size)
+with lecture_path.at(stage, focus, "darknet"):
+    components.replay("yolo.darknet", (cfg, size), darknet_section)  # the architecture follows from (cfg, size)
 
 from dashboard import live_ui  # noqa: E402 (issue #17: a real single-shot anchor detector, after YOLO)
 

@@ -77,11 +77,24 @@ STAGED = {
     "rcnn": {"Object Segmentation": "Fast R-CNN", "2014: R-CNN": "Fast R-CNN", "RoI pooling": "RoIAlign",
              "2015: Faster R-CNN": "Fast R-CNN", "The slide's loss": "predicted width",
              "YOLO ~40-60 FPS": "Fast R-CNN"},
+    "yolo-training": {"Training the YOLO Architecture": "coord_xy", "Update bounding box, confidence, class loss": "coord_xy",
+                      "Anchors from IoU k-means": "mean IoU", "mAP, and what are we going to do with these detectors?":
+                      "mAP@0.5 → mAP@[.5:.95]"},
+    "yolo": {"In Parallel...": "**Detections**", "Don't want to listen to me explain it?": "**Detections**",
+             "The output tensor, cell by cell": "b_x = (σ(t_x) + c_x)/S", "DarkNet": "label: \"Outputs\"",
+             "Three scales": "b_x = (σ(t_x) + c_x)/S", "Darknet models in Keras": "label: \"Outputs\""},
+    "tanks-in-trees": {"Reliability: tanks in trees": "Grad-CAM (",
+                       "Influence of an input distribution (Leino et al.)": "Influence of each"},
+    "activations": {"Early layers: many large maps": "channels, ", "Result: an information distillation pipeline":
+                    "fraction of zero activations"},
 }
-CONTENT = {"markdown", "html", "plotly_chart", "arrow_data_frame", "imgs", "caption"}
+CONTENT = {"markdown", "html", "plotly_chart", "arrow_data_frame", "imgs", "caption", "metric"}
 
 
-@pytest.mark.parametrize("page", [pytest.param("upsampling"), pytest.param("rcnn", marks=pytest.mark.trained)])
+@pytest.mark.parametrize("page", [pytest.param("upsampling"), pytest.param("rcnn", marks=pytest.mark.trained),
+                                  pytest.param("yolo-training", marks=pytest.mark.trained),
+                                  pytest.param("yolo", marks=pytest.mark.trained),
+                                  pytest.param("tanks-in-trees", marks=pytest.mark.trained), "activations"])
 def test_each_slide_of_a_page_puts_its_own_section_on_the_stage(page):
     """In lecture mode a step's picture comes right under the title: on a page that carries several slides, the
     section the slide is about (the walk at 1920 x 1080 found the transposed-convolution slides showing the

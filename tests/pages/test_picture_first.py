@@ -15,7 +15,8 @@ PICTURES = {"racist_ai.py": {"dataframe"}, "bias_measures.py": {"dataframe"},
             "bias_subspace.py": {"plotly_chart"}, "bias_evaluation.py": {"plotly_chart"},
             "soft_debias.py": {"plotly_chart"}, "cnn_activations.py": {"plotly_chart"}}
 # pages that load a self-trained model (the trained tier)
-TRAINED = {"fcn_segmentation.py": {"image"}, "det_rcnn.py": {"plotly_chart"}, "det_anchors_loss.py": {"plotly_chart"}}
+# (opened by hand, YOLO training is on its first slide, "Training the YOLO Architecture": the loss section's pictures)
+TRAINED = {"fcn_segmentation.py": {"image"}, "det_rcnn.py": {"plotly_chart"}, "det_anchors_loss.py": {"image"}}
 BEFORE = {"expander", "text_area", "latex", "selectbox", "slider"}  # long text and controls
 
 
