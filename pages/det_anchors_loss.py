@@ -132,6 +132,9 @@ def loss_on(trained: dict, example: int):
     return yolo.loss_on(scene.images[example], scene.boxes[example], scene.labels[example])
 
 
+SIDE = 460 if stage is not None else "stretch"  # on the projector two square pictures as wide as their columns pass the fold
+
+
 def loss_section() -> None:
     """One training example's loss terms and pictures: a forward pass once per example in this worker."""
     x = scene.images[example:example + 1]
@@ -152,10 +155,10 @@ def loss_section() -> None:
     v1, v2 = st.columns(2)
     v1.image(Y.draw_grid(x[0], (grid, grid), heat=obj.max(axis=-1), alpha=0.35,
                          highlight=[(r["row"], r["col"]) for r in responsible], boxes=truth_boxes, scale=4),
-             caption="1^obj: the cells responsible for an object (outlined), ground-truth boxes", width="stretch")
+             caption="1^obj: the cells responsible for an object (outlined), ground-truth boxes", width=SIDE)
     v2.image(Y.draw_grid(x[0], (grid, grid), heat=Y.objectness_grid(raw, yolo.head), scale=4, boxes=pred_boxes),
              caption="what the trained network predicts: max objectness per cell, the responsible anchors' boxes",
-             width="stretch")
+             width=SIDE)
     st.dataframe(pd.DataFrame(rows).round(3), hide_index=True, width="stretch")
     st.caption(f"The other {grid * grid * yolo.head.boxes_per_cell - len(responsible)} (cell, anchor) pairs are 1^noobj: "
                "only their confidence is pushed towards 0, with weight λ_noobj.")

@@ -168,14 +168,17 @@ col = r2.slider("Cell column", 0, sw - 1, int(best[1]), key=f"det_col_{s_idx}")
 cells = cell_table(raw, head, row, col, det.size, det.class_names)
 
 
+SIDE = 480 if lecture else "stretch"  # on the projector two square pictures as wide as their columns pass the fold
+
+
 def cell_section() -> None:
     g1, g2 = st.columns(2)
     view_scale = max(1, 384 // det.size)
     g1.image(Y.draw_grid(result.boxed, (sh, sw), heat=heat, highlight=[(row, col)], scale=view_scale),
-             caption="max objectness per cell (inferno), the selected cell outlined", width="stretch")
+             caption="max objectness per cell (inferno), the selected cell outlined", width=SIDE)
     g2.image(Y.draw_grid(result.boxed, (sh, sw), highlight=[(row, col)], scale=view_scale,
                          boxes=[(c["x0"], c["y0"], c["x1"], c["y1"], f"{c['anchor']}:{c['objectness']:.2f}") for c in cells]),
-             caption=f"the {B} boxes cell ({row}, {col}) predicts: anchor:objectness", width="stretch")
+             caption=f"the {B} boxes cell ({row}, {col}) predicts: anchor:objectness", width=SIDE)
     table = pd.DataFrame([{k: v for k, v in c.items() if k != "probs"} for c in cells])
     st.dataframe(table.round(3), hide_index=True, width="stretch")
     with st.expander("Class probabilities of each anchor in this cell"):
