@@ -28,6 +28,18 @@ def test_page_renders_without_exception(server, page, spec):
     assert shot.stat().st_size > 10_000
 
 
+def test_home_is_also_served_at_slash_home(server, page):
+    """#23 (6): a link to /home said "Page not found" (Streamlit drops the default page's url_path)."""
+    page.goto(server + "/")
+    wait_for_app(page)
+    title = page.locator("h1").first.inner_text()
+    page.goto(server + "/home")
+    wait_for_app(page)
+    assert page.get_by_text("Page not found").count() == 0
+    assert page.locator("h1").first.inner_text() == title
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
 def root_font_size(page) -> str:
     return page.evaluate("getComputedStyle(document.documentElement).fontSize")
 
