@@ -295,12 +295,9 @@ def _deep_gray_to_u8(img: Image.Image, notes: list[str], extrema: tuple[float, f
     return arr.astype(np.uint8)
 
 
-def _pil_to_rgb(img: Image.Image, notes: list[str], extrema: tuple[float, float] | None = None) -> Image.Image:
-    """``img`` (or one band of it) as 8-bit RGB. ``extrema``: (min, max) of the *whole* picture, so that
-    the bands of a 32-bit or float image are scaled alike."""
+def _pil_to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
+    """``img`` (or one band of it) of an 8-bit mode as RGB (deeper one-band modes: :func:`_deep_gray_to_u8`)."""
     mode = img.mode
-    if mode in _DEEP_GRAY_MODES:
-        return Image.fromarray(_deep_gray_to_u8(img, notes, extrema), "L").convert("RGB")
     if mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
         mode = "RGBA"
@@ -424,14 +421,12 @@ def _to_rgb_reduced(img: Image.Image, notes: list[str], max_side: int) -> np.nda
     for top in range(0, height, rows):
         band = img.crop((0, top, width, min(height, top + rows)))
         band_notes: list[str] = []
-        if gray:
-            rgb = Image.fromarray(_deep_gray_to_u8(band, band_notes, extrema), "L")
-        else:
-            rgb = _pil_to_rgb(band, band_notes, extrema)
+        part = (Image.fromarray(_deep_gray_to_u8(band, band_notes, extrema), "L") if gray
+                else _pil_to_rgb(band, band_notes))
         del band
         if fx > 1 or fy > 1:
-            rgb = rgb.reduce((fx, fy))
-        piece = np.asarray(rgb, dtype=np.uint8)
+            part = part.reduce((fx, fy))
+        piece = np.asarray(part, dtype=np.uint8)
         out[top // fy: top // fy + piece.shape[0]] = piece
         if top == 0:
             notes.extend(n for n in band_notes if n not in notes)

@@ -119,17 +119,6 @@ def stage():
     return st.container(key="lecture_stage") if components.lecture_mode() else None
 
 
-def step_here(url_path: str):
-    """In lecture mode, the step this session is on when it is a step of ``url_path``; ``None`` otherwise."""
-    from dashboard import components
-
-    if not components.lecture_mode():
-        return None
-    steps = lecture.steps()
-    k = st.session_state.get(STEP)
-    return steps[k] if isinstance(k, int) and 0 <= k < len(steps) and steps[k].page == url_path else None
-
-
 def focus(url_path: str, sections: dict[str, str], default: str) -> str | None:
     """A page with several slides: which of its sections this session's step puts on the stage. ``sections``
     maps a step's sub-heading (or, for a step without one, its slide heading) to the page's own name for
@@ -139,8 +128,11 @@ def focus(url_path: str, sections: dict[str, str], default: str) -> str | None:
 
     if not components.lecture_mode():
         return None
-    step = step_here(url_path)
-    return sections.get(step.section or step.slide, default) if step is not None else default
+    steps = lecture.steps()
+    k = st.session_state.get(STEP)
+    if not (isinstance(k, int) and 0 <= k < len(steps) and steps[k].page == url_path):
+        return default
+    return sections.get(steps[k].section or steps[k].slide, default)
 
 
 def at(stage_container, focused: str | None, section: str):

@@ -29,10 +29,6 @@ st.title("Upsampling inside the network")
 stage = lecture_path.stage()
 focus = lecture_path.focus("upsampling", FOCUS, "interpolation")
 
-
-def spot(section: str):
-    return lecture_path.at(stage, focus, section)
-
 st.markdown("Segmentation needs outputs as large as the input: after pooling, the network must **upsample**. "
             "Every number on the slides, computed live.")
 
@@ -47,7 +43,7 @@ def interpolations():
             heat(U.interpolate(U.SLIDE_MATRIX, factor, method), f"{method} (OpenCV)")
 
 
-with spot("interpolation"):
+with lecture_path.at(stage, focus, "interpolation"):
     components.replay("up.interpolation", factor, interpolations)
 st.caption("The slide's 4 x 4 matrix 1…16. OpenCV uses pixel centres and replicated edges; Keras's UpSampling2D "
            "below gives the same nearest and bilinear values.")
@@ -100,7 +96,7 @@ def zero_insertion() -> None:
                 f"{'identical' if np.array_equal(box, U.interpolate(U.SLIDE_MATRIX, 2, 'nearest')) else 'different'}.")
 
 
-with spot("zeros"):
+with lecture_path.at(stage, focus, "zeros"):
     components.replay("up.zero_insertion", (), zero_insertion)  # drawn once per worker, replayed
 
 st.subheader("Cubic: the same zeros, a cubic kernel")
@@ -174,7 +170,7 @@ def pooling() -> None:
         matrix_table(pool.pooled)
 
 
-with spot("unpooling"):
+with lecture_path.at(stage, focus, "unpooling"):
     components.replay("up.pooling", (), pooling)  # the same for everybody
 text = st.text_input("Values to unpool (4 numbers)", "1, 2, 3, 4", key="unpool_values")
 try:
@@ -197,7 +193,7 @@ def unpooling(vals: np.ndarray) -> None:
         matrix_table(U.convolve_same(unpooled, U.TENT_KERNEL), "{:.2f}")
 
 
-with spot("unpooling"):
+with lecture_path.at(stage, focus, "unpooling"):
     components.replay("up.unpooling", vals, lambda: unpooling(vals))  # once per typed values
 st.warning("The slide's rule: some knucklehead started calling this **deconvolution**. If you use that term in this "
            "class, **you fail**. It is unpooling (or zero insertion) and then convolution — but **now the "
@@ -273,7 +269,7 @@ def transpose_section(kernel_entries: list, input_entries: list, stride: int, co
 
 
 # everything below the inputs comes from them: drawn once per (kernel, input, stride, construction), replayed
-with spot("transpose"):
+with lecture_path.at(stage, focus, "transpose"):
     components.replay("up.transpose", (kernel_entries, input_entries, stride, construction),
                       lambda: transpose_section(kernel_entries, input_entries, stride, construction))
 

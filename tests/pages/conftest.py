@@ -37,3 +37,10 @@ def open_page(app, file: str):
 def metric(at, prefix: str):
     """The value of the first st.metric whose label starts with ``prefix``."""
     return next(m.value for m in at.metric if m.label.startswith(prefix))
+
+
+def elements(node):
+    """Every element and block under ``node`` (e.g. ``at.main``) in reading order."""
+    for child in getattr(node, "children", {}).values():
+        yield child
+        yield from elements(child)

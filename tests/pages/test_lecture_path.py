@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import lecture
 from dashboard import navigation
-from tests.pages.conftest import APP
+from tests.pages.conftest import APP, elements
 
 NOTES = Path(__file__).resolve().parents[3] / "shared" / "lecture-notes.md"
 
@@ -113,7 +113,7 @@ def test_each_slide_of_a_page_puts_its_own_section_on_the_stage(page):
         at.switch_page(path).run()
         assert not at.exception, [e.value for e in at.exception]
         assert at.session_state["_lecture_step"] == k
-        nodes = list(_walk(at.main))
+        nodes = list(elements(at.main))
         kinds = [getattr(n, "type", "") for n in nodes]
         first = next(n for n in nodes[kinds.index("title") + 1:] if getattr(n, "type", "") in CONTENT)
         shown = str(getattr(first, "value", "")) + str(getattr(first, "proto", ""))
@@ -121,9 +121,3 @@ def test_each_slide_of_a_page_puts_its_own_section_on_the_stage(page):
         assert expected in shown, (k + 1, step.slide, getattr(first, "type", ""), shown[:300])
         seen.append(step.section or step.slide)
     assert sorted(seen) == sorted(STAGED[page]), seen
-
-
-def _walk(node):
-    for child in getattr(node, "children", {}).values():
-        yield child
-        yield from _walk(child)

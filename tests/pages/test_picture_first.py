@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.pages.conftest import APP, page_path
+from tests.pages.conftest import APP, elements, page_path
 
 # page file -> the kinds of element that are its picture
 PICTURES = {"racist_ai.py": {"dataframe"}, "bias_measures.py": {"dataframe"},
@@ -20,15 +20,9 @@ TRAINED = {"fcn_segmentation.py": {"image"}, "det_rcnn.py": {"plotly_chart"}, "d
 BEFORE = {"expander", "text_area", "latex", "selectbox", "slider"}  # long text and controls
 
 
-def _flatten(node):
-    for child in getattr(node, "children", {}).values():
-        yield child
-        yield from _flatten(child)
-
-
 def _kinds(at: AppTest) -> list[str]:
     """Element kinds of the page in reading order, from its title on (the lecture bar above is not the page)."""
-    kinds = [getattr(n, "type", "") for n in _flatten(at.main)]
+    kinds = [getattr(n, "type", "") for n in elements(at.main)]
     return kinds[kinds.index("title"):]
 
 
